@@ -1,0 +1,66 @@
+#include <array>
+#include <string>
+
+#include "nnqft/kernels.hpp"
+#include "nnqft/philox.hpp"
+#include "pybind11.hpp"
+
+namespace {
+
+using U64Array = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
+using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+nnqft::kernels::Func func_from_name(const std::string& name) {
+    using nnqft::kernels::Func;
+    if (name == "erf") return Func::erf;
+    if (name == "relu") return Func::relu;
+    if (name == "tanh") return Func::tanh;
+    if (name == "identity") return Func::identity;
+    if (name == "exp") return Func::exp;
+    if (name == "cos") return Func::cos;
+    throw std::invalid_argument("unknown kernel function '" + name + "'");
+}
+
+}  // namespace
+
+void register_rng(py::module_& m) {
+    m.def(
+        "philox4x64",
+        [](std::array<std::uint64_t, 4> counter, std::array<std::uint64_t, 2> key) {
+            return nnqft::philox4x64(counter, key);
+        },
+        "counter"_a, "key"_a, "One Philox4x64-10 block (4 words) for a counter and key.");
+    m.def(
+        "philox_stream",
+        [](std::array<std::uint64_t, 4> first, std::array<std::uint64_t, 2> key,
+           std::size_t n_blocks) {
+            U64Array out(static_cast<py::ssize_t>(4 * n_blocks));
+            nnqft::kernels::philox_stream(key, first, n_blocks, out.mutable_data());
+            return out;
+        },
+        "first"_a, "key"_a, "n_blocks"_a,
+        "Philox blocks for counters first + (j, 0, 0, 0), j < n_blocks, flattened.");
+    m.def(
+        "normals_from_bits",
+        [](const U64Array& bits) {
+            if (bits.size() % 2) throw std::invalid_argument("need an even number of words");
+            F64Array out(bits.size());
+            nnqft::kernels::normals(bits.data(), out.mutable_data(),
+                                    static_cast<std::size_t>(bits.size()));
+            return out;
+        },
+        "bits"_a, "Box-Muller standard normals from pairs of 64-bit words.");
+    m.def(
+        "apply_function",
+        [](const std::string& name, const F64Array& x) {
+            F64Array out(x.size());
+            nnqft::kernels::apply(func_from_name(name), x.data(), out.mutable_data(),
+                                  static_cast<std::size_t>(x.size()));
+            return out;
+        },
+        "name"_a, "x"_a, "Element-wise kernel function (erf, relu, tanh, identity, exp, cos).");
+    m.def("kernel_path", &nnqft::kernels::path, "Instruction-set path of the kernels in use.");
+    m.def(
+        "set_kernel_path", [](const std::string& name) { return nnqft::kernels::set_path(name.c_str()); },
+        "name"_a, "Force a kernel path ('generic', 'avx2', 'avx512' or 'auto'); False if unsupported.");
+}

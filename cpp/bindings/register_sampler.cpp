@@ -1,0 +1,167 @@
+#include <string>
+
+#include "nnqft/block_tree.hpp"
+#include "nnqft/sampler.hpp"
+#include "pybind11.hpp"
+
+namespace {
+
+using nnqft::BlockTree;
+using nnqft::Node;
+using nnqft::SampleConfig;
+using U64Array = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
+using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using I64Array = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+SampleConfig make_config(const std::string& activation, int width, int d_in, int depth,
+                         std::vector<double> sigma_w, std::vector<double> sigma_b,
+                         bool uniform_weights, nnqft::RowMatrix x,
+                         std::array<std::uint64_t, 2> key, const std::string& estimator,
+                         std::vector<int> degrees, std::vector<double> shift,
+                         std::uint64_t block_size, std::uint32_t n_bins) {
+    SampleConfig c;
+    c.spec.activation = nnqft::activation_from_name(activation);
+    c.spec.width = width;
+    c.spec.d_in = d_in;
+    c.spec.depth = depth;
+    c.spec.sigma_w = std::move(sigma_w);
+    c.spec.sigma_b = std::move(sigma_b);
+    c.spec.uniform_weights = uniform_weights;
+    c.x = std::move(x);
+    c.key = key;
+    if (estimator == "plain")
+        c.estimator = nnqft::Estimator::plain;
+    else if (estimator == "conditional")
+        c.estimator = nnqft::Estimator::conditional;
+    else
+        throw std::invalid_argument("estimator must be 'plain' or 'conditional', got '" +
+                                    estimator + "'");
+    c.degrees = std::move(degrees);
+    c.shift = std::move(shift);
+    c.block_size = block_size;
+    c.n_bins = n_bins;
+    c.validate();
+    return c;
+}
+
+// Nodes as flat arrays: levels, indices, counts (all slots), sums (all slots x width).
+py::tuple tree_state(const BlockTree& t) {
+    std::vector<std::int64_t> levels;
+    std::vector<std::uint64_t> indices, counts;
+    std::vector<double> sums;
+    for (const auto& [start, node] : t.nodes()) {
+        levels.push_back(node.level);
+        indices.push_back(node.index);
+        counts.insert(counts.end(), node.counts.begin(), node.counts.end());
+        sums.insert(sums.end(), node.sums.begin(), node.sums.end());
+    }
+    return py::make_tuple(t.n_bins(), t.width(), py::array(py::cast(levels)),
+                          U64Array(static_cast<py::ssize_t>(indices.size()), indices.data()),
+                          U64Array(static_cast<py::ssize_t>(counts.size()), counts.data()),
+                          F64Array(static_cast<py::ssize_t>(sums.size()), sums.data()));
+}
+
+BlockTree tree_from_state(std::uint32_t n_bins, std::size_t width, const I64Array& levels,
+                          const U64Array& indices, const U64Array& counts,
+                          const F64Array& sums) {
+    BlockTree t(n_bins, width);
+    if (levels.size() != indices.size())
+        throw std::invalid_argument("corrupt accumulator state: levels/indices differ");
+    std::size_t c = 0;
+    for (py::ssize_t i = 0; i < levels.size(); ++i) {
+        Node node;
+        node.level = static_cast<int>(levels.at(i));
+        if (node.level < 0 || node.level > 62)
+            throw std::invalid_argument("corrupt accumulator state: bad level");
+        node.index = indices.at(i);
+        const std::size_t slots = std::min<std::uint64_t>(std::uint64_t{1} << node.level, n_bins);
+        if (c + slots > static_cast<std::size_t>(counts.size()) ||
+            (c + slots) * width > static_cast<std::size_t>(sums.size()))
+            throw std::invalid_argument("corrupt accumulator state: too few values");
+        node.counts.assign(counts.data() + c, counts.data() + c + slots);
+        node.sums.assign(sums.data() + c * width, sums.data() + (c + slots) * width);
+        c += slots;
+        t.insert(std::move(node));
+    }
+    if (c != static_cast<std::size_t>(counts.size()) ||
+        c * width != static_cast<std::size_t>(sums.size()))
+        throw std::invalid_argument("corrupt accumulator state: too many values");
+    return t;
+}
+
+}  // namespace
+
+void register_sampler(py::module_& m) {
+    py::class_<SampleConfig>(m, "SampleConfig", "Validated sampler configuration.")
+        .def(py::init(&make_config), "activation"_a, "width"_a, "d_in"_a, "depth"_a,
+             "sigma_w"_a, "sigma_b"_a, "uniform_weights"_a, "x"_a, "key"_a, "estimator"_a,
+             "degrees"_a, "shift"_a, "block_size"_a, "n_bins"_a)
+        .def_property_readonly("observable_size", [](const SampleConfig& c) {
+            const auto k = static_cast<std::size_t>(c.x.rows());
+            return c.estimator == nnqft::Estimator::plain ? k : k * (k + 1) / 2;
+        });
+
+    py::class_<BlockTree>(m, "BlockTree", "Mergeable per-bin sums over dyadic block ranges.")
+        .def(py::init<std::uint32_t, std::size_t>(), "n_bins"_a, "width"_a)
+        .def_property_readonly("n_bins", &BlockTree::n_bins)
+        .def_property_readonly("width", &BlockTree::width)
+        .def_property_readonly("n_networks", &BlockTree::n_networks)
+        .def_property_readonly("n_nodes", [](const BlockTree& t) { return t.nodes().size(); })
+        .def("merge", &BlockTree::merge, "other"_a)
+        .def("copy", [](const BlockTree& t) { return BlockTree(t); })
+        .def("totals",
+             [](const BlockTree& t) {
+                 std::vector<std::uint64_t> counts;
+                 std::vector<double> sums;
+                 t.totals(counts, sums);
+                 U64Array c(static_cast<py::ssize_t>(counts.size()), counts.data());
+                 F64Array s({static_cast<py::ssize_t>(t.n_bins()),
+                             static_cast<py::ssize_t>(t.width())},
+                            sums.data());
+                 return py::make_tuple(c, s);
+             })
+        .def("state", &tree_state)
+        .def_static("from_state", &tree_from_state, "n_bins"_a, "width"_a, "levels"_a,
+                    "indices"_a, "counts"_a, "sums"_a);
+
+    m.def(
+        "sample",
+        [](const SampleConfig& config, std::uint64_t start, std::uint64_t count,
+           unsigned threads, const py::object& progress) {
+            bool interrupted = false;
+            // Runs on the calling thread only (parallel_for); take the GIL back for it.
+            nnqft::PollFn poll = [&](std::uint64_t done) {
+                py::gil_scoped_acquire gil;
+                if (PyErr_CheckSignals() != 0) {
+                    interrupted = true;
+                    return false;
+                }
+                if (progress.is_none()) return true;
+                try {
+                    progress(done);
+                } catch (py::error_already_set& e) {
+                    e.restore();  // re-raised below, once the workers have stopped
+                    interrupted = true;
+                    return false;
+                }
+                return true;
+            };
+            nnqft::SampleResult result{BlockTree(config.n_bins, 1), false};
+            {
+                py::gil_scoped_release release;
+                result = nnqft::sample(config, start, count, threads, poll);
+            }
+            if (interrupted) throw py::error_already_set();
+            return py::make_tuple(std::move(result.tree), result.completed);
+        },
+        "config"_a, "start"_a, "count"_a, "threads"_a, "progress"_a = py::none(),
+        "Sample networks [start, start+count) and return (BlockTree, completed).");
+
+    m.def(
+        "evaluate",
+        [](const SampleConfig& config, std::vector<std::uint64_t> ids) {
+            py::gil_scoped_release release;
+            return nnqft::evaluate_networks(config, ids);
+        },
+        "config"_a, "ids"_a, "Per-network observables (outputs or packed kernel), one row each.");
+}

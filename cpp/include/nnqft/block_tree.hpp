@@ -1,0 +1,60 @@
+/// @file block_tree.hpp
+/// Mergeable, order-independent accumulation of per-block sums.
+///
+/// Networks are cut into fixed blocks; block b feeds jackknife bin (b mod n_bins). The
+/// blocks a run has seen are kept as the canonical set of maximal aligned dyadic
+/// intervals [j 2^l, (j+1) 2^l) ("nodes"). A node's value is defined recursively as
+/// combine(left child, right child), so it does not depend on which thread, process or
+/// machine produced which blocks, nor on the order of merges: any split of the blocks
+/// merges to bit-identical bins. Below n_bins blocks a node keeps one slot per block
+/// (combining concatenates); from n_bins blocks on it keeps one slot per bin (combining
+/// adds element-wise). Memory is O(log(#blocks)) nodes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+namespace nnqft {
+
+/// Sums of one dyadic interval of blocks: `slots` = min(2^level, n_bins) slots, each a
+/// count and `width` sums.
+struct Node {
+    int level = 0;
+    std::uint64_t index = 0;
+    std::vector<std::uint64_t> counts;
+    std::vector<double> sums;  // slots x width, row-major
+
+    std::uint64_t first_block() const { return index << level; }
+    std::uint64_t end_block() const { return (index + 1) << level; }
+};
+
+class BlockTree {
+  public:
+    BlockTree(std::uint32_t n_bins, std::size_t width);
+
+    std::uint32_t n_bins() const { return n_bins_; }
+    std::size_t width() const { return width_; }
+    std::uint64_t n_networks() const;
+    const std::map<std::uint64_t, Node>& nodes() const { return nodes_; }
+
+    /// Add a node (a leaf is level 0); throws std::invalid_argument if its blocks
+    /// overlap blocks already present or its shape is wrong.
+    void insert(Node node);
+    /// Add every node of `other` (same n_bins and width required).
+    void merge(const BlockTree& other);
+
+    /// Per-bin counts (n_bins) and sums (n_bins x width), folded over the nodes in
+    /// block order.
+    void totals(std::vector<std::uint64_t>& counts, std::vector<double>& sums) const;
+
+  private:
+    Node combine(Node left, Node right) const;
+    std::size_t slots(int level) const;
+
+    std::uint32_t n_bins_;
+    std::size_t width_;
+    std::map<std::uint64_t, Node> nodes_;  // keyed by first block
+};
+
+}  // namespace nnqft

@@ -1,0 +1,44 @@
+/// @file kernels.hpp
+/// The hot element-wise kernels of the sampler: Philox bit streams, Box-Muller normals,
+/// uniforms and activation functions on contiguous arrays.
+///
+/// Implementations exist for several instruction sets (generic x86-64, AVX2+FMA,
+/// AVX-512) and one is chosen at run time from the CPU's features. Integer outputs
+/// (Philox) are bit-identical on every path; floating-point outputs agree to a few ulp
+/// (polynomial approximations and FMA contraction differ), which the tests tolerate.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "nnqft/philox.hpp"
+
+namespace nnqft::kernels {
+
+/// Element-wise functions applied by `apply`.
+enum class Func : int { erf = 0, relu = 1, tanh = 2, identity = 3, exp = 4, cos = 5 };
+
+/// out[4j .. 4j+3] = philox4x64(first + (j, 0, 0, 0), key) for j < n_blocks
+/// (the carry of the first counter word into the second is not propagated: callers
+/// keep counter word 0 far below 2^64).
+void philox_stream(const Key& key, const Counter& first, std::size_t n_blocks, u64* out);
+
+/// Box-Muller on consecutive pairs of 64-bit words (n even):
+/// u1 = ((b[2i] >> 11) + 1) 2^-53 in (0, 1], u2 = (b[2i+1] >> 11) 2^-53,
+/// out[2i] = sqrt(-2 ln u1) cos(2 pi u2), out[2i+1] = sqrt(-2 ln u1) sin(2 pi u2).
+void normals(const u64* bits, double* out, std::size_t n);
+
+/// out[i] = lo + (hi - lo) (b[i] >> 11) 2^-53, uniform on [lo, hi).
+void uniforms(const u64* bits, double lo, double hi, double* out, std::size_t n);
+
+/// out[i] = f(in[i]); in and out may alias.
+void apply(Func f, const double* in, double* out, std::size_t n);
+
+/// Name of the instruction-set path in use: "avx512", "avx2" or "generic".
+const char* path();
+
+/// Force a path (tests, benchmarks). Returns false, and changes nothing, when the CPU
+/// lacks it or the name is unknown. "auto" restores the run-time choice.
+bool set_path(const char* name);
+
+}  // namespace nnqft::kernels

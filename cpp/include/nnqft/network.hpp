@@ -1,0 +1,81 @@
+/// @file network.hpp
+/// Random fully connected networks addressed by index: network i draws every parameter
+/// from Philox4x64-10 streams with counter (block, i, stream, 0), so it is the same
+/// network on any thread, process or machine (design.md "Determinism").
+///
+/// Conventions (design.md): depth L hidden layers of width N, z^(0) = W0 x + b0,
+/// z^(l+1) = W^(l) phi(z^(l)) + b^(l), scalar linear read-out. A weight of a layer with
+/// fan-in n has standard deviation sigma_w / sqrt(n); biases sigma_b. "uniform" weights
+/// are uniform with zero mean and the same variance; the cos-net phase b0 is uniform on
+/// (-pi, pi).
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <vector>
+
+#include "nnqft/activation.hpp"
+#include "nnqft/philox.hpp"
+
+namespace nnqft {
+
+using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// What a network ensemble is (validated by `validate`).
+struct NetworkSpec {
+    Activation activation = Activation::erf;
+    int width = 1;
+    int d_in = 1;
+    int depth = 1;
+    std::vector<double> sigma_w;  ///< depth + 1 values, last = read-out
+    std::vector<double> sigma_b;  ///< depth + 1 values, last = read-out bias
+    bool uniform_weights = false;
+
+    void validate() const;
+    int fan_in(int layer) const { return layer == 0 ? d_in : width; }
+};
+
+/// Per-network observable handed to the accumulator.
+enum class Estimator : int {
+    plain = 0,        ///< the outputs f(x_a), a = 0..k-1
+    conditional = 1,  ///< the empirical read-out kernel C_ab, a <= b (packed)
+};
+
+/// Identifies one random stream of a network: weights or biases of a layer.
+enum class Purpose : std::uint64_t { weights = 0, biases = 1 };
+
+/// Evaluates networks of one spec on fixed inputs; holds scratch buffers, so use one
+/// instance per thread.
+class Evaluator {
+  public:
+    Evaluator(const NetworkSpec& spec, const RowMatrix& x, const Key& key);
+
+    /// Length of the per-network observable: k (plain) or k (k + 1) / 2 (conditional).
+    std::size_t observable_size(Estimator e) const;
+
+    /// Write the observable of network `net` into out[0 .. observable_size).
+    void evaluate(std::uint64_t net, Estimator e, double* out);
+
+  private:
+    void draw_bits(std::uint64_t net, int layer, Purpose p, std::size_t n);
+    void draw(std::uint64_t net, int layer, Purpose p, std::size_t n, double scale,
+              bool uniform, double* out);
+    void draw_phase(std::uint64_t net);
+    void hidden_layers(std::uint64_t net);
+    void activate(int layer);
+
+    NetworkSpec spec_;
+    RowMatrix x_;  // k x d_in
+    Key key_;
+    Eigen::VectorXd gauss_shift_;  // Var z(x_a), for the Gauss-net normaliser
+    // scratch
+    std::vector<std::uint64_t> bits_;
+    std::vector<double> normals_;
+    RowMatrix w_;        // N x fan_in weights of the current layer
+    Eigen::VectorXd b_;  // N biases
+    RowMatrix z_;        // k x N pre-activations
+    RowMatrix h_;        // k x N activations of the last hidden layer
+    Eigen::VectorXd w_out_;
+};
+
+}  // namespace nnqft

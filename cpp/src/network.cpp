@@ -1,0 +1,172 @@
+#include "nnqft/network.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "nnqft/errors.hpp"
+#include "nnqft/kernels.hpp"
+
+namespace nnqft {
+
+namespace {
+constexpr double kPi = 3.141592653589793238462643383279502884;
+
+kernels::Func func_of(Activation a) {
+    switch (a) {
+        case Activation::erf: return kernels::Func::erf;
+        case Activation::relu: return kernels::Func::relu;
+        case Activation::tanh: return kernels::Func::tanh;
+        case Activation::linear: return kernels::Func::identity;
+        case Activation::gauss: return kernels::Func::exp;
+        case Activation::cos: return kernels::Func::cos;
+    }
+    throw std::invalid_argument("unknown activation");
+}
+
+// Counter word 2: one stream per (layer, purpose).
+std::uint64_t stream_id(int layer, Purpose p) {
+    return 2 * static_cast<std::uint64_t>(layer) + static_cast<std::uint64_t>(p);
+}
+}  // namespace
+
+Activation activation_from_name(const std::string& name) {
+    for (int i = 0; i <= static_cast<int>(Activation::cos); ++i)
+        if (name == activation_name(static_cast<Activation>(i)))
+            return static_cast<Activation>(i);
+    throw std::invalid_argument("unknown activation '" + name +
+                                "' (expected erf, relu, tanh, linear, gauss or cos)");
+}
+
+const char* activation_name(Activation a) {
+    switch (a) {
+        case Activation::erf: return "erf";
+        case Activation::relu: return "relu";
+        case Activation::tanh: return "tanh";
+        case Activation::linear: return "linear";
+        case Activation::gauss: return "gauss";
+        case Activation::cos: return "cos";
+    }
+    return "?";
+}
+
+void NetworkSpec::validate() const {
+    require(width >= 1, "width must be >= 1, got ", width);
+    require(d_in >= 1, "d_in must be >= 1, got ", d_in);
+    require(depth >= 1, "depth must be >= 1, got ", depth);
+    const auto n = static_cast<std::size_t>(depth) + 1;
+    require(sigma_w.size() == n, "sigma_w needs depth + 1 = ", n, " values, got ",
+            sigma_w.size());
+    require(sigma_b.size() == n, "sigma_b needs depth + 1 = ", n, " values, got ",
+            sigma_b.size());
+    for (double s : sigma_w)
+        require(std::isfinite(s) && s >= 0, "sigma_w must be finite and >= 0, got ", s);
+    for (double s : sigma_b)
+        require(std::isfinite(s) && s >= 0, "sigma_b must be finite and >= 0, got ", s);
+    const bool first_layer_only =
+        activation == Activation::gauss || activation == Activation::cos;
+    require(!first_layer_only || depth == 1, "activation '", activation_name(activation),
+            "' is defined for depth 1 only, got depth ", depth);
+}
+
+Evaluator::Evaluator(const NetworkSpec& spec, const RowMatrix& x, const Key& key)
+    : spec_(spec), x_(x), key_(key) {
+    spec_.validate();
+    require(x_.cols() == spec_.d_in, "x must have d_in = ", spec_.d_in,
+            " columns, got ", x_.cols());
+    require(x_.rows() >= 1, "x must hold at least one input");
+    const double sw0 = spec_.sigma_w[0], sb0 = spec_.sigma_b[0];
+    gauss_shift_ = (sb0 * sb0 + (sw0 * sw0 / spec_.d_in) * x_.rowwise().squaredNorm().array())
+                       .matrix();
+}
+
+std::size_t Evaluator::observable_size(Estimator e) const {
+    const auto k = static_cast<std::size_t>(x_.rows());
+    return e == Estimator::plain ? k : k * (k + 1) / 2;
+}
+
+void Evaluator::draw_bits(std::uint64_t net, int layer, Purpose p, std::size_t n) {
+    const std::size_t n_blocks = (n + 3) / 4;
+    bits_.resize(4 * n_blocks);
+    kernels::philox_stream(key_, Counter{0, net, stream_id(layer, p), 0}, n_blocks,
+                           bits_.data());
+}
+
+void Evaluator::draw(std::uint64_t net, int layer, Purpose p, std::size_t n, double scale,
+                     bool uniform, double* out) {
+    draw_bits(net, layer, p, n);
+    if (uniform) {
+        // zero mean and variance scale^2: uniform on (-sqrt(3) scale, sqrt(3) scale)
+        const double half = std::sqrt(3.0) * scale;
+        kernels::uniforms(bits_.data(), -half, half, out, n);
+        return;
+    }
+    // Box-Muller works on pairs of words: transform all drawn words, keep the first n.
+    normals_.resize(bits_.size());
+    kernels::normals(bits_.data(), normals_.data(), normals_.size());
+    for (std::size_t i = 0; i < n; ++i) out[i] = scale * normals_[i];
+}
+
+void Evaluator::draw_phase(std::uint64_t net) {
+    const auto n = static_cast<std::size_t>(spec_.width);
+    draw_bits(net, 0, Purpose::biases, n);
+    kernels::uniforms(bits_.data(), -kPi, kPi, b_.data(), n);
+}
+
+void Evaluator::activate(int layer) {
+    if (spec_.activation == Activation::gauss && layer == 0)
+        z_.colwise() -= gauss_shift_;  // exp(z - Var z): unit-mean neurons
+    kernels::apply(func_of(spec_.activation), z_.data(), h_.data(),
+                   static_cast<std::size_t>(z_.size()));
+}
+
+void Evaluator::hidden_layers(std::uint64_t net) {
+    const int n = spec_.width;
+    const auto k = x_.rows();
+    z_.resize(k, n);
+    h_.resize(k, n);
+    b_.resize(n);
+    for (int layer = 0; layer < spec_.depth; ++layer) {
+        const int fan_in = spec_.fan_in(layer);
+        w_.resize(n, fan_in);
+        draw(net, layer, Purpose::weights, w_.size(), spec_.sigma_w[layer] / std::sqrt(fan_in),
+             spec_.uniform_weights, w_.data());
+        if (spec_.activation == Activation::cos && layer == 0) {
+            draw_phase(net);
+        } else {
+            draw(net, layer, Purpose::biases, n, spec_.sigma_b[layer], false, b_.data());
+        }
+        if (layer == 0)
+            z_.noalias() = x_ * w_.transpose();
+        else
+            z_.noalias() = h_ * w_.transpose();
+        z_.rowwise() += b_.transpose();
+        activate(layer);
+    }
+}
+
+void Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
+    hidden_layers(net);
+    const int L = spec_.depth;
+    const double sw = spec_.sigma_w[L], sb = spec_.sigma_b[L];
+    const auto k = x_.rows();
+    if (e == Estimator::plain) {
+        const int n = spec_.width;
+        w_out_.resize(n);
+        draw(net, L, Purpose::weights, n, sw / std::sqrt(double(n)), spec_.uniform_weights,
+             w_out_.data());
+        double b_out = 0.0;
+        draw(net, L, Purpose::biases, 1, sb, false, &b_out);
+        Eigen::Map<Eigen::VectorXd> f(out, k);
+        f.noalias() = h_ * w_out_;
+        f.array() += b_out;
+        return;
+    }
+    // C = sigma_b^2 + (sigma_w^2 / N) h h^T, packed upper triangle row by row
+    const Eigen::MatrixXd c = h_ * h_.transpose();
+    const double scale = sw * sw / spec_.width, shift = sb * sb;
+    std::size_t t = 0;
+    for (Eigen::Index a = 0; a < k; ++a)
+        for (Eigen::Index b = a; b < k; ++b) out[t++] = shift + scale * c(a, b);
+}
+
+}  // namespace nnqft

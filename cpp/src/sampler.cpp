@@ -1,0 +1,113 @@
+#include "nnqft/sampler.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+
+#include "nnqft/errors.hpp"
+#include "nnqft/parallel.hpp"
+
+namespace nnqft {
+
+void SampleConfig::validate() const {
+    spec.validate();
+    require(x.rows() >= 1 && x.cols() == spec.d_in, "x must have shape (k, d_in = ",
+            spec.d_in, "), got (", x.rows(), ", ", x.cols(), ")");
+    require(x.allFinite(), "x must be finite");
+    require(block_size >= 1, "block_size must be >= 1, got ", block_size);
+    require(estimator != Estimator::conditional || !spec.uniform_weights,
+            "the conditional estimator needs Gaussian read-out weights");
+    const auto k = static_cast<std::size_t>(x.rows());
+    const std::size_t r = estimator == Estimator::plain ? k : k * (k + 1) / 2;
+    require(shift.empty() || shift.size() == r, "shift must have ", r, " values, got ",
+            shift.size());
+}
+
+namespace {
+
+// One block of networks -> one leaf node.
+class BlockWorker {
+  public:
+    BlockWorker(const SampleConfig& c, const MonomialLayout& layout)
+        : config_(c),
+          layout_(layout),
+          evaluator_(c.spec, c.x, c.key),
+          observable_(evaluator_.observable_size(c.estimator)),
+          scratch_(layout.scratch_size()) {}
+
+    Node run(std::uint64_t block, std::uint64_t first, std::uint64_t last,
+             const std::atomic<bool>& stop) {
+        Node node;
+        node.index = block;
+        node.counts = {0};
+        node.sums.assign(layout_.stored_size(), 0.0);
+        for (std::uint64_t net = first; net < last; ++net) {
+            if (stop.load(std::memory_order_relaxed)) break;
+            evaluator_.evaluate(net, config_.estimator, observable_.data());
+            for (std::size_t i = 0; i < config_.shift.size(); ++i)
+                observable_[i] -= config_.shift[i];
+            layout_.add_to(observable_.data(), scratch_.data(), node.sums.data());
+            ++node.counts[0];
+        }
+        return node;
+    }
+
+  private:
+    const SampleConfig& config_;
+    const MonomialLayout& layout_;
+    Evaluator evaluator_;
+    std::vector<double> observable_, scratch_;
+};
+
+}  // namespace
+
+SampleResult sample(const SampleConfig& config, std::uint64_t start, std::uint64_t count,
+                    unsigned n_threads, const PollFn& poll) {
+    config.validate();
+    require(n_threads >= 1, "threads must be >= 1, got ", n_threads);
+    require(count >= 1, "n_networks must be >= 1, got ", count);
+    require(start % config.block_size == 0, "start (", start,
+            ") must be a multiple of block_size (", config.block_size, ")");
+    const std::uint64_t stop_net = start + count;
+    require(stop_net > start, "network range overflows");
+    const std::size_t k = static_cast<std::size_t>(config.x.rows());
+    const MonomialLayout layout(
+        config.estimator == Estimator::plain ? k : k * (k + 1) / 2, config.degrees);
+    const std::uint64_t first_block = start / config.block_size;
+    const std::uint64_t n_blocks = (count + config.block_size - 1) / config.block_size;
+    n_threads = static_cast<unsigned>(std::min<std::uint64_t>(n_threads, n_blocks));
+
+    BlockTree tree(config.n_bins, layout.stored_size());
+    std::mutex tree_mutex;
+    std::atomic<std::uint64_t> done{0};
+    std::vector<std::unique_ptr<BlockWorker>> workers(n_threads);  // made by their thread
+
+    auto task = [&](std::uint64_t i, unsigned thread, const std::atomic<bool>& stop) {
+        auto& worker = workers[thread];
+        if (!worker) worker = std::make_unique<BlockWorker>(config, layout);
+        const std::uint64_t block = first_block + i;
+        const std::uint64_t first = block * config.block_size;
+        const std::uint64_t last = std::min(first + config.block_size, stop_net);
+        Node leaf = worker->run(block, first, last, stop);
+        if (stop.load()) return;  // an incomplete block is dropped, never half-counted
+        done.fetch_add(last - first);
+        std::lock_guard<std::mutex> lock(tree_mutex);
+        tree.insert(std::move(leaf));
+    };
+    const bool completed = parallel_for(n_blocks, n_threads, task,
+                                        [&] { return poll(done.load()); });
+    return {std::move(tree), completed};
+}
+
+RowMatrix evaluate_networks(const SampleConfig& config,
+                            const std::vector<std::uint64_t>& ids) {
+    config.validate();
+    Evaluator evaluator(config.spec, config.x, config.key);
+    const auto r = evaluator.observable_size(config.estimator);
+    RowMatrix out(static_cast<Eigen::Index>(ids.size()), static_cast<Eigen::Index>(r));
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        evaluator.evaluate(ids[i], config.estimator, out.row(static_cast<Eigen::Index>(i)).data());
+    return out;
+}
+
+}  // namespace nnqft

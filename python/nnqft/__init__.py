@@ -1,0 +1,34 @@
+"""nnqft: the neural-network / quantum-field-theory correspondence as a tool.
+
+An ensemble of random networks is a field theory: infinite width is free (the NNGP kernel
+is the propagator), finite width adds interactions, and the weight scale sigma moves the
+theory along a renormalisation flow.  See the README for a tour.
+"""
+
+from __future__ import annotations
+
+try:
+    from . import _core
+except ImportError as exc:  # pragma: no cover - only on a broken install
+    raise ImportError(
+        "nnqft's compiled module nnqft._core could not be imported. Install the package "
+        "with `python -m pip install .` (it builds the C++ core), rather than importing "
+        f"the source tree. Original error: {exc}"
+    ) from exc
+
+from .architecture import Architecture
+from .correlators import Correlators, jackknife_covariance
+from .io import load
+from .sampling import sample
+from .warnings import NNQFTWarning
+
+__version__ = _core.__version__
+
+__all__ = [
+    "Architecture",
+    "Correlators",
+    "NNQFTWarning",
+    "jackknife_covariance",
+    "load",
+    "sample",
+]

@@ -1,0 +1,81 @@
+"""Seeds and thread counts: the user seed goes through numpy's SeedSequence to a Philox key."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Union
+
+import numpy as np
+
+SeedLike = Union[None, int, "np.random.SeedSequence", "list[int]", "tuple[int, ...]"]
+
+__all__ = [
+    "SeedLike",
+    "default_threads",
+    "resolve_seed",
+    "resolve_threads",
+    "seed_from_metadata",
+    "seed_metadata",
+]
+
+
+def resolve_seed(seed: Any) -> tuple[np.random.SeedSequence, np.ndarray]:
+    """Return ``(SeedSequence, key)`` with ``key`` two uint64 words for Philox4x64.
+
+    ``seed`` may be None (fresh entropy, recorded so the run can be repeated), a
+    non-negative int, a sequence of non-negative ints, or a SeedSequence.
+    """
+    if isinstance(seed, np.random.SeedSequence):
+        ss = seed
+    elif seed is None:
+        ss = np.random.SeedSequence()
+    else:
+        if isinstance(seed, bool) or isinstance(seed, float):
+            raise TypeError(f"seed must be an int, a sequence of ints or a SeedSequence, got {seed!r}")
+        try:
+            ss = np.random.SeedSequence(seed)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"invalid seed {seed!r}: {exc}") from None
+    key = ss.generate_state(2, np.uint64)
+    return ss, key
+
+
+def seed_metadata(ss: np.random.SeedSequence) -> dict[str, Any]:
+    """JSON-ready description of a SeedSequence (entropy may exceed 64 bits: stored as str)."""
+    entropy = ss.entropy
+    if isinstance(entropy, (list, tuple, np.ndarray)):
+        ent: Any = [str(int(e)) for e in entropy]
+    else:
+        ent = str(int(entropy))  # type: ignore[arg-type]
+    return {"entropy": ent, "spawn_key": [int(s) for s in ss.spawn_key]}
+
+
+def seed_from_metadata(meta: dict[str, Any]) -> np.random.SeedSequence:
+    """Inverse of :func:`seed_metadata`."""
+    ent = meta["entropy"]
+    entropy = [int(e) for e in ent] if isinstance(ent, list) else int(ent)
+    return np.random.SeedSequence(entropy, spawn_key=tuple(meta.get("spawn_key", ())))
+
+
+def default_threads() -> int:
+    """Threads this process may use (affinity- and cgroup-aware where Python knows)."""
+    if hasattr(os, "process_cpu_count"):
+        n = os.process_cpu_count()
+    elif hasattr(os, "sched_getaffinity"):
+        n = len(os.sched_getaffinity(0))
+    else:
+        n = os.cpu_count()
+    return max(1, int(n or 1))
+
+
+def resolve_threads(threads: Any) -> int:
+    """Validate a ``threads`` argument (None means :func:`default_threads`)."""
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be a positive int or None, got {threads!r}")
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads!r}")
+    if threads > 1024:
+        raise ValueError(f"threads must be <= 1024, got {threads!r}")
+    return int(threads)

@@ -1,0 +1,198 @@
+"""The network ensemble: :class:`Architecture` and its validation.
+
+Conventions (design.md, fixed): depth ``L`` hidden layers of width ``N``, linear read-out,
+scalar output.  A layer with fan-in ``n`` has weight variance ``sigma_w**2 / n`` and bias
+variance ``sigma_b**2``.  Layer 0 maps the input (fan-in ``d_in``), layer ``L`` is the
+read-out (fan-in ``N``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["ACTIVATIONS", "WEIGHT_DISTS", "Architecture"]
+
+#: Activations the core implements.  ``gauss`` is the HMS Gauss-net
+#: ``exp(z - Var z)`` (exact variance), ``cos`` the random-Fourier-feature net whose
+#: first-layer bias is uniform on (-pi, pi).
+ACTIVATIONS = ("erf", "relu", "tanh", "linear", "gauss", "cos")
+
+#: Distributions of the weights (biases are always Gaussian, except the cos-net phase).
+WEIGHT_DISTS = ("gaussian", "uniform")
+
+# Activations that are only defined for the first hidden layer: their definition uses
+# the variance of a Gaussian pre-activation (gauss) or a uniform phase (cos), which
+# deeper, non-Gaussian pre-activations do not have.
+_FIRST_LAYER_ONLY = ("gauss", "cos")
+
+
+def _per_layer(name: str, value: float | Sequence[float], n_layers: int) -> tuple[float, ...]:
+    """Expand a scalar or a per-layer sequence of standard deviations and validate it."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a number or a sequence of numbers, got {value!r}")
+    if isinstance(value, Sequence) or hasattr(value, "__len__"):
+        values = tuple(value)  # type: ignore[arg-type]
+        if len(values) != n_layers:
+            raise ValueError(
+                f"{name} needs one value per layer (depth + 1 = {n_layers}), "
+                f"got {len(values)} values: {values!r}"
+            )
+    else:
+        values = (value,) * n_layers
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+            raise TypeError(f"{name} must contain numbers, got {v!r}")
+        f = float(v)
+        if not math.isfinite(f) or f < 0:
+            raise ValueError(f"{name} must be finite and >= 0, got {v!r}")
+        out.append(f)
+    return tuple(out)
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    v = int(value)
+    if v < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return v
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """An ensemble of random fully connected networks with scalar output.
+
+    Parameters
+    ----------
+    activation : str
+        One of ``"erf"``, ``"relu"``, ``"tanh"``, ``"linear"``, ``"gauss"``, ``"cos"``.
+        ``gauss`` and ``cos`` are defined for depth 1 only.
+    width : int
+        Width ``N`` of every hidden layer (>= 1).
+    d_in : int
+        Input dimension (>= 1).
+    depth : int
+        Number of hidden layers ``L`` (>= 1).
+    sigma_w, sigma_b : float or sequence of float
+        Weight and bias standard deviations.  A scalar applies to every layer (as in
+        both papers); a sequence gives one value per layer, ``depth + 1`` values, the
+        last one for the read-out.  Weights of a layer with fan-in ``n`` have variance
+        ``sigma_w**2 / n``.  For ``cos`` the first-layer bias is uniform on (-pi, pi)
+        and ``sigma_b[0]`` is ignored (it must be 0 or left at the scalar default).
+    weight_dist : str
+        ``"gaussian"`` (default) or ``"uniform"`` (zero mean, same variance).
+
+    Notes
+    -----
+    The instance is immutable; use :meth:`replace` to derive a modified copy.
+    ``sigma_w`` and ``sigma_b`` are always stored as per-layer tuples.
+    """
+
+    activation: str = "erf"
+    width: int = 1000
+    d_in: int = 1
+    depth: int = 1
+    sigma_w: float | Sequence[float] = 1.0
+    sigma_b: float | Sequence[float] = 1.0
+    weight_dist: str = "gaussian"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if not isinstance(self.weight_dist, str) or self.weight_dist not in WEIGHT_DISTS:
+            raise ValueError(
+                f"weight_dist must be one of {WEIGHT_DISTS}, got {self.weight_dist!r}"
+            )
+        set_ = object.__setattr__
+        set_(self, "width", _positive_int("width", self.width))
+        set_(self, "d_in", _positive_int("d_in", self.d_in))
+        set_(self, "depth", _positive_int("depth", self.depth))
+        n_layers = self.depth + 1
+        set_(self, "sigma_w", _per_layer("sigma_w", self.sigma_w, n_layers))
+        set_(self, "sigma_b", _per_layer("sigma_b", self.sigma_b, n_layers))
+        if self.activation in _FIRST_LAYER_ONLY and self.depth > 1:
+            raise ValueError(
+                f"activation {self.activation!r} is defined for depth 1 only (its "
+                "normalisation/phase assumes Gaussian first-layer pre-activations); "
+                f"got depth={self.depth}. Use erf, relu, tanh or linear for deep networks."
+            )
+
+    # -- derived quantities --------------------------------------------------------
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers, ``depth + 1`` (the last is the read-out)."""
+        return self.depth + 1
+
+    @property
+    def fan_in(self) -> tuple[int, ...]:
+        """Fan-in of each weight layer: ``(d_in, N, ..., N)``."""
+        return (self.d_in,) + (self.width,) * self.depth
+
+    @property
+    def weight_std(self) -> tuple[float, ...]:
+        """Standard deviation of a single weight in each layer, ``sigma_w / sqrt(fan_in)``."""
+        return tuple(s / math.sqrt(n) for s, n in zip(self.sigma_w, self.fan_in))  # type: ignore[arg-type]
+
+    @property
+    def sigma_w_layers(self) -> tuple[float, ...]:
+        """``sigma_w`` as a per-layer tuple (typed accessor)."""
+        return self.sigma_w  # type: ignore[return-value]
+
+    @property
+    def sigma_b_layers(self) -> tuple[float, ...]:
+        """``sigma_b`` as a per-layer tuple (typed accessor)."""
+        return self.sigma_b  # type: ignore[return-value]
+
+    def replace(self, **changes: Any) -> Architecture:
+        """Return a copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def scaled(self, vary: str, sigma: float) -> Architecture:
+        """Return the architecture with one family of standard deviations set to ``sigma``.
+
+        ``vary`` is ``"w"`` (sigma_w of every layer), ``"w0"`` (first layer), ``"w1"``
+        (read-out layer), or ``"b"`` (sigma_b of every layer).
+        """
+        sw, sb = list(self.sigma_w_layers), list(self.sigma_b_layers)
+        if vary == "w":
+            sw = [sigma] * len(sw)
+        elif vary == "w0":
+            sw[0] = sigma
+        elif vary == "w1":
+            sw[-1] = sigma
+        elif vary == "b":
+            sb = [sigma] * len(sb)
+        else:
+            raise ValueError(f"vary must be one of 'w', 'w0', 'w1', 'b', got {vary!r}")
+        return self.replace(sigma_w=tuple(sw), sigma_b=tuple(sb))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (inverse of :meth:`from_dict`)."""
+        return {
+            "activation": self.activation,
+            "width": self.width,
+            "d_in": self.d_in,
+            "depth": self.depth,
+            "sigma_w": list(self.sigma_w_layers),
+            "sigma_b": list(self.sigma_b_layers),
+            "weight_dist": self.weight_dist,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Architecture:
+        """Rebuild an :class:`Architecture` from :meth:`to_dict` output."""
+        return cls(**data)
+
+    def __repr__(self) -> str:
+        def short(v: tuple[float, ...]) -> str:
+            return repr(v[0]) if len(set(v)) == 1 else repr(v)
+
+        return (
+            f"Architecture(activation={self.activation!r}, width={self.width}, "
+            f"d_in={self.d_in}, depth={self.depth}, sigma_w={short(self.sigma_w_layers)}, "
+            f"sigma_b={short(self.sigma_b_layers)}, weight_dist={self.weight_dist!r})"
+        )

@@ -1,0 +1,412 @@
+"""Sampled n-point correlators: streaming, mergeable, with jackknife errors.
+
+A :class:`Correlators` holds the per-bin sums the C++ core accumulated (see
+``cpp/include/nnqft/block_tree.hpp``) and turns them into estimates on demand:
+
+* ``estimator="plain"``: the per-network observable is the output vector f(x_a); the
+  stored sums are the monomials of f of the requested orders, so ``mean(n)`` is the
+  ensemble average of products of outputs (what the papers do).
+* ``estimator="conditional"``: the observable is the empirical read-out kernel
+  C_ab = sigma_b^2 + sigma_w^2/N sum_j h_j(x_a) h_j(x_b) (minus a fixed pilot shift);
+  the stored sums are its raw moments up to degree max(order)/2. Given C the output is
+  Gaussian, so G_n = sum over matchings E[prod C] and, by the law of total cumulance,
+  the connected kappa_n = sum over matchings of the joint cumulant of the C's.
+
+Errors come from a delete-one-bin jackknife over the fixed bins; replicas of every
+quantity share the bins, so joint covariances (across orders, across sigma in a flow)
+are available.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from . import _core
+from .architecture import Architecture
+from .tuples import cumulants_from_moments, matchings, moments_from_cumulants, n_tuples, rank
+from .tuples import tuples as tuple_layout
+from .warnings import FewBinsWarning
+
+__all__ = ["Correlators", "jackknife_covariance"]
+
+FloatArray = NDArray[np.float64]
+
+#: Format version of pickles and saved files; bump on any layout change.
+STATE_VERSION = 1
+#: Below this many filled bins the jackknife covariance is flagged as unreliable.
+MIN_BINS = 16
+
+
+def jackknife_covariance(replicas: FloatArray) -> FloatArray:
+    """Covariance of an estimate from its delete-one-bin replicas, shape ``(B, T)``.
+
+    ``(B - 1) / B * sum_b (theta_b - mean)(theta_b - mean)^T``.
+    """
+    r = np.asarray(replicas, dtype=np.float64)
+    b = r.shape[0]
+    d = r - r.mean(axis=0)
+    return (b - 1) / b * (d.T @ d)
+
+
+def stored_degrees(orders: tuple[int, ...], estimator: str) -> list[int]:
+    """Monomial degrees of the per-network observable the core must accumulate."""
+    if estimator == "plain":
+        return sorted(orders)
+    half = max([n // 2 for n in orders if n % 2 == 0], default=1)
+    return list(range(1, half + 1))
+
+
+class Correlators:
+    """Sampled correlators of a network ensemble on inputs ``x``.
+
+    Do not construct directly: use :func:`nnqft.sample` or :func:`nnqft.load`.
+    Instances are immutable; ``a + b`` merges two runs of the same configuration over
+    disjoint network ranges (bit-identical to one run over the union).
+
+    Attributes
+    ----------
+    arch : Architecture
+    x : ndarray, shape (k, d_in)
+    orders : tuple of int
+    estimator : str
+    n_networks : int
+    meta : dict
+        Provenance (seed, block size, bins, versions, wall time).
+    """
+
+    def __init__(
+        self,
+        *,
+        arch: Architecture,
+        x: FloatArray,
+        orders: tuple[int, ...],
+        estimator: str,
+        tree: Any,
+        shift: FloatArray,
+        meta: dict[str, Any],
+    ) -> None:
+        self.arch = arch
+        self.x = np.array(x, dtype=np.float64)
+        self.x.setflags(write=False)
+        self.orders = tuple(orders)
+        self.estimator = estimator
+        self._tree = tree
+        self._shift = np.array(shift, dtype=np.float64)
+        self.meta = dict(meta)
+
+    # -- basic properties --------------------------------------------------------------
+    @property
+    def k(self) -> int:
+        """Number of inputs."""
+        return int(self.x.shape[0])
+
+    @property
+    def n_networks(self) -> int:
+        """Number of networks accumulated."""
+        return int(self._tree.n_networks)
+
+    @property
+    def n_bins(self) -> int:
+        """Number of filled jackknife bins."""
+        return int(np.count_nonzero(self._bins[0]))
+
+    def tuples(self, n: int) -> NDArray[np.int64]:
+        """Index tuples of order ``n`` (rows), in the storage order."""
+        return tuple_layout(self.k, n)
+
+    # -- bins and estimates ----------------------------------------------------------
+    @functools.cached_property
+    def _bins(self) -> tuple[NDArray[np.uint64], FloatArray]:
+        counts, sums = self._tree.totals()
+        keep = counts > 0
+        return counts[keep], sums[keep]
+
+    @functools.cached_property
+    def _offsets(self) -> dict[int, slice]:
+        r = self.k if self.estimator == "plain" else self.k * (self.k + 1) // 2
+        out, start = {}, 0
+        for d in stored_degrees(self.orders, self.estimator):
+            size = n_tuples(r, d)
+            out[d] = slice(start, start + size)
+            start += size
+        return out
+
+    def _raw_moments(self, counts: FloatArray, sums: FloatArray) -> dict[int, FloatArray]:
+        """Per-degree averages of the stored monomials; leading axes broadcast."""
+        return {d: sums[..., s] / counts[..., None] for d, s in self._offsets.items()}
+
+    def _estimates(self, counts: FloatArray, sums: FloatArray) -> dict[str, FloatArray]:
+        """Every estimate (``G<n>`` and ``K<n>`` = connected) from summed bins."""
+        raw = self._raw_moments(counts, sums)
+        if self.estimator == "plain":
+            return self._plain_estimates(raw)
+        return self._conditional_estimates(raw)
+
+    def _plain_estimates(self, raw: dict[int, FloatArray]) -> dict[str, FloatArray]:
+        out = {f"G{n}": raw[n] for n in self.orders}
+        even = {n: raw[n] for n in self.orders if n % 2 == 0}
+        for n in self.orders:
+            if n % 2 == 0 and all(m in even for m in range(2, n + 1, 2)):
+                out[f"K{n}"] = cumulants_from_moments(even, self.k, n)
+        return out
+
+    def _conditional_estimates(self, raw: dict[int, FloatArray]) -> dict[str, FloatArray]:
+        q = self.k * (self.k + 1) // 2
+        # joint cumulants of the kernel entries; only the first depends on the shift
+        kappa_c = {1: raw[1] + self._shift}
+        for d in range(2, max(raw) + 1):
+            kappa_c[d] = cumulants_from_moments(raw, q, d)
+        lead = raw[1].shape[:-1]
+        out: dict[str, FloatArray] = {}
+        for n in self.orders:
+            t_n = n_tuples(self.k, n)
+            if n % 2:
+                out[f"G{n}"] = np.zeros(lead + (t_n,))
+                continue
+            moments_c = moments_from_cumulants(kappa_c, q, n // 2)
+            out[f"G{n}"] = self._sum_over_matchings(moments_c, n)
+        for n in range(2, 2 * max(kappa_c) + 1, 2):
+            out[f"K{n}"] = self._sum_over_matchings(kappa_c[n // 2], n)
+        return out
+
+    def _sum_over_matchings(self, per_pairs: FloatArray, n: int) -> FloatArray:
+        """sum over matchings of a symmetric function of the n/2 matched pairs."""
+        idx = _matching_index(self.k, n)
+        return per_pairs[..., idx].sum(axis=-1)
+
+    @functools.cached_property
+    def _point(self) -> dict[str, FloatArray]:
+        counts, sums = self._bins
+        return self._estimates(np.float64(counts.sum()), sums.sum(axis=0))
+
+    @functools.cached_property
+    def _replicas(self) -> dict[str, FloatArray]:
+        counts, sums = self._bins
+        if len(counts) < 2:
+            raise ValueError(
+                f"error estimates need at least 2 filled bins, have {len(counts)} "
+                f"({self.n_networks} networks, block_size {self.meta['block_size']}): "
+                "sample more networks"
+            )
+        if len(counts) < MIN_BINS:
+            warnings.warn(
+                f"only {len(counts)} jackknife bins are filled; error bars and covariances "
+                f"are rough (sample at least {MIN_BINS * self.meta['block_size']} networks)",
+                FewBinsWarning,
+                stacklevel=3,
+            )
+        loo_counts = (counts.sum() - counts).astype(np.float64)
+        loo_sums = sums.sum(axis=0) - sums
+        return self._estimates(loo_counts, loo_sums)
+
+    def _get(self, table: dict[str, FloatArray], key: str, what: str) -> FloatArray:
+        if key not in table:
+            have = sorted({int(k[1:]) for k in table if k[0] == key[0]})
+            raise ValueError(f"{what} of order {key[1:]} is not available; available: {have}")
+        return table[key]
+
+    # -- public estimates ------------------------------------------------------------
+    def mean(self, n: int) -> FloatArray:
+        """Estimate of the full correlator G^(n) on the order-``n`` tuples."""
+        return self._get(self._point, f"G{int(n)}", "correlator").copy()
+
+    def covariance(self, n: int) -> FloatArray:
+        """Jackknife covariance between the tuples of ``mean(n)``."""
+        return jackknife_covariance(self.replicas(n))
+
+    def stderr(self, n: int) -> FloatArray:
+        """Jackknife standard error of each tuple of ``mean(n)``."""
+        return np.sqrt(np.diag(self.covariance(n)))
+
+    def connected(self, n: int) -> tuple[FloatArray, FloatArray]:
+        """Connected correlator (joint cumulant) kappa_n and its standard errors.
+
+        Plain estimator: Möbius inversion of the measured moments (kappa_4 = G4 -
+        sum_3 G2 G2, ...), needing every even order up to ``n``; the errors include
+        the uncertainty of the lower orders.  Conditional: sum over matchings of the
+        joint cumulants of the empirical kernel (no large cancellation).
+        """
+        value = self._get(self._point, f"K{int(n)}", "connected correlator").copy()
+        err = np.sqrt(np.diag(self.connected_covariance(n)))
+        return value, err
+
+    def connected_covariance(self, n: int) -> FloatArray:
+        """Jackknife covariance between the tuples of ``connected(n)[0]``."""
+        return jackknife_covariance(self.replicas(n, connected=True))
+
+    def replicas(self, n: int, connected: bool = False) -> FloatArray:
+        """Delete-one-bin jackknife replicas, shape ``(n_bins, T)``.
+
+        Replicas of every order and of merged or sibling runs (same seed and block
+        layout) share bins, so stacking them gives joint covariances.
+        """
+        key = f"{'K' if connected else 'G'}{int(n)}"
+        what = "connected correlator" if connected else "correlator"
+        return self._get(self._replicas, key, what).copy()
+
+    def index(self, *inputs: int) -> int:
+        """Position of the tuple of the given input indices in its order's layout."""
+        if not inputs or any(not 0 <= i < self.k for i in inputs):
+            raise ValueError(f"input indices must be in [0, {self.k}), got {inputs}")
+        return int(rank(np.array(inputs), self.k))
+
+    # -- merging ---------------------------------------------------------------------
+    def _config_key(self) -> tuple[Any, ...]:
+        m = self.meta
+        return (
+            self.arch,
+            self.x.tobytes(),
+            self.x.shape,
+            self.orders,
+            self.estimator,
+            tuple(m["key"]),
+            m["block_size"],
+            m["n_bins"],
+            self._shift.tobytes(),
+        )
+
+    def compatible_with(self, other: Correlators) -> str | None:
+        """None if ``self + other`` is allowed, else the reason it is not."""
+        if not isinstance(other, Correlators):
+            return f"cannot merge Correlators with {type(other).__name__}"
+        names = ("architecture", "inputs x", "inputs x", "orders", "estimator", "seed",
+                 "block_size", "n_bins", "pilot shift")
+        for name, a, b in zip(names, self._config_key(), other._config_key()):
+            if a != b:
+                return f"cannot merge runs with different {name}"
+        return None
+
+    def __add__(self, other: Correlators) -> Correlators:
+        reason = self.compatible_with(other)
+        if reason is not None:
+            raise ValueError(reason)
+        tree = self._tree.copy()
+        tree.merge(other._tree)
+        meta = dict(self.meta)
+        meta["wall_time"] = self.meta.get("wall_time", 0.0) + other.meta.get("wall_time", 0.0)
+        meta["ranges"] = _merge_ranges(self.meta.get("ranges", []) + other.meta.get("ranges", []))
+        return self._with_tree(tree, meta)
+
+    def _with_tree(self, tree: Any, meta: dict[str, Any]) -> Correlators:
+        return Correlators(
+            arch=self.arch, x=self.x, orders=self.orders, estimator=self.estimator,
+            tree=tree, shift=self._shift, meta=meta,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Correlators):
+            return NotImplemented
+        if self._config_key() != other._config_key():
+            return False
+        a, b = self._tree.state(), other._tree.state()
+        return all(np.array_equal(x, y) for x, y in zip(a, b))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- state (pickle, files) -------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Everything needed to rebuild this object: metadata and flat arrays."""
+        n_bins, width, levels, indices, counts, sums = self._tree.state()
+        return {
+            "version": STATE_VERSION,
+            "arch": self.arch.to_dict(),
+            "orders": list(self.orders),
+            "estimator": self.estimator,
+            "meta": self.meta,
+            "x": self.x,
+            "shift": self._shift,
+            "n_bins": int(n_bins),
+            "width": int(width),
+            "levels": np.asarray(levels, dtype=np.int64),
+            "indices": np.asarray(indices, dtype=np.uint64),
+            "counts": np.asarray(counts, dtype=np.uint64),
+            "sums": np.asarray(sums, dtype=np.float64),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Correlators:
+        """Inverse of :meth:`state`; refuses unknown format versions."""
+        version = state.get("version")
+        if version != STATE_VERSION:
+            raise ValueError(
+                f"unsupported correlator format version {version!r} "
+                f"(this nnqft reads version {STATE_VERSION})"
+            )
+        tree = _core.BlockTree.from_state(
+            state["n_bins"], state["width"], state["levels"], state["indices"],
+            state["counts"], state["sums"],
+        )
+        return cls(
+            arch=Architecture.from_dict(state["arch"]),
+            x=state["x"],
+            orders=tuple(int(o) for o in state["orders"]),
+            estimator=state["estimator"],
+            tree=tree,
+            shift=state["shift"],
+            meta=state["meta"],
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.state()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        other = Correlators.from_state(state)
+        self.__dict__.update(other.__dict__)
+
+    def save(self, path: Any) -> None:
+        """Write ``.npz`` arrays with JSON metadata (see :func:`nnqft.load`)."""
+        from .io import save_correlators
+
+        save_correlators(self, path)
+
+    # -- display ---------------------------------------------------------------------
+    def summary(self, n: int, connected: bool = False, max_rows: int = 12) -> str:
+        """Text table of one order's estimates with errors."""
+        values, errors = self.connected(n) if connected else (self.mean(n), self.stderr(n))
+        label = f"kappa_{n}" if connected else f"G_{n}"
+        rows = [f"{'tuple':<20} {label:>14} {'stderr':>11} {'rel.err':>8}"]
+        for t, v, e in list(zip(self.tuples(n), values, errors))[:max_rows]:
+            rel = abs(e / v) if v != 0 else np.inf
+            rows.append(f"{str(tuple(int(i) for i in t)):<20} {v:>14.6g} {e:>11.3g} {rel:>8.2%}")
+        if len(values) > max_rows:
+            rows.append(f"... ({len(values) - max_rows} more tuples)")
+        return "\n".join(rows)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Correlators {self.estimator} orders={self.orders} k={self.k} "
+            f"n_networks={self.n_networks} {self.arch!r}>"
+        )
+
+
+def _merge_ranges(ranges: list[list[int]]) -> list[list[int]]:
+    """Union of half-open network ranges, sorted and coalesced."""
+    out: list[list[int]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _matching_index(k: int, n: int) -> NDArray[np.int64]:
+    """For each order-n tuple and matching, the rank of its pair-multiset.
+
+    Shape ``(T_n, #matchings)``; pairs are indexed in the order-2 layout and the
+    multiset of ``n/2`` pair indices in the degree-``n/2`` layout of those indices.
+    """
+    t = tuple_layout(k, n)
+    q = k * (k + 1) // 2
+    cols = []
+    for m in matchings(n):
+        pair_ids = np.stack([rank(t[:, list(p)], k) for p in m], axis=-1)
+        cols.append(rank(pair_ids, q))
+    return np.stack(cols, axis=-1)
+

@@ -1,0 +1,223 @@
+"""`sample`: draw an ensemble of networks in the C++ core and accumulate correlators."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._seeding import resolve_seed, resolve_threads, seed_metadata
+from ._validation import as_inputs
+from .architecture import Architecture
+from .correlators import Correlators, stored_degrees
+from .tuples import n_tuples
+
+__all__ = ["sample", "ESTIMATORS", "DEFAULT_BLOCK_SIZE", "DEFAULT_N_BINS"]
+
+ESTIMATORS = ("plain", "conditional")
+#: Networks per block: the unit of work, of merging and of jackknife binning.
+DEFAULT_BLOCK_SIZE = 32
+#: Jackknife bins (block b feeds bin b mod n_bins).
+DEFAULT_N_BINS = 64
+#: Networks averaged for the conditional estimator's fixed shift (numerical centring).
+PILOT_NETWORKS = 16
+MAX_ORDER = 8
+_MEMORY_FRACTION = 0.25
+_MAX_SECONDS = 30 * 24 * 3600.0
+
+
+def _validate_orders(orders: Any) -> tuple[int, ...]:
+    if isinstance(orders, (int, np.integer)):
+        orders = (orders,)
+    try:
+        values = [int(o) for o in orders]
+    except TypeError:
+        raise TypeError(f"orders must be a sequence of ints, got {orders!r}") from None
+    if not values:
+        raise ValueError("orders must not be empty")
+    bad = [o for o in values if not 1 <= o <= MAX_ORDER]
+    if bad:
+        raise ValueError(f"orders must be in 1..{MAX_ORDER}, got {bad}")
+    return tuple(sorted(set(values)))
+
+
+def _positive_count(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, threads: int,
+                    n_bins: int, block_size: int) -> None:
+    """Refuse runs that could not fit in memory or finish, saying why."""
+    n_blocks = -(-n_networks // block_size)
+    nodes = 2 * max(1, math.ceil(math.log2(n_blocks + 1))) + 2 * threads
+    bytes_needed = nodes * n_bins * width * 8.0
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 * 2**30
+    if bytes_needed > _MEMORY_FRACTION * total:
+        raise ValueError(
+            f"the accumulator would need about {bytes_needed / 2**30:.1f} GiB "
+            f"({width} stored values per bin x {n_bins} bins x ~{nodes} nodes), more than "
+            f"{_MEMORY_FRACTION:.0%} of this machine's {total / 2**30:.0f} GiB: use fewer "
+            "inputs, lower orders or fewer bins"
+        )
+    n = arch.width
+    per_net = k * n * (arch.d_in + 25) + (arch.depth - 1) * (2 * k * n * n + 20 * n * n) + width
+    seconds = n_networks * per_net / (2e9 * threads)
+    if seconds > _MAX_SECONDS:
+        raise ValueError(
+            f"n_networks={n_networks} would take roughly {seconds / 86400:.0f} days on "
+            f"{threads} threads (~{per_net:.2g} flops per network); split the run "
+            "(start=...) across machines or sample fewer networks"
+        )
+
+
+def _config(arch: Architecture, x: np.ndarray, key: np.ndarray, estimator: str,
+            orders: tuple[int, ...], shift: Sequence[float], block_size: int,
+            n_bins: int) -> Any:
+    return _core.SampleConfig(
+        arch.activation, arch.width, arch.d_in, arch.depth,
+        list(arch.sigma_w_layers), list(arch.sigma_b_layers),
+        arch.weight_dist == "uniform", x, [int(key[0]), int(key[1])], estimator,
+        stored_degrees(orders, estimator), list(shift), block_size, n_bins,
+    )
+
+
+def sample(
+    arch: Architecture,
+    x: Any,
+    n_networks: int = 100_000,
+    orders: Sequence[int] | int = (2, 4, 6),
+    estimator: str = "plain",
+    seed: Any = 0,
+    threads: int | None = None,
+    progress: bool = False,
+    *,
+    start: int = 0,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    n_bins: int = DEFAULT_N_BINS,
+) -> Correlators:
+    """Sample networks and accumulate their n-point correlators.
+
+    Parameters
+    ----------
+    arch : Architecture
+        The ensemble.
+    x : array_like, shape (k, d_in)
+        Inputs (1-D means d_in = 1).
+    n_networks : int
+        Number of networks: indices ``[start, start + n_networks)``.
+    orders : sequence of int
+        Correlator orders to accumulate, each in 1..8 (default 2, 4, 6).
+    estimator : {"plain", "conditional"}
+        ``plain`` averages products of outputs; ``conditional`` averages moments of
+        the empirical read-out kernel (exact given the last hidden layer because the
+        read-out weights are Gaussian): far smaller variance, no read-out draws.
+    seed : int, sequence of int, SeedSequence or None
+        Turned into a Philox key by numpy's SeedSequence; network i is fully
+        determined by ``(seed, i)``.  None draws fresh entropy (recorded in ``meta``).
+    threads : int or None
+        Worker threads (None: the CPUs this process may use).  Results are
+        bit-identical for any value.
+    progress : bool
+        Show a tqdm progress bar.
+    start : int
+        First network index (a multiple of ``block_size``): runs over disjoint ranges
+        merge with ``+`` into exactly the result of one run over their union.
+    block_size, n_bins : int
+        Networks per block and number of jackknife bins (a power of two).  Runs must
+        share them to be merged.
+
+    Returns
+    -------
+    Correlators
+
+    Raises
+    ------
+    ValueError, TypeError
+        On invalid input, before any work is done.
+    KeyboardInterrupt
+        On Ctrl-C (the workers stop within a block).
+    """
+    if not isinstance(arch, Architecture):
+        raise TypeError(f"arch must be an nnqft.Architecture, got {type(arch).__name__}")
+    xs = as_inputs(x, arch.d_in)
+    orders_t = _validate_orders(orders)
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if estimator == "conditional" and arch.weight_dist != "gaussian":
+        raise ValueError(
+            "estimator='conditional' needs Gaussian read-out weights (the output given the "
+            f"last hidden layer is then exactly Gaussian); got weight_dist={arch.weight_dist!r}. "
+            "Use estimator='plain'."
+        )
+    n_networks = _positive_count("n_networks", n_networks, 1)
+    block_size = _positive_count("block_size", block_size, 1)
+    n_bins = _positive_count("n_bins", n_bins, 2)
+    if n_bins & (n_bins - 1):
+        raise ValueError(f"n_bins must be a power of two, got {n_bins}")
+    start = _positive_count("start", start, 0)
+    if start % block_size:
+        raise ValueError(f"start must be a multiple of block_size={block_size}, got {start}")
+    if start + n_networks >= 2**62:
+        raise ValueError(f"network indices must stay below 2**62, got start + n_networks = "
+                         f"{start + n_networks}")
+    n_threads = resolve_threads(threads)
+    ss, key = resolve_seed(seed)
+    k = xs.shape[0]
+    r = k if estimator == "plain" else k * (k + 1) // 2
+    width = sum(n_tuples(r, d) for d in stored_degrees(orders_t, estimator))
+    _check_feasible(arch, k, width, n_networks, n_threads, n_bins, block_size)
+
+    shift = np.zeros(0)
+    if estimator == "conditional":
+        pilot = _config(arch, xs, key, estimator, orders_t, [], block_size, n_bins)
+        shift = _core.evaluate(pilot, list(range(PILOT_NETWORKS))).mean(axis=0)
+    config = _config(arch, xs, key, estimator, orders_t, shift, block_size, n_bins)
+
+    t0 = time.perf_counter()
+    tree, completed = _run(config, start, n_networks, n_threads, progress)
+    wall = time.perf_counter() - t0
+    if not completed:  # only reachable if the progress hook asked to stop
+        raise KeyboardInterrupt("sampling stopped before completion")
+    meta = {
+        "seed": seed_metadata(ss),
+        "key": [int(key[0]), int(key[1])],
+        "block_size": block_size,
+        "n_bins": n_bins,
+        "ranges": [[start, start + n_networks]],
+        "wall_time": wall,
+        "threads": n_threads,
+        "kernel_path": _core.kernel_path(),
+        "nnqft_version": _core.__version__,
+        "host": {"machine": platform.machine(), "system": platform.system(),
+                 "python": platform.python_version()},
+    }
+    return Correlators(arch=arch, x=xs, orders=orders_t, estimator=estimator, tree=tree,
+                       shift=shift, meta=meta)
+
+
+def _run(config: Any, start: int, n_networks: int, threads: int, progress: bool) -> Any:
+    if not progress:
+        return _core.sample(config, start, n_networks, threads, None)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=n_networks, unit="net", unit_scale=True, desc="sampling") as bar:
+        def update(done: int) -> None:
+            bar.update(done - bar.n)
+
+        return _core.sample(config, start, n_networks, threads, update)
