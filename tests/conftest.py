@@ -1,0 +1,25 @@
+import numpy as np
+import pytest
+
+#: The HMS/ELS Erf-net input set (physics.md §1.6).
+XSET_ERF = np.array([-1.0, -0.6, -0.2, 0.2, 0.6, 1.0])
+
+
+@pytest.fixture(params=[1, 2, 3], ids=lambda n: f"threads={n}")
+def threads(request):
+    return request.param
+
+
+def zscores(estimate, error, exact):
+    """(estimate - exact) / error, with exact-zero errors only allowed where equal."""
+    estimate, error, exact = map(np.asarray, (estimate, error, exact))
+    assert np.all(error >= 0)
+    diff = estimate - exact
+    assert np.all((error > 0) | (np.abs(diff) <= 1e-12 * (1 + np.abs(exact))))
+    return np.where(error > 0, diff / np.where(error > 0, error, 1.0), 0.0)
+
+
+def assert_z(estimate, error, exact, bound=5.0):
+    z = zscores(estimate, error, exact)
+    assert np.max(np.abs(z)) < bound, f"max |z| = {np.max(np.abs(z)):.2f}"
+    return z

@@ -1,0 +1,90 @@
+"""Pickle and .npz round trips are lossless; files are written atomically."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+import nnqft
+from conftest import XSET_ERF
+
+
+@pytest.fixture(scope="module", params=["plain", "conditional"])
+def corr(request):
+    arch = nnqft.Architecture("erf", width=5, sigma_b=[0.5, 1.0])
+    return nnqft.sample(arch, XSET_ERF, 5_000, orders=(2, 4, 6), estimator=request.param,
+                        seed=12)
+
+
+def assert_identical(a, b):
+    assert a == b
+    assert a.meta == b.meta
+    for n in (2, 4, 6):
+        np.testing.assert_array_equal(a.mean(n), b.mean(n))
+        np.testing.assert_array_equal(a.covariance(n), b.covariance(n))
+    np.testing.assert_array_equal(a.connected(4)[0], b.connected(4)[0])
+
+
+def test_pickle_round_trip(corr):
+    assert_identical(pickle.loads(pickle.dumps(corr)), corr)
+
+
+def test_npz_round_trip(corr, tmp_path):
+    corr.save(tmp_path / "run")
+    back = nnqft.load(tmp_path / "run.npz")
+    assert_identical(back, corr)
+    assert back.arch == corr.arch and back.estimator == corr.estimator
+
+
+def test_loaded_runs_still_merge(corr, tmp_path):
+    arch, x = corr.arch, corr.x
+    kw = dict(orders=corr.orders, estimator=corr.estimator, seed=12)
+    nnqft.sample(arch, x, 2_560, **kw).save(tmp_path / "a.npz")
+    nnqft.sample(arch, x, 2_440, start=2_560, **kw).save(tmp_path / "b.npz")
+    merged = nnqft.load(tmp_path / "a.npz") + nnqft.load(tmp_path / "b.npz")
+    assert merged == corr
+
+
+def test_metadata_is_provenance(corr, tmp_path):
+    path = tmp_path / "run.npz"
+    corr.save(path)
+    with np.load(path) as f:
+        meta = json.loads(str(f["__meta__"]))
+    assert meta["kind"] == "correlators" and meta["format_version"] == 1
+    assert meta["arch"]["activation"] == "erf"
+    assert meta["meta"]["seed"]["entropy"] == "12"
+    assert meta["meta"]["nnqft_version"] == nnqft.__version__
+    assert meta["estimator"] == corr.estimator
+
+
+def test_unknown_version_is_refused(corr):
+    state = corr.state()
+    state["version"] = 99
+    with pytest.raises(ValueError, match="version 99"):
+        nnqft.Correlators.from_state(state)
+
+
+def test_corrupt_state_is_refused(corr):
+    state = corr.state()
+    state["sums"] = state["sums"][:-3]
+    with pytest.raises(ValueError, match="corrupt"):
+        nnqft.Correlators.from_state(state)
+
+
+def test_not_an_nnqft_file(tmp_path):
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(ValueError, match="not an nnqft result"):
+        nnqft.load(tmp_path / "other.npz")
+
+
+def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", broken)
+    arch = nnqft.Architecture("erf", width=3)
+    corr = nnqft.sample(arch, XSET_ERF, 64, orders=(2,))
+    with pytest.raises(KeyboardInterrupt):
+        corr.save(tmp_path / "x.npz")
+    assert list(tmp_path.iterdir()) == []

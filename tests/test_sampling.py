@@ -1,0 +1,132 @@
+"""The sampler against exact theory (independent formulas in tests/reference.py)."""
+
+import numpy as np
+import pytest
+
+import nnqft
+from conftest import XSET_ERF, assert_z
+from reference import exact_depth1, kernel_closed_form
+
+KERNEL_CASES = [
+    ("erf", XSET_ERF[:, None], 1.0, 1.0),
+    ("relu", XSET_ERF[:, None], 1.0, 0.5),
+    ("gauss", np.array([[0.0, 0.3], [0.5, -0.2], [1.0, 1.0]]), 1.2, 0.3),
+    ("cos", np.array([[0.0], [0.4], [1.3]]), 1.5, 0.7),
+    ("linear", np.array([[0.5, 1.0], [-1.0, 0.2]]), 0.9, 0.4),
+]
+
+
+@pytest.mark.parametrize("activation,x,sw,sb", KERNEL_CASES, ids=[c[0] for c in KERNEL_CASES])
+@pytest.mark.parametrize("width", [1, 3, 50])
+def test_g2_is_the_nngp_kernel_at_every_width(activation, x, sw, sb, width):
+    arch = nnqft.Architecture(activation, width=width, d_in=x.shape[1], sigma_w=sw, sigma_b=sb)
+    corr = nnqft.sample(arch, x, 40_000, orders=(2,), seed=11, threads=2)
+    assert_z(corr.mean(2), corr.stderr(2), kernel_closed_form(activation, x, sw, sb))
+
+
+EXACT_CASES = [  # activation, x, sigma_w, sigma_b
+    ("erf", XSET_ERF[::2], 1.0, 1.0),
+    ("relu", np.array([0.2, 0.7, 1.2]), 1.0, 0.0),
+    ("relu", np.array([-0.8, 0.3, 1.0]), 1.3, 0.6),
+    ("cos", np.array([0.0, 0.5, 1.5]), 1.0, 0.5),
+    ("gauss", np.array([-0.5, 0.1, 0.6]), 1.0, 0.3),
+    ("erf", np.array([[0.3, -0.5], [1.0, 0.2], [-0.4, -0.9]]), 1.2, 0.8),
+    ("cos", np.array([[0.3, -0.5], [1.0, 0.2], [-0.4, -0.9]]), 1.0, 0.0),
+    # Gauss-net tails are log-normal: keep Var z small so f^6 has a finite-looking variance
+    ("gauss", np.array([[0.3, -0.2], [0.1, 0.2]]), 0.6, 0.2),
+]
+
+
+@pytest.mark.parametrize("activation,x,sw,sb", EXACT_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(EXACT_CASES)])
+@pytest.mark.parametrize("width", [2, 5])
+@pytest.mark.parametrize("estimator", ["plain", "conditional"])
+def test_depth1_correlators_are_exact(activation, x, sw, sb, width, estimator):
+    x = np.atleast_2d(x.T).T
+    arch = nnqft.Architecture(activation, width=width, d_in=x.shape[1], sigma_w=sw, sigma_b=sb)
+    corr = nnqft.sample(arch, x, 60_000, orders=(2, 4, 6), estimator=estimator, seed=3,
+                        threads=2)
+    ref = exact_depth1(activation, x, width, sw, sb)
+    for n in (2, 4, 6):
+        assert_z(corr.mean(n), corr.stderr(n), ref[f"G{n}"])
+    for n in (4, 6):
+        value, err = corr.connected(n)
+        assert_z(value, err, ref[f"K{n}"])
+    # the test has power: the free theory (kappa_4 = 0) is rejected at > 5 sigma
+    value, err = corr.connected(4)
+    chi2_free, dof = np.sum((value / err) ** 2), len(value)
+    assert chi2_free > dof + 5 * np.sqrt(2 * dof)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("estimator", ["plain", "conditional"])
+def test_deep_relu_single_input(depth, estimator):
+    width = 4
+    arch = nnqft.Architecture("relu", width=width, depth=depth, sigma_w=np.sqrt(2), sigma_b=0.0)
+    corr = nnqft.sample(arch, [[1.0]], 100_000, orders=(2, 4), estimator=estimator, seed=5)
+    g2 = 2.0 / 1.0 * 1.0  # sigma_w^2 x^2 / d at every layer with C_W = 2 (criticality)
+    assert_z(corr.mean(2), corr.stderr(2), [g2 * 1.0 if depth else g2])
+    assert_z(corr.mean(4), corr.stderr(4), [3 * g2**2 * (1 + 5 / width) ** depth])
+
+
+def test_odd_orders_vanish():
+    arch = nnqft.Architecture("erf", width=3)
+    corr = nnqft.sample(arch, XSET_ERF, 20_000, orders=(1, 2, 3, 5), seed=1)
+    for n in (1, 3, 5):
+        assert_z(corr.mean(n), corr.stderr(n), 0.0)
+    cond = nnqft.sample(arch, XSET_ERF, 2_000, orders=(3, 4), estimator="conditional", seed=1)
+    assert np.all(cond.mean(3) == 0)
+
+
+def test_bit_identical_for_any_thread_count(threads):
+    arch = nnqft.Architecture("tanh", width=7, depth=2)
+    ref = nnqft.sample(arch, XSET_ERF, 3_000, seed=9, threads=1)
+    corr = nnqft.sample(arch, XSET_ERF, 3_000, seed=9, threads=threads)
+    assert corr == ref
+    np.testing.assert_array_equal(corr.mean(6), ref.mean(6))
+
+
+@pytest.mark.parametrize("estimator", ["plain", "conditional"])
+def test_split_and_merge_equals_one_run(estimator):
+    arch = nnqft.Architecture("erf", width=6)
+    kw = dict(orders=(2, 4), estimator=estimator, seed=4, threads=2)
+    whole = nnqft.sample(arch, XSET_ERF, 10_000, **kw)
+    a = nnqft.sample(arch, XSET_ERF, 3_200, **kw)
+    b = nnqft.sample(arch, XSET_ERF, 6_800, start=3_200, **kw)
+    c = nnqft.sample(arch, XSET_ERF, 3_600, start=6_400, **kw)
+    b1 = nnqft.sample(arch, XSET_ERF, 3_200, start=3_200, **kw)
+    for merged in (a + b, b + a, (a + b1) + c, a + (c + b1)):
+        assert merged == whole
+        np.testing.assert_array_equal(merged.mean(4), whole.mean(4))
+        np.testing.assert_array_equal(merged.connected(4)[1], whole.connected(4)[1])
+    assert merged.n_networks == 10_000
+
+
+def test_merge_refuses_mismatch_and_overlap():
+    arch = nnqft.Architecture("erf", width=6)
+    a = nnqft.sample(arch, XSET_ERF, 640, orders=(2,), seed=4)
+    with pytest.raises(ValueError, match="overlapping"):
+        a + a
+    with pytest.raises(ValueError, match="seed"):
+        a + nnqft.sample(arch, XSET_ERF, 640, orders=(2,), seed=5, start=640)
+    with pytest.raises(ValueError, match="architecture"):
+        a + nnqft.sample(arch.replace(width=7), XSET_ERF, 640, orders=(2,), seed=4, start=640)
+
+
+def test_seeds_differ_and_repeat():
+    arch = nnqft.Architecture("erf", width=6)
+    a = nnqft.sample(arch, XSET_ERF, 1000, orders=(2,), seed=1)
+    assert a == nnqft.sample(arch, XSET_ERF, 1000, orders=(2,), seed=1)
+    assert not np.array_equal(a.mean(2), nnqft.sample(arch, XSET_ERF, 1000, orders=(2,),
+                                                      seed=2).mean(2))
+
+
+def test_progress_callback_errors_propagate():
+    arch = nnqft.Architecture("erf", width=200)
+    config = nnqft.sampling._config(arch, XSET_ERF[:, None], [1, 2], "plain", (2,), [], 32, 64)
+
+    def boom(done):
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        nnqft._core.sample(config, 0, 10**7, 2, boom)
