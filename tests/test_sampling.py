@@ -10,7 +10,7 @@ from reference import exact_depth1, kernel_closed_form
 KERNEL_CASES = [
     ("erf", XSET_ERF[:, None], 1.0, 1.0),
     ("relu", XSET_ERF[:, None], 1.0, 0.5),
-    ("gauss", np.array([[0.0, 0.3], [0.5, -0.2], [1.0, 1.0]]), 1.2, 0.3),
+    ("gauss", np.array([[0.0, 0.3], [0.5, -0.2], [0.6, 0.4]]), 1.0, 0.3),
     ("cos", np.array([[0.0], [0.4], [1.3]]), 1.5, 0.7),
     ("linear", np.array([[0.5, 1.0], [-1.0, 0.2]]), 0.9, 0.4),
 ]
@@ -29,7 +29,7 @@ EXACT_CASES = [  # activation, x, sigma_w, sigma_b
     ("relu", np.array([0.2, 0.7, 1.2]), 1.0, 0.0),
     ("relu", np.array([-0.8, 0.3, 1.0]), 1.3, 0.6),
     ("cos", np.array([0.0, 0.5, 1.5]), 1.0, 0.5),
-    ("gauss", np.array([-0.5, 0.1, 0.6]), 1.0, 0.3),
+    ("gauss", np.array([-0.4, 0.1, 0.3]), 0.5, 0.2),
     ("erf", np.array([[0.3, -0.5], [1.0, 0.2], [-0.4, -0.9]]), 1.2, 0.8),
     ("cos", np.array([[0.3, -0.5], [1.0, 0.2], [-0.4, -0.9]]), 1.0, 0.0),
     # Gauss-net tails are log-normal: keep Var z small so f^6 has a finite-looking variance
@@ -61,7 +61,7 @@ def test_depth1_correlators_are_exact(activation, x, sw, sb, width, estimator):
 @pytest.mark.parametrize("depth", [2, 3])
 @pytest.mark.parametrize("estimator", ["plain", "conditional"])
 def test_deep_relu_single_input(depth, estimator):
-    width = 4
+    width = 10  # narrower deep ReLU nets are log-normal-like (the tail warning fires)
     arch = nnqft.Architecture("relu", width=width, depth=depth, sigma_w=np.sqrt(2), sigma_b=0.0)
     corr = nnqft.sample(arch, [[1.0]], 100_000, orders=(2, 4), estimator=estimator, seed=5)
     g2 = 2.0 / 1.0 * 1.0  # sigma_w^2 x^2 / d at every layer with C_W = 2 (criticality)

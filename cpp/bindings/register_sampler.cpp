@@ -47,9 +47,11 @@ SampleConfig make_config(const std::string& activation, int width, int d_in, int
 // Nodes as flat arrays: levels, indices, counts (all slots), sums (all slots x width).
 py::tuple tree_state(const BlockTree& t) {
     std::vector<std::int64_t> levels;
-    std::vector<std::uint64_t> indices, counts;
-    std::vector<double> sums;
+    std::vector<std::uint64_t> indices, counts, tail_lengths;
+    std::vector<double> sums, tails;
     for (const auto& [start, node] : t.nodes()) {
+        tail_lengths.push_back(node.tail.size());
+        tails.insert(tails.end(), node.tail.begin(), node.tail.end());
         levels.push_back(node.level);
         indices.push_back(node.index);
         counts.insert(counts.end(), node.counts.begin(), node.counts.end());
@@ -58,16 +60,20 @@ py::tuple tree_state(const BlockTree& t) {
     return py::make_tuple(t.n_bins(), t.width(), py::array(py::cast(levels)),
                           U64Array(static_cast<py::ssize_t>(indices.size()), indices.data()),
                           U64Array(static_cast<py::ssize_t>(counts.size()), counts.data()),
-                          F64Array(static_cast<py::ssize_t>(sums.size()), sums.data()));
+                          F64Array(static_cast<py::ssize_t>(sums.size()), sums.data()),
+                          U64Array(static_cast<py::ssize_t>(tail_lengths.size()),
+                                   tail_lengths.data()),
+                          F64Array(static_cast<py::ssize_t>(tails.size()), tails.data()));
 }
 
 BlockTree tree_from_state(std::uint32_t n_bins, std::size_t width, const I64Array& levels,
                           const U64Array& indices, const U64Array& counts,
-                          const F64Array& sums) {
+                          const F64Array& sums, const U64Array& tail_lengths,
+                          const F64Array& tails) {
     BlockTree t(n_bins, width);
-    if (levels.size() != indices.size())
+    if (levels.size() != indices.size() || tail_lengths.size() != levels.size())
         throw std::invalid_argument("corrupt accumulator state: levels/indices differ");
-    std::size_t c = 0;
+    std::size_t c = 0, tc = 0;
     for (py::ssize_t i = 0; i < levels.size(); ++i) {
         Node node;
         node.level = static_cast<int>(levels.at(i));
@@ -81,8 +87,15 @@ BlockTree tree_from_state(std::uint32_t n_bins, std::size_t width, const I64Arra
         node.counts.assign(counts.data() + c, counts.data() + c + slots);
         node.sums.assign(sums.data() + c * width, sums.data() + (c + slots) * width);
         c += slots;
+        const std::size_t n_tail = tail_lengths.at(i);
+        if (tc + n_tail > static_cast<std::size_t>(tails.size()))
+            throw std::invalid_argument("corrupt accumulator state: too few tail values");
+        node.tail.assign(tails.data() + tc, tails.data() + tc + n_tail);
+        tc += n_tail;
         t.insert(std::move(node));
     }
+    if (tc != static_cast<std::size_t>(tails.size()))
+        throw std::invalid_argument("corrupt accumulator state: too many tail values");
     if (c != static_cast<std::size_t>(counts.size()) ||
         c * width != static_cast<std::size_t>(sums.size()))
         throw std::invalid_argument("corrupt accumulator state: too many values");
@@ -120,9 +133,14 @@ void register_sampler(py::module_& m) {
                             sums.data());
                  return py::make_tuple(c, s);
              })
+        .def("tail",
+             [](const BlockTree& t) {
+                 const auto v = t.tail();
+                 return F64Array(static_cast<py::ssize_t>(v.size()), v.data());
+             })
         .def("state", &tree_state)
         .def_static("from_state", &tree_from_state, "n_bins"_a, "width"_a, "levels"_a,
-                    "indices"_a, "counts"_a, "sums"_a);
+                    "indices"_a, "counts"_a, "sums"_a, "tail_lengths"_a, "tails"_a);
 
     m.def(
         "sample",

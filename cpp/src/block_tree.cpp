@@ -1,10 +1,19 @@
 #include "nnqft/block_tree.hpp"
 
+#include <algorithm>
+#include <functional>
 #include <iterator>
 
 #include "nnqft/errors.hpp"
 
 namespace nnqft {
+
+std::vector<double> merge_tails(const std::vector<double>& a, const std::vector<double>& b) {
+    std::vector<double> out(a.size() + b.size());
+    std::merge(a.begin(), a.end(), b.begin(), b.end(), out.begin(), std::greater<double>());
+    if (out.size() > kTailSize) out.resize(kTailSize);
+    return out;
+}
 
 BlockTree::BlockTree(std::uint32_t n_bins, std::size_t width)
     : n_bins_(n_bins), width_(width) {
@@ -30,6 +39,7 @@ Node BlockTree::combine(Node left, Node right) const {
     Node parent;
     parent.level = left.level + 1;
     parent.index = left.index >> 1;
+    parent.tail = merge_tails(left.tail, right.tail);
     if (slots(parent.level) == slots(left.level) * 2) {  // still one slot per block
         parent.counts = std::move(left.counts);
         parent.counts.insert(parent.counts.end(), right.counts.begin(), right.counts.end());
@@ -48,6 +58,9 @@ void BlockTree::insert(Node node) {
     require(node.level >= 0 && node.level < 64, "node level out of range: ", node.level);
     require(node.level == 0 || (node.index >> (63 - node.level)) == 0,
             "node index out of range");
+    require(node.tail.size() <= kTailSize &&
+                std::is_sorted(node.tail.begin(), node.tail.end(), std::greater<double>()),
+            "node tail must be sorted descending with at most ", kTailSize, " values");
     require(node.counts.size() == slots(node.level) &&
                 node.sums.size() == slots(node.level) * width_,
             "node has the wrong shape for level ", node.level);
@@ -95,6 +108,12 @@ void BlockTree::totals(std::vector<std::uint64_t>& counts, std::vector<double>& 
             for (std::size_t i = 0; i < width_; ++i) dst[i] += src[i];
         }
     }
+}
+
+std::vector<double> BlockTree::tail() const {
+    std::vector<double> out;
+    for (const auto& [start, node] : nodes_) out = merge_tails(out, node.tail);
+    return out;
 }
 
 }  // namespace nnqft

@@ -144,11 +144,12 @@ void Evaluator::hidden_layers(std::uint64_t net) {
     }
 }
 
-void Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
+double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
     hidden_layers(net);
     const int L = spec_.depth;
     const double sw = spec_.sigma_w[L], sb = spec_.sigma_b[L];
     const auto k = x_.rows();
+    const double scale = sb * sb + sw * sw / spec_.width * h_.rowwise().squaredNorm().maxCoeff();
     if (e == Estimator::plain) {
         const int n = spec_.width;
         w_out_.resize(n);
@@ -159,14 +160,15 @@ void Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
         Eigen::Map<Eigen::VectorXd> f(out, k);
         f.noalias() = h_ * w_out_;
         f.array() += b_out;
-        return;
+        return scale;
     }
     // C = sigma_b^2 + (sigma_w^2 / N) h h^T, packed upper triangle row by row
     const Eigen::MatrixXd c = h_ * h_.transpose();
-    const double scale = sw * sw / spec_.width, shift = sb * sb;
+    const double factor = sw * sw / spec_.width, shift = sb * sb;
     std::size_t t = 0;
     for (Eigen::Index a = 0; a < k; ++a)
-        for (Eigen::Index b = a; b < k; ++b) out[t++] = shift + scale * c(a, b);
+        for (Eigen::Index b = a; b < k; ++b) out[t++] = shift + factor * c(a, b);
+    return scale;
 }
 
 }  // namespace nnqft

@@ -1,6 +1,7 @@
 #include "nnqft/sampler.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -41,14 +42,24 @@ class BlockWorker {
         node.index = block;
         node.counts = {0};
         node.sums.assign(layout_.stored_size(), 0.0);
+        auto& tail = node.tail;  // kept as a min-heap of the largest scales
         for (std::uint64_t net = first; net < last; ++net) {
             if (stop.load(std::memory_order_relaxed)) break;
-            evaluator_.evaluate(net, config_.estimator, observable_.data());
+            const double scale = evaluator_.evaluate(net, config_.estimator, observable_.data());
+            if (tail.size() < kTailSize) {
+                tail.push_back(scale);
+                std::push_heap(tail.begin(), tail.end(), std::greater<double>());
+            } else if (scale > tail.front()) {
+                std::pop_heap(tail.begin(), tail.end(), std::greater<double>());
+                tail.back() = scale;
+                std::push_heap(tail.begin(), tail.end(), std::greater<double>());
+            }
             for (std::size_t i = 0; i < config_.shift.size(); ++i)
                 observable_[i] -= config_.shift[i];
             layout_.add_to(observable_.data(), scratch_.data(), node.sums.data());
             ++node.counts[0];
         }
+        std::sort(tail.begin(), tail.end(), std::greater<double>());
         return node;
     }
 

@@ -30,7 +30,7 @@ from . import _core
 from .architecture import Architecture
 from .tuples import cumulants_from_moments, matchings, moments_from_cumulants, n_tuples, rank
 from .tuples import tuples as tuple_layout
-from .warnings import FewBinsWarning
+from .warnings import FewBinsWarning, UnreliableErrorWarning
 
 __all__ = ["Correlators", "jackknife_covariance"]
 
@@ -40,6 +40,10 @@ FloatArray = NDArray[np.float64]
 STATE_VERSION = 1
 #: Below this many filled bins the jackknife covariance is flagged as unreliable.
 MIN_BINS = 16
+#: Fewest networks for a tail-index estimate, and the upper order statistics it uses
+#: (few enough to stay in the tail at 2000 networks).
+HILL_MIN_NETWORKS = 2000
+HILL_ORDER_STATISTICS = 32
 
 
 def jackknife_covariance(replicas: FloatArray) -> FloatArray:
@@ -98,6 +102,7 @@ class Correlators:
         self._tree = tree
         self._shift = np.array(shift, dtype=np.float64)
         self.meta = dict(meta)
+        self._warned: set[int] = set()
 
     # -- basic properties --------------------------------------------------------------
     @property
@@ -216,7 +221,12 @@ class Correlators:
         return self._get(self._point, f"G{int(n)}", "correlator").copy()
 
     def covariance(self, n: int) -> FloatArray:
-        """Jackknife covariance between the tuples of ``mean(n)``."""
+        """Jackknife covariance between the tuples of ``mean(n)``.
+
+        Emits :class:`~nnqft.warnings.UnreliableErrorWarning` when heavy tails make it
+        untrustworthy (:meth:`reliable`).
+        """
+        self._check_reliability(int(n))
         return jackknife_covariance(self.replicas(n))
 
     def stderr(self, n: int) -> FloatArray:
@@ -237,6 +247,7 @@ class Correlators:
 
     def connected_covariance(self, n: int) -> FloatArray:
         """Jackknife covariance between the tuples of ``connected(n)[0]``."""
+        self._check_reliability(int(n))
         return jackknife_covariance(self.replicas(n, connected=True))
 
     def replicas(self, n: int, connected: bool = False) -> FloatArray:
@@ -254,6 +265,41 @@ class Correlators:
         if not inputs or any(not 0 <= i < self.k for i in inputs):
             raise ValueError(f"input indices must be in [0, {self.k}), got {inputs}")
         return int(rank(np.array(inputs), self.k))
+
+    # -- reliability -----------------------------------------------------------------
+    def tail_index(self) -> float | None:
+        """Hill estimate of the tail index of the per-network scale ``max_a C_aa``.
+
+        C_aa is the conditional variance of the output at input a, so ``C**(n/2)`` drives
+        the order-n observable of either estimator: its variance is finite only when the
+        tail index exceeds ``n``.  None when fewer than ``HILL_MIN_NETWORKS`` networks
+        were sampled (too few order statistics for an estimate).
+        """
+        tail = self._tree.tail()
+        if self.n_networks < HILL_MIN_NETWORKS or len(tail) < 17 or tail[-1] <= 0:
+            return None
+        k = min(HILL_ORDER_STATISTICS, len(tail) - 1)
+        logs = np.log(tail[:k] / tail[k])
+        return float(1.0 / logs.mean()) if logs.mean() > 0 else float("inf")
+
+    def reliable(self, n: int) -> bool:
+        """Whether the error bars of order ``n`` can be trusted (see :meth:`tail_index`)."""
+        alpha = self.tail_index()
+        return alpha is None or alpha > n
+
+    def _check_reliability(self, n: int) -> None:
+        if n in self._warned or self.reliable(n):
+            return
+        self._warned.add(n)
+        warnings.warn(
+            f"error bars of order {n} cannot be trusted: the per-network kernel scale has a "
+            f"heavy tail (Hill tail index {self.tail_index():.2f} <= {n}), so the variance "
+            f"of the order-{n} observable looks infinite and typical sample means "
+            "underestimate the truth (e.g. Gauss-net with sigma_b ~ 1 at small width). "
+            "Compare with nnqft.exact() where available.",
+            UnreliableErrorWarning,
+            stacklevel=3,
+        )
 
     # -- merging ---------------------------------------------------------------------
     def _config_key(self) -> tuple[Any, ...]:
@@ -311,7 +357,7 @@ class Correlators:
     # -- state (pickle, files) -------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """Everything needed to rebuild this object: metadata and flat arrays."""
-        n_bins, width, levels, indices, counts, sums = self._tree.state()
+        n_bins, width, levels, indices, counts, sums, tail_lengths, tails = self._tree.state()
         return {
             "version": STATE_VERSION,
             "arch": self.arch.to_dict(),
@@ -326,6 +372,8 @@ class Correlators:
             "indices": np.asarray(indices, dtype=np.uint64),
             "counts": np.asarray(counts, dtype=np.uint64),
             "sums": np.asarray(sums, dtype=np.float64),
+            "tail_lengths": np.asarray(tail_lengths, dtype=np.uint64),
+            "tails": np.asarray(tails, dtype=np.float64),
         }
 
     @classmethod
@@ -339,7 +387,7 @@ class Correlators:
             )
         tree = _core.BlockTree.from_state(
             state["n_bins"], state["width"], state["levels"], state["indices"],
-            state["counts"], state["sums"],
+            state["counts"], state["sums"], state["tail_lengths"], state["tails"],
         )
         return cls(
             arch=Architecture.from_dict(state["arch"]),

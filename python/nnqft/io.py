@@ -72,7 +72,7 @@ def read_npz(path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return meta, arrays
 
 
-_CORR_ARRAYS = ("x", "shift", "levels", "indices", "counts", "sums")
+_CORR_ARRAYS = ("x", "shift", "levels", "indices", "counts", "sums", "tail_lengths", "tails")
 
 
 def save_correlators(corr: Any, path: Any) -> Path:

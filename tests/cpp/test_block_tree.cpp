@@ -2,6 +2,7 @@
 // or split; overlaps are refused.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <random>
 
@@ -19,6 +20,8 @@ static Node leaf(std::uint64_t b, std::size_t width) {
     std::mt19937_64 gen(b);
     std::uniform_real_distribution<double> u(-1e3, 1e3);  // wide range: rounding matters
     for (auto& s : n.sums) s = u(gen) * std::pow(10.0, static_cast<int>(gen() % 12) - 6);
+    for (int i = 0; i < 40; ++i) n.tail.push_back(std::abs(u(gen)));
+    std::sort(n.tail.begin(), n.tail.end(), std::greater<double>());
     return n;
 }
 
@@ -29,6 +32,8 @@ static void totals_equal(const BlockTree& a, const BlockTree& b) {
     b.totals(cb, sb);
     CHECK(ca == cb);
     CHECK(sa == sb);  // bit-identical
+    CHECK(a.tail() == b.tail());
+    CHECK(a.tail().size() == nnqft::kTailSize);
 }
 
 int main() {

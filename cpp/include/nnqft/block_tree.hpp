@@ -9,6 +9,10 @@
 /// merges to bit-identical bins. Below n_bins blocks a node keeps one slot per block
 /// (combining concatenates); from n_bins blocks on it keeps one slot per bin (combining
 /// adds element-wise). Memory is O(log(#blocks)) nodes.
+///
+/// Each node also keeps the `kTailSize` largest per-network scales seen in its blocks
+/// (sorted, descending): the upper order statistics a Hill tail-index estimate needs to
+/// tell when heavy tails make error bars untrustworthy. Merging them is exact.
 #pragma once
 
 #include <cstdint>
@@ -24,10 +28,17 @@ struct Node {
     std::uint64_t index = 0;
     std::vector<std::uint64_t> counts;
     std::vector<double> sums;  // slots x width, row-major
+    std::vector<double> tail;  // largest per-network scales, descending, <= kTailSize
 
     std::uint64_t first_block() const { return index << level; }
     std::uint64_t end_block() const { return (index + 1) << level; }
 };
+
+/// Number of largest per-network scales each node keeps.
+inline constexpr std::size_t kTailSize = 128;
+
+/// Merge two descending lists keeping the kTailSize largest values.
+std::vector<double> merge_tails(const std::vector<double>& a, const std::vector<double>& b);
 
 class BlockTree {
   public:
@@ -47,6 +58,8 @@ class BlockTree {
     /// Per-bin counts (n_bins) and sums (n_bins x width), folded over the nodes in
     /// block order.
     void totals(std::vector<std::uint64_t>& counts, std::vector<double>& sums) const;
+    /// The kTailSize largest per-network scales of all nodes, descending.
+    std::vector<double> tail() const;
 
   private:
     Node combine(Node left, Node right) const;

@@ -53,8 +53,10 @@ class Evaluator {
     /// Length of the per-network observable: k (plain) or k (k + 1) / 2 (conditional).
     std::size_t observable_size(Estimator e) const;
 
-    /// Write the observable of network `net` into out[0 .. observable_size).
-    void evaluate(std::uint64_t net, Estimator e, double* out);
+    /// Write the observable of network `net` into out[0 .. observable_size) and return
+    /// its scale max_a C_aa, the largest diagonal of the empirical read-out kernel (the
+    /// conditional variance of the output), whose tail governs every estimator's.
+    double evaluate(std::uint64_t net, Estimator e, double* out);
 
   private:
     void draw_bits(std::uint64_t net, int layer, Purpose p, std::size_t n);
