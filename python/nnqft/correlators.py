@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -406,11 +407,14 @@ class Correlators:
         other = Correlators.from_state(state)
         self.__dict__.update(other.__dict__)
 
-    def save(self, path: Any) -> None:
-        """Write ``.npz`` arrays with JSON metadata (see :func:`nnqft.load`)."""
+    def save(self, path: Any) -> Path:
+        """Write ``.npz`` arrays with JSON metadata (see :func:`nnqft.load`); returns the path.
+
+        The file is written atomically and keeps everything: loaded runs still merge.
+        """
         from .io import save_correlators
 
-        save_correlators(self, path)
+        return save_correlators(self, path)
 
     # -- display ---------------------------------------------------------------------
     def summary(self, n: int, connected: bool = False, max_rows: int = 12) -> str:
