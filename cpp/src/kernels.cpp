@@ -1,69 +1,117 @@
-// Scalar reference implementation of kernels.hpp (first version; multi-ISA dispatch
-// replaces it).
+/// @file kernels.cpp
+/// Run-time dispatch of kernels.hpp over the instruction-set builds of
+/// kernels_impl.hpp (generic, avx2, avx512). The first call picks the best path the
+/// CPU (and OS, via XGETBV inside __builtin_cpu_supports) supports, unless
+/// NNQFT_KERNEL_PATH=generic|avx2|avx512 asks for another one; set_path() overrides
+/// both. This TU is compiled with the target's ordinary flags.
 #include "nnqft/kernels.hpp"
 
-#include <cmath>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+
+#include "kernels_isa.hpp"
 
 namespace nnqft::kernels {
 
 namespace {
-constexpr double kTwoPi = 6.283185307179586476925286766559;
-constexpr double kInv53 = 1.0 / 9007199254740992.0;  // 2^-53
+
+struct Impl {
+    const char* name;
+    bool (*supported)();
+    void (*philox)(const u64*, const u64*, std::size_t, u64*);
+    void (*normals)(const u64*, double*, std::size_t);
+    void (*uniforms)(const u64*, double, double, double*, std::size_t);
+    void (*apply)(int, const double*, double*, std::size_t);
+};
+
+#if defined(NNQFT_KERNELS_AVX2) || defined(NNQFT_KERNELS_AVX512)
+bool cpu_has_avx2() {
+    __builtin_cpu_init();  // may run before the constructors of libgcc's cpu model
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+#if defined(NNQFT_KERNELS_AVX512)
+bool cpu_has_avx512() {
+    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512dq");
+}
+#endif
+
+// Best first.
+constexpr Impl kImpls[] = {
+#if defined(NNQFT_KERNELS_AVX512)
+    {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::normals, avx512::uniforms,
+     avx512::apply},
+#endif
+#if defined(NNQFT_KERNELS_AVX2)
+    {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::normals, avx2::uniforms,
+     avx2::apply},
+#endif
+    {"generic", [] { return true; }, generic::philox_stream, generic::normals,
+     generic::uniforms, generic::apply},
+};
+
+const Impl* find(const char* name) {
+    for (const Impl& impl : kImpls)
+        if (std::strcmp(impl.name, name) == 0) return impl.supported() ? &impl : nullptr;
+    return nullptr;
+}
+
+const Impl* best() {
+    for (const Impl& impl : kImpls)
+        if (impl.supported()) return &impl;
+    return &kImpls[sizeof(kImpls) / sizeof(kImpls[0]) - 1];
+}
+
+const Impl* initial() {
+    const char* env = std::getenv("NNQFT_KERNEL_PATH");
+    if (env != nullptr && *env != '\0' && std::strcmp(env, "auto") != 0) {
+        if (const Impl* impl = find(env)) return impl;
+        std::fprintf(stderr,
+                     "nnqft: NNQFT_KERNEL_PATH=%s is unknown or unsupported by this "
+                     "CPU; using the automatic choice\n",
+                     env);
+    }
+    return best();
+}
+
+std::atomic<const Impl*> g_impl{nullptr};
+
+const Impl& impl() {
+    const Impl* p = g_impl.load(std::memory_order_acquire);
+    if (p == nullptr) {  // racing first calls compute the same answer
+        p = initial();
+        g_impl.store(p, std::memory_order_release);
+    }
+    return *p;
+}
+
 }  // namespace
 
 void philox_stream(const Key& key, const Counter& first, std::size_t n_blocks, u64* out) {
-    Counter c = first;
-    for (std::size_t j = 0; j < n_blocks; ++j) {
-        c[0] = first[0] + j;
-        const Counter r = philox4x64(c, key);
-        std::memcpy(out + 4 * j, r.data(), sizeof(r));
-    }
+    impl().philox(key.data(), first.data(), n_blocks, out);
 }
 
-void normals(const u64* bits, double* out, std::size_t n) {
-    for (std::size_t i = 0; i + 1 < n; i += 2) {
-        const double u1 = static_cast<double>((bits[i] >> 11) + 1) * kInv53;
-        const double u2 = static_cast<double>(bits[i + 1] >> 11) * kInv53;
-        const double r = std::sqrt(-2.0 * std::log(u1));
-        out[i] = r * std::cos(kTwoPi * u2);
-        out[i + 1] = r * std::sin(kTwoPi * u2);
-    }
-}
+void normals(const u64* bits, double* out, std::size_t n) { impl().normals(bits, out, n); }
 
 void uniforms(const u64* bits, double lo, double hi, double* out, std::size_t n) {
-    const double w = hi - lo;
-    for (std::size_t i = 0; i < n; ++i)
-        out[i] = lo + w * (static_cast<double>(bits[i] >> 11) * kInv53);
+    impl().uniforms(bits, lo, hi, out, n);
 }
 
 void apply(Func f, const double* in, double* out, std::size_t n) {
-    switch (f) {
-        case Func::erf:
-            for (std::size_t i = 0; i < n; ++i) out[i] = std::erf(in[i]);
-            break;
-        case Func::relu:
-            for (std::size_t i = 0; i < n; ++i) out[i] = in[i] > 0.0 ? in[i] : 0.0;
-            break;
-        case Func::tanh:
-            for (std::size_t i = 0; i < n; ++i) out[i] = std::tanh(in[i]);
-            break;
-        case Func::identity:
-            if (out != in) std::memmove(out, in, n * sizeof(double));
-            break;
-        case Func::exp:
-            for (std::size_t i = 0; i < n; ++i) out[i] = std::exp(in[i]);
-            break;
-        case Func::cos:
-            for (std::size_t i = 0; i < n; ++i) out[i] = std::cos(in[i]);
-            break;
-    }
+    impl().apply(static_cast<int>(f), in, out, n);
 }
 
-const char* path() { return "generic"; }
+const char* path() { return impl().name; }
 
 bool set_path(const char* name) {
-    return std::strcmp(name, "generic") == 0 || std::strcmp(name, "auto") == 0;
+    if (name == nullptr) return false;
+    const Impl* p = std::strcmp(name, "auto") == 0 ? best() : find(name);
+    if (p == nullptr) return false;
+    g_impl.store(p, std::memory_order_release);
+    return true;
 }
 
 }  // namespace nnqft::kernels

@@ -1,0 +1,694 @@
+/// @file kernels_impl.hpp
+/// Portable bodies of the kernels of kernels.hpp, compiled once per instruction set.
+///
+/// Each of kernels_generic.cpp, kernels_avx2.cpp and kernels_avx512.cpp defines
+/// NNQFT_KERNEL_ISA (a namespace name) and includes this file; CMake gives each TU its
+/// own -m flags, and kernels.cpp picks one at run time (kernels_isa.hpp).
+///
+/// Algorithms (all branch-free per element, so GCC's loop vectoriser turns the loops
+/// into SIMD code for whatever ISA the TU is compiled for; no libm call on hot paths):
+/// - Philox4x64-10 (Salmon et al., SC'11): several blocks in flight per loop step;
+///   the 64x64->128 multiply-high is emulated with 32x32->64 vector multiplies
+///   (Hacker's Delight §8-2, "mulhu") on AVX2/AVX-512 while a few more blocks run on
+///   the scalar multiplier at the same time.
+/// - exp/expm1: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (Cody & Waite,
+///   "Software Manual for the Elementary Functions", 1980), e^r - 1 = r + r^2 Q(r),
+///   scaling by 2^n in two exact steps so that overflow, subnormals and underflow
+///   round once, as libm does.
+/// - log (Box-Muller): x = 2^e m, m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s),
+///   s = (m-1)/(m+1), written as in fdlibm's e_log.c (Sun, 1993) so that the result is
+///   accurate to ~1 ulp.
+/// - sin/cos(2 pi u) for u in [0,1): the quadrant comes from the integer bits of u,
+///   the remainder t in [-1/8, 1/8] is exact, sin(2 pi t)/t and cos(2 pi t) are
+///   polynomials in t^2.
+/// - cos: Cody-Waite reduction by pi/2 in four parts (exact for |x| < 2^17); larger
+///   |x| goes to libm's cos (Payne-Hanek) in a scalar slow path.
+/// - erf: erf(x) = x P(x^2 - 25/8) for |x| <= 2.5; beyond, erf = 1 - exp(-H(|x|))
+///   with H = -log erfc a polynomial (|x| clamped to 6, where erf rounds to 1). Blocks
+///   of 8 inputs all inside |x| <= 2.5 (most, for erf networks) skip the second form.
+/// - tanh(|x|) = -m / (2 + m) with m = expm1(-2|x|) (no cancellation near 0).
+///
+/// Polynomial coefficients: near-minimax fits computed for this file with Lawson's
+/// iteratively reweighted least squares (C. L. Lawson, thesis, UCLA 1961) in 40-digit
+/// mpmath on 200 Chebyshev nodes, minimising the weighted error that matters (relative error of the final
+/// function), then rounded to double; tests/cpp/test_kernels.cpp measures the
+/// resulting ulp errors against long-double libm.
+///
+/// FMA: these TUs are compiled with -ffp-contract=off and use fmadd() explicitly, a
+/// true fused multiply-add where the ISA has one (AVX2/AVX-512 paths) and a*b+c on
+/// the generic path; every algorithm here is correct either way, which is why paths
+/// agree to a few ulp rather than bit for bit (AVX2 and AVX-512 give identical
+/// results). -fno-math-errno lets sqrt vectorise; -fno-trapping-math lets GCC turn the
+/// selects into blends (nothing reads the floating-point exception flags).
+#pragma once
+
+#ifndef NNQFT_KERNEL_ISA
+#error "define NNQFT_KERNEL_ISA (namespace name) before including kernels_impl.hpp"
+#endif
+
+#include <cstddef>
+#include <cstdint>
+
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's own AVX-512 intrinsics (_mm512_undefined_epi32) trip this warning when
+// inlined (GCC bug 105593); it is not about our code.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace nnqft::kernels::NNQFT_KERNEL_ISA {
+
+// Internal linkage for every helper: an inline function with external linkage compiled
+// with -mavx512f could otherwise be picked by the linker for the generic TU too.
+namespace {
+
+using u64 = std::uint64_t;
+__extension__ typedef unsigned __int128 u128;
+using std::size_t;
+
+#define NNQFT_INLINE inline __attribute__((always_inline))
+#if defined(__clang__)
+#define NNQFT_IVDEP _Pragma("clang loop vectorize(enable)")
+#else
+#define NNQFT_IVDEP _Pragma("GCC ivdep")
+#endif
+
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_bit_cast)
+#define NNQFT_HAVE_BIT_CAST 1
+#endif
+#endif
+#if defined(NNQFT_HAVE_BIT_CAST)  // GCC >= 11, Clang; else the memcpy idiom
+NNQFT_INLINE double as_double(u64 b) { return __builtin_bit_cast(double, b); }
+NNQFT_INLINE u64 as_bits(double d) { return __builtin_bit_cast(u64, d); }
+#else
+NNQFT_INLINE double as_double(u64 b) {
+    double d;
+    __builtin_memcpy(&d, &b, sizeof d);
+    return d;
+}
+NNQFT_INLINE u64 as_bits(double d) {
+    u64 b;
+    __builtin_memcpy(&b, &d, sizeof b);
+    return b;
+}
+#endif
+
+NNQFT_INLINE double fmadd(double a, double b, double c) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    return __builtin_fma(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
+
+// c[0] + c[1] x + ... + c[N-1] x^(N-1) by Horner's scheme.
+template <int N>
+NNQFT_INLINE double horner_seq(const double (&c)[N], double x) {
+    double p = c[N - 1];
+#pragma GCC unroll 32
+    for (int k = N - 2; k >= 0; --k) p = fmadd(p, x, c[k]);
+    return p;
+}
+
+// The same polynomial. With FMA: Horner (these loops are throughput-bound). Without:
+// even and odd halves as two Horner chains in x^2, halving the latency of separate
+// multiplies and adds (generic SSE2 code is latency-bound otherwise); only for
+// polynomials whose two halves do not cancel.
+template <int N>
+NNQFT_INLINE double horner(const double (&c)[N], double x) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    return horner_seq(c, x);
+#else
+    if constexpr (N < 4) {
+        double p = c[N - 1];
+        for (int k = N - 2; k >= 0; --k) p = p * x + c[k];
+        return p;
+    } else {
+        const double x2 = x * x;
+        constexpr int ne = (N + 1) / 2, no = N / 2;  // counts of even and odd terms
+        double pe = c[2 * (ne - 1)], po = c[2 * (no - 1) + 1];
+#pragma GCC unroll 32
+        for (int k = ne - 2; k >= 0; --k) pe = pe * x2 + c[2 * k];
+#pragma GCC unroll 32
+        for (int k = no - 2; k >= 0; --k) po = po * x2 + c[2 * k + 1];
+        return pe + x * po;
+    }
+#endif
+}
+
+constexpr u64 kSignBit = 0x8000000000000000ULL;
+constexpr u64 kExpMagic = 0x4330000000000000ULL;  // bits of 2^52
+constexpr double kTwo52 = 4503599627370496.0;     // 2^52
+constexpr double kRoundMagic = 6755399441055744.0;  // 1.5 * 2^52: x + it rounds x to int
+constexpr double kTwoM53 = 1.0 / 9007199254740992.0;  // 2^-53
+
+/// Exact conversion of an integer v < 2^53 to double, without the int64->double
+/// instruction that only AVX-512DQ has: the two halves are planted in the mantissa
+/// of 2^52 and the sum of the two exact doubles is exact.
+NNQFT_INLINE double u53_to_double(u64 v) {
+#if defined(__AVX512DQ__)
+    return static_cast<double>(static_cast<std::int64_t>(v));
+#else
+    const double hi = as_double((v >> 32) | kExpMagic) - kTwo52;
+    const double lo = as_double((v & 0xFFFFFFFFULL) | kExpMagic) - kTwo52;
+    return fmadd(hi, 4294967296.0, lo);
+#endif
+}
+
+// ---------------------------------------------------------------------------------
+// Coefficients (hex literals are exactly the doubles of the fits described above).
+
+// (e^r - 1 - r)/r^2 on |r| <= ln2/2, degree 9, relative error 2.0e-16.
+constexpr double kExpQ[10] = {
+    0x1.0000000000001p-1,  0x1.555555555554dp-3,  0x1.5555555553d7dp-5,
+    0x1.1111111114495p-7,  0x1.6c16c178835cep-10, 0x1.a01a018c2cc16p-13,
+    0x1.a019b9296e020p-16, 0x1.71de5a47e43d9p-19, 0x1.289167f71e146p-22,
+    0x1.aeaae95c4675bp-26};
+// log(1+f) = 2s + s R(s^2): R(z)/z on z <= ((sqrt2-1)/(sqrt2+1))^2, deg 6, rel 4.6e-16.
+constexpr double kLogR[7] = {0x1.5555555555558p-1, 0x1.99999999952a7p-2,
+                             0x1.2492492df7013p-2, 0x1.c71c62df03856p-3,
+                             0x1.7462b65499dd8p-3, 0x1.39fe2e2c1d89dp-3,
+                             0x1.2b5a83caa6f77p-3};
+// sin(2 pi t)/t (degree 6, relative error 3.3e-18) and (1 - cos(2 pi t))/t^2 (degree 5,
+// error 6.1e-17 relative to cos) in w = t^2 <= 1/64.
+constexpr double kSin2Pi[7] = {0x1.921fb54442d18p+2,  -0x1.4abbce625be41p+5,
+                               0x1.466bc67758700p+6,  -0x1.32d2cce2d535ep+6,
+                               0x1.50782fca38955p+5,  -0x1.e30063a00a3e9p+3,
+                               0x1.e3eed5c3e771ep+1};
+constexpr double kCos2Pi[6] = {0x1.3bd3cc9be459dp+4,  -0x1.03c1f081b0e26p+6,
+                               0x1.55d3c7dc3dc60p+6,  -0x1.e1f4fb842ea08p+5,
+                               0x1.a6c9ca46c6be7p+4,  -0x1.f3dcec783ab7ep+2};
+// (sin r - r)/r^3 and (cos r - 1 + r^2/2)/r^4 in z = r^2 <= (pi/4)^2, degree 5.
+constexpr double kSinS[6] = {-0x1.5555555555550p-3, 0x1.1111111110311p-7,
+                             -0x1.a01a019d4a582p-13, 0x1.71de367452944p-19,
+                             -0x1.ae5f1fc94098fp-26, 0x1.5dc5c553b48fap-33};
+constexpr double kCosC[6] = {0x1.555555555554bp-5,   -0x1.6c16c16c14f8dp-10,
+                             0x1.a01a019c83d96p-16,  -0x1.27e4f7ea6f7ffp-22,
+                             0x1.1ee9d77ab2738p-29,  -0x1.8fa47bb0a8796p-37};
+// erf(x)/x as a polynomial in d = x^2 - 25/8 (centred: the monomials of an expansion
+// at 0 cancel up to 130-fold near |x| = 2.5, these at most 3-fold), |x| <= 2.5,
+// degree 19, relative error 1.5e-17.
+constexpr double kErfA[20] = {
+    0x1.1e08aeaa8650ap-1, -0x1.4da1dd991e17ap-4, 0x1.fe9c07f868e02p-7,
+    -0x1.735d37ff66de5p-9, 0x1.e5489efc949fdp-12, -0x1.19ca094a4d4f7p-14,
+    0x1.2396aaea02b7dp-17, -0x1.0ea8ed4f8fc0ap-20, 0x1.c6311e1640811p-24,
+    -0x1.5b0bb06d7aee6p-27, 0x1.e64989017fda9p-31, -0x1.3a5061ecdb2f0p-34,
+    0x1.78e780082927cp-38, -0x1.a54c91b32cddfp-42, 0x1.b8fec32b4b2f4p-46,
+    -0x1.b1951dc7bab97p-50, 0x1.8f487b19ea131p-54, -0x1.60013cc2586bep-58,
+    0x1.48c72fecaf2a0p-62, -0x1.f6215d4a50f6bp-67};
+constexpr double kErfA0 = 3.125;
+// H(x) = -log erfc(x) on [2.5, 6], degree 9, error weighted by erfc/erf (i.e. the
+// relative error it causes in erf) 1.0e-17.
+constexpr double kErfB[10] = {
+    -0x1.e7cc16d24b6d9p-13, 0x1.215dd609085c1p+0,  0x1.4319f0eb72f41p-1,
+    0x1.c7d5a139778a9p-4,   -0x1.c0d17da72d351p-6, 0x1.56a40fe86ddf6p-8,
+    -0x1.82c202c8496b7p-11, 0x1.2e173723234cep-14, -0x1.22816453d7b96p-18,
+    0x1.0278520e29725p-23};
+constexpr double kErfSplit = 2.5;
+constexpr double kErfSat = 6.0;  // erfc(6) = 2.2e-17 < 2^-54: erf rounds to +-1
+
+constexpr double kInvLn2 = 0x1.71547652b82fep+0;
+// ln2 = kLn2Hi + kLn2Lo, kLn2Hi with 42 significant bits: n kLn2Hi exact, |n| < 2^11.
+constexpr double kLn2Hi = 0x1.62e42fefa3800p-1;
+constexpr double kLn2Lo = 0x1.ef35793c76730p-45;
+constexpr double kTwoOverPi = 0x1.45f306dc9c883p-1;
+// pi/2 = P1 + P2 + P3 + P4, P1..P3 with <= 36 significant bits: n Pk exact, n < 2^17.
+constexpr double kPio2_1 = 0x1.921fb54440000p+0;
+constexpr double kPio2_2 = 0x1.68c234c4c0000p-39;
+constexpr double kPio2_3 = 0x1.98a2e03700000p-77;
+constexpr double kPio2_4 = 0x1.cd129024e088ap-115;
+constexpr double kCosFastMax = 131072.0;  // 2^17: the four-part reduction is exact below
+
+// ---------------------------------------------------------------------------------
+// Scalar building blocks (always inlined into the vectorised loops).
+
+/// n = nearest integer to x (|x| < 2^51) as double and as int64 bits (two's complement).
+NNQFT_INLINE double round_int(double x, u64& n) {
+    const double t = x + kRoundMagic;
+    n = as_bits(t) - as_bits(kRoundMagic);
+    return t - kRoundMagic;
+}
+
+/// e^r - 1 for |r| <= ln2/2, relative error ~1 ulp.
+NNQFT_INLINE double expm1_reduced(double r) { return fmadd(r * r, horner(kExpQ, r), r); }
+
+/// e^x for x in [-1000, 1000] (callers clamp), NaN propagates. Overflow gives inf,
+/// underflow 0, subnormal results are rounded once.
+NNQFT_INLINE double exp_clamped(double x) {
+    u64 n;
+    const double nd = round_int(x * kInvLn2, n);
+    const double r = fmadd(-nd, kLn2Lo, fmadd(-nd, kLn2Hi, x));
+    const double p = 1.0 + expm1_reduced(r);
+    // 2^n = 2^n1 2^n2 with n1 = floor(n/2) (via a positive bias: no 64-bit
+    // arithmetic shift before AVX-512), so both factors are normal numbers.
+    const u64 n1 = ((n + 2048) >> 1) - 1024;
+    const u64 n2 = n - n1;
+    return p * as_double((n1 + 1023) << 52) * as_double((n2 + 1023) << 52);
+}
+
+NNQFT_INLINE double exp_full(double x) {
+    // e^710 overflows and e^-746 underflows to 0 after the final rounding.
+    double xc = x > 710.0 ? 710.0 : x;  // comparisons are false for NaN: it passes
+    xc = xc < -746.0 ? -746.0 : xc;
+    return exp_clamped(xc);
+}
+
+/// e^-h for h in [0, 700] (no overflow/underflow handling needed).
+NNQFT_INLINE double exp_neg_moderate(double h) {
+    u64 n;
+    const double nd = round_int(-h * kInvLn2, n);
+    const double r = fmadd(-nd, kLn2Lo, fmadd(-nd, kLn2Hi, -h));
+    return (1.0 + expm1_reduced(r)) * as_double((n + 1023) << 52);
+}
+
+// Sequential Horner: the split form cancels for the alternating terms of kErfA.
+NNQFT_INLINE double erf_small(double x) { return x * horner_seq(kErfA, x * x - kErfA0); }
+
+NNQFT_INLINE double erf_full(double x) {
+    const double ax = as_double(as_bits(x) & ~kSignBit);
+    const double ac = ax > kErfSat ? kErfSat : ax;
+    const double big = 1.0 - exp_neg_moderate(horner(kErfB, ac));
+    const double sbig = as_double(as_bits(big) | (as_bits(x) & kSignBit));
+    return ax <= kErfSplit ? erf_small(x) : sbig;  // NaN takes sbig, which is NaN
+}
+
+NNQFT_INLINE double tanh_full(double x) {
+    const u64 sign = as_bits(x) & kSignBit;
+    double ax = as_double(as_bits(x) ^ sign);
+    ax = ax > 20.0 ? 20.0 : ax;  // tanh(20) rounds to 1; NaN passes
+    // m = expm1(-2|x|) = 2^n (1 + e) - 1 = 2^n e + (2^n - 1), n in [-58, 0].
+    const double y = -2.0 * ax;
+    u64 n;
+    const double nd = round_int(y * kInvLn2, n);
+    const double r = fmadd(-nd, kLn2Lo, fmadd(-nd, kLn2Hi, y));
+    const double s = as_double((n + 1023) << 52);
+    const double m = fmadd(s, expm1_reduced(r), s - 1.0);
+    const double t = m / (2.0 + m);  // = -tanh|x|, in [-1, 0]
+    return as_double((as_bits(t) & ~kSignBit) | sign);
+}
+
+/// cos x for |x| < 2^17 (larger finite |x| is handled by the caller); NaN, inf -> NaN.
+NNQFT_INLINE double cos_fast(double x) {
+    u64 n;
+    const double nd = round_int(x * kTwoOverPi, n);
+    double r = fmadd(-nd, kPio2_1, x);
+    r = fmadd(-nd, kPio2_2, r);
+    r = fmadd(-nd, kPio2_3, r);
+    r = fmadd(-nd, kPio2_4, r);
+    const double z = r * r;
+    // sin r = r + r z S(z);  cos r = w + (((1 - w) - z/2) + z^2 C(z)), w = 1 - z/2
+    // (the split keeps the rounding error of 1 - z/2 out of the result).
+    const double sn = fmadd(r * z, horner(kSinS, z), r);
+    const double hz = 0.5 * z;
+    const double w = 1.0 - hz;
+    const double cs = w + (((1.0 - w) - hz) + z * z * horner(kCosC, z));
+    // cos(r + n pi/2) = cos r, -sin r, -cos r, sin r for n mod 4 = 0, 1, 2, 3.
+    const u64 odd = 0 - (n & 1);
+    const u64 v = (as_bits(cs) & ~odd) | (as_bits(sn) & odd);
+    return as_double(v ^ ((((n + 1) >> 1) & 1) << 63));
+}
+
+// ---------------------------------------------------------------------------------
+// Philox4x64-10.
+
+constexpr u64 kPhM0 = 0xD2E7470EE14C6C93ULL;
+constexpr u64 kPhM1 = 0xCA5A826395121157ULL;
+constexpr u64 kPhW0 = 0x9E3779B97F4A7C15ULL;
+constexpr u64 kPhW1 = 0xBB67AE8584CAA73BULL;
+
+struct RoundKeys {
+    u64 k0[10], k1[10];
+    explicit RoundKeys(const u64* key) {
+        u64 a = key[0], b = key[1];
+        for (int r = 0; r < 10; ++r, a += kPhW0, b += kPhW1) {
+            k0[r] = a;
+            k1[r] = b;
+        }
+    }
+};
+
+/// S independent blocks advanced together: the scalar multiplier is pipelined, so
+/// interleaving hides its latency (one block alone is latency-bound).
+template <int S>
+NNQFT_INLINE void philox_scalar(const RoundKeys& rk, const u64* first, u64 c0start,
+                                u64* out) {
+    u64 c0[S], c1[S], c2[S], c3[S];
+#pragma GCC unroll 8
+    for (int q = 0; q < S; ++q) {
+        c0[q] = c0start + static_cast<u64>(q);
+        c1[q] = first[1];
+        c2[q] = first[2];
+        c3[q] = first[3];
+    }
+#pragma GCC unroll 10
+    for (int r = 0; r < 10; ++r) {
+#pragma GCC unroll 8
+        for (int q = 0; q < S; ++q) {
+            const u128 p0 = static_cast<u128>(kPhM0) * c0[q];
+            const u128 p1 = static_cast<u128>(kPhM1) * c2[q];
+            const u64 n0 = static_cast<u64>(p1 >> 64) ^ c1[q] ^ rk.k0[r];
+            const u64 n2 = static_cast<u64>(p0 >> 64) ^ c3[q] ^ rk.k1[r];
+            c1[q] = static_cast<u64>(p1);
+            c3[q] = static_cast<u64>(p0);
+            c0[q] = n0;
+            c2[q] = n2;
+        }
+    }
+#pragma GCC unroll 8
+    for (int q = 0; q < S; ++q) {
+        out[4 * q] = c0[q];
+        out[4 * q + 1] = c1[q];
+        out[4 * q + 2] = c2[q];
+        out[4 * q + 3] = c3[q];
+    }
+}
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+// 8 blocks per zmm (structure of arrays: vector w holds counter word w of 8 blocks).
+NNQFT_INLINE void mulhilo8(__m512i a, __m512i blo, __m512i bhi, __m512i b, __m512i& hi,
+                           __m512i& lo) {
+    const __m512i m32 = _mm512_set1_epi64(0xFFFFFFFFLL);
+    const __m512i ah = _mm512_srli_epi64(a, 32);
+    const __m512i p00 = _mm512_mul_epu32(a, blo), p01 = _mm512_mul_epu32(a, bhi);
+    const __m512i p10 = _mm512_mul_epu32(ah, blo), p11 = _mm512_mul_epu32(ah, bhi);
+    const __m512i t = _mm512_add_epi64(p10, _mm512_srli_epi64(p00, 32));
+    const __m512i u = _mm512_add_epi64(p01, _mm512_and_si512(t, m32));
+    hi = _mm512_add_epi64(_mm512_add_epi64(p11, _mm512_srli_epi64(t, 32)),
+                          _mm512_srli_epi64(u, 32));
+    lo = _mm512_mullo_epi64(a, b);  // measured faster than rebuilding it from u, p00
+}
+
+constexpr int kPhVec = 2;     // zmm groups of 8 blocks per step
+constexpr int kPhScalar = 4;  // scalar blocks per step, overlapping the vector ones
+constexpr int kPhStep = 8 * kPhVec + kPhScalar;
+
+NNQFT_INLINE void philox_step(const RoundKeys& rk, const u64* first, u64 c0start,
+                              u64* out) {
+    const __m512i m0l = _mm512_set1_epi64(static_cast<long long>(kPhM0 & 0xFFFFFFFFULL));
+    const __m512i m0h = _mm512_set1_epi64(static_cast<long long>(kPhM0 >> 32));
+    const __m512i m0 = _mm512_set1_epi64(static_cast<long long>(kPhM0));
+    const __m512i m1l = _mm512_set1_epi64(static_cast<long long>(kPhM1 & 0xFFFFFFFFULL));
+    const __m512i m1h = _mm512_set1_epi64(static_cast<long long>(kPhM1 >> 32));
+    const __m512i m1 = _mm512_set1_epi64(static_cast<long long>(kPhM1));
+    const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+    __m512i c0[kPhVec], c1[kPhVec], c2[kPhVec], c3[kPhVec];
+#pragma GCC unroll 4
+    for (int v = 0; v < kPhVec; ++v) {
+        c0[v] = _mm512_add_epi64(
+            _mm512_set1_epi64(static_cast<long long>(c0start + 8 * v)), lane);
+        c1[v] = _mm512_set1_epi64(static_cast<long long>(first[1]));
+        c2[v] = _mm512_set1_epi64(static_cast<long long>(first[2]));
+        c3[v] = _mm512_set1_epi64(static_cast<long long>(first[3]));
+    }
+    u64 s0[kPhScalar], s1[kPhScalar], s2[kPhScalar], s3[kPhScalar];
+#pragma GCC unroll 8
+    for (int q = 0; q < kPhScalar; ++q) {
+        s0[q] = c0start + 8 * kPhVec + static_cast<u64>(q);
+        s1[q] = first[1];
+        s2[q] = first[2];
+        s3[q] = first[3];
+    }
+#pragma GCC unroll 10
+    for (int r = 0; r < 10; ++r) {
+        const __m512i k0 = _mm512_set1_epi64(static_cast<long long>(rk.k0[r]));
+        const __m512i k1 = _mm512_set1_epi64(static_cast<long long>(rk.k1[r]));
+#pragma GCC unroll 4
+        for (int v = 0; v < kPhVec; ++v) {
+            __m512i h0, l0, h1, l1;
+            mulhilo8(c0[v], m0l, m0h, m0, h0, l0);
+            mulhilo8(c2[v], m1l, m1h, m1, h1, l1);
+            c0[v] = _mm512_ternarylogic_epi64(h1, c1[v], k0, 0x96);  // 3-way xor
+            c2[v] = _mm512_ternarylogic_epi64(h0, c3[v], k1, 0x96);
+            c1[v] = l1;
+            c3[v] = l0;
+        }
+#pragma GCC unroll 8
+        for (int q = 0; q < kPhScalar; ++q) {
+            const u128 p0 = static_cast<u128>(kPhM0) * s0[q];
+            const u128 p1 = static_cast<u128>(kPhM1) * s2[q];
+            const u64 n0 = static_cast<u64>(p1 >> 64) ^ s1[q] ^ rk.k0[r];
+            const u64 n2 = static_cast<u64>(p0 >> 64) ^ s3[q] ^ rk.k1[r];
+            s1[q] = static_cast<u64>(p1);
+            s3[q] = static_cast<u64>(p0);
+            s0[q] = n0;
+            s2[q] = n2;
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < kPhVec; ++v) {
+        // 4x8 transpose to the array-of-blocks output layout.
+        const __m512i a01l = _mm512_unpacklo_epi64(c0[v], c1[v]);  // blocks 0,2,4,6
+        const __m512i a01h = _mm512_unpackhi_epi64(c0[v], c1[v]);  // blocks 1,3,5,7
+        const __m512i a23l = _mm512_unpacklo_epi64(c2[v], c3[v]);
+        const __m512i a23h = _mm512_unpackhi_epi64(c2[v], c3[v]);
+        const __m512i x0 = _mm512_shuffle_i64x2(a01l, a23l, 0x44);
+        const __m512i x1 = _mm512_shuffle_i64x2(a01l, a23l, 0xEE);
+        const __m512i y0 = _mm512_shuffle_i64x2(a01h, a23h, 0x44);
+        const __m512i y1 = _mm512_shuffle_i64x2(a01h, a23h, 0xEE);
+        const __m512i xa = _mm512_shuffle_i64x2(x0, x0, 0xD8);
+        const __m512i ya = _mm512_shuffle_i64x2(y0, y0, 0xD8);
+        const __m512i xb = _mm512_shuffle_i64x2(x1, x1, 0xD8);
+        const __m512i yb = _mm512_shuffle_i64x2(y1, y1, 0xD8);
+        u64* o = out + 32 * v;
+        _mm512_storeu_si512(o, _mm512_shuffle_i64x2(xa, ya, 0x44));
+        _mm512_storeu_si512(o + 8, _mm512_shuffle_i64x2(xa, ya, 0xEE));
+        _mm512_storeu_si512(o + 16, _mm512_shuffle_i64x2(xb, yb, 0x44));
+        _mm512_storeu_si512(o + 24, _mm512_shuffle_i64x2(xb, yb, 0xEE));
+    }
+    u64* o = out + 32 * kPhVec;
+#pragma GCC unroll 8
+    for (int q = 0; q < kPhScalar; ++q) {
+        o[4 * q] = s0[q];
+        o[4 * q + 1] = s1[q];
+        o[4 * q + 2] = s2[q];
+        o[4 * q + 3] = s3[q];
+    }
+}
+
+#elif defined(__AVX2__)
+// 4 blocks per ymm.
+NNQFT_INLINE void mulhilo4(__m256i a, __m256i blo, __m256i bhi, __m256i& hi, __m256i& lo) {
+    const __m256i m32 = _mm256_set1_epi64x(0xFFFFFFFFLL);
+    const __m256i ah = _mm256_srli_epi64(a, 32);
+    const __m256i p00 = _mm256_mul_epu32(a, blo), p01 = _mm256_mul_epu32(a, bhi);
+    const __m256i p10 = _mm256_mul_epu32(ah, blo), p11 = _mm256_mul_epu32(ah, bhi);
+    const __m256i t = _mm256_add_epi64(p10, _mm256_srli_epi64(p00, 32));
+    const __m256i u = _mm256_add_epi64(p01, _mm256_and_si256(t, m32));
+    hi = _mm256_add_epi64(_mm256_add_epi64(p11, _mm256_srli_epi64(t, 32)),
+                          _mm256_srli_epi64(u, 32));
+    lo = _mm256_blend_epi32(p00, _mm256_slli_epi64(u, 32), 0xAA);  // (u << 32) | lo32(p00)
+}
+
+constexpr int kPhVec = 2;
+constexpr int kPhScalar = 3;
+constexpr int kPhStep = 4 * kPhVec + kPhScalar;
+
+NNQFT_INLINE void philox_step(const RoundKeys& rk, const u64* first, u64 c0start,
+                              u64* out) {
+    const __m256i m0l = _mm256_set1_epi64x(static_cast<long long>(kPhM0 & 0xFFFFFFFFULL));
+    const __m256i m0h = _mm256_set1_epi64x(static_cast<long long>(kPhM0 >> 32));
+    const __m256i m1l = _mm256_set1_epi64x(static_cast<long long>(kPhM1 & 0xFFFFFFFFULL));
+    const __m256i m1h = _mm256_set1_epi64x(static_cast<long long>(kPhM1 >> 32));
+    const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
+    __m256i c0[kPhVec], c1[kPhVec], c2[kPhVec], c3[kPhVec];
+#pragma GCC unroll 4
+    for (int v = 0; v < kPhVec; ++v) {
+        c0[v] = _mm256_add_epi64(
+            _mm256_set1_epi64x(static_cast<long long>(c0start + 4 * v)), lane);
+        c1[v] = _mm256_set1_epi64x(static_cast<long long>(first[1]));
+        c2[v] = _mm256_set1_epi64x(static_cast<long long>(first[2]));
+        c3[v] = _mm256_set1_epi64x(static_cast<long long>(first[3]));
+    }
+    u64 s0[kPhScalar], s1[kPhScalar], s2[kPhScalar], s3[kPhScalar];
+#pragma GCC unroll 8
+    for (int q = 0; q < kPhScalar; ++q) {
+        s0[q] = c0start + 4 * kPhVec + static_cast<u64>(q);
+        s1[q] = first[1];
+        s2[q] = first[2];
+        s3[q] = first[3];
+    }
+#pragma GCC unroll 10
+    for (int r = 0; r < 10; ++r) {
+        const __m256i k0 = _mm256_set1_epi64x(static_cast<long long>(rk.k0[r]));
+        const __m256i k1 = _mm256_set1_epi64x(static_cast<long long>(rk.k1[r]));
+#pragma GCC unroll 4
+        for (int v = 0; v < kPhVec; ++v) {
+            __m256i h0, l0, h1, l1;
+            mulhilo4(c0[v], m0l, m0h, h0, l0);
+            mulhilo4(c2[v], m1l, m1h, h1, l1);
+            c0[v] = _mm256_xor_si256(_mm256_xor_si256(h1, c1[v]), k0);
+            c2[v] = _mm256_xor_si256(_mm256_xor_si256(h0, c3[v]), k1);
+            c1[v] = l1;
+            c3[v] = l0;
+        }
+#pragma GCC unroll 8
+        for (int q = 0; q < kPhScalar; ++q) {
+            const u128 p0 = static_cast<u128>(kPhM0) * s0[q];
+            const u128 p1 = static_cast<u128>(kPhM1) * s2[q];
+            const u64 n0 = static_cast<u64>(p1 >> 64) ^ s1[q] ^ rk.k0[r];
+            const u64 n2 = static_cast<u64>(p0 >> 64) ^ s3[q] ^ rk.k1[r];
+            s1[q] = static_cast<u64>(p1);
+            s3[q] = static_cast<u64>(p0);
+            s0[q] = n0;
+            s2[q] = n2;
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < kPhVec; ++v) {
+        const __m256i a01l = _mm256_unpacklo_epi64(c0[v], c1[v]);  // blocks 0 | 2
+        const __m256i a01h = _mm256_unpackhi_epi64(c0[v], c1[v]);  // blocks 1 | 3
+        const __m256i a23l = _mm256_unpacklo_epi64(c2[v], c3[v]);
+        const __m256i a23h = _mm256_unpackhi_epi64(c2[v], c3[v]);
+        auto* o = reinterpret_cast<__m256i*>(out + 16 * v);
+        _mm256_storeu_si256(o, _mm256_permute2x128_si256(a01l, a23l, 0x20));
+        _mm256_storeu_si256(o + 1, _mm256_permute2x128_si256(a01h, a23h, 0x20));
+        _mm256_storeu_si256(o + 2, _mm256_permute2x128_si256(a01l, a23l, 0x31));
+        _mm256_storeu_si256(o + 3, _mm256_permute2x128_si256(a01h, a23h, 0x31));
+    }
+    u64* o = out + 16 * kPhVec;
+#pragma GCC unroll 8
+    for (int q = 0; q < kPhScalar; ++q) {
+        o[4 * q] = s0[q];
+        o[4 * q + 1] = s1[q];
+        o[4 * q + 2] = s2[q];
+        o[4 * q + 3] = s3[q];
+    }
+}
+
+#else
+constexpr int kPhStep = 4;  // SSE2 has no useful 64-bit multiply: scalar only
+NNQFT_INLINE void philox_step(const RoundKeys& rk, const u64* first, u64 c0start,
+                              u64* out) {
+    philox_scalar<kPhStep>(rk, first, c0start, out);
+}
+#endif
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------
+// Entry points (declared in kernels_isa.hpp).
+
+void philox_stream(const u64* key, const u64* first, size_t n_blocks, u64* out) {
+    const RoundKeys rk(key);
+    size_t j = 0;
+    for (; j + kPhStep <= n_blocks; j += kPhStep)
+        philox_step(rk, first, first[0] + j, out + 4 * j);
+    for (; j + 4 <= n_blocks; j += 4) philox_scalar<4>(rk, first, first[0] + j, out + 4 * j);
+    for (; j < n_blocks; ++j) philox_scalar<1>(rk, first, first[0] + j, out + 4 * j);
+}
+
+void normals(const u64* __restrict bits, double* __restrict out, size_t n) {
+    const size_t pairs = n / 2;
+    for (size_t i = 0; i < pairs; ++i) {
+        const u64 b1 = bits[2 * i], b2 = bits[2 * i + 1];
+        // Radius: u1 = ((b1 >> 11) + 1) 2^-53 in (0, 1], r = sqrt(-2 log u1).
+        const double u1 = u53_to_double((b1 >> 11) + 1) * kTwoM53;
+        // log u1 = e ln2 + log m: e = floor(log2(u1 / sqrt(1/2))) read off the bits
+        // (biased by 1024 so that the shift is logical), m = u1 2^-e.
+        const u64 ub = as_bits(u1);
+        const u64 eb = (ub - 0x3FE6A09E667F3BCDULL + (1024ULL << 52)) >> 52;
+        const double e = as_double(eb | kExpMagic) - (kTwo52 + 1024.0);
+        const double f = as_double(ub - (eb << 52) + (1024ULL << 52)) - 1.0;
+        const double s = f / (2.0 + f);
+        const double z = s * s;
+        const double R = z * horner(kLogR, z);
+        const double hfsq = 0.5 * f * f;
+        const double lg = e * kLn2Hi - ((hfsq - fmadd(s, hfsq + R, e * kLn2Lo)) - f);
+        const double rad = __builtin_sqrt(-2.0 * lg);
+        // Angle 2 pi u2, u2 = v 2^-53: quadrant q = round(4 u2) mod 4 and the exact
+        // remainder t = u2 - q/4 in [-1/8, 1/8) from the integer v.
+        const u64 v = b2 >> 11;
+        const u64 a = (v + (1ULL << 50)) & ((1ULL << 51) - 1);  // (t + 1/8) 2^53
+        const u64 q = (v + (1ULL << 50)) >> 51;                 // 0..4
+        const double t = (as_double(a | kExpMagic) - (kTwo52 + 1125899906842624.0)) * kTwoM53;
+        const double w = t * t;
+        const double sn = t * horner(kSin2Pi, w);
+        const double cs = fmadd(-w, horner(kCos2Pi, w), 1.0);
+        // (cos, sin)(2 pi u2) = (c, s), (-s, c), (-c, -s), (s, -c) for q = 0..3.
+        const u64 odd = 0 - (q & 1);
+        const u64 cb = (as_bits(cs) & ~odd) | (as_bits(sn) & odd);
+        const u64 sb = (as_bits(sn) & ~odd) | (as_bits(cs) & odd);
+        out[2 * i] = rad * as_double(cb ^ ((((q + 1) >> 1) & 1) << 63));
+        out[2 * i + 1] = rad * as_double(sb ^ (((q >> 1) & 1) << 63));
+    }
+}
+
+void uniforms(const u64* __restrict bits, double lo, double hi, double* __restrict out,
+              size_t n) {
+    const double w = hi - lo;
+    for (size_t i = 0; i < n; ++i)
+        out[i] = lo + w * (u53_to_double(bits[i] >> 11) * kTwoM53);
+}
+
+void apply(int func, const double* in, double* out, size_t n) {
+    // in == out is allowed (element-wise, each input read before its output is
+    // written); partial overlap is not.
+    constexpr size_t B = 8;  // block for the erf / cos range checks
+    switch (func) {
+        case 0: {  // erf
+            size_t i = 0;
+            for (; i + B <= n; i += B) {
+                // Any |x| > 2.5 in the block? The sign bit of 2.5 - |x|. (A two-pass
+                // variant, x P(x^2) everywhere first, measured slower.)
+                u64 big = 0;
+                for (size_t k = 0; k < B; ++k)
+                    big |= as_bits(kErfSplit - as_double(as_bits(in[i + k]) & ~kSignBit));
+                if ((big & kSignBit) == 0) {
+NNQFT_IVDEP
+                    for (size_t k = 0; k < B; ++k) out[i + k] = erf_small(in[i + k]);
+                } else {
+NNQFT_IVDEP
+                    for (size_t k = 0; k < B; ++k) out[i + k] = erf_full(in[i + k]);
+                }
+            }
+            for (; i < n; ++i) out[i] = erf_full(in[i]);
+            break;
+        }
+        case 1:  // relu; NaN propagates (x <= 0 is false for NaN)
+NNQFT_IVDEP
+            for (size_t i = 0; i < n; ++i) out[i] = in[i] <= 0.0 ? 0.0 : in[i];
+            break;
+        case 2:  // tanh
+NNQFT_IVDEP
+            for (size_t i = 0; i < n; ++i) out[i] = tanh_full(in[i]);
+            break;
+        case 3:  // identity
+            if (out != in) __builtin_memmove(out, in, n * sizeof(double));
+            break;
+        case 4:  // exp
+NNQFT_IVDEP
+            for (size_t i = 0; i < n; ++i) out[i] = exp_full(in[i]);
+            break;
+        case 5: {  // cos
+            size_t i = 0;
+            for (; i < n; i += B) {
+                const size_t m = n - i < B ? n - i : B;
+                u64 big = 0;  // any finite |x| >= 2^17 in the block?
+                for (size_t k = 0; k < m; ++k)
+                    big |= as_bits(kCosFastMax - as_double(as_bits(in[i + k]) & ~kSignBit));
+                if (m == B && (big & kSignBit) == 0) {
+NNQFT_IVDEP
+                    for (size_t k = 0; k < B; ++k) out[i + k] = cos_fast(in[i + k]);
+                } else {
+                    for (size_t k = 0; k < m; ++k) {
+                        const double x = in[i + k];
+                        const double ax = as_double(as_bits(x) & ~kSignBit);
+                        // Payne-Hanek reduction via libm, rare: never in the hot loop.
+                        out[i + k] = (ax >= kCosFastMax && ax <= 0x1.fffffffffffffp+1023)
+                                         ? __builtin_cos(x)
+                                         : cos_fast(x);
+                    }
+                }
+            }
+            break;
+        }
+        default:
+            break;
+    }
+}
+
+}  // namespace nnqft::kernels::NNQFT_KERNEL_ISA

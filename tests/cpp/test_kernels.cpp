@@ -1,0 +1,352 @@
+// Tests of nnqft::kernels on every instruction-set path the CPU supports:
+// Philox against the reference philox4x64 and the Random123 known-answer vectors,
+// every function against long-double libm (max ulp error on millions of points and
+// edge cases), agreement of the normals between paths, and their first four moments.
+// Dependency-free; exit status 0 on success. Closing line: "N passed, M failed".
+#include <array>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "nnqft/kernels.hpp"
+#include "nnqft/philox.hpp"
+
+namespace {
+
+using nnqft::Counter;
+using nnqft::Key;
+using nnqft::u64;
+namespace K = nnqft::kernels;
+
+int g_pass = 0, g_fail = 0;
+
+void check(bool ok, const std::string& what) {
+    (ok ? g_pass : g_fail) += 1;
+    std::printf("%s %s\n", ok ? "  ok  " : "  FAIL", what.c_str());
+}
+
+std::string fmt(const char* f, double a = 0, double b = 0, double c = 0) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, f, a, b, c);
+    return buf;
+}
+
+// splitmix64: test inputs only.
+struct Rng {
+    u64 s;
+    u64 next() {
+        u64 z = (s += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+    double uniform(double lo, double hi) {
+        return lo + (hi - lo) * static_cast<double>(next() >> 11) * 0x1p-53;
+    }
+};
+
+/// Error of `got` in units in the last place of the double nearest to `ref`.
+double ulp_error(double got, long double ref) {
+    if (std::isnan(static_cast<double>(ref)) || std::isnan(got))
+        return std::isnan(got) == std::isnan(static_cast<double>(ref)) ? 0.0 : 1e300;
+    const double r = static_cast<double>(ref);
+    if (std::isinf(r) || std::isinf(got)) return got == r ? 0.0 : 1e300;
+    const double ar = std::fabs(r);
+    double ulp = std::nextafter(ar, std::numeric_limits<double>::infinity()) - ar;
+    if (ar == std::numeric_limits<double>::max()) ulp = std::ldexp(1.0, 971);
+    return static_cast<double>(std::fabs(static_cast<long double>(got) - ref) / ulp);
+}
+
+// ---------------------------------------------------------------------------------
+
+void test_philox() {
+    struct Kat {
+        Counter c;
+        Key k;
+        Counter r;
+    };
+    const Kat kats[] = {
+        {{0, 0, 0, 0},
+         {0, 0},
+         {0x16554d9eca36314cULL, 0xdb20fe9d672d0fdcULL, 0xd7e772cee186176bULL,
+          0x7e68b68aec7ba23bULL}},
+        {{~0ULL, ~0ULL, ~0ULL, ~0ULL},
+         {~0ULL, ~0ULL},
+         {0x87b092c3013fe90bULL, 0x438c3c67be8d0224ULL, 0x9cc7d7c69cd777b6ULL,
+          0xa09caebf594f0ba0ULL}},
+        {{0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL, 0xa4093822299f31d0ULL,
+          0x082efa98ec4e6c89ULL},
+         {0x452821e638d01377ULL, 0xbe5466cf34e90c6cULL},
+         {0xa528f45403e61d95ULL, 0x38c72dbd566e9788ULL, 0xa5a1610e72fd18b5ULL,
+          0x57bd43b5e52b7fe6ULL}},
+    };
+    bool kat_ok = true;
+    for (const Kat& t : kats) {
+        u64 out[4];
+        K::philox_stream(t.k, t.c, 1, out);
+        kat_ok = kat_ok && std::memcmp(out, t.r.data(), sizeof out) == 0 &&
+                 nnqft::philox4x64(t.c, t.k) == t.r;
+    }
+    check(kat_ok, "philox: Random123 known-answer vectors");
+
+    // Streams of every length up to 100 and some long ones, random keys and counters
+    // (counter word 0 wraps without carry, as documented).
+    Rng rng{42};
+    bool same = true;
+    std::vector<u64> got, ref;
+    for (std::size_t n = 0; n <= 1100 && same; n += (n < 100 ? 1 : 250)) {
+        const Key key{rng.next(), rng.next()};
+        Counter first{rng.next(), rng.next(), rng.next(), rng.next()};
+        if (n == 50) first[0] = ~0ULL - 20;  // wrap inside the stream
+        got.assign(4 * n + 1, 0xDEADBEEFULL);
+        K::philox_stream(key, first, n, got.data());
+        for (std::size_t j = 0; j < n; ++j) {
+            Counter c = first;
+            c[0] = first[0] + j;
+            const Counter r = nnqft::philox4x64(c, key);
+            same = same && std::memcmp(&got[4 * j], r.data(), sizeof r) == 0;
+        }
+        same = same && got[4 * n] == 0xDEADBEEFULL;  // nothing written past the end
+    }
+    check(same, "philox_stream == philox4x64 for n_blocks = 0..100, 350, ..., 1100");
+}
+
+// ---------------------------------------------------------------------------------
+
+struct FuncCase {
+    K::Func f;
+    const char* name;
+    long double (*ref)(long double);
+    double max_ulp;  // accepted maximum
+    std::vector<double> x;
+    std::vector<long double> y;
+};
+
+long double relu_ref(long double x) { return std::isnan(x) ? x : (x <= 0 ? 0.0L : x); }
+long double id_ref(long double x) { return x; }
+long double erf_ref(long double x) { return std::erf(x); }
+long double tanh_ref(long double x) { return std::tanh(x); }
+long double exp_ref(long double x) { return std::exp(x); }
+long double cos_ref(long double x) { return std::cos(x); }
+
+std::vector<double> edge_cases() {
+    const double inf = std::numeric_limits<double>::infinity();
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    std::vector<double> e = {0.0,     -0.0,    1e-300, -1e-300, 4.9e-324, -4.9e-324,
+                             1e-17,   1e-8,    0.5,    1.0,     2.5,      2.5000000000000004,
+                             2.4999999999999996, 5.9,  5.92,    6.0,      6.5,
+                             20.0,    27.0,    40.0,   700.0,   709.0,    709.78,
+                             709.782712893384,  709.7827128933841, 710.0,  -708.0,
+                             -708.4,  -709.0,  -744.0, -745.0,  -745.13,   -745.1332191019412,
+                             -745.1332191019411, -746.0, -1000.0, 1e5,    131071.99999999999,
+                             131072.0, 131073.5, 1e6,  1e22,   1e300,   inf,      -inf,
+                             nan,     -nan,    std::numeric_limits<double>::max()};
+    const std::size_t m = e.size();
+    for (std::size_t i = 0; i < m; ++i) e.push_back(-e[i]);
+    // Doubles nearest to multiples of pi/2 (hardest points for the cos reduction).
+    for (int k = 1; k < 100000; k = k * 3 + 1) {
+        const double x = static_cast<double>(k * 1.5707963267948966192313216916397514L);
+        for (double d = x, j = 0; j < 3; ++j, d = std::nextafter(d, inf)) e.push_back(d);
+    }
+    return e;
+}
+
+std::vector<double> sample_points(K::Func f, std::size_t n) {
+    Rng rng{static_cast<u64>(f) * 7919 + 1};
+    std::vector<double> x = edge_cases();
+    x.reserve(n);
+    double lim = 8.0;  // the range where the function is not trivially saturated
+    if (f == K::Func::tanh) lim = 22.0;
+    if (f == K::Func::exp) lim = 750.0;
+    if (f == K::Func::cos) lim = 131072.0;
+    while (x.size() < n) {
+        const int kind = static_cast<int>(rng.next() % 4);
+        if (kind == 0) {  // uniform over the interesting range
+            x.push_back(rng.uniform(-lim, lim));
+        } else if (kind == 1) {  // the bulk of network pre-activations
+            x.push_back(rng.uniform(-4.0, 4.0));
+        } else if (kind == 2) {  // log-uniform magnitudes down to 1e-300
+            const double m = std::exp(rng.uniform(std::log(1e-300), std::log(lim)));
+            x.push_back(rng.next() & 1 ? m : -m);
+        } else {  // arbitrary bit patterns (incl. NaN payloads, huge, subnormal)
+            double d;
+            const u64 b = rng.next();
+            std::memcpy(&d, &b, sizeof d);
+            x.push_back(d);
+        }
+    }
+    return x;
+}
+
+void test_functions(std::vector<FuncCase>& cases) {
+    for (FuncCase& c : cases) {
+        std::vector<double> out(c.x.size()), inplace = c.x;
+        K::apply(c.f, c.x.data(), out.data(), c.x.size());
+        K::apply(c.f, inplace.data(), inplace.data(), inplace.size());
+        double worst = 0.0, worst_x = 0.0;
+        for (std::size_t i = 0; i < c.x.size(); ++i) {
+            const double e = ulp_error(out[i], c.y[i]);
+            if (e > worst) worst = e, worst_x = c.x[i];
+        }
+        const bool alias_ok =
+            std::memcmp(out.data(), inplace.data(), out.size() * sizeof(double)) == 0;
+        check(worst <= c.max_ulp && alias_ok,
+              std::string("apply ") + c.name +
+                  fmt(": max %.2f ulp (limit %.0f) at x = %.17g", worst, c.max_ulp,
+                      worst_x) +
+                  fmt(" over %.0f points", static_cast<double>(c.x.size())) +
+                  (alias_ok ? "" : "; in-place result differs!"));
+    }
+}
+
+// ---------------------------------------------------------------------------------
+
+std::vector<u64> normal_bits(std::size_t n) {
+    std::vector<u64> bits(n + (n % 4 ? 4 - n % 4 : 0));
+    K::philox_stream(Key{12345, 678910}, Counter{0, 1, 2, 3}, bits.size() / 4, bits.data());
+    bits.resize(n);
+    // Extremes of u1 and u2: u1 = 2^-53 and 1, u2 = 0, just below 1/8, 1/4, ... 1.
+    const u64 special[] = {0, ~0ULL, 1ULL << 11, (1ULL << 61) - 1, 1ULL << 61,
+                           (1ULL << 62) - 1, 1ULL << 62, 3ULL << 62, ~0ULL - 2047};
+    std::size_t i = 0;
+    for (u64 a : special)
+        for (u64 b : special)
+            if (i + 1 < n) bits[i++] = a, bits[i++] = b;
+    return bits;
+}
+
+long double normal_ref(u64 b1, u64 b2, bool second) {
+    const long double pi2 = 6.283185307179586476925286766559005768L;
+    const long double u1 = static_cast<long double>((b1 >> 11) + 1) * 0x1p-53L;
+    const long double u2 = static_cast<long double>(b2 >> 11) * 0x1p-53L;
+    const long double r = std::sqrt(-2.0L * std::log(u1));
+    return r * (second ? std::sin(pi2 * u2) : std::cos(pi2 * u2));
+}
+
+void test_normals(std::vector<double>& first_path_out, const std::vector<u64>& bits,
+                  const std::vector<long double>& ref, const char* path) {
+    const std::size_t n = bits.size();
+    std::vector<double> out(n);
+    K::normals(bits.data(), out.data(), n);
+    // Error relative to the radius r (the natural scale of both outputs of a pair);
+    // ulp error where |out| is not tiny compared with r.
+    double worst_r = 0, worst_ulp = 0;
+    for (std::size_t i = 0; i + 1 < n; i += 2) {
+        const long double r = std::hypot(ref[i], ref[i + 1]);
+        for (int k = 0; k < 2; ++k) {
+            const long double d = std::fabs(static_cast<long double>(out[i + k]) - ref[i + k]);
+            if (r > 0) worst_r = std::max(worst_r, static_cast<double>(d / r) * 0x1p53);
+            if (std::fabs(ref[i + k]) > 0.01L * r)
+                worst_ulp = std::max(worst_ulp, ulp_error(out[i + k], ref[i + k]));
+        }
+    }
+    check(worst_r <= 4.0 && worst_ulp <= 8.0,
+          fmt("normals: max |err|/r = %.2f 2^-53, max %.2f ulp where |z| > r/100", worst_r,
+              worst_ulp));
+
+    if (first_path_out.empty()) {
+        first_path_out = out;
+    } else {
+        // Relative to the radius r of the pair: an output near 0 (cos(2 pi u2) ~ 0)
+        // has no relative accuracy to agree on.
+        double worst = 0;
+        for (std::size_t i = 0; i + 1 < n; i += 2) {
+            const double r = std::hypot(first_path_out[i], first_path_out[i + 1]);
+            for (int k = 0; k < 2; ++k)
+                if (r > 0)
+                    worst = std::max(worst, std::fabs(out[i + k] - first_path_out[i + k]) / r);
+        }
+        check(worst <= 1e-15, fmt("normals agree with the first path: max |diff|/r = %.2e (",
+                                  worst) + path + ")");
+    }
+
+    // Moments of 1e7 draws (distinct stream), 5-sigma bounds.
+    const std::size_t m = 10000000;
+    std::vector<u64> b(m);
+    K::philox_stream(Key{2024, 7}, Counter{0, 99, 0, 0}, m / 4, b.data());
+    std::vector<double> z(m);
+    K::normals(b.data(), z.data(), m);
+    long double s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+    for (double v : z) {
+        const long double w = v, w2 = w * w;
+        s1 += w, s2 += w2, s3 += w2 * w, s4 += w2 * w2;
+    }
+    const double nn = static_cast<double>(m);
+    const double mean = static_cast<double>(s1 / nn), m2 = static_cast<double>(s2 / nn);
+    const double m3 = static_cast<double>(s3 / nn), m4 = static_cast<double>(s4 / nn);
+    const double se = 1.0 / std::sqrt(nn);
+    const bool ok = std::fabs(mean) < 5 * se && std::fabs(m2 - 1) < 5 * std::sqrt(2.0) * se &&
+                    std::fabs(m3) < 5 * std::sqrt(15.0) * se &&
+                    std::fabs(m4 - 3) < 5 * std::sqrt(96.0) * se;
+    check(ok, fmt("normals: 1e7 draws, E z = %.2e, E z^2 = %.5f, E z^3 = %.2e", mean, m2, m3) +
+                  fmt(", E z^4 = %.4f", m4));
+}
+
+void test_uniforms() {
+    std::vector<u64> bits(100003);
+    K::philox_stream(Key{1, 2}, Counter{3, 4, 5, 6}, bits.size() / 4, bits.data());
+    bits[0] = 0, bits[1] = ~0ULL;
+    std::vector<double> out(bits.size());
+    K::uniforms(bits.data(), -3.0, 0.5, out.data(), bits.size());
+    bool same = true, in_range = true;
+    for (std::size_t i = 0; i < bits.size(); ++i) {
+        const double ref = -3.0 + 3.5 * (static_cast<double>(bits[i] >> 11) * 0x1p-53);
+        same = same && out[i] == ref;
+        in_range = in_range && out[i] >= -3.0 && out[i] < 0.5;
+    }
+    check(same && in_range, "uniforms: bit-identical to lo + (hi-lo) (b >> 11) 2^-53");
+}
+
+}  // namespace
+
+int main() {
+    const char* all_paths[] = {"avx512", "avx2", "generic"};
+    std::printf("test_kernels: automatic path is %s\n", K::path());
+
+    // References are computed once and shared by all paths.
+    std::vector<FuncCase> cases = {
+        {K::Func::erf, "erf", erf_ref, 4, {}, {}},
+        {K::Func::tanh, "tanh", tanh_ref, 4, {}, {}},
+        {K::Func::exp, "exp", exp_ref, 4, {}, {}},
+        {K::Func::cos, "cos", cos_ref, 4, {}, {}},
+        {K::Func::relu, "relu", relu_ref, 0, {}, {}},
+        {K::Func::identity, "identity", id_ref, 0, {}, {}},
+    };
+    for (FuncCase& c : cases) {
+        c.x = sample_points(c.f, c.f == K::Func::relu || c.f == K::Func::identity ? 200000
+                                                                                  : 3000000);
+        c.y.resize(c.x.size());
+        for (std::size_t i = 0; i < c.x.size(); ++i) c.y[i] = c.ref(c.x[i]);
+    }
+    const std::size_t n_norm = 2000000;
+    const std::vector<u64> bits = normal_bits(n_norm);
+    std::vector<long double> nref(n_norm);
+    for (std::size_t i = 0; i + 1 < n_norm; i += 2) {
+        nref[i] = normal_ref(bits[i], bits[i + 1], false);
+        nref[i + 1] = normal_ref(bits[i], bits[i + 1], true);
+    }
+
+    std::vector<double> first_normals;
+    int n_paths = 0;
+    for (const char* p : all_paths) {
+        if (!K::set_path(p)) {
+            std::printf("[%s] not supported by this CPU or build: skipped\n", p);
+            continue;
+        }
+        ++n_paths;
+        std::printf("[%s]\n", K::path());
+        check(std::strcmp(K::path(), p) == 0, "set_path/path");
+        test_philox();
+        test_functions(cases);
+        test_normals(first_normals, bits, nref, p);
+        test_uniforms();
+    }
+    check(!K::set_path("no-such-isa") && K::set_path("auto"), "set_path rejects unknown");
+    check(n_paths >= 1, "at least the generic path ran");
+    std::printf("test_kernels: %d passed, %d failed\n", g_pass, g_fail);
+    return g_fail == 0 ? 0 : 1;
+}
