@@ -24,6 +24,8 @@ struct Impl {
     void (*normals)(const u64*, double*, std::size_t);
     void (*uniforms)(const u64*, double, double, double*, std::size_t);
     void (*apply)(int, const double*, double*, std::size_t);
+    void (*affine)(double, const double*, std::size_t, const double*, double*, std::size_t);
+    void (*dot_norm)(const double*, const double*, std::size_t, double*);
 };
 
 #if defined(NNQFT_KERNELS_AVX2) || defined(NNQFT_KERNELS_AVX512)
@@ -43,14 +45,14 @@ bool cpu_has_avx512() {
 constexpr Impl kImpls[] = {
 #if defined(NNQFT_KERNELS_AVX512)
     {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::normals, avx512::uniforms,
-     avx512::apply},
+     avx512::apply, avx512::affine, avx512::dot_norm},
 #endif
 #if defined(NNQFT_KERNELS_AVX2)
     {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::normals, avx2::uniforms,
-     avx2::apply},
+     avx2::apply, avx2::affine, avx2::dot_norm},
 #endif
     {"generic", [] { return true; }, generic::philox_stream, generic::normals,
-     generic::uniforms, generic::apply},
+     generic::uniforms, generic::apply, generic::affine, generic::dot_norm},
 };
 
 const Impl* find(const char* name) {
@@ -102,6 +104,15 @@ void uniforms(const u64* bits, double lo, double hi, double* out, std::size_t n)
 
 void apply(Func f, const double* in, double* out, std::size_t n) {
     impl().apply(static_cast<int>(f), in, out, n);
+}
+
+void affine(double a, const double* u, std::size_t stride, const double* v, double* out,
+            std::size_t n) {
+    impl().affine(a, u, stride, v, out, n);
+}
+
+void dot_norm(const double* h, const double* w, std::size_t n, double* result) {
+    impl().dot_norm(h, w, n, result);
 }
 
 const char* path() { return impl().name; }

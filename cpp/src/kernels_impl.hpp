@@ -691,4 +691,36 @@ NNQFT_IVDEP
     }
 }
 
+void affine(double a, const double* u, size_t stride, const double* v, double* out,
+            size_t n) {
+    if (stride == 1) {
+        NNQFT_IVDEP
+        for (size_t j = 0; j < n; ++j) out[j] = fmadd(a, u[j], v[j]);
+    } else {
+        for (size_t j = 0; j < n; ++j) out[j] = fmadd(a, u[j * stride], v[j]);
+    }
+}
+
+void dot_norm(const double* __restrict h, const double* __restrict w, size_t n,
+              double* result) {
+    // Eight interleaved partial sums in a fixed order: vectorisable without
+    // reassociation, so the sum is the same on every path up to FMA rounding.
+    constexpr size_t L = 8;
+    double dot[L] = {}, sq[L] = {};
+    size_t j = 0;
+    for (; j + L <= n; j += L) {
+#pragma GCC unroll 8
+        for (size_t l = 0; l < L; ++l) {
+            dot[l] = fmadd(h[j + l], w[j + l], dot[l]);
+            sq[l] = fmadd(h[j + l], h[j + l], sq[l]);
+        }
+    }
+    for (size_t l = 0; j < n; ++j, ++l) {
+        dot[l] = fmadd(h[j], w[j], dot[l]);
+        sq[l] = fmadd(h[j], h[j], sq[l]);
+    }
+    result[0] = ((dot[0] + dot[4]) + (dot[1] + dot[5])) + ((dot[2] + dot[6]) + (dot[3] + dot[7]));
+    result[1] = ((sq[0] + sq[4]) + (sq[1] + sq[5])) + ((sq[2] + sq[6]) + (sq[3] + sq[7]));
+}
+
 }  // namespace nnqft::kernels::NNQFT_KERNEL_ISA

@@ -17,6 +17,9 @@
     void uniforms(const std::uint64_t* bits, double lo, double hi, double* out,         \
                   std::size_t n);                                                       \
     void apply(int func, const double* in, double* out, std::size_t n);                 \
+    void affine(double a, const double* u, std::size_t stride, const double* v,          \
+                double* out, std::size_t n);                                            \
+    void dot_norm(const double* h, const double* w, std::size_t n, double* result);     \
     }
 
 NNQFT_DECLARE_KERNEL_ISA(generic)

@@ -1,5 +1,6 @@
 #include "nnqft/network.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -119,6 +120,18 @@ void Evaluator::activate(int layer) {
                    static_cast<std::size_t>(z_.size()));
 }
 
+void Evaluator::first_layer_preactivations() {
+    // z_a = W0 x_a + b0, one input coordinate at a time (vectorised over neurons)
+    const auto n = static_cast<std::size_t>(spec_.width);
+    const auto d = static_cast<std::size_t>(spec_.d_in);
+    for (Eigen::Index a = 0; a < x_.rows(); ++a) {
+        double* z = z_.row(a).data();
+        kernels::affine(x_(a, 0), w_.data(), d, b_.data(), z, n);
+        for (std::size_t i = 1; i < d; ++i)
+            kernels::affine(x_(a, static_cast<Eigen::Index>(i)), w_.data() + i, d, z, z, n);
+    }
+}
+
 void Evaluator::hidden_layers(std::uint64_t net) {
     const int n = spec_.width;
     const auto k = x_.rows();
@@ -135,11 +148,12 @@ void Evaluator::hidden_layers(std::uint64_t net) {
         } else {
             draw(net, layer, Purpose::biases, n, spec_.sigma_b[layer], false, b_.data());
         }
-        if (layer == 0)
-            z_.noalias() = x_ * w_.transpose();
-        else
+        if (layer == 0) {
+            first_layer_preactivations();
+        } else {
             z_.noalias() = h_ * w_.transpose();
-        z_.rowwise() += b_.transpose();
+            z_.rowwise() += b_.transpose();
+        }
         activate(layer);
     }
 }
@@ -149,7 +163,7 @@ double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
     const int L = spec_.depth;
     const double sw = spec_.sigma_w[L], sb = spec_.sigma_b[L];
     const auto k = x_.rows();
-    const double scale = sb * sb + sw * sw / spec_.width * h_.rowwise().squaredNorm().maxCoeff();
+    const double factor = sw * sw / spec_.width, shift = sb * sb;
     if (e == Estimator::plain) {
         const int n = spec_.width;
         w_out_.resize(n);
@@ -157,18 +171,21 @@ double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
              w_out_.data());
         double b_out = 0.0;
         draw(net, L, Purpose::biases, 1, sb, false, &b_out);
-        Eigen::Map<Eigen::VectorXd> f(out, k);
-        f.noalias() = h_ * w_out_;
-        f.array() += b_out;
-        return scale;
+        double max_norm = 0.0;
+        for (Eigen::Index a = 0; a < k; ++a) {
+            double r[2];
+            kernels::dot_norm(h_.row(a).data(), w_out_.data(), static_cast<std::size_t>(n), r);
+            out[a] = r[0] + b_out;
+            max_norm = std::max(max_norm, r[1]);
+        }
+        return shift + factor * max_norm;
     }
     // C = sigma_b^2 + (sigma_w^2 / N) h h^T, packed upper triangle row by row
     const Eigen::MatrixXd c = h_ * h_.transpose();
-    const double factor = sw * sw / spec_.width, shift = sb * sb;
     std::size_t t = 0;
     for (Eigen::Index a = 0; a < k; ++a)
         for (Eigen::Index b = a; b < k; ++b) out[t++] = shift + factor * c(a, b);
-    return scale;
+    return shift + factor * c.diagonal().maxCoeff();
 }
 
 }  // namespace nnqft

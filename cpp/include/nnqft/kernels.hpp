@@ -34,6 +34,15 @@ void uniforms(const u64* bits, double lo, double hi, double* out, std::size_t n)
 /// out[i] = f(in[i]); in and out may alias.
 void apply(Func f, const double* in, double* out, std::size_t n);
 
+/// out[j] = a u[j stride] + v[j] (one input coordinate of a first-layer pre-activation);
+/// v and out may alias.
+void affine(double a, const double* u, std::size_t stride, const double* v, double* out,
+            std::size_t n);
+
+/// result[0] = sum_j h[j] w[j], result[1] = sum_j h[j]^2 (the read-out and the
+/// conditional variance of one input, in one pass; fixed summation order).
+void dot_norm(const double* h, const double* w, std::size_t n, double* result);
+
 /// Name of the instruction-set path in use: "avx512", "avx2" or "generic".
 const char* path();
 

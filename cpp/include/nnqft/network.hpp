@@ -64,6 +64,7 @@ class Evaluator {
               bool uniform, double* out);
     void draw_phase(std::uint64_t net);
     void hidden_layers(std::uint64_t net);
+    void first_layer_preactivations();
     void activate(int layer);
 
     NetworkSpec spec_;
