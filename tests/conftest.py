@@ -1,3 +1,8 @@
+import os
+
+# Tiny matrices everywhere: a multithreaded BLAS only adds contention on 2 cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 

@@ -3,7 +3,7 @@ from nnqft import _core
 
 
 def test_public_api_present():
-    for name in ("Architecture", "sample", "load", "Correlators", "NNQFTWarning"):
+    for name in nnqft.__all__:
         assert hasattr(nnqft, name), name
         assert getattr(nnqft, name).__doc__, f"{name} has no docstring"
 

@@ -18,17 +18,32 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
 
 from .architecture import Architecture
 from .correlators import Correlators, jackknife_covariance
+from .fit import CouplingFit, cutoff_scan, fit_couplings, per_tuple_couplings, predict_g6
+from .flow import Flow, sigma_flow
 from .io import load
 from .sampling import sample
+from .theory import exact, kernel, neuron_moment
+from .tuples import wick
 from .warnings import NNQFTWarning
 
 __version__ = _core.__version__
 
 __all__ = [
     "Architecture",
+    "CouplingFit",
     "Correlators",
+    "Flow",
     "NNQFTWarning",
+    "cutoff_scan",
+    "exact",
+    "fit_couplings",
     "jackknife_covariance",
+    "kernel",
     "load",
+    "neuron_moment",
+    "per_tuple_couplings",
+    "predict_g6",
     "sample",
+    "sigma_flow",
+    "wick",
 ]

@@ -135,7 +135,7 @@ class Architecture:
     @property
     def weight_std(self) -> tuple[float, ...]:
         """Standard deviation of a single weight in each layer, ``sigma_w / sqrt(fan_in)``."""
-        return tuple(s / math.sqrt(n) for s, n in zip(self.sigma_w, self.fan_in))  # type: ignore[arg-type]
+        return tuple(s / math.sqrt(n) for s, n in zip(self.sigma_w, self.fan_in, strict=True))  # type: ignore[arg-type]
 
     @property
     def sigma_w_layers(self) -> tuple[float, ...]:

@@ -181,7 +181,7 @@ class Correlators:
         return out
 
     def _sum_over_matchings(self, per_pairs: FloatArray, n: int) -> FloatArray:
-        """sum over matchings of a symmetric function of the n/2 matched pairs."""
+        """Sum over matchings of a symmetric function of the n/2 matched pairs."""
         idx = _matching_index(self.k, n)
         return per_pairs[..., idx].sum(axis=-1)
 
@@ -323,7 +323,7 @@ class Correlators:
             return f"cannot merge Correlators with {type(other).__name__}"
         names = ("architecture", "inputs x", "inputs x", "orders", "estimator", "seed",
                  "block_size", "n_bins", "pilot shift")
-        for name, a, b in zip(names, self._config_key(), other._config_key()):
+        for name, a, b in zip(names, self._config_key(), other._config_key(), strict=True):
             if a != b:
                 return f"cannot merge runs with different {name}"
         return None
@@ -351,7 +351,7 @@ class Correlators:
         if self._config_key() != other._config_key():
             return False
         a, b = self._tree.state(), other._tree.state()
-        return all(np.array_equal(x, y) for x, y in zip(a, b))
+        return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -422,7 +422,7 @@ class Correlators:
         values, errors = self.connected(n) if connected else (self.mean(n), self.stderr(n))
         label = f"kappa_{n}" if connected else f"G_{n}"
         rows = [f"{'tuple':<20} {label:>14} {'stderr':>11} {'rel.err':>8}"]
-        for t, v, e in list(zip(self.tuples(n), values, errors))[:max_rows]:
+        for t, v, e in list(zip(self.tuples(n), values, errors, strict=True))[:max_rows]:
             rel = abs(e / v) if v != 0 else np.inf
             rows.append(f"{str(tuple(int(i) for i in t)):<20} {v:>14.6g} {e:>11.3g} {rel:>8.2%}")
         if len(values) > max_rows:

@@ -28,6 +28,13 @@ DEFAULT_N_BINS = 64
 #: Networks averaged for the conditional estimator's fixed shift (numerical centring).
 PILOT_NETWORKS = 16
 MAX_ORDER = 8
+#: Recorded in every result: how to read the numbers.
+CONVENTIONS = (
+    "order-n correlators on the sorted index tuples with repetition "
+    "(itertools.combinations_with_replacement(range(k), n)); weights of a layer with fan-in "
+    "n have variance sigma_w^2/n, biases sigma_b^2; connected = joint cumulant; errors = "
+    "delete-one-bin jackknife over the fixed bins (block b -> bin b mod n_bins)"
+)
 _MEMORY_FRACTION = 0.25
 _MAX_SECONDS = 30 * 24 * 3600.0
 
@@ -203,6 +210,7 @@ def sample(
         "wall_time": wall,
         "threads": n_threads,
         "kernel_path": _core.kernel_path(),
+        "conventions": CONVENTIONS,
         "nnqft_version": _core.__version__,
         "host": {"machine": platform.machine(), "system": platform.system(),
                  "python": platform.python_version()},

@@ -1,0 +1,267 @@
+"""The ``nnqft`` command line.
+
+``run`` (the default study) and ``sample | fit | flow | show | merge``, all reading and
+writing the same result files (``.npz`` + JSON metadata).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["main", "build_parser"]
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _sigma(text: str) -> float | list[float]:
+    values = _floats(text)
+    return values[0] if len(values) == 1 else values
+
+
+def _inputs(text: str) -> np.ndarray:
+    """``-1,-0.6,0.2`` (d_in = 1) or ``0,1;1,0`` (rows separated by ';')."""
+    try:
+        rows = [[float(v) for v in row.split(",") if v.strip()] for row in text.split(";")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"cannot parse inputs {text!r}") from None
+    if len(rows) == 1:
+        return np.array(rows[0])[:, None]
+    if len({len(r) for r in rows}) != 1:
+        raise argparse.ArgumentTypeError("every input row needs the same dimension")
+    return np.array(rows)
+
+
+def _add_arch_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("architecture")
+    g.add_argument("--activation", default="erf",
+                   choices=["erf", "relu", "tanh", "linear", "gauss", "cos"])
+    g.add_argument("--width", type=int, default=1000, help="hidden width N")
+    g.add_argument("--depth", type=int, default=1, help="number of hidden layers")
+    g.add_argument("--sigma-w", type=_sigma, default=1.0,
+                   help="weight std (one value, or one per layer: 'a,b,...')")
+    g.add_argument("--sigma-b", type=_sigma, default=None,
+                   help="bias std (default 1, or 0 for relu as in HMS)")
+    g.add_argument("--weight-dist", default="gaussian", choices=["gaussian", "uniform"])
+    g.add_argument("--x", type=_inputs, default=None,
+                   help="inputs: --x=-1,-0.6,0.2 (d_in=1) or --x='0,1;1,0' (rows; d_in=2); "
+                        "default: the HMS erf set {-1,-0.6,-0.2,0.2,0.6,1}")
+
+
+def _arch_from(args: argparse.Namespace) -> tuple[Any, np.ndarray]:
+    from .architecture import Architecture
+
+    x = args.x if args.x is not None else np.array([-1.0, -0.6, -0.2, 0.2, 0.6, 1.0])[:, None]
+    sigma_b = args.sigma_b if args.sigma_b is not None else (0.0 if args.activation == "relu" else 1.0)
+    arch = Architecture(activation=args.activation, width=args.width, d_in=x.shape[1],
+                        depth=args.depth, sigma_w=args.sigma_w, sigma_b=sigma_b,
+                        weight_dist=args.weight_dist)
+    return arch, x
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="threads (default: all usable)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the ``nnqft`` command."""
+    parser = argparse.ArgumentParser(
+        prog="nnqft",
+        description="Neural-network field theory: sample ensembles, exact theory, couplings, flows.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"nnqft {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="the default study: correlators, couplings, sigma flow, report")
+    run.add_argument("--out", type=Path, default=None, help="output folder (default: new nnqft-run-*)")
+    run.add_argument("--quick", action="store_true", help="a seconds-long version of the study")
+    run.add_argument("--config", type=Path, default=None, help="TOML file reshaping the study")
+    _add_run_arguments(run)
+
+    sample = sub.add_parser("sample", help="sample an ensemble and save its correlators")
+    _add_arch_arguments(sample)
+    sample.add_argument("--n-networks", type=int, default=100_000)
+    sample.add_argument("--orders", type=_ints, default=[2, 4, 6])
+    sample.add_argument("--estimator", default="plain", choices=["plain", "conditional"])
+    sample.add_argument("--start", type=int, default=0, help="first network index")
+    sample.add_argument("--out", type=Path, required=True, help="result file (.npz)")
+    _add_run_arguments(sample)
+
+    fit = sub.add_parser("fit", help="fit effective couplings to saved correlators")
+    fit.add_argument("result", type=Path, help="correlators file from 'nnqft sample'")
+    fit.add_argument("--cutoff", type=float, default=math.inf, help="box cutoff Lambda (default inf)")
+    fit.add_argument("--terms", default="u4", help="comma-separated: u4,u6,d2,bilocal")
+    fit.add_argument("--out", type=Path, default=None, help="write the fit (.json)")
+
+    flow = sub.add_parser("flow", help="the sigma-driven flow u4(sigma) and the functional-RG flow")
+    _add_arch_arguments(flow)
+    flow.add_argument("--sigmas", type=_floats, default=[1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0])
+    flow.add_argument("--vary", default="w", choices=["w", "w0", "w1", "b"])
+    flow.add_argument("--n-networks", type=int, default=20_000)
+    flow.add_argument("--estimator", default="conditional", choices=["plain", "conditional"])
+    flow.add_argument("--cutoff", type=float, default=math.inf)
+    flow.add_argument("--out", type=Path, required=True, help="result file (.npz)")
+    _add_run_arguments(flow)
+
+    show = sub.add_parser("show", help="print a summary of any result file")
+    show.add_argument("result", type=Path)
+    show.add_argument("--orders", type=_ints, default=None, help="orders to tabulate")
+    show.add_argument("--rows", type=int, default=12, help="tuples per table")
+
+    merge = sub.add_parser("merge", help="combine runs of one configuration losslessly")
+    merge.add_argument("results", type=Path, nargs="+")
+    merge.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+# -- commands ---------------------------------------------------------------------------
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .sampling import sample
+
+    arch, x = _arch_from(args)
+    corr = sample(arch, x, args.n_networks, orders=args.orders, estimator=args.estimator,
+                  seed=args.seed, threads=args.threads, progress=args.progress, start=args.start)
+    path = corr.save(args.out)
+    print(describe_correlators(corr, rows=8))
+    print(f"\nsaved {path}")
+    return 0
+
+
+def describe_correlators(corr: Any, orders: Sequence[int] | None = None, rows: int = 12) -> str:
+    """Human-readable summary of a :class:`~nnqft.Correlators`: header and tables."""
+    m = corr.meta
+    rate = corr.n_networks / m["wall_time"] if m.get("wall_time") else float("nan")
+    lines = [
+        repr(corr.arch),
+        f"estimator {corr.estimator}, {corr.n_networks} networks, seed entropy "
+        f"{m['seed']['entropy']}, {corr.n_bins} jackknife bins",
+        f"wall time {m.get('wall_time', float('nan')):.2f} s ({rate:,.0f} networks/s on "
+        f"{m.get('threads', '?')} threads, kernels: {m.get('kernel_path', '?')})",
+    ]
+    alpha = corr.tail_index()
+    if alpha is not None:
+        lines.append(f"tail index of the kernel scale: {alpha:.2f} "
+                     f"(error bars of order n are trusted for n < {alpha:.2f})")
+    for n in orders or corr.orders:
+        if n % 2:
+            continue
+        lines += ["", f"G{n}:", corr.summary(n, max_rows=rows)]
+        if n >= 4 and _has_connected(corr, n):
+            lines += ["", f"connected kappa{n}:", corr.summary(n, connected=True, max_rows=rows)]
+    return "\n".join(lines)
+
+
+def _has_connected(corr: Any, n: int) -> bool:
+    try:
+        corr.connected(n)
+    except ValueError:
+        return False
+    return True
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from .io import load
+
+    obj = load(args.result)
+    if hasattr(obj, "tail_index"):
+        print(describe_correlators(obj, args.orders, args.rows))
+    else:
+        print(repr(obj))
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from .io import load
+
+    runs = [load(p) for p in args.results]
+    merged = runs[0]
+    for path, run in zip(args.results[1:], runs[1:], strict=True):
+        reason = merged.compatible_with(run)
+        if reason is not None:
+            raise ValueError(f"{path}: {reason}")
+        merged = merged + run
+    merged.save(args.out)
+    print(f"merged {len(runs)} runs, {merged.n_networks} networks -> {args.out}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .study import run_study
+
+    return run_study(out=args.out, quick=args.quick, config=args.config, seed=args.seed,
+                     threads=args.threads, progress=args.progress)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .fit import fit_couplings
+    from .io import load
+
+    corr = load(args.result)
+    terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
+    fit = fit_couplings(corr, corr.arch, corr.x, cutoff=args.cutoff, terms=terms)
+    print(repr(fit))
+    if args.out is not None:
+        import json
+
+        args.out.write_text(json.dumps(fit.to_dict(), indent=2, default=float))
+        print(f"\nsaved {args.out}")
+    return 0
+
+
+def _cmd_flow(args: argparse.Namespace) -> int:
+    from .flow import sigma_flow
+
+    arch, x = _arch_from(args)
+    flow = sigma_flow(arch, x, args.sigmas, n_networks=args.n_networks, seed=args.seed,
+                      estimator=args.estimator, cutoff=args.cutoff, vary=args.vary,
+                      threads=args.threads, progress=args.progress)
+    flow.save(args.out)
+    print(repr(flow))
+    print(f"\nsaved {args.out}")
+    return 0
+
+
+_COMMANDS = {"run": _cmd_run, "sample": _cmd_sample, "fit": _cmd_fit, "flow": _cmd_flow,
+             "show": _cmd_show, "merge": _cmd_merge}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nnqft`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"nnqft {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing partial was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,386 @@
+"""``nnqft run``: the default study, reproducing and improving the papers' headline results.
+
+1. The 1/N fall-off of the 4- and 6-point deviations from the free theory for erf-, relu-
+   and Gauss-nets on the HMS input sets, measured (conditional estimator, jackknife
+   errors) against exact finite-width theory (the HMS plot).
+2. Quartic (and sextic) couplings fitted with the full covariance, with χ², against the
+   couplings of the exact correlators.
+3. The σ-driven flow u4(σ) of a Gauss-net with its fitted exponent (theory: d_in − 4),
+   and the functional-RG (LPA, Litim) flow started from the measured IR couplings beside
+   it (the ELS plot).
+
+Everything lands in one folder: ``report.md``, PNG plots, every result as ``.npz`` + JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from .architecture import Architecture
+from .correlators import Correlators, jackknife_covariance
+from .sampling import sample
+from .theory import exact, kernel
+from .tuples import moments_from_cumulants, wick
+
+__all__ = ["StudyConfig", "run_study", "falloff"]
+
+XSET_ERF = [-1.0, -0.6, -0.2, 0.2, 0.6, 1.0]
+
+#: The nets of the HMS plot: (label, activation, sigma_b, inputs, cutoff for fits).
+DEFAULT_NETS = (
+    {"label": "erf", "activation": "erf", "sigma_b": 1.0, "x": XSET_ERF, "cutoff": 1e5},
+    {"label": "relu", "activation": "relu", "sigma_b": 0.0,
+     "x": [0.2, 0.4, 0.6, 0.8, 1.0, 1.2], "cutoff": 50.0},
+    {"label": "gauss", "activation": "gauss", "sigma_b": 1.0,
+     "x": [0.01 * v for v in XSET_ERF], "cutoff": math.inf},
+)
+
+
+@dataclasses.dataclass
+class StudyConfig:
+    """Knobs of the default study (a TOML file may override any of them)."""
+
+    widths: list[int] = dataclasses.field(default_factory=lambda: [2, 5, 10, 20, 50, 100, 1000])
+    n_networks: int = 200_000
+    estimator: str = "conditional"
+    nets: list[dict[str, Any]] = dataclasses.field(default_factory=lambda: list(DEFAULT_NETS))
+    fit_width: int = 100
+    flow_activation: str = "gauss"
+    flow_width: int = 100
+    flow_sigma_b: float = 0.5
+    flow_x: list[float] = dataclasses.field(
+        default_factory=lambda: [-0.01, -0.006, -0.002, 0.002, 0.006, 0.01])
+    flow_sigmas: list[float] = dataclasses.field(
+        default_factory=lambda: [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0])
+    flow_n_networks: int = 100_000
+
+    @classmethod
+    def quick(cls) -> StudyConfig:
+        """A seconds-long version of the same study."""
+        return cls(widths=[2, 10, 100], n_networks=4_000, fit_width=10,
+                   flow_sigmas=[1.0, 2.0, 4.0], flow_n_networks=4_000, flow_width=20)
+
+    @classmethod
+    def from_toml(cls, path: Path, base: StudyConfig) -> StudyConfig:
+        """Override ``base`` with the keys of a TOML file (unknown keys are errors)."""
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown study keys {sorted(unknown)}; known: {sorted(known)}")
+        return dataclasses.replace(base, **data)
+
+
+# -- 1. fall-off with N -------------------------------------------------------------------
+
+def _deviation_replicas(corr: Correlators) -> dict[int, np.ndarray]:
+    """Point estimate (row 0) and jackknife replicas of Delta G_n = G_n - Wick_n(G2)."""
+    k = corr.k
+    rows = {}
+    for n in (4, 6):
+        point = {2: corr.mean(2), 4: corr.connected(4)[0]}
+        reps = {2: corr.replicas(2), 4: corr.replicas(4, connected=True)}
+        if n == 6:
+            point[6], reps[6] = corr.connected(6)[0], corr.replicas(6, connected=True)
+        full = np.vstack([
+            moments_from_cumulants({m: point[m][None] for m in point}, k, n),
+            moments_from_cumulants(reps, k, n),
+        ])
+        gp = np.vstack([moments_from_cumulants({2: point[2][None]}, k, n),
+                        moments_from_cumulants({2: reps[2]}, k, n)])
+        rows[n] = full - gp
+    return rows
+
+
+def falloff(corr: Correlators, arch: Architecture) -> dict[str, Any]:
+    """m_n = <|Delta G_n / G_n^GP|> over tuples (HMS), measured and exact, n = 4, 6."""
+    k_exact = kernel(arch, corr.x)
+    out: dict[str, Any] = {"width": arch.width}
+    devs = _deviation_replicas(corr)
+    for n in (4, 6):
+        gp = wick(k_exact, n)
+        m = np.abs(devs[n] / gp).mean(axis=1)
+        exact_dev = exact(arch, corr.x, n) - gp
+        out[f"m{n}"] = float(m[0])
+        out[f"m{n}_err"] = float(math.sqrt(jackknife_covariance(m[1:, None])[0, 0]))
+        out[f"m{n}_exact"] = float(np.abs(exact_dev / gp).mean())
+    out["reliable"] = bool(corr.reliable(6))
+    out["tail_index"] = corr.tail_index()
+    return out
+
+
+def _run_falloff(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
+                 progress: bool) -> dict[str, list[dict[str, Any]]]:
+    results: dict[str, list[dict[str, Any]]] = {}
+    for net in cfg.nets:
+        rows = []
+        for width in cfg.widths:
+            arch = Architecture(net["activation"], width=width, sigma_b=net["sigma_b"])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # reliability is recorded per row instead
+                corr = sample(arch, np.asarray(net["x"]), cfg.n_networks, orders=(2, 4, 6),
+                              estimator=cfg.estimator, seed=seed, threads=threads,
+                              progress=progress)
+                corr.save(out / "correlators" / f"{net['label']}_N{width}.npz")
+                row = falloff(corr, arch)
+            row["seconds"] = corr.meta["wall_time"]
+            rows.append(row)
+        results[net["label"]] = rows
+    return results
+
+
+def _plot_falloff(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for ax, n in zip(axes, (4, 6), strict=True):
+        for i, (label, rows) in enumerate(results.items()):
+            w = np.array([r["width"] for r in rows], dtype=float)
+            color = f"C{i}"
+            ax.errorbar(w, [r[f"m{n}"] for r in rows], yerr=[r[f"m{n}_err"] for r in rows],
+                        fmt="o", color=color, label=f"{label} (sampled)", capsize=2)
+            ax.plot(w, [r[f"m{n}_exact"] for r in rows], "-", color=color, alpha=0.6,
+                    label=f"{label} (exact)")
+            bad = [r for r in rows if not r["reliable"]]
+            if bad:
+                ax.plot([r["width"] for r in bad], [r[f"m{n}"] for r in bad], "x", color="k",
+                        ms=9, label="heavy tails: errors unreliable" if i == 2 else None)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("width N")
+        ax.set_ylabel(f"m{n} = <|ΔG{n} / G{n}_GP|>")
+        ax.set_title(f"{n}-point deviation from the free theory")
+        ax.legend(fontsize=7)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _falloff_table(results: dict[str, list[dict[str, Any]]]) -> str:
+    lines = ["| net | N | m4 sampled | m4 exact | m6 sampled | m6 exact | tail index | time (s) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, rows in results.items():
+        for r in rows:
+            flag = "" if r["reliable"] else " ⚠"
+            tail = "—" if r["tail_index"] is None else f"{r['tail_index']:.2g}"
+            lines.append(
+                f"| {label} | {r['width']} | {r['m4']:.4g} ± {r['m4_err']:.2g}{flag} | "
+                f"{r['m4_exact']:.4g} | {r['m6']:.4g} ± {r['m6_err']:.2g}{flag} | "
+                f"{r['m6_exact']:.4g} | {tail} | {r['seconds']:.2f} |")
+    return "\n".join(lines)
+
+
+# -- 2. couplings ---------------------------------------------------------------------------
+
+RELU_CUTOFFS = [7.0, 10.0, 20.0, 50.0, 100.0, 1000.0]
+
+
+class _Recentred:
+    """Sampled connected correlators moved onto exact values (same bins, same spread).
+
+    Fitting it applies exactly the weights and procedure of the sampled fit to the exact
+    correlators, so the pull between the two fits measures sampling error alone (for a
+    local model that does not describe the data exactly, OLS on exact values and GLS on
+    sampled ones estimate different projections).
+    """
+
+    def __init__(self, corr: Correlators, exact_values: dict[int, np.ndarray]) -> None:
+        self.arch, self.x, self._corr, self._exact = corr.arch, corr.x, corr, exact_values
+
+    def connected(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._exact[n], self._corr.connected(n)[1]
+
+    def replicas(self, n: int, connected: bool = True) -> np.ndarray:
+        r = self._corr.replicas(n, connected=True)
+        return r - r.mean(axis=0) + self._exact[n]
+
+
+def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
+    from .fit import cutoff_scan, fit_couplings, predict_g6
+
+    rows, record = [], {}
+    for net in cfg.nets:
+        arch = Architecture(net["activation"], width=cfg.fit_width, sigma_b=net["sigma_b"])
+        corr = load_or_none(out / "correlators" / f"{net['label']}_N{cfg.fit_width}.npz")
+        if corr is None:
+            continue
+        x = corr.x
+        cutoff = float(net["cutoff"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # recorded as 'reliable' instead
+            fit = fit_couplings(corr, arch, x, cutoff=cutoff, terms=("u4", "u6"))
+            g6 = predict_g6(fit, corr, arch, x)
+            exact_values = {n: exact(arch, x, n, connected=True) for n in (4, 6)}
+            exact_fit = fit_couplings(_Recentred(corr, exact_values), arch, x, cutoff=cutoff,
+                                      terms=("u4", "u6"))
+        reliable = corr.reliable(6)
+        record[net["label"]] = {"fit": fit.to_dict(), "exact": exact_fit.to_dict(),
+                                "g6_chi2": g6.chi2, "g6_ndof": g6.ndof, "reliable": reliable}
+        flag = "" if reliable else " ⚠ heavy tails"
+        for t in ("u4", "u6"):
+            pull = (fit.values[t] - exact_fit.values[t]) / fit.errors[t] if fit.errors[t] else math.nan
+            rows.append(f"| {net['label']}{flag} | {cfg.fit_width} | {cutoff:g} | {t} | "
+                        f"{fit.values[t]:.5g} ± {fit.errors[t]:.2g} | {exact_fit.values[t]:.5g} | "
+                        f"{pull:+.1f} | {fit.chi2:.3g}/{fit.ndof} (p = {fit.pvalue:.2g}) |")
+        rows.append(f"| {net['label']} | | | G6 from fit | χ² = {g6.chi2:.3g}/{g6.ndof} "
+                    f"(p = {g6.pvalue:.2g}) | | | |")
+    table = ["| net | N | Λ | coupling | sampled | exact correlators, same fit | pull | χ²/ndof |",
+             "|---|---|---|---|---|---|---|---|"] + rows
+    scan_text = ""
+    relu = next((n for n in cfg.nets if n["activation"] == "relu"), None)
+    if relu is not None:
+        corr = load_or_none(out / "correlators" / f"{relu['label']}_N{cfg.fit_width}.npz")
+        if corr is not None:
+            scan = cutoff_scan(corr, corr.arch, corr.x, RELU_CUTOFFS)
+            slope, err = scan.slopes["u4"], scan.slope_errors["u4"]
+            record["relu_cutoff_scan"] = scan.to_dict()
+            scan_text = (f"\n\nReLU cutoff scan over Λ ∈ {RELU_CUTOFFS}: "
+                         f"d log|u4| / d log Λ = {slope:.4f} ± {err:.2g} "
+                         f"(exact: −(4 + d_in) = −5; fixed by the vertex integral, physics.md §7.12).")
+    note = ("\n\nχ² tests the *local* form: it is exact for ReLU with σ_b = 0 (every network is "
+            "linear there), while the Gauss- and erf-net correlators carry non-local structure "
+            "that precise data resolve. N·u4 → const shows u4 ∝ 1/N with the kernel used "
+            "consistently (physics.md §7.9).")
+    (out / "couplings.json").write_text(json.dumps(record, indent=1, default=float))
+    return "\n".join(table) + scan_text + note, record
+
+
+def load_or_none(path: Path) -> Any:
+    from .io import load
+
+    return load(path) if path.exists() else None
+
+
+# -- 3. the sigma flow ------------------------------------------------------------------------
+
+def _run_flow(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
+              progress: bool) -> str:
+    from .flow import sigma_flow
+
+    arch = Architecture(cfg.flow_activation, width=cfg.flow_width, sigma_b=cfg.flow_sigma_b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flow = sigma_flow(arch, np.asarray(cfg.flow_x), cfg.flow_sigmas,
+                          n_networks=cfg.flow_n_networks, seed=seed, threads=threads,
+                          progress=progress)
+    flow.save(out / "flow.npz")
+    frg = flow.frg(k_max=100.0)
+    (out / "frg.json").write_text(json.dumps(frg.to_dict(), default=float))
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(13, 4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    flow.plot(ax=axes[0], frg=frg)
+    axes[0].set_title("active flow: u4(σ), one set of networks rescaled")
+    frg.plot(ax=axes[1:], quantities=("u4", "sigma"))
+    axes[1].set_title("functional RG from the IR point")
+    fig.savefig(out / "flow.png", dpi=110)
+    e, de = flow.exponent("u4")
+    exact_e = np.polyfit(np.log(flow.sigmas), np.log(np.abs(flow.exact_couplings["u4"])), 1)[0] \
+        if flow.exact_couplings else math.nan
+    text = [f"{arch!r}, inputs {cfg.flow_x}, {cfg.flow_n_networks} networks per σ, "
+            "common random numbers (one set of networks rescaled), conditional estimator.", "",
+            flow.summary(), "",
+            f"Fitted exponent {e:.4f} ± {de:.2g}; exact theory {exact_e:.4f}; "
+            f"dimensional analysis d_in − 4 = {arch.d_in - 4}.",
+            "",
+            f"Functional RG (LPA, Litim, φ⁴) from the IR point σ = {flow.sigmas[0]:g}: at "
+            f"k = {frg.k[-1]:g} it reaches σ(k) = {frg.sigma[-1]:.4f}, u4 = "
+            f"{frg.couplings['u4'][-1]:.4g} ± {frg.errors['u4'][-1]:.2g}. The passive flow "
+            "moves σ only slightly and does not follow the active σ^(d−4) law (physics.md §4.3).",
+            "", "![flow](flow.png)"]
+    return "\n".join(text)
+
+
+# -- driver ---------------------------------------------------------------------------------
+
+def _new_out_dir() -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(f"nnqft-run-{stamp}")
+    i = 1
+    while path.exists():
+        path = Path(f"nnqft-run-{stamp}-{i}")
+        i += 1
+    return path
+
+
+def _provenance(cfg: StudyConfig, seed: int, threads: int | None, wall: float) -> dict[str, Any]:
+    from . import __version__, _core
+
+    return {
+        "nnqft_version": __version__,
+        "seed": seed,
+        "threads": threads,
+        "kernel_path": _core.kernel_path(),
+        "wall_time": wall,
+        "host": {"machine": platform.machine(), "system": platform.system(),
+                 "python": platform.python_version(), "cpus": os.cpu_count()},
+        "config": dataclasses.asdict(cfg),
+        "conventions": "ELS: Gamma ⊃ u4/4! phi^4 + u6/6! phi^6; Delta G4 = -u4 ∫ prod K_EFT, "
+                       "K_EFT = K - sigma_b1^2; HMS lambda = u4/24",
+    }
+
+
+def run_study(out: Path | None = None, quick: bool = False, config: Path | None = None,
+              seed: int = 0, threads: int | None = None, progress: bool = True) -> int:
+    """Run the default study, write the report folder, print a summary; returns 0."""
+    cfg = StudyConfig.quick() if quick else StudyConfig()
+    if config is not None:
+        cfg = StudyConfig.from_toml(config, cfg)
+    out = Path(out) if out is not None else _new_out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    sections = []
+
+    print(f"[1/3] correlators at widths {cfg.widths} ({cfg.n_networks} networks each)")
+    fall = _run_falloff(cfg, out, seed, threads, progress)
+    _plot_falloff(fall, out / "falloff.png")
+    (out / "falloff.json").write_text(json.dumps(fall, indent=1))
+    sections.append(("1/N fall-off of the deviations from the free theory",
+                     _falloff_table(fall) + "\n\n![fall-off](falloff.png)"))
+
+    print(f"[2/3] coupling fits at N = {cfg.fit_width}")
+    text, _ = _run_couplings(cfg, out)
+    sections.append(("Effective couplings (GLS fits with the jackknife covariance)", text))
+
+    print(f"[3/3] sigma flow over {cfg.flow_sigmas}")
+    sections.append(("The σ-driven flow and the functional-RG flow",
+                     _run_flow(cfg, out, seed, threads, progress)))
+
+    wall = time.perf_counter() - t0
+    prov = _provenance(cfg, seed, threads, wall)
+    (out / "provenance.json").write_text(json.dumps(prov, indent=1, default=str))
+    report = _report(sections, prov)
+    (out / "report.md").write_text(report)
+    print(f"\ndone in {wall:.1f} s; report: {out / 'report.md'}")
+    return 0
+
+
+def _report(sections: list[tuple[str, str]], prov: dict[str, Any]) -> str:
+    parts = ["# nnqft study report", "",
+             f"nnqft {prov['nnqft_version']}, seed {prov['seed']}, "
+             f"{prov['wall_time']:.1f} s, kernels: {prov['kernel_path']}, "
+             f"host {prov['host']['machine']} / Python {prov['host']['python']}", ""]
+    for title, body in sections:
+        parts += [f"## {title}", "", body, ""]
+    parts += ["## Conventions", "", prov["conventions"], ""]
+    return "\n".join(parts)

@@ -1,0 +1,113 @@
+"""The command line (issue 7): run --quick end to end, sample/show/merge/fit/flow, bad flags."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nnqft
+from nnqft.cli import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    assert main(["run", "--quick", "--out", str(out), "--no-progress", "--threads", "2"]) == 0
+    return out
+
+
+def test_run_quick_writes_report_plots_and_results(quick_run):
+    out = quick_run
+    report = (out / "report.md").read_text()
+    for heading in ("fall-off", "couplings", "flow"):
+        assert heading in report.lower()
+    for png in ("falloff.png", "flow.png"):
+        assert (out / png).read_bytes()[:8] == PNG_MAGIC
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["nnqft_version"] == nnqft.__version__ and "conventions" in prov
+    assert prov["wall_time"] > 0 and prov["host"]["machine"]
+
+
+def test_run_results_load_back_and_equal_the_api(quick_run):
+    corr = nnqft.load(quick_run / "correlators" / "erf_N10.npz")
+    again = nnqft.sample(corr.arch, corr.x, corr.n_networks, orders=corr.orders,
+                         estimator=corr.estimator, seed=0, threads=1)
+    assert corr == again
+    flow = nnqft.load(quick_run / "flow.npz")
+    assert isinstance(flow, nnqft.Flow) and len(flow.sigmas) == 3
+    falloff = json.loads((quick_run / "falloff.json").read_text())
+    assert {"erf", "relu", "gauss"} <= set(falloff)
+
+
+def test_sample_merge_equals_one_run(tmp_path, capsys):
+    common = ["--activation", "tanh", "--width", "7", "--orders", "2,4", "--seed", "3",
+              "--no-progress", "--threads", "2"]
+    assert main(["sample", *common, "--n-networks", "4000", "--out", str(tmp_path / "all")]) == 0
+    assert main(["sample", *common, "--n-networks", "1600", "--out", str(tmp_path / "a")]) == 0
+    assert main(["sample", *common, "--n-networks", "2400", "--start", "1600",
+                 "--out", str(tmp_path / "b")]) == 0
+    assert main(["merge", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"),
+                 "--out", str(tmp_path / "ab.npz")]) == 0
+    merged, whole = nnqft.load(tmp_path / "ab.npz"), nnqft.load(tmp_path / "all.npz")
+    assert merged == whole
+    np.testing.assert_array_equal(merged.covariance(4), whole.covariance(4))
+    assert main(["show", str(tmp_path / "ab.npz")]) == 0
+    assert "connected kappa4" in capsys.readouterr().out
+
+
+def test_merge_refuses_mismatched_runs(tmp_path, capsys):
+    for seed, name in ((1, "a"), (2, "b")):
+        assert main(["sample", "--width", "3", "--n-networks", "640", "--orders", "2",
+                     "--seed", str(seed), "--no-progress", "--out", str(tmp_path / name)]) == 0
+    status = main(["merge", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"),
+                   "--out", str(tmp_path / "c.npz")])
+    assert status == 2
+    assert "different seed" in capsys.readouterr().err
+    assert not (tmp_path / "c.npz").exists()
+
+
+def test_fit_and_flow_commands(tmp_path, capsys):
+    assert main(["sample", "--activation", "relu", "--width", "10", "--x", "0.2,0.5,0.9",
+                 "--n-networks", "20000", "--estimator", "conditional", "--orders", "2,4",
+                 "--no-progress", "--out", str(tmp_path / "r")]) == 0
+    assert main(["fit", str(tmp_path / "r.npz"), "--cutoff", "10",
+                 "--out", str(tmp_path / "fit.json")]) == 0
+    fit = json.loads((tmp_path / "fit.json").read_text())
+    # relu, sigma_b = 0: u4 N Lambda^5 = -300
+    assert fit["values"]["u4"] * 10 * 10**5 == pytest.approx(-300, abs=5 * 10**6 * fit["errors"]["u4"])
+    assert main(["flow", "--activation", "gauss", "--width", "20", "--sigma-b", "0.5",
+                 "--x=-0.01,0.0,0.01", "--sigmas", "1,2", "--n-networks", "4000",
+                 "--no-progress", "--out", str(tmp_path / "flow")]) == 0
+    assert isinstance(nnqft.load(tmp_path / "flow.npz"), nnqft.Flow)
+
+
+@pytest.mark.parametrize("argv", [
+    ["sample", "--width", "abc", "--out", "x"],
+    ["sample", "--orders", "2,x", "--out", "x"],
+    ["sample", "--activation", "sigmoid", "--out", "x"],
+    ["run", "--bogus"],
+    ["frobnicate"],
+    [],
+])
+def test_bad_flags_exit_2_with_usage(argv):
+    proc = subprocess.run([sys.executable, "-m", "nnqft.cli", *argv], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2
+    assert "usage:" in proc.stderr
+
+
+def test_invalid_values_exit_2_with_a_message(tmp_path, capsys):
+    assert main(["sample", "--width", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "width must be >= 1" in capsys.readouterr().err
+    assert main(["show", str(tmp_path / "missing.npz")]) == 2
+
+
+def test_help_on_every_subcommand():
+    for cmd in ("run", "sample", "fit", "flow", "show", "merge"):
+        proc = subprocess.run([sys.executable, "-m", "nnqft.cli", cmd, "--help"],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0 and "usage:" in proc.stdout
