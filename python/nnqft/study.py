@@ -283,6 +283,8 @@ def _run_flow(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
                           n_networks=cfg.flow_n_networks, seed=seed, threads=threads,
                           progress=progress)
     flow.save(out / "flow.npz")
+    e, de = flow.exponent("u4")
+    print(f"      u4 ∝ σ^e with e = {e:.4f} ± {de:.2g} (dimensional analysis: {arch.d_in - 4})")
     frg = flow.frg(k_max=100.0)
     (out / "frg.json").write_text(json.dumps(frg.to_dict(), default=float))
     from matplotlib.figure import Figure
@@ -294,7 +296,6 @@ def _run_flow(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
     frg.plot(ax=axes[1:], quantities=("u4", "sigma"))
     axes[1].set_title("functional RG from the IR point")
     fig.savefig(out / "flow.png", dpi=110)
-    e, de = flow.exponent("u4")
     exact_e = np.polyfit(np.log(flow.sigmas), np.log(np.abs(flow.exact_couplings["u4"])), 1)[0] \
         if flow.exact_couplings else math.nan
     text = [f"{arch!r}, inputs {cfg.flow_x}, {cfg.flow_n_networks} networks per σ, "
@@ -353,13 +354,23 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
 
     print(f"[1/3] correlators at widths {cfg.widths} ({cfg.n_networks} networks each)")
     fall = _run_falloff(cfg, out, seed, threads, progress)
+    for label, rows in fall.items():
+        r = rows[-1]
+        print(f"      {label:>5} N={r['width']}: N*m4 = {r['width'] * r['m4']:.4g} ± "
+              f"{r['width'] * r['m4_err']:.2g} (exact {r['width'] * r['m4_exact']:.4g})"
+              + ("" if r["reliable"] else "  [heavy tails: error bars unreliable]"))
     _plot_falloff(fall, out / "falloff.png")
     (out / "falloff.json").write_text(json.dumps(fall, indent=1))
     sections.append(("1/N fall-off of the deviations from the free theory",
                      _falloff_table(fall) + "\n\n![fall-off](falloff.png)"))
 
     print(f"[2/3] coupling fits at N = {cfg.fit_width}")
-    text, _ = _run_couplings(cfg, out)
+    text, record = _run_couplings(cfg, out)
+    for label, rec in record.items():
+        if "fit" in rec:
+            v, e = rec["fit"]["values"]["u4"], rec["fit"]["errors"]["u4"]
+            print(f"      {label:>5}: u4 = {v:.5g} ± {e:.2g}, chi2/ndof = "
+                  f"{rec['fit']['chi2']:.3g}/{rec['fit']['ndof']}")
     sections.append(("Effective couplings (GLS fits with the jackknife covariance)", text))
 
     print(f"[3/3] sigma flow over {cfg.flow_sigmas}")
@@ -371,7 +382,10 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     (out / "provenance.json").write_text(json.dumps(prov, indent=1, default=str))
     report = _report(sections, prov)
     (out / "report.md").write_text(report)
-    print(f"\ndone in {wall:.1f} s; report: {out / 'report.md'}")
+    print(f"\ndone in {wall:.1f} s. Everything is in {out}/:")
+    print(f"  report.md (tables), falloff.png, flow.png (plots), correlators/*.npz, flow.npz "
+          "(results: nnqft.load or 'nnqft show'), falloff.json, couplings.json, frg.json, "
+          "provenance.json")
     return 0
 
 
