@@ -55,23 +55,26 @@ class NumpySampler:
         z = np.einsum("bnd,kd->bkn", w0, self.x) + b0[:, None, :]
         return self.phi(z)  # (b, k, n)
 
-    def _observable(self, h, order_tuples):
+    def _readout(self, h):
+        """Plain: the outputs f (b, k); conditional: the empirical kernel C (b, k, k)."""
         b = h.shape[0]
         if self.estimator == "plain":
             w1 = self.rng.standard_normal((b, self.n)) * (self.sw / np.sqrt(self.n))
             b1 = self.rng.standard_normal(b) * self.sb
-            f = np.einsum("bkn,bn->bk", h, w1) + b1[:, None]
-            return np.prod(f[:, order_tuples], axis=-1)
+            return np.einsum("bkn,bn->bk", h, w1) + b1[:, None]
+        return self.sb**2 + (self.sw**2 / self.n) * np.einsum("bkn,bln->bkl", h, h)
+
+    def _observable(self, r, order_tuples):
+        if self.estimator == "plain":
+            return np.prod(r[:, order_tuples], axis=-1)
         # conditional: E[f_t | C] = sum over matchings of products of C entries
-        c = self.sb**2 + (self.sw**2 / self.n) * np.einsum("bkn,bln->bkl", h, h)
-        n = order_tuples.shape[1]
         from nnqft.tuples import matchings  # the matchings only, not the algebra
 
-        out = np.zeros((b, len(order_tuples)))
-        for m in matchings(n):
-            term = np.ones((b, len(order_tuples)))
+        out = np.zeros((r.shape[0], len(order_tuples)))
+        for m in matchings(order_tuples.shape[1]):
+            term = np.ones_like(out)
             for i, j in m:
-                term *= c[:, order_tuples[:, i], order_tuples[:, j]]
+                term *= r[:, order_tuples[:, i], order_tuples[:, j]]
             out += term
         return out
 
@@ -79,9 +82,9 @@ class NumpySampler:
         done = 0
         while done < n_networks:
             b = min(self.batch, n_networks - done)
-            h = self._hidden(b)
+            r = self._readout(self._hidden(b))  # one read-out per network for every order
             for n, t in self.tuples.items():
-                v = self._observable(h, t)
+                v = self._observable(r, t)
                 self.sums[n] += v.sum(axis=0)
                 self.sumsq[n] += (v * v).sum(axis=0)
             done += b
