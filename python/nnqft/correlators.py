@@ -55,7 +55,8 @@ def jackknife_covariance(replicas: FloatArray) -> FloatArray:
     r = np.asarray(replicas, dtype=np.float64)
     b = r.shape[0]
     d = r - r.mean(axis=0)
-    return (b - 1) / b * (d.T @ d)
+    cov: FloatArray = (b - 1) / b * (d.T @ d)
+    return cov
 
 
 def stored_degrees(orders: tuple[int, ...], estimator: str) -> list[int]:
@@ -183,12 +184,13 @@ class Correlators:
     def _sum_over_matchings(self, per_pairs: FloatArray, n: int) -> FloatArray:
         """Sum over matchings of a symmetric function of the n/2 matched pairs."""
         idx = _matching_index(self.k, n)
-        return per_pairs[..., idx].sum(axis=-1)
+        out: FloatArray = per_pairs[..., idx].sum(axis=-1)
+        return out
 
     @functools.cached_property
     def _point(self) -> dict[str, FloatArray]:
         counts, sums = self._bins
-        return self._estimates(np.float64(counts.sum()), sums.sum(axis=0))
+        return self._estimates(np.asarray(counts.sum(), dtype=np.float64), sums.sum(axis=0))
 
     @functools.cached_property
     def _replicas(self) -> dict[str, FloatArray]:

@@ -41,23 +41,23 @@ def write_npz(path: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) ->
     An interrupted write leaves either the previous file or nothing, never a
     truncated one.  A missing ``.npz`` suffix is added.
     """
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    target = Path(path)
+    if target.suffix != ".npz":
+        target = target.with_name(target.name + ".npz")
+    target.parent.mkdir(parents=True, exist_ok=True)
     record = json.dumps(meta, default=_json_default, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, __meta__=np.array(record), **arrays)
+            np.savez(fh, __meta__=np.array(record), **arrays)  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
+    return target
 
 
 def read_npz(path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -93,8 +93,8 @@ def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, thr
         )
 
 
-def _config(arch: Architecture, x: np.ndarray, key: np.ndarray, estimator: str,
-            orders: tuple[int, ...], shift: Sequence[float], block_size: int,
+def _config(arch: Architecture, x: np.ndarray, key: Any, estimator: str,
+            orders: tuple[int, ...], shift: Any, block_size: int,
             n_bins: int) -> Any:
     return _core.SampleConfig(
         arch.activation, arch.width, arch.d_in, arch.depth,

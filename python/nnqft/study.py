@@ -211,7 +211,8 @@ class _Recentred:
 
     def replicas(self, n: int, connected: bool = True) -> np.ndarray:
         r = self._corr.replicas(n, connected=True)
-        return r - r.mean(axis=0) + self._exact[n]
+        out: np.ndarray = r - r.mean(axis=0) + self._exact[n]
+        return out
 
 
 def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:

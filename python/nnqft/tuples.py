@@ -85,7 +85,8 @@ def rank(idx: IntArray, k: int) -> IntArray:
     cum = _rank_table(int(k), n)
     prev = np.concatenate([np.zeros(a.shape[:-1] + (1,), dtype=np.int64), a[..., :-1]], axis=-1)
     pos = np.arange(n)
-    return (cum[pos, a] - cum[pos, prev]).sum(axis=-1)
+    out: IntArray = (cum[pos, a] - cum[pos, prev]).sum(axis=-1)
+    return out
 
 
 def pair_index(k: int) -> IntArray:
