@@ -384,7 +384,7 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     report = _report(sections, prov)
     (out / "report.md").write_text(report)
     print(f"\ndone in {wall:.1f} s. Everything is in {out}/:")
-    print(f"  report.md (tables), falloff.png, flow.png (plots), correlators/*.npz, flow.npz "
+    print("  report.md (tables), falloff.png, flow.png (plots), correlators/*.npz, flow.npz "
           "(results: nnqft.load or 'nnqft show'), falloff.json, couplings.json, frg.json, "
           "provenance.json")
     return 0
