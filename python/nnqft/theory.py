@@ -379,14 +379,18 @@ def _sphere_pole(unit_rows: FloatArray) -> FloatArray:
     return cand[np.argmax(np.abs(cand @ unit_rows.T).min(axis=1))]
 
 
-def _sphere_rule(loadings: FloatArray, levels: int) -> tuple[FloatArray, FloatArray]:
-    """Rule on the unit sphere S^2, piecewise smooth for every ``max(l_a . u, 0)``.
+def _sphere_rule(
+    loadings: FloatArray, levels: int, n_azimuth: int = 0
+) -> tuple[FloatArray, FloatArray]:
+    """Rule on the unit sphere S^2 adapted to the planes ``l_a . u = 0``.
 
     Spherical coordinates about a generic pole: for fixed azimuth the polar angle is
     split at the zeros ``theta_a(phi) = pi/2 + arctan(A_a(phi) / l_a3)`` of every form
-    (analytic in phi because no ``l_a3`` vanishes); the azimuth is split where two of
-    those zero curves cross, i.e. at the azimuths of ``+-(l_a x l_b)``.  Every piece is
-    then a smooth integrand and gets Gauss-Legendre panels.
+    (analytic in phi because no ``l_a3`` vanishes).  With ``n_azimuth = 0`` (ReLU) the
+    azimuth is also split where two zero curves cross, i.e. at the azimuths of
+    ``+-(l_a x l_b)``, so that every piece is a polynomial integrand.  For smooth
+    activations the theta-integral is an analytic periodic function of the azimuth,
+    and the trapezoidal rule with ``n_azimuth`` points converges geometrically.
     """
     norms = np.linalg.norm(loadings, axis=1)
     rows = loadings[norms > 0]
@@ -396,15 +400,19 @@ def _sphere_rule(loadings: FloatArray, levels: int) -> tuple[FloatArray, FloatAr
     e1 /= np.linalg.norm(e1)
     frame = np.stack([e1, np.cross(pole, e1), pole])
     lf = rows @ frame.T
-    crosses = [np.cross(lf[a], lf[b]) for a in range(len(lf)) for b in range(a)]
-    crosses = [c for c in crosses if np.linalg.norm(c) > 1e-12 * np.abs(lf).max() ** 2]
-    azimuths = np.array([np.arctan2(c[1], c[0]) for c in crosses] + [0.0])
-    cuts = np.unique(np.concatenate([azimuths, azimuths + np.pi]) % (2 * np.pi))
-    edges = np.concatenate([cuts, cuts[:1] + 2 * np.pi])
     u, w = _two_sided_unit_rule(levels)
-    lengths = np.diff(edges)
-    az = (edges[:-1, None] + lengths[:, None] * u).ravel()
-    w_az = (lengths[:, None] * w).ravel()
+    if n_azimuth:
+        az = 2 * np.pi * np.arange(n_azimuth) / n_azimuth
+        w_az = np.full(n_azimuth, 2 * np.pi / n_azimuth)
+    else:
+        crosses = [np.cross(lf[a], lf[b]) for a in range(len(lf)) for b in range(a)]
+        crosses = [c for c in crosses if np.linalg.norm(c) > 1e-12 * np.abs(lf).max() ** 2]
+        azimuths = np.array([np.arctan2(c[1], c[0]) for c in crosses] + [0.0])
+        cuts = np.unique(np.concatenate([azimuths, azimuths + np.pi]) % (2 * np.pi))
+        edges = np.concatenate([cuts, cuts[:1] + 2 * np.pi])
+        lengths = np.diff(edges)
+        az = (edges[:-1, None] + lengths[:, None] * u).ravel()
+        w_az = (lengths[:, None] * w).ravel()
     a_phi = np.outer(np.cos(az), lf[:, 0]) + np.outer(np.sin(az), lf[:, 1])
     zeros = np.sort(np.pi / 2 + np.arctan(a_phi / lf[:, 2]), axis=1)
     t_edges = np.concatenate([np.zeros((len(az), 1)), zeros, np.full((len(az), 1), np.pi)], 1)
@@ -418,7 +426,17 @@ def _sphere_rule(loadings: FloatArray, levels: int) -> tuple[FloatArray, FloatAr
     return local @ frame, (w_az[:, None] * w_theta).ravel()
 
 
-def _direction_rule(loadings: FloatArray, levels: int) -> tuple[FloatArray, FloatArray]:
+_SPHERE_LEVELS = 1
+
+
+def _sphere_azimuths(scale: float) -> int:
+    """Trapezoid points in azimuth for smooth activations on S^2 (calibrated)."""
+    return 8 * math.ceil(6 * max(scale, 1.0))
+
+
+def _direction_rule(
+    loadings: FloatArray, levels: int, n_azimuth: int = 0
+) -> tuple[FloatArray, FloatArray]:
     """Directions on S^(r-1) (r = 1, 2, 3) split at the zeros of every ``l_a . u``."""
     r = loadings.shape[1]
     if r == 1:
@@ -426,7 +444,7 @@ def _direction_rule(loadings: FloatArray, levels: int) -> tuple[FloatArray, Floa
     if r == 2:
         dirs, w = _circle_rule(loadings[None], levels)
         return dirs[0], w[0]
-    return _sphere_rule(loadings, levels)
+    return _sphere_rule(loadings, levels, n_azimuth)
 
 
 # -- one-neuron moments ----------------------------------------------------------------
@@ -516,7 +534,12 @@ def _gaussian_measure(arch: Architecture, x: FloatArray) -> _Measure:
             "the gauss, cos and linear activations, and kernel() for the two-point function"
         )
     scale = float(np.linalg.norm(loadings, axis=1).max())
-    dirs, w_dir = _direction_rule(loadings, _angular_levels(scale, smooth=act != "relu"))
+    if act == "relu":
+        dirs, w_dir = _direction_rule(loadings, _angular_levels(scale, smooth=False))
+    elif r == 3:
+        dirs, w_dir = _sphere_rule(loadings, _SPHERE_LEVELS, _sphere_azimuths(scale))
+    else:
+        dirs, w_dir = _direction_rule(loadings, _angular_levels(scale, smooth=True))
     c = dirs @ loadings.T
     if act == "relu":
         return _Measure(np.maximum(c, 0.0), w_dir, lambda n: _relu_radial(n, r))
