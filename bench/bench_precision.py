@@ -87,7 +87,7 @@ def main() -> None:
           "kappa_4 (exact) | time to target | vs numpy |\n|---|---|---|---|---|---|---|---|")
     for name, case in CASES.items():
         runs = [
-            ("numpy plain (1 thread)", numpy_plain(case, int(20_000 * scale) // 32 * 32), 20_000),
+            ("numpy plain (numpy default threads)", numpy_plain(case, int(20_000 * scale) // 32 * 32), 20_000),
             ("nnqft plain (2 threads)", nnqft_run(case, int(200_000 * scale), "plain", 2), 200_000),
             ("nnqft conditional (2 threads)",
              nnqft_run(case, int(50_000 * scale), "conditional", 2), 50_000),

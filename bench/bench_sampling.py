@@ -67,7 +67,7 @@ def main() -> None:
     print(f"nnqft {nnqft.__version__}, kernels: {nnqft._core.kernel_path()}, "
           f"erf-net N={args.width}, k=6, orders 2/4/6, plain estimator")
     base = rate_numpy(args.width, n_np)
-    rows = [("numpy (vectorised, float64)", 1, base)]
+    rows = [("numpy (vectorised, float64)", "default", base)]
     for threads in (1, 2):
         rows.append((f"nnqft plain", threads, rate_nnqft(args.width, n_nn, threads)))
     rows.append(("nnqft conditional", 2, rate_nnqft(args.width, n_nn, 2, "conditional")))
