@@ -143,3 +143,32 @@ def test_exact_order_six_speed_report(capsys):
         lines.append(f"{activation}: {time.perf_counter() - t0:.2f} s")
         assert values.shape == (462,) and np.all(np.isfinite(values))
     print("exact(order=6), k=6:", ", ".join(lines))
+
+
+@pytest.mark.parametrize("activation,sb,x", [("erf", 1.0, XSET_ERF[::2]),
+                                             ("relu", 0.4, np.array([-0.5, 0.3, 1.1])),
+                                             ("tanh", 0.5, XSET_ERF[1::2])])
+@pytest.mark.parametrize("width", [2, 10])
+def test_exact_against_the_sampler(activation, sb, x, width):
+    arch = nnqft.Architecture(activation, width=width, sigma_b=sb, sigma_w=1.2)
+    corr = nnqft.sample(arch, x, 40_000, orders=(2, 4, 6), estimator="conditional", seed=9,
+                        threads=2)
+    for n in (2, 4, 6):
+        assert_z(corr.mean(n), corr.stderr(n), nnqft.exact(arch, x, n))
+    for n in (4, 6):
+        value, err = corr.connected(n)
+        assert_z(value, err, nnqft.exact(arch, x, n, connected=True))
+
+
+@pytest.mark.parametrize("activation", ["erf", "relu", "tanh"])
+def test_uniform_weight_kernel_against_the_sampler(activation):
+    """Uniform first-layer weights change the kernel of a nonlinear net (not only its
+    variance): G2 is exactly K at every width for depth 1, so the sampler decides."""
+    arch = nnqft.Architecture(activation, width=3, sigma_w=1.5, sigma_b=0.3,
+                              weight_dist="uniform")
+    x = XSET_ERF[::2]
+    corr = nnqft.sample(arch, x, 200_000, orders=(2,), seed=4, threads=2)
+    k = upper(nnqft.kernel(arch, x))
+    assert_z(corr.mean(2), corr.stderr(2), k)
+    gaussian = upper(nnqft.kernel(arch.replace(weight_dist="gaussian"), x))
+    assert np.max(np.abs(corr.mean(2) - gaussian) / corr.stderr(2)) > 5  # and it differs
