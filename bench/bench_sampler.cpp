@@ -29,7 +29,7 @@ double networks_per_second(int width, unsigned threads, nnqft::Estimator e,
         const auto t0 = std::chrono::steady_clock::now();
         auto r = nnqft::sample(c, 0, n, threads, [](std::uint64_t) { return true; });
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (r.tree.n_networks() != n) std::printf("error: wrong count\n");
+        if (r.trees[0].n_networks() != n) std::printf("error: wrong count\n");
         best = std::max(best, static_cast<double>(n) / s);
     }
     return best;

@@ -1,4 +1,5 @@
 #include <string>
+#include <tuple>
 
 #include "nnqft/block_tree.hpp"
 #include "nnqft/sampler.hpp"
@@ -18,7 +19,9 @@ SampleConfig make_config(const std::string& activation, int width, int d_in, int
                          bool uniform_weights, nnqft::RowMatrix x,
                          std::array<std::uint64_t, 2> key, const std::string& estimator,
                          std::vector<int> degrees, std::vector<double> shift,
-                         std::uint64_t block_size, std::uint32_t n_bins) {
+                         std::uint64_t block_size, std::uint32_t n_bins,
+                         const std::vector<std::tuple<std::vector<double>, std::vector<double>,
+                                                      std::vector<double>>>& grid) {
     SampleConfig c;
     c.spec.activation = nnqft::activation_from_name(activation);
     c.spec.width = width;
@@ -40,6 +43,7 @@ SampleConfig make_config(const std::string& activation, int width, int d_in, int
     c.shift = std::move(shift);
     c.block_size = block_size;
     c.n_bins = n_bins;
+    for (const auto& [sw, sb, sh] : grid) c.grid.push_back(nnqft::GridPoint{sw, sb, sh});
     c.validate();
     return c;
 }
@@ -108,7 +112,9 @@ void register_sampler(py::module_& m) {
     py::class_<SampleConfig>(m, "SampleConfig", "Validated sampler configuration.")
         .def(py::init(&make_config), "activation"_a, "width"_a, "d_in"_a, "depth"_a,
              "sigma_w"_a, "sigma_b"_a, "uniform_weights"_a, "x"_a, "key"_a, "estimator"_a,
-             "degrees"_a, "shift"_a, "block_size"_a, "n_bins"_a)
+             "degrees"_a, "shift"_a, "block_size"_a, "n_bins"_a,
+             "grid"_a = std::vector<std::tuple<std::vector<double>, std::vector<double>,
+                                               std::vector<double>>>{})
         .def_property_readonly("observable_size", [](const SampleConfig& c) {
             const auto k = static_cast<std::size_t>(c.x.rows());
             return c.estimator == nnqft::Estimator::plain ? k : k * (k + 1) / 2;
@@ -164,16 +170,16 @@ void register_sampler(py::module_& m) {
                 }
                 return true;
             };
-            nnqft::SampleResult result{BlockTree(config.n_bins, 1), false};
+            nnqft::SampleResult result{{}, false};
             {
                 py::gil_scoped_release release;
                 result = nnqft::sample(config, start, count, threads, poll);
             }
             if (interrupted) throw py::error_already_set();
-            return py::make_tuple(std::move(result.tree), result.completed);
+            return py::make_tuple(std::move(result.trees), result.completed);
         },
         "config"_a, "start"_a, "count"_a, "threads"_a, "progress"_a = py::none(),
-        "Sample networks [start, start+count) and return (BlockTree, completed).");
+        "Sample networks [start, start+count): ([BlockTree per grid point], completed).");
 
     m.def(
         "evaluate",

@@ -75,9 +75,22 @@ Evaluator::Evaluator(const NetworkSpec& spec, const RowMatrix& x, const Key& key
     require(x_.cols() == spec_.d_in, "x must have d_in = ", spec_.d_in,
             " columns, got ", x_.cols());
     require(x_.rows() >= 1, "x must hold at least one input");
+    streams_.resize(2 * (static_cast<std::size_t>(spec_.depth) + 1));
+    update_gauss_shift();
+}
+
+void Evaluator::update_gauss_shift() {
     const double sw0 = spec_.sigma_w[0], sb0 = spec_.sigma_b[0];
     gauss_shift_ = (sb0 * sb0 + (sw0 * sw0 / spec_.d_in) * x_.rowwise().squaredNorm().array())
                        .matrix();
+}
+
+void Evaluator::set_sigmas(const std::vector<double>& sigma_w,
+                           const std::vector<double>& sigma_b) {
+    // Called per network and grid point: validated once by the caller, no reallocation.
+    spec_.sigma_w.assign(sigma_w.begin(), sigma_w.end());
+    spec_.sigma_b.assign(sigma_b.begin(), sigma_b.end());
+    update_gauss_shift();
 }
 
 std::size_t Evaluator::observable_size(Estimator e) const {
@@ -85,32 +98,42 @@ std::size_t Evaluator::observable_size(Estimator e) const {
     return e == Estimator::plain ? k : k * (k + 1) / 2;
 }
 
-void Evaluator::draw_bits(std::uint64_t net, int layer, Purpose p, std::size_t n) {
+Evaluator::Stream& Evaluator::stream(std::uint64_t net, int layer, Purpose p, std::size_t n,
+                                     bool normals) {
+    Stream& s = streams_[stream_id(layer, p)];
     const std::size_t n_blocks = (n + 3) / 4;
-    bits_.resize(4 * n_blocks);
-    kernels::philox_stream(key_, Counter{0, net, stream_id(layer, p), 0}, n_blocks,
-                           bits_.data());
+    if (s.net != net || s.bits.size() != 4 * n_blocks) {
+        s.net = net;
+        s.has_normals = false;
+        s.bits.resize(4 * n_blocks);
+        kernels::philox_stream(key_, Counter{0, net, stream_id(layer, p), 0}, n_blocks,
+                               s.bits.data());
+    }
+    if (normals && !s.has_normals) {
+        // Box-Muller works on pairs of words: transform all drawn words, use the first n.
+        s.normals.resize(s.bits.size());
+        kernels::normals(s.bits.data(), s.normals.data(), s.normals.size());
+        s.has_normals = true;
+    }
+    return s;
 }
 
 void Evaluator::draw(std::uint64_t net, int layer, Purpose p, std::size_t n, double scale,
                      bool uniform, double* out) {
-    draw_bits(net, layer, p, n);
+    const Stream& s = stream(net, layer, p, n, !uniform);
     if (uniform) {
         // zero mean and variance scale^2: uniform on (-sqrt(3) scale, sqrt(3) scale)
         const double half = std::sqrt(3.0) * scale;
-        kernels::uniforms(bits_.data(), -half, half, out, n);
+        kernels::uniforms(s.bits.data(), -half, half, out, n);
         return;
     }
-    // Box-Muller works on pairs of words: transform all drawn words, keep the first n.
-    normals_.resize(bits_.size());
-    kernels::normals(bits_.data(), normals_.data(), normals_.size());
-    for (std::size_t i = 0; i < n; ++i) out[i] = scale * normals_[i];
+    for (std::size_t i = 0; i < n; ++i) out[i] = scale * s.normals[i];
 }
 
 void Evaluator::draw_phase(std::uint64_t net) {
     const auto n = static_cast<std::size_t>(spec_.width);
-    draw_bits(net, 0, Purpose::biases, n);
-    kernels::uniforms(bits_.data(), -kPi, kPi, b_.data(), n);
+    const Stream& s = stream(net, 0, Purpose::biases, n, false);
+    kernels::uniforms(s.bits.data(), -kPi, kPi, b_.data(), n);
 }
 
 void Evaluator::activate(int layer) {

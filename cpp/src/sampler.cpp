@@ -20,51 +20,74 @@ void SampleConfig::validate() const {
             "the conditional estimator needs Gaussian read-out weights");
     const auto k = static_cast<std::size_t>(x.rows());
     const std::size_t r = estimator == Estimator::plain ? k : k * (k + 1) / 2;
-    require(shift.empty() || shift.size() == r, "shift must have ", r, " values, got ",
-            shift.size());
+    for (const GridPoint& g : points()) {
+        NetworkSpec at = spec;
+        at.sigma_w = g.sigma_w;
+        at.sigma_b = g.sigma_b;
+        at.validate();
+        require(g.shift.empty() || g.shift.size() == r, "shift must have ", r,
+                " values, got ", g.shift.size());
+    }
+}
+
+std::vector<GridPoint> SampleConfig::points() const {
+    if (!grid.empty()) return grid;
+    return {GridPoint{spec.sigma_w, spec.sigma_b, shift}};
 }
 
 namespace {
 
-// One block of networks -> one leaf node.
+// One block of networks -> one leaf node per grid point.
 class BlockWorker {
   public:
     BlockWorker(const SampleConfig& c, const MonomialLayout& layout)
         : config_(c),
+          points_(c.points()),
           layout_(layout),
           evaluator_(c.spec, c.x, c.key),
           observable_(evaluator_.observable_size(c.estimator)),
           scratch_(layout.scratch_size()) {}
 
-    Node run(std::uint64_t block, std::uint64_t first, std::uint64_t last,
-             const std::atomic<bool>& stop) {
-        Node node;
-        node.index = block;
-        node.counts = {0};
-        node.sums.assign(layout_.stored_size(), 0.0);
-        auto& tail = node.tail;  // kept as a min-heap of the largest scales
+    std::vector<Node> run(std::uint64_t block, std::uint64_t first, std::uint64_t last,
+                          const std::atomic<bool>& stop) {
+        std::vector<Node> nodes(points_.size());
+        for (Node& node : nodes) {
+            node.index = block;
+            node.counts = {0};
+            node.sums.assign(layout_.stored_size(), 0.0);
+        }
         for (std::uint64_t net = first; net < last; ++net) {
             if (stop.load(std::memory_order_relaxed)) break;
-            const double scale = evaluator_.evaluate(net, config_.estimator, observable_.data());
-            if (tail.size() < kTailSize) {
-                tail.push_back(scale);
-                std::push_heap(tail.begin(), tail.end(), std::greater<double>());
-            } else if (scale > tail.front()) {
-                std::pop_heap(tail.begin(), tail.end(), std::greater<double>());
-                tail.back() = scale;
-                std::push_heap(tail.begin(), tail.end(), std::greater<double>());
-            }
-            for (std::size_t i = 0; i < config_.shift.size(); ++i)
-                observable_[i] -= config_.shift[i];
-            layout_.add_to(observable_.data(), scratch_.data(), node.sums.data());
-            ++node.counts[0];
+            for (std::size_t g = 0; g < points_.size(); ++g) add(net, points_[g], nodes[g]);
         }
-        std::sort(tail.begin(), tail.end(), std::greater<double>());
-        return node;
+        for (Node& node : nodes) std::sort(node.tail.begin(), node.tail.end(), std::greater<double>());
+        return nodes;
     }
 
   private:
+    void add(std::uint64_t net, const GridPoint& point, Node& node) {
+        if (points_.size() > 1) evaluator_.set_sigmas(point.sigma_w, point.sigma_b);
+        const double scale = evaluator_.evaluate(net, config_.estimator, observable_.data());
+        for (std::size_t i = 0; i < point.shift.size(); ++i) observable_[i] -= point.shift[i];
+        layout_.add_to(observable_.data(), scratch_.data(), node.sums.data());
+        ++node.counts[0];
+        keep_largest(node.tail, scale);
+    }
+
+    // The tail is a min-heap of the kTailSize largest scales until the block is done.
+    static void keep_largest(std::vector<double>& tail, double scale) {
+        if (tail.size() < kTailSize) {
+            tail.push_back(scale);
+            std::push_heap(tail.begin(), tail.end(), std::greater<double>());
+        } else if (scale > tail.front()) {
+            std::pop_heap(tail.begin(), tail.end(), std::greater<double>());
+            tail.back() = scale;
+            std::push_heap(tail.begin(), tail.end(), std::greater<double>());
+        }
+    }
+
     const SampleConfig& config_;
+    std::vector<GridPoint> points_;
     const MonomialLayout& layout_;
     Evaluator evaluator_;
     std::vector<double> observable_, scratch_;
@@ -88,7 +111,8 @@ SampleResult sample(const SampleConfig& config, std::uint64_t start, std::uint64
     const std::uint64_t n_blocks = (count + config.block_size - 1) / config.block_size;
     n_threads = static_cast<unsigned>(std::min<std::uint64_t>(n_threads, n_blocks));
 
-    BlockTree tree(config.n_bins, layout.stored_size());
+    std::vector<BlockTree> trees(config.points().size(),
+                                 BlockTree(config.n_bins, layout.stored_size()));
     std::mutex tree_mutex;
     std::atomic<std::uint64_t> done{0};
     std::vector<std::unique_ptr<BlockWorker>> workers(n_threads);  // made by their thread
@@ -99,15 +123,15 @@ SampleResult sample(const SampleConfig& config, std::uint64_t start, std::uint64
         const std::uint64_t block = first_block + i;
         const std::uint64_t first = block * config.block_size;
         const std::uint64_t last = std::min(first + config.block_size, stop_net);
-        Node leaf = worker->run(block, first, last, stop);
+        std::vector<Node> leaves = worker->run(block, first, last, stop);
         if (stop.load()) return;  // an incomplete block is dropped, never half-counted
         done.fetch_add(last - first);
         std::lock_guard<std::mutex> lock(tree_mutex);
-        tree.insert(std::move(leaf));
+        for (std::size_t g = 0; g < leaves.size(); ++g) trees[g].insert(std::move(leaves[g]));
     };
     const bool completed = parallel_for(n_blocks, n_threads, task,
                                         [&] { return poll(done.load()); });
-    return {std::move(tree), completed};
+    return {std::move(trees), completed};
 }
 
 RowMatrix evaluate_networks(const SampleConfig& config,

@@ -1,8 +1,9 @@
 """The σ-driven flow: couplings along a grid of weight scales, from common random numbers.
 
 Network i draws its parameters as standard draws times the layer's standard deviation,
-so sampling every σ of the grid with the same seed evaluates *the same networks*
-rescaled (common random numbers).  The jackknife bins are shared too, so the replicas of
+so every σ of the grid evaluates *the same networks* rescaled (common random numbers),
+in one pass of the C++ core (:func:`nnqft.sampling.sample_grid`: the draws are made
+once per network and reused at every σ).  The jackknife bins are shared too, so the replicas of
 the fitted couplings at different σ are paired and give the full covariance along the
 grid: differences along the flow and the fitted exponent are far more precise than with
 an independent ensemble per σ (ELS's method).
@@ -27,7 +28,7 @@ from .architecture import Architecture
 from .correlators import jackknife_covariance
 from .fit import CouplingFit, fit_couplings
 from .io import register_loader, write_npz
-from .sampling import sample
+from .sampling import sample, sample_grid
 from .theory import exact
 
 __all__ = ["Flow", "sigma_flow"]
@@ -322,13 +323,15 @@ def sigma_flow(
     arch.scaled(vary, 1.0)  # validates vary
     terms = tuple(terms)
     orders = (2, 4, 6) if "u6" in terms else (2, 4)
-    seeds = _grid_seeds(seed, len(grid), common_random_numbers)
-    fits: list[CouplingFit] = []
-    for s, sd in zip(grid, seeds, strict=True):
-        a = arch.scaled(vary, float(s))
-        corr = sample(a, xs, n_networks, orders=orders, estimator=estimator, seed=sd,
-                      threads=threads, progress=progress)
-        fits.append(fit_couplings(corr, a, xs, cutoff=cutoff, terms=terms))
+    archs = [arch.scaled(vary, float(s)) for s in grid]
+    kw = dict(orders=orders, estimator=estimator, threads=threads, progress=progress)
+    if common_random_numbers:  # one pass of the core: every network evaluated at every sigma
+        corrs = sample_grid(archs, xs, n_networks, seed=seed, **kw)
+    else:
+        corrs = [sample(a, xs, n_networks, seed=sd, **kw)
+                 for a, sd in zip(archs, _independent_seeds(seed, len(grid)), strict=True)]
+    fits: list[CouplingFit] = [fit_couplings(c, a, xs, cutoff=cutoff, terms=terms)
+                               for c, a in zip(corrs, archs, strict=True)]
     names = fits[0].parameters
     couplings = {t: np.array([f.values[t] for f in fits]) for t in names}
     errors = {t: np.array([f.errors[t] for f in fits]) for t in names}
@@ -351,9 +354,7 @@ def sigma_flow(
                 exact_couplings=exact_couplings, meta=meta)
 
 
-def _grid_seeds(seed: Any, n: int, common: bool) -> list[Any]:
-    if common:
-        return [seed] * n
+def _independent_seeds(seed: Any, n: int) -> list[Any]:
     base = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return list(base.spawn(n))
 

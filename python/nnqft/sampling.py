@@ -18,7 +18,7 @@ from .architecture import Architecture
 from .correlators import Correlators, stored_degrees
 from .tuples import n_tuples
 
-__all__ = ["sample", "ESTIMATORS", "DEFAULT_BLOCK_SIZE", "DEFAULT_N_BINS"]
+__all__ = ["sample", "sample_grid", "ESTIMATORS", "DEFAULT_BLOCK_SIZE", "DEFAULT_N_BINS"]
 
 ESTIMATORS = ("plain", "conditional")
 #: Networks per block: the unit of work, of merging and of jackknife binning.
@@ -95,13 +95,28 @@ def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, thr
 
 def _config(arch: Architecture, x: np.ndarray, key: Any, estimator: str,
             orders: tuple[int, ...], shift: Any, block_size: int,
-            n_bins: int) -> Any:
+            n_bins: int, grid: Sequence[Any] = ()) -> Any:
     return _core.SampleConfig(
         arch.activation, arch.width, arch.d_in, arch.depth,
         list(arch.sigma_w_layers), list(arch.sigma_b_layers),
         arch.weight_dist == "uniform", x, [int(key[0]), int(key[1])], estimator,
-        stored_degrees(orders, estimator), list(shift), block_size, n_bins,
+        stored_degrees(orders, estimator), list(shift), block_size, n_bins, list(grid),
     )
+
+
+def _same_structure(archs: Sequence[Architecture]) -> None:
+    """A sigma grid rescales one set of networks: everything but the sigmas must agree."""
+    if not archs:
+        raise ValueError("archs must not be empty")
+    for a in archs:
+        if not isinstance(a, Architecture):
+            raise TypeError(f"archs must hold nnqft.Architecture objects, got {type(a).__name__}")
+    fields = ("activation", "width", "d_in", "depth", "weight_dist")
+    for a in archs[1:]:
+        for f in fields:
+            if getattr(a, f) != getattr(archs[0], f):
+                raise ValueError(f"a sigma grid must share {f}: {getattr(archs[0], f)!r} vs "
+                                 f"{getattr(a, f)!r} (only sigma_w and sigma_b may differ)")
 
 
 def sample(
@@ -162,6 +177,34 @@ def sample(
     """
     if not isinstance(arch, Architecture):
         raise TypeError(f"arch must be an nnqft.Architecture, got {type(arch).__name__}")
+    return sample_grid([arch], x, n_networks, orders, estimator, seed, threads, progress,
+                       start=start, block_size=block_size, n_bins=n_bins)[0]
+
+
+def sample_grid(
+    archs: Sequence[Architecture],
+    x: Any,
+    n_networks: int = 100_000,
+    orders: Sequence[int] | int = (2, 4, 6),
+    estimator: str = "plain",
+    seed: Any = 0,
+    threads: int | None = None,
+    progress: bool = False,
+    *,
+    start: int = 0,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    n_bins: int = DEFAULT_N_BINS,
+) -> list[Correlators]:
+    """:func:`sample` for several standard deviations of the same networks, in one pass.
+
+    ``archs`` may differ only in ``sigma_w`` / ``sigma_b``.  Every network draws its
+    parameters once and is evaluated at each grid point (common random numbers), so
+    the random numbers are paid once; each result is bit-identical to ``sample(arch,
+    ...)`` with the same seed and merges with it.  Arguments as for :func:`sample`.
+    """
+    archs = list(archs)
+    _same_structure(archs)
+    arch = archs[0]
     xs = as_inputs(x, arch.d_in)
     orders_t = _validate_orders(orders)
     if estimator not in ESTIMATORS:
@@ -188,16 +231,20 @@ def sample(
     k = xs.shape[0]
     r = k if estimator == "plain" else k * (k + 1) // 2
     width = sum(n_tuples(r, d) for d in stored_degrees(orders_t, estimator))
-    _check_feasible(arch, k, width, n_networks, n_threads, n_bins, block_size)
+    _check_feasible(arch, k, width * len(archs), n_networks * len(archs), n_threads, n_bins,
+                    block_size)
 
-    shift = np.zeros(0)
+    shifts = [np.zeros(0)] * len(archs)
     if estimator == "conditional":
-        pilot = _config(arch, xs, key, estimator, orders_t, [], block_size, n_bins)
-        shift = _core.evaluate(pilot, list(range(PILOT_NETWORKS))).mean(axis=0)
-    config = _config(arch, xs, key, estimator, orders_t, shift, block_size, n_bins)
+        shifts = [_core.evaluate(_config(a, xs, key, estimator, orders_t, [], block_size, n_bins),
+                                 list(range(PILOT_NETWORKS))).mean(axis=0) for a in archs]
+    grid = [] if len(archs) == 1 else [
+        (list(a.sigma_w_layers), list(a.sigma_b_layers), list(sh))
+        for a, sh in zip(archs, shifts, strict=True)]
+    config = _config(arch, xs, key, estimator, orders_t, shifts[0], block_size, n_bins, grid)
 
     t0 = time.perf_counter()
-    tree, completed = _run(config, start, n_networks, n_threads, progress)
+    trees, completed = _run(config, start, n_networks, n_threads, progress)
     wall = time.perf_counter() - t0
     if not completed:  # only reachable if the progress hook asked to stop
         raise KeyboardInterrupt("sampling stopped before completion")
@@ -215,8 +262,11 @@ def sample(
         "host": {"machine": platform.machine(), "system": platform.system(),
                  "python": platform.python_version()},
     }
-    return Correlators(arch=arch, x=xs, orders=orders_t, estimator=estimator, tree=tree,
-                       shift=shift, meta=meta)
+    if len(archs) > 1:
+        meta["grid_points"] = len(archs)
+    return [Correlators(arch=a, x=xs, orders=orders_t, estimator=estimator, tree=t, shift=sh,
+                        meta=dict(meta))
+            for a, t, sh in zip(archs, trees, shifts, strict=True)]
 
 
 def _run(config: Any, start: int, n_networks: int, threads: int, progress: bool) -> Any:

@@ -33,6 +33,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -620,6 +621,14 @@ def _gauss_moment(arch: Architecture, x: FloatArray, n: int) -> FloatArray:
     return _weight_mgf(arch, x[t].sum(axis=1)) * np.exp(bias - var)
 
 
+@functools.lru_cache(maxsize=16)
+def _bernoulli(m: int) -> Fraction:
+    """Bernoulli number B_m, exact (scipy.special.bernoulli is off by ~1e-12)."""
+    if m == 0:
+        return Fraction(1)
+    return -sum((math.comb(m + 1, j) * _bernoulli(j) for j in range(m)), Fraction(0)) / (m + 1)
+
+
 def _linear_moment(arch: Architecture, x: FloatArray, n: int) -> FloatArray:
     """Linear-net moment from the cumulants of z = w.x + b.
 
@@ -633,7 +642,7 @@ def _linear_moment(arch: Architecture, x: FloatArray, n: int) -> FloatArray:
     if arch.weight_dist == "uniform":
         a = _uniform_half_width(arch)
         for m in range(4, n + 1, 2):
-            kappa_w = special.bernoulli(m)[m] * (2 * a) ** m / m
+            kappa_w = float(_bernoulli(m)) * (2 * a) ** m / m
             cumulants[m] = kappa_w * np.prod(x[_tuples.tuples(k, m)], axis=1).sum(axis=1)
     return _tuples.moments_from_cumulants(cumulants, k, n)
 

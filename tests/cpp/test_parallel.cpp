@@ -52,10 +52,10 @@ int main() {
     for (unsigned threads : {1u, 2u, 3u, 4u}) {
         auto result = nnqft::sample(config, 32, 5000, threads, [](std::uint64_t) { return true; });
         CHECK(result.completed);
-        CHECK(result.tree.n_networks() == 5000);
+        CHECK(result.trees.size() == 1 && result.trees[0].n_networks() == 5000);
         std::vector<std::uint64_t> counts;
         std::vector<double> sums;
-        result.tree.totals(counts, sums);
+        result.trees[0].totals(counts, sums);
         if (reference.empty()) reference = sums;
         CHECK(sums == reference);
     }

@@ -53,13 +53,28 @@ class Evaluator {
     /// Length of the per-network observable: k (plain) or k (k + 1) / 2 (conditional).
     std::size_t observable_size(Estimator e) const;
 
+    /// Replace the standard deviations (a sigma-grid point). The next evaluation of the
+    /// same network reuses its cached unit draws: the same network rescaled, bit for
+    /// bit what a separate run at these sigmas gives, without the random-number cost.
+    /// The values must already be valid for the spec (same lengths, finite, >= 0).
+    void set_sigmas(const std::vector<double>& sigma_w, const std::vector<double>& sigma_b);
+
     /// Write the observable of network `net` into out[0 .. observable_size) and return
     /// its scale max_a C_aa, the largest diagonal of the empirical read-out kernel (the
     /// conditional variance of the output), whose tail governs every estimator's.
     double evaluate(std::uint64_t net, Estimator e, double* out);
 
   private:
-    void draw_bits(std::uint64_t net, int layer, Purpose p, std::size_t n);
+    /// The random words of one (layer, purpose) stream of network `net`, and their
+    /// Box-Muller transform once asked for; kept until another network is drawn.
+    struct Stream {
+        std::uint64_t net = ~std::uint64_t{0};
+        bool has_normals = false;
+        std::vector<std::uint64_t> bits;
+        std::vector<double> normals;
+    };
+    Stream& stream(std::uint64_t net, int layer, Purpose p, std::size_t n, bool normals);
+    void update_gauss_shift();
     void draw(std::uint64_t net, int layer, Purpose p, std::size_t n, double scale,
               bool uniform, double* out);
     void draw_phase(std::uint64_t net);
@@ -72,8 +87,7 @@ class Evaluator {
     Key key_;
     Eigen::VectorXd gauss_shift_;  // Var z(x_a), for the Gauss-net normaliser
     // scratch
-    std::vector<std::uint64_t> bits_;
-    std::vector<double> normals_;
+    std::vector<Stream> streams_;  // indexed by stream id
     RowMatrix w_;        // N x fan_in weights of the current layer
     Eigen::VectorXd b_;  // N biases
     RowMatrix z_;        // k x N pre-activations

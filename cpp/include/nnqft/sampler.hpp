@@ -15,6 +15,11 @@
 
 namespace nnqft {
 
+/// One point of a sigma grid: standard deviations and the observable's shift.
+struct GridPoint {
+    std::vector<double> sigma_w, sigma_b, shift;
+};
+
 struct SampleConfig {
     NetworkSpec spec;
     RowMatrix x;  ///< k x d_in inputs
@@ -24,16 +29,21 @@ struct SampleConfig {
     std::vector<double> shift;  ///< subtracted from the observable first (may be empty)
     std::uint64_t block_size = 32;
     std::uint32_t n_bins = 64;
+    /// Optional sigma grid: every network is evaluated at each point from one set of
+    /// draws (common random numbers in one pass). Empty: the spec's own sigmas and shift.
+    std::vector<GridPoint> grid;
 
     void validate() const;
+    /// The grid points actually evaluated (one when `grid` is empty).
+    std::vector<GridPoint> points() const;
 };
 
 /// Progress callback: networks done so far; return false to stop the run.
 using PollFn = std::function<bool(std::uint64_t networks_done)>;
 
-/// Result of `sample`: the accumulated tree, and whether the run completed.
+/// Result of `sample`: one accumulated tree per grid point, and whether the run completed.
 struct SampleResult {
-    BlockTree tree;
+    std::vector<BlockTree> trees;
     bool completed;
 };
 
