@@ -136,22 +136,25 @@ void Evaluator::draw_phase(std::uint64_t net) {
     kernels::uniforms(s.bits.data(), -kPi, kPi, b_.data(), n);
 }
 
-void Evaluator::activate(int layer) {
-    if (spec_.activation == Activation::gauss && layer == 0)
-        z_.colwise() -= gauss_shift_;  // exp(z - Var z): unit-mean neurons
+void Evaluator::activate() {
     kernels::apply(func_of(spec_.activation), z_.data(), h_.data(),
                    static_cast<std::size_t>(z_.size()));
 }
 
-void Evaluator::first_layer_preactivations() {
-    // z_a = W0 x_a + b0, one input coordinate at a time (vectorised over neurons)
+void Evaluator::first_layer() {
+    // Row by row, so that each input's pre-activations are still in L1 when activated:
+    // z_a = W0 x_a + b0, one input coordinate at a time (vectorised over neurons).
     const auto n = static_cast<std::size_t>(spec_.width);
     const auto d = static_cast<std::size_t>(spec_.d_in);
+    const bool gauss = spec_.activation == Activation::gauss;
     for (Eigen::Index a = 0; a < x_.rows(); ++a) {
         double* z = z_.row(a).data();
         kernels::affine(x_(a, 0), w_.data(), d, b_.data(), z, n);
         for (std::size_t i = 1; i < d; ++i)
             kernels::affine(x_(a, static_cast<Eigen::Index>(i)), w_.data() + i, d, z, z, n);
+        if (gauss)  // exp(z - Var z): unit-mean neurons
+            for (std::size_t j = 0; j < n; ++j) z[j] -= gauss_shift_[a];
+        kernels::apply(func_of(spec_.activation), z, h_.row(a).data(), n);
     }
 }
 
@@ -172,12 +175,12 @@ void Evaluator::hidden_layers(std::uint64_t net) {
             draw(net, layer, Purpose::biases, n, spec_.sigma_b[layer], false, b_.data());
         }
         if (layer == 0) {
-            first_layer_preactivations();
+            first_layer();
         } else {
             z_.noalias() = h_ * w_.transpose();
             z_.rowwise() += b_.transpose();
+            activate();
         }
-        activate(layer);
     }
 }
 

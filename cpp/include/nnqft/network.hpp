@@ -79,8 +79,8 @@ class Evaluator {
               bool uniform, double* out);
     void draw_phase(std::uint64_t net);
     void hidden_layers(std::uint64_t net);
-    void first_layer_preactivations();
-    void activate(int layer);
+    void first_layer();
+    void activate();
 
     NetworkSpec spec_;
     RowMatrix x_;  // k x d_in
