@@ -65,7 +65,9 @@ def pair_expectation_1d(act, sxx, sxy, syy):
     def integrand(g):
         return PHI[act](a * g) * conditional(beta * g) * stats.norm.pdf(g)
 
-    return sum(integrate.quad(integrand, lo, hi, epsabs=1e-14, epsrel=1e-13)[0] for lo, hi in [(-12, 0), (0, 12)])
+    return sum(
+        integrate.quad(integrand, lo, hi, epsabs=1e-14, epsrel=1e-13)[0] for lo, hi in [(-12, 0), (0, 12)]
+    )
 
 
 def pair_expectation_2d(act, sxx, sxy, syy, panels=120):
@@ -153,8 +155,11 @@ def test_refusals_name_the_alternatives():
     x4 = np.eye(4)
     with pytest.raises(NotImplementedError, match="4-dimensional.*gauss, cos and linear"):
         exact(Architecture(activation="erf", d_in=4), x4, 4)
-    # the closed-form activations work at any d_in
+    # the closed-form activations work at any d_in, and so does the two-point function
     assert np.isfinite(exact(Architecture(activation="gauss", d_in=4, width=3), x4, 4)).all()
+    erf4 = Architecture(activation="erf", d_in=4)
+    t = tuples(4, 2)
+    np.testing.assert_allclose(exact(erf4, x4, 2), kernel(erf4, x4)[t[:, 0], t[:, 1]], rtol=1e-15)
 
 
 # -- kernels ------------------------------------------------------------------------------
@@ -164,12 +169,17 @@ def test_kernel_closed_forms_match_1d_integrals(act):
     x = np.array([[0.5, -1.0], [1.2, 0.3], [-0.2, 0.8]])
     cov = 0.4**2 + 1.3**2 * x @ x.T / 2
     ref = np.array(
-        [[0.81 + 0.49 * pair_expectation_1d(act, cov[a, a], cov[a, b], cov[b, b]) for b in range(3)] for a in range(3)]
+        [
+            [0.81 + 0.49 * pair_expectation_1d(act, cov[a, a], cov[a, b], cov[b, b]) for b in range(3)]
+            for a in range(3)
+        ]
     )
     np.testing.assert_allclose(kernel(arch, x), ref, rtol=1e-12)
 
 
-@pytest.mark.parametrize(("sxx", "sxy", "syy"), [(1.0, 0.5, 2.0), (4.0, -1.5, 1.0), (9.0, 8.9, 9.0), (0.3, 0.0, 0.2)])
+@pytest.mark.parametrize(
+    ("sxx", "sxy", "syy"), [(1.0, 0.5, 2.0), (4.0, -1.5, 1.0), (9.0, 8.9, 9.0), (0.3, 0.0, 0.2)]
+)
 def test_tanh_layer_map_matches_2d_grid(sxx, sxy, syy):
     # read the map off a depth-1 kernel with d_in = 2, sigma_b = 0: Sigma = x.y
     x = np.array([[math.sqrt(sxx), 0.0]])
@@ -246,9 +256,14 @@ def uniform_kernel_reference(act, x, y, sigma_w, sigma_b):
 
         kinks = sorted({-w * x, -w * y})
         pieces = [-12 * sigma_b, *kinks, 12 * sigma_b]
-        return sum(integrate.quad(integrand, lo, hi, epsabs=1e-15, epsrel=1e-13)[0] for lo, hi in itertools.pairwise(pieces))
+        return sum(
+            integrate.quad(integrand, lo, hi, epsabs=1e-15, epsrel=1e-13)[0]
+            for lo, hi in itertools.pairwise(pieces)
+        )
 
-    return sum(integrate.quad(inner, lo, hi, epsabs=1e-15, epsrel=1e-13)[0] for lo, hi in [(-a, 0), (0, a)]) / (2 * a)
+    return sum(
+        integrate.quad(inner, lo, hi, epsabs=1e-15, epsrel=1e-13)[0] for lo, hi in [(-a, 0), (0, a)]
+    ) / (2 * a)
 
 
 @pytest.mark.parametrize("act", ["erf", "tanh", "relu"])
@@ -257,7 +272,10 @@ def test_uniform_kernel_matches_scipy(act):
     x = np.array([-1.0, 1.2])
     arch = Architecture(activation=act, sigma_w=sw, sigma_b=sb, weight_dist="uniform")
     c01 = uniform_kernel_reference(act, x[0], x[1], sw, sb)
-    c = [[uniform_kernel_reference(act, x[0], x[0], sw, sb), c01], [c01, uniform_kernel_reference(act, x[1], x[1], sw, sb)]]
+    c = [
+        [uniform_kernel_reference(act, x[0], x[0], sw, sb), c01],
+        [c01, uniform_kernel_reference(act, x[1], x[1], sw, sb)],
+    ]
     ref = sb**2 + sw**2 * np.array(c)
     np.testing.assert_allclose(kernel(arch, x), ref, rtol=1e-11)
     # contrary to the issue text, the kernel differs from the gaussian-weight one
@@ -267,9 +285,16 @@ def test_uniform_kernel_matches_scipy(act):
 
 def test_uniform_kernel_equal_to_gaussian_where_only_second_moments_enter():
     x = np.array([0.3, 0.8, 1.5])
-    for act, sb in (("linear", 0.6), ("relu", 0.0)):
-        arch = Architecture(activation=act, sigma_w=1.7, sigma_b=sb, weight_dist="uniform")
-        np.testing.assert_allclose(kernel(arch, x), kernel(arch.replace(weight_dist="gaussian"), x), rtol=1e-13)
+    cases = [("linear", 1.7, 0.6), ("relu", 1.7, 0.0), ("erf", 0.0, 0.6), ("relu", 0.0, 0.6)]
+    for act, sw0, sb in cases:  # sigma_w0 = 0: the first-layer weights vanish either way
+        arch = Architecture(activation=act, sigma_w=(sw0, 1.7), sigma_b=sb, weight_dist="uniform")
+        gaussian = arch.replace(weight_dist="gaussian")
+        np.testing.assert_allclose(kernel(arch, x), kernel(gaussian, x), rtol=1e-13)
+    # the uniform read-out changes the finite-width correlators, not the kernel
+    arch = Architecture(activation="erf", width=3, sigma_w=(0.0, 1.7), weight_dist="uniform")
+    np.testing.assert_allclose(
+        exact(arch, x, 2), exact(arch.replace(weight_dist="gaussian"), x, 2), rtol=1e-14
+    )
 
 
 def test_uniform_gauss_and_cos_kernels_d2():
@@ -291,7 +316,9 @@ def test_uniform_gauss_and_cos_kernels_d2():
 
 
 # -- one-neuron moments -----------------------------------------------------------------------
-@pytest.mark.parametrize(("act", "sw", "sb"), [("erf", 1.0, 1.0), ("tanh", 1.0, 1.0), ("erf", 3.0, 0.5), ("tanh", 4.0, 1.5)])
+@pytest.mark.parametrize(
+    ("act", "sw", "sb"), [("erf", 1.0, 1.0), ("tanh", 1.0, 1.0), ("erf", 3.0, 0.5), ("tanh", 4.0, 1.5)]
+)
 def test_smooth_moments_match_tensor_grid(act, sw, sb):
     x = np.array([-1.0, 0.3, 1.1])
     arch = Architecture(activation=act, sigma_w=sw, sigma_b=sb)
@@ -340,7 +367,7 @@ def test_relu_zero_bias_collinear_closed_form():
         expected = 1.4**n * np.prod(x[tuples(3, n)], axis=1) * e_relu
         np.testing.assert_allclose(neuron_moment(arch, x, n), expected, rtol=1e-14)
     mixed = neuron_moment(arch, np.array([-0.5, 0.5]), 2)
-    assert mixed[1] == 0.0
+    assert mixed[1] == pytest.approx(0.0, abs=1e-16)
 
 
 def test_relu_rank3_moments_match_polar_reference():
@@ -355,23 +382,28 @@ def test_relu_rank3_moments_match_polar_reference():
         b0 = max(-ci / sb for ci in c)
         poly = [1.0]  # coefficients in b, lowest first
         for ci in c:  # multiply by (ci + sb b)
-            poly = [ci * p + sb * q for p, q in zip([*poly, 0.0], [0.0, *poly])]
+            poly = [ci * p + sb * q for p, q in zip([*poly, 0.0], [0.0, *poly], strict=True)]
         dens = normal_pdf(b0)
         trunc = [0.5 * math.erfc(b0 / math.sqrt(2)), dens]
         for j in range(2, len(c) + 1):
             trunc.append(b0 ** (j - 1) * dens + (j - 1) * trunc[j - 2])
-        return sum(p * tj for p, tj in zip(poly, trunc))
+        return sum(p * tj for p, tj in zip(poly, trunc, strict=True))
 
     t = tuples(4, 4)
     for i in (5, 17):
         rows = xs[t[i]]
-        kinks = {(math.atan2(*(rows[a] - rows[b])[::-1]) + np.pi / 2) % np.pi for a in range(4) for b in range(a)}
+        kinks = {
+            (math.atan2(*(rows[a] - rows[b])[::-1]) + np.pi / 2) % np.pi for a in range(4) for b in range(a)
+        }
         kinks = sorted(kinks | {k + np.pi for k in kinks})
 
         def radial(theta, rows=rows):
             u = np.array([np.cos(theta), np.sin(theta)])
             return integrate.quad(
-                lambda r: r * np.exp(-r * r / 2) / (2 * np.pi) * bias_integral(r * rows @ u), 0, 12, epsabs=1e-15
+                lambda r: r * np.exp(-r * r / 2) / (2 * np.pi) * bias_integral(r * rows @ u),
+                0,
+                12,
+                epsabs=1e-15,
             )[0]
 
         ref = integrate.quad(radial, 0, 2 * np.pi, points=kinks, limit=200, epsabs=1e-15, epsrel=1e-12)[0]
@@ -446,12 +478,17 @@ def test_uniform_moments_match_scipy_and_closed_forms():
                 pieces = [-10 * sb, *sorted(-w * xs), 10 * sb]
                 return sum(
                     integrate.quad(
-                        lambda b: np.prod(PHI[act](w * xs + b)) * stats.norm.pdf(b, scale=sb), lo, hi, epsabs=1e-15
+                        lambda b: np.prod(PHI[act](w * xs + b)) * stats.norm.pdf(b, scale=sb),
+                        lo,
+                        hi,
+                        epsabs=1e-15,
                     )[0]
                     for lo, hi in itertools.pairwise(pieces)
                 )
 
-            ref = sum(integrate.quad(inner, lo, hi, epsabs=1e-15, epsrel=1e-12)[0] for lo, hi in [(-a, 0), (0, a)])
+            ref = sum(
+                integrate.quad(inner, lo, hi, epsabs=1e-15, epsrel=1e-12)[0] for lo, hi in [(-a, 0), (0, a)]
+            )
             assert got[i] == pytest.approx(ref / (2 * a), rel=1e-10)
     # linear: z = w x + b with w uniform; E z^4 = E w^4 x^4 + 6 E w^2 x^2 sb^2 + 3 sb^4
     arch = Architecture(activation="linear", sigma_w=sw, sigma_b=sb, weight_dist="uniform")
@@ -477,7 +514,9 @@ def test_relu_zero_bias_exact_limits():
     prod4 = np.prod(x[tuples(6, 4)], axis=1)
     prod6 = np.prod(x[tuples(6, 6)], axis=1)
     np.testing.assert_allclose(exact(arch, x, 4), 0.75 * prod4 * (1 + 5 / width), rtol=1e-12)
-    np.testing.assert_allclose(exact(arch, x, 6), 15 / 8 * prod6 * (1 + 4 / width) * (1 + 11 / width), rtol=1e-12)
+    np.testing.assert_allclose(
+        exact(arch, x, 6), 15 / 8 * prod6 * (1 + 4 / width) * (1 + 11 / width), rtol=1e-12
+    )
     assert tuple_mean_ratio(arch, x) == pytest.approx(15 / width + 44 / width**2, rel=1e-12)
 
 
@@ -524,7 +563,9 @@ def test_cos_and_gauss_single_input_limits():
     assert k4 / kernel(arch, [0.37])[0, 0] ** 2 == pytest.approx(1.5 / width, rel=1e-13)
     for sb in (0.5, 1.0):
         arch = Architecture(activation="gauss", width=width, sigma_b=sb)
-        assert width * exact(arch, [0.0], 4, connected=True)[0] == pytest.approx(3 * math.exp(4 * sb**2) - 3, rel=1e-13)
+        assert width * exact(arch, [0.0], 4, connected=True)[0] == pytest.approx(
+            3 * math.exp(4 * sb**2) - 3, rel=1e-13
+        )
     kappa6 = width**2 * exact(arch, [0.0], 6, connected=True)[0]
     assert kappa6 == pytest.approx(15 * math.exp(12) - 45 * math.exp(4) + 30, rel=1e-13)
 
@@ -572,8 +613,12 @@ def test_exact_structure(act):
 def test_kappa4_one_over_width_and_kappa6_one_over_width_squared():
     x = XSET1[:3]
     narrow, wide = (Architecture(activation="tanh", width=w, sigma_w=1.5, sigma_b=0.4) for w in (3, 30))
-    np.testing.assert_allclose(exact(narrow, x, 4, connected=True), 10 * exact(wide, x, 4, connected=True), rtol=1e-12)
-    np.testing.assert_allclose(exact(narrow, x, 6, connected=True), 100 * exact(wide, x, 6, connected=True), rtol=1e-12)
+    np.testing.assert_allclose(
+        exact(narrow, x, 4, connected=True), 10 * exact(wide, x, 4, connected=True), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        exact(narrow, x, 6, connected=True), 100 * exact(wide, x, 6, connected=True), rtol=1e-12
+    )
     # the read-out variance enters as sigma_w1^n, the read-out bias not at all
     scaled = narrow.replace(sigma_w=(1.5, 3.0), sigma_b=(0.4, 2.0))
     np.testing.assert_allclose(
