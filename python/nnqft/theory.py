@@ -31,6 +31,7 @@ Gaussian scale-mixture form of the logistic function instead (:func:`_tanh_pair`
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import math
@@ -673,6 +674,29 @@ def _linear_moment(arch: Architecture, x: FloatArray, n: int) -> FloatArray:
 
 
 def _neuron_moments(arch: Architecture, x: FloatArray, orders: Sequence[int]) -> dict[int, FloatArray]:
+    """One-neuron moments for several orders, memoised on what they depend on.
+
+    Only the first layer enters, so a width or read-out scan (or exact() called for
+    several orders and both connected flags) reuses the quadrature.
+    """
+    key = (arch.activation, arch.d_in, arch.sigma_w_layers[0], arch.sigma_b_layers[0],
+           arch.weight_dist, x.shape, x.tobytes())
+    missing = [n for n in orders if (key, n) not in _MOMENT_CACHE]
+    if missing:
+        for n, values in _compute_neuron_moments(arch, x, missing).items():
+            values.setflags(write=False)
+            _MOMENT_CACHE[(key, n)] = values
+            if len(_MOMENT_CACHE) > _MOMENT_CACHE_SIZE:
+                _MOMENT_CACHE.popitem(last=False)
+    return {n: _MOMENT_CACHE[(key, n)] for n in orders}
+
+
+_MOMENT_CACHE: collections.OrderedDict[Any, FloatArray] = collections.OrderedDict()
+_MOMENT_CACHE_SIZE = 64
+
+
+def _compute_neuron_moments(arch: Architecture, x: FloatArray,
+                            orders: Sequence[int]) -> dict[int, FloatArray]:
     """One-neuron moments for several orders, sharing one quadrature.
 
     Order 2 always comes from the kernel's closed forms, so it is available wherever
@@ -736,7 +760,7 @@ def neuron_moment(arch: Architecture, x: Any, n: int) -> FloatArray:
     _check_arch(arch)
     xs = as_inputs(x, arch.d_in, "x")
     order = _check_order("n", n, 8)
-    return _neuron_moments(arch, xs, [order])[order]
+    return _neuron_moments(arch, xs, [order])[order].copy()
 
 
 # -- public: exact finite-width correlators --------------------------------------------
