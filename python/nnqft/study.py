@@ -57,7 +57,7 @@ class StudyConfig:
     """Knobs of the default study (a TOML file may override any of them)."""
 
     widths: list[int] = dataclasses.field(default_factory=lambda: [2, 5, 10, 20, 50, 100, 1000])
-    n_networks: int = 200_000
+    n_networks: int = 800_000
     estimator: str = "conditional"
     nets: list[dict[str, Any]] = dataclasses.field(default_factory=lambda: list(DEFAULT_NETS))
     fit_width: int = 100
@@ -68,7 +68,7 @@ class StudyConfig:
         default_factory=lambda: [-0.01, -0.006, -0.002, 0.002, 0.006, 0.01])
     flow_sigmas: list[float] = dataclasses.field(
         default_factory=lambda: [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0])
-    flow_n_networks: int = 100_000
+    flow_n_networks: int = 200_000
 
     @classmethod
     def quick(cls) -> StudyConfig:
