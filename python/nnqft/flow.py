@@ -324,11 +324,10 @@ def sigma_flow(
     terms = tuple(terms)
     orders = (2, 4, 6) if "u6" in terms else (2, 4)
     archs = [arch.scaled(vary, float(s)) for s in grid]
-    kw = dict(orders=orders, estimator=estimator, threads=threads, progress=progress)
     if common_random_numbers:  # one pass of the core: every network evaluated at every sigma
-        corrs = sample_grid(archs, xs, n_networks, seed=seed, **kw)
+        corrs = sample_grid(archs, xs, n_networks, orders, estimator, seed, threads, progress)
     else:
-        corrs = [sample(a, xs, n_networks, seed=sd, **kw)
+        corrs = [sample(a, xs, n_networks, orders, estimator, sd, threads, progress)
                  for a, sd in zip(archs, _independent_seeds(seed, len(grid)), strict=True)]
     fits: list[CouplingFit] = [fit_couplings(c, a, xs, cutoff=cutoff, terms=terms)
                                for c, a in zip(corrs, archs, strict=True)]
