@@ -222,7 +222,10 @@ def sample_grid(
         raise ValueError(f"n_bins must be a power of two, got {n_bins}")
     start = _positive_count("start", start, 0)
     if start % block_size:
-        raise ValueError(f"start must be a multiple of block_size={block_size}, got {start}")
+        raise ValueError(
+            f"start must be a multiple of block_size={block_size}, got {start} (e.g. "
+            f"{start - start % block_size} or {start - start % block_size + block_size}); "
+            "runs meant to be merged should also cover whole blocks")
     if start + n_networks >= 2**62:
         raise ValueError(f"network indices must stay below 2**62, got start + n_networks = "
                          f"{start + n_networks}")
