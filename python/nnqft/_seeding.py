@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
-SeedLike = Union[None, int, "np.random.SeedSequence", "list[int]", "tuple[int, ...]"]
-
 __all__ = [
-    "SeedLike",
     "default_threads",
     "resolve_seed",
     "resolve_threads",

@@ -221,7 +221,7 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
     rows, record = [], {}
     for net in cfg.nets:
         arch = Architecture(net["activation"], width=cfg.fit_width, sigma_b=net["sigma_b"])
-        corr = load_or_none(out / "correlators" / f"{net['label']}_N{cfg.fit_width}.npz")
+        corr = _load_or_none(out / "correlators" / f"{net['label']}_N{cfg.fit_width}.npz")
         if corr is None:
             continue
         x = corr.x
@@ -249,7 +249,7 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
     scan_text = ""
     relu = next((n for n in cfg.nets if n["activation"] == "relu"), None)
     if relu is not None:
-        corr = load_or_none(out / "correlators" / f"{relu['label']}_N{cfg.fit_width}.npz")
+        corr = _load_or_none(out / "correlators" / f"{relu['label']}_N{cfg.fit_width}.npz")
         if corr is not None:
             scan = cutoff_scan(corr, corr.arch, corr.x, RELU_CUTOFFS)
             slope, err = scan.slopes["u4"], scan.slope_errors["u4"]
@@ -265,7 +265,7 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
     return "\n".join(table) + scan_text + note, record
 
 
-def load_or_none(path: Path) -> Any:
+def _load_or_none(path: Path) -> Any:
     from .io import load
 
     return load(path) if path.exists() else None

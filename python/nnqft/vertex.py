@@ -173,11 +173,7 @@ def vertex_integral(
         If the integral diverges (``cutoff = inf`` with a ``K_EFT`` that does not decay)
         or the forced method does not apply to ``arch``.
     """
-    xs, lam, how = _prepare(arch, x, cutoff, method)
-    idx = tuples(len(xs), _order(order))
-    if how == "gaussian":
-        return _gaussian_products(arch, xs, idx, lam, moment=False)
-    return _rule_products(arch, xs, idx, lam, how, rtol, moment=False)
+    return _tuple_integral(arch, x, order, cutoff, method, rtol, moment=False)
 
 
 def moment_integral(
@@ -195,11 +191,17 @@ def moment_integral(
     response to a position-dependent quartic coupling ``u4 + d2 |y|^2``.  Parameters and
     return value as in :func:`vertex_integral`.
     """
+    return _tuple_integral(arch, x, order, cutoff, method, rtol, moment=True)
+
+
+def _tuple_integral(arch: Architecture, x: Any, order: int, cutoff: float,
+                    method: str | None, rtol: float, moment: bool) -> FloatArray:
+    """``int prod_a K_EFT(x_a, y)`` (times ``|y|^2`` if ``moment``) on the tuple layout."""
     xs, lam, how = _prepare(arch, x, cutoff, method)
     idx = tuples(len(xs), _order(order))
     if how == "gaussian":
-        return _gaussian_products(arch, xs, idx, lam, moment=True)
-    return _rule_products(arch, xs, idx, lam, how, rtol, moment=True)
+        return _gaussian_products(arch, xs, idx, lam, moment=moment)
+    return _rule_products(arch, xs, idx, lam, how, rtol, moment=moment)
 
 
 def bilocal_integral(
