@@ -2,9 +2,12 @@
 // orders 2/4/6, over widths and thread counts (plain chrono, best of 3).
 //
 //   cmake -S . -B build/bench -DNNQFT_BUILD_BENCH=ON && cmake --build build/bench -j2
-//   build/bench/bench/bench_sampler
+//   build/bench/bench/bench_sampler                       # the table
+//   build/bench/bench/bench_sampler 1000 plain 1 50000    # one case (for profilers)
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "nnqft/sampler.hpp"
@@ -37,7 +40,15 @@ double networks_per_second(int width, unsigned threads, nnqft::Estimator e,
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    if (argc == 5) {
+        const auto e = std::strcmp(argv[2], "conditional") == 0 ? nnqft::Estimator::conditional
+                                                                 : nnqft::Estimator::plain;
+        std::printf("%.0f networks/s\n",
+                    networks_per_second(std::atoi(argv[1]), static_cast<unsigned>(std::atoi(argv[3])),
+                                        e, std::strtoull(argv[4], nullptr, 10)));
+        return 0;
+    }
     std::printf("| width | estimator | threads | networks/s |\n|---|---|---|---|\n");
     for (int width : {10, 100, 1000}) {
         const std::uint64_t n = width >= 1000 ? 20000 : 200000;

@@ -24,8 +24,9 @@
 /// - cos: Cody-Waite reduction by pi/2 in four parts (exact for |x| < 2^17); larger
 ///   |x| goes to libm's cos (Payne-Hanek) in a scalar slow path.
 /// - erf: erf(x) = x P(x^2 - 25/8) for |x| <= 2.5; beyond, erf = 1 - exp(-H(|x|))
-///   with H = -log erfc a polynomial (|x| clamped to 6, where erf rounds to 1). Blocks
-///   of 8 inputs all inside |x| <= 2.5 (most, for erf networks) skip the second form.
+///   with H = -log erfc a polynomial (|x| clamped to 6, where erf rounds to 1). The
+///   first form runs on every element; the rare larger |x| are compacted into a
+///   buffer and recomputed by the second (erf_chunk).
 /// - tanh(|x|) = -m / (2 + m) with m = expm1(-2|x|) (no cancellation near 0).
 ///
 /// Polynomial coefficients: near-minimax fits computed for this file with Lawson's
@@ -268,12 +269,53 @@ NNQFT_INLINE double exp_neg_moderate(double h) {
 // Sequential Horner: the split form cancels for the alternating terms of kErfA.
 NNQFT_INLINE double erf_small(double x) { return x * horner_seq(kErfA, x * x - kErfA0); }
 
-NNQFT_INLINE double erf_full(double x) {
+/// erf by the large-|x| form 1 - e^-H(|x|), meant for |x| > 2.5 (and +-inf, NaN).
+NNQFT_INLINE double erf_large(double x) {
     const double ax = as_double(as_bits(x) & ~kSignBit);
     const double ac = ax > kErfSat ? kErfSat : ax;
     const double big = 1.0 - exp_neg_moderate(horner(kErfB, ac));
-    const double sbig = as_double(as_bits(big) | (as_bits(x) & kSignBit));
-    return ax <= kErfSplit ? erf_small(x) : sbig;  // NaN takes sbig, which is NaN
+    return as_double(as_bits(big) | (as_bits(x) & kSignBit));
+}
+
+/// Sign bit set when |x| > 2.5 or x is +-inf (NaN: either; both forms return NaN).
+NNQFT_INLINE u64 erf_is_large(double x) {
+    return as_bits(kErfSplit - as_double(as_bits(x) & ~kSignBit)) & kSignBit;
+}
+
+/// erf of up to kErfChunk elements (in and out may alias). Every element takes the
+/// vectorised small-|x| form; the few with |x| > 2.5 (about 4% in an erf-net) are
+/// first copied aside, then gathered through the large-|x| form and scattered back.
+/// Each element's result is the one its own form gives, so this is bit-identical to
+/// choosing per element, without computing both forms for whole SIMD blocks.
+constexpr size_t kErfChunk = 512;
+NNQFT_INLINE void erf_chunk(const double* in, double* out, size_t n) {
+    constexpr size_t B = 8;  // sub-block whose range check is one vectorised OR
+    std::uint32_t where[kErfChunk];
+    double large[kErfChunk];
+    size_t n_large = 0;
+    size_t i = 0;
+    for (; i + B <= n; i += B) {
+        u64 any = 0;
+        for (size_t k = 0; k < B; ++k) any |= erf_is_large(in[i + k]);
+        if (any != 0) {
+            for (size_t k = 0; k < B; ++k) {  // branch-free append of the large ones
+                where[n_large] = static_cast<std::uint32_t>(i + k);
+                large[n_large] = in[i + k];
+                n_large += erf_is_large(in[i + k]) >> 63;
+            }
+        }
+NNQFT_IVDEP
+        for (size_t k = 0; k < B; ++k) out[i + k] = erf_small(in[i + k]);
+    }
+    for (; i < n; ++i) {
+        where[n_large] = static_cast<std::uint32_t>(i);
+        large[n_large] = in[i];
+        n_large += erf_is_large(in[i]) >> 63;
+        out[i] = erf_small(in[i]);
+    }
+NNQFT_IVDEP
+    for (size_t j = 0; j < n_large; ++j) large[j] = erf_large(large[j]);
+    for (size_t j = 0; j < n_large; ++j) out[where[j]] = large[j];
 }
 
 NNQFT_INLINE double tanh_full(double x) {
@@ -629,25 +671,10 @@ void apply(int func, const double* in, double* out, size_t n) {
     // written); partial overlap is not.
     constexpr size_t B = 8;  // block for the erf / cos range checks
     switch (func) {
-        case 0: {  // erf
-            size_t i = 0;
-            for (; i + B <= n; i += B) {
-                // Any |x| > 2.5 in the block? The sign bit of 2.5 - |x|. (A two-pass
-                // variant, x P(x^2) everywhere first, measured slower.)
-                u64 big = 0;
-                for (size_t k = 0; k < B; ++k)
-                    big |= as_bits(kErfSplit - as_double(as_bits(in[i + k]) & ~kSignBit));
-                if ((big & kSignBit) == 0) {
-NNQFT_IVDEP
-                    for (size_t k = 0; k < B; ++k) out[i + k] = erf_small(in[i + k]);
-                } else {
-NNQFT_IVDEP
-                    for (size_t k = 0; k < B; ++k) out[i + k] = erf_full(in[i + k]);
-                }
-            }
-            for (; i < n; ++i) out[i] = erf_full(in[i]);
+        case 0:  // erf
+            for (size_t i = 0; i < n; i += kErfChunk)
+                erf_chunk(in + i, out + i, n - i < kErfChunk ? n - i : kErfChunk);
             break;
-        }
         case 1:  // relu; NaN propagates (x <= 0 is false for NaN)
 NNQFT_IVDEP
             for (size_t i = 0; i < n; ++i) out[i] = in[i] <= 0.0 ? 0.0 : in[i];
