@@ -2,7 +2,11 @@
 
 Workload (issue 2): erf-net, d_in = 1, N = 1000, inputs {-1, -0.6, -0.2, 0.2, 0.6, 1},
 orders 2/4/6, plain estimator; nnqft at 1 and 2 threads and numpy, in one run, as ratios.
-Also: peak resident memory of nnqft runs of growing size (must stay flat).
+Also: peak resident memory of nnqft runs of growing size (must stay flat), and where
+the time of one network goes in each implementation (normal draws, activations, the
+rest), with the ceiling those per-element costs put on the ratio: the ratio depends on
+the CPU, because nnqft's vectorised kernels gain with wider SIMD units and numpy's
+per-element library calls much less.
 
     python bench/bench_sampling.py            # the table
     python bench/bench_sampling.py --quick    # a smoke run (CI never times anything)
@@ -22,8 +26,20 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import nnqft  # noqa: E402
 from numpy_reference import NumpySampler  # noqa: E402
+from scipy import special  # noqa: E402
 
 X = np.array([-1.0, -0.6, -0.2, 0.2, 0.6, 1.0])
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), for the record: the ratios depend on it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
 
 
 def rate_numpy(width: int, n: int) -> float:
@@ -40,6 +56,64 @@ def rate_nnqft(width: int, n: int, threads: int, estimator: str = "plain") -> fl
     t0 = time.perf_counter()
     nnqft.sample(arch, X, n, threads=threads, seed=1, estimator=estimator)
     return n / (time.perf_counter() - t0)
+
+
+def per_element_ns(fn, n_elements: int, repeats: int) -> float:
+    """Fastest of `repeats` calls, in ns per element."""
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best / n_elements * 1e9
+
+
+def stage_costs(width: int, quick: bool) -> dict[str, dict[str, float]]:
+    """ns per normal draw and per erf value of both implementations (one thread).
+
+    nnqft's kernels run on cache-resident arrays as in the sampler (Philox words, then
+    Box-Muller); numpy draws and evaluates the arrays of one batch of 256 networks, as
+    its sampler does.
+    """
+    m, reps = 4096, (20 if quick else 400)  # a few rows of a network: L1-resident
+    z = np.random.default_rng(0).standard_normal(m) * np.sqrt(1.5)
+    bits = nnqft._core.philox_stream([0, 1, 2, 0], [3, 4], m // 4)
+    rng = np.random.default_rng(0)
+    batch = np.random.default_rng(0).standard_normal((256, 6, width))
+    reps_np = max(3, reps // 40)
+    return {
+        "numpy": {
+            "normal": per_element_ns(lambda: rng.standard_normal((256, width)), 256 * width,
+                                     reps_np),
+            "erf": per_element_ns(lambda: special.erf(batch), batch.size, reps_np),
+        },
+        "nnqft": {
+            "normal": per_element_ns(lambda: nnqft._core.philox_stream([0, 1, 2, 0], [3, 4], m // 4),
+                                     m, reps)
+            + per_element_ns(lambda: nnqft._core.normals_from_bits(bits), m, reps),
+            "erf": per_element_ns(lambda: nnqft._core.apply_function("erf", z), m, reps),
+        },
+    }
+
+
+def print_breakdown(width: int, rates: dict[str, float], costs: dict[str, dict[str, float]]) -> None:
+    """Where one network's time goes, and the ratio the per-element costs allow."""
+    n_normal, n_erf = 3 * width + 1, 6 * width  # W0, b0, W1, b1; k = 6 inputs
+    print(f"\nOne network (N={width}): {n_normal} normal draws, {n_erf} erf values; "
+          "one thread, microseconds")
+    print("\n| stage | numpy | nnqft | ratio |\n|---|---|---|---|")
+    parts = {}
+    for impl in ("numpy", "nnqft"):
+        total = 1e6 / rates[impl]
+        draws = n_normal * costs[impl]["normal"] * 1e-3
+        erf = n_erf * costs[impl]["erf"] * 1e-3
+        parts[impl] = (draws, erf, total - draws - erf, total)
+    for i, stage in enumerate(("normal draws", "erf", "the rest", "whole network")):
+        a, b = parts["numpy"][i], parts["nnqft"][i]
+        print(f"| {stage} | {a:.1f} | {b:.1f} | {a / b:.1f}x |")
+    floor = parts["nnqft"][0] + parts["nnqft"][1]
+    print(f"\nCeiling at these kernel costs (the rest free, perfect 2-thread scaling): "
+          f"{2 * parts['numpy'][3] / floor:.1f}x numpy with 2 threads")
 
 
 MEMORY_SCRIPT = """
@@ -64,7 +138,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers")
     args = parser.parse_args()
     n_np, n_nn = (512, 2048) if args.quick else (4096, 100_000)
-    print(f"nnqft {nnqft.__version__}, kernels: {nnqft._core.kernel_path()}, "
+    print(f"nnqft {nnqft.__version__}, CPU: {cpu_model()}, kernels: {nnqft._core.kernel_path()}, "
           f"erf-net N={args.width}, k=6, orders 2/4/6, plain estimator")
     base = rate_numpy(args.width, n_np)
     rows = [("numpy (vectorised, float64)", "default", base)]
@@ -76,6 +150,8 @@ def main() -> None:
         print(f"| {name} | {threads} | {rate:,.0f} | {rate / base:.1f}x |")
     scaling = rows[2][2] / rows[1][2]
     print(f"\n2-thread scaling of nnqft plain: {scaling:.2f}x")
+    costs = stage_costs(args.width, args.quick)
+    print_breakdown(args.width, {"numpy": base, "nnqft": rows[1][2]}, costs)
 
     sizes = (2_000, 20_000) if args.quick else (10_000, 100_000, 1_000_000)
     mem = [(n, peak_memory_mib(n, args.width)) for n in sizes]
@@ -83,7 +159,8 @@ def main() -> None:
     for n, m in mem:
         print(f"| {n:,} | {m:.0f} |")
     if args.json:
-        args.json.write_text(json.dumps({"rates": rows, "scaling": scaling, "memory": mem}))
+        args.json.write_text(json.dumps({"rates": rows, "scaling": scaling, "memory": mem,
+                                               "ns_per_element": costs}))
 
 
 if __name__ == "__main__":
