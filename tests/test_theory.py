@@ -208,6 +208,28 @@ def test_gauss_and_cos_kernels_match_parameter_quadrature():
     np.testing.assert_allclose(kernel(arch, x), sw**2 * ref, rtol=1e-12, atol=1e-15)
 
 
+def test_gauss_kernel_and_moments_finite_at_large_inputs():
+    # The weights' MGF alone overflows once |sum of inputs| passes ~38; the kernel and the
+    # moments (MGF times a tiny normaliser) must stay finite wherever they are.
+    sw, sb = 1.0, 0.5
+    arch = Architecture(activation="gauss", sigma_w=sw, sigma_b=sb, width=4)
+    x = np.array([30.0, 45.0, 60.0])
+    expected = sb**2 + sw**2 * np.exp(-0.5 * sw**2 * np.subtract.outer(x, x) ** 2)
+    np.testing.assert_allclose(kernel(arch, x), expected, rtol=1e-12)
+    # kappa4 at the tuple (0, 0, 1, 1) against physics.md 1.5's M4 closed form:
+    # M4 = exp(4 sb^2) exp{sw^2 [sum_a x_a^2 - sum_{a<b} (x_a - x_b)^2 / 2]}
+    xs = np.array([10.0, 10.5])
+    m4 = math.exp(4 * sb**2 + sw**2 * (2 * 10.0**2 + 2 * 10.5**2 - 0.5 * 4 * 0.5**2))
+    c = (kernel(arch, xs) - sb**2) / sw**2
+    expected_kappa = (sw**4 / 4) * (3 * m4 - c[0, 0] * c[1, 1] - 2 * c[0, 1] ** 2)
+    kappa = exact(arch, xs, 4, connected=True)[2]  # tuples 0000, 0001, 0011, ...
+    assert kappa == pytest.approx(expected_kappa, rel=1e-10)
+    # uniform weights: sinh(a |x + y|) / (a |x + y|) alone overflows here (inf times a
+    # zero normaliser was NaN); the product underflows to 0, leaving sigma_b1^2
+    xu = np.array([300.0, 310.0])
+    np.testing.assert_array_equal(kernel(arch.replace(weight_dist="uniform"), xu), sb**2)
+
+
 def test_kernel_cross_block_and_linear():
     arch = Architecture(activation="linear", d_in=2, sigma_w=(0.9, 1.1), sigma_b=(0.3, 0.2))
     x, y = np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([[0.0, 1.0], [2.0, 2.0], [-1.0, 0.0]])

@@ -252,14 +252,18 @@ def _weight_char(arch: Architecture, v: FloatArray) -> FloatArray:
     return np.asarray(out, dtype=np.float64)
 
 
-def _weight_mgf(arch: Architecture, v: FloatArray) -> FloatArray:
-    """Moment generating function ``E exp(w.v)`` of the first-layer weights."""
+def _weight_log_mgf(arch: Architecture, v: FloatArray) -> FloatArray:
+    """Log of the moment generating function ``log E exp(w.v)`` of the first-layer weights.
+
+    In log form so that the Gauss-net moments, a huge MGF times a tiny normaliser, stay
+    finite wherever their product is (the MGF alone overflows once ``|v|`` passes ~37).
+    """
     if arch.weight_dist == "gaussian":
-        out = np.exp(0.5 * arch.sigma_w_layers[0] ** 2 * (v**2).sum(-1) / arch.d_in)
-    else:
-        av = _uniform_half_width(arch) * v
-        safe = np.where(av == 0, 1.0, av)
-        out = np.prod(np.where(av == 0, 1.0, np.sinh(safe) / safe), axis=-1)
+        out = 0.5 * arch.sigma_w_layers[0] ** 2 * (v**2).sum(-1) / arch.d_in
+    else:  # log(sinh(t) / t) = t + log((1 - e^{-2t}) / (2t)), t = |a v| (1 at t = 0)
+        t = np.abs(_uniform_half_width(arch) * v)
+        safe = np.where(t == 0, 1.0, t)
+        out = np.where(t == 0, 0.0, safe + np.log(-np.expm1(-2.0 * safe) / (2.0 * safe))).sum(-1)
     return np.asarray(out, dtype=np.float64)
 
 
@@ -294,8 +298,8 @@ def _first_layer(arch: Architecture, x: FloatArray, y: FloatArray, paired: bool 
     if not paired:
         vx, vy = vx[:, None], vy[None, :]
     if act == "gauss":  # E exp(z_x + z_y) = mgf_w(x + y) exp(2 sigma_b0^2)
-        mgf = _weight_mgf(arch, _outer(x, y, paired, np.add))
-        return mgf * np.exp(2.0 * sb0**2 - vx - vy)
+        log_mgf = _weight_log_mgf(arch, _outer(x, y, paired, np.add))
+        return np.asarray(np.exp(log_mgf + 2.0 * sb0**2 - vx - vy), dtype=np.float64)
     if _gaussian_first_layer(arch):
         sxy = sb0**2 + sw0**2 * _dot(x, y, paired) / d
         return _gaussian_pair_map(act, sxy, vx, vy)
@@ -644,7 +648,7 @@ def _gauss_moment(arch: Architecture, x: FloatArray, n: int) -> FloatArray:
     t = _tuples.tuples(len(x), n)
     var = _preactivation_var(arch, x)[t].sum(axis=1)
     bias = 0.5 * n**2 * arch.sigma_b_layers[0] ** 2
-    return np.asarray(_weight_mgf(arch, x[t].sum(axis=1)) * np.exp(bias - var), dtype=np.float64)
+    return np.asarray(np.exp(_weight_log_mgf(arch, x[t].sum(axis=1)) + bias - var), dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=16)
