@@ -130,3 +130,12 @@ def test_progress_callback_errors_propagate():
 
     with pytest.raises(RuntimeError, match="stop here"):
         nnqft._core.sample(config, 0, 10**7, 2, boom)
+
+
+def test_progress_bar_reaches_the_total_and_stays_quiet_off_a_terminal(capfd):
+    # stderr is captured (not a terminal): a final line with the whole count, not a flood
+    arch = nnqft.Architecture("erf", width=8)
+    nnqft.sample(arch, XSET_ERF, 4096, orders=(2,), seed=1, threads=2, progress=True)
+    lines = [ln for ln in capfd.readouterr().err.replace("\r", "\n").splitlines() if ln.strip()]
+    assert lines[-1].startswith("sampling: 100%") and "4.10k/4.10k" in lines[-1]
+    assert len(lines) <= 3
