@@ -750,4 +750,43 @@ void dot_norm(const double* __restrict h, const double* __restrict w, size_t n,
     result[1] = ((sq[0] + sq[4]) + (sq[1] + sq[5])) + ((sq[2] + sq[6]) + (sq[3] + sq[7]));
 }
 
+void gram(const double* __restrict h, size_t k, size_t n, double* __restrict out) {
+    // For each row a, the pairs (a, b >= a) in groups of G rows b that share the loads
+    // of row a; eight interleaved partial sums per pair as in dot_norm (a fixed order:
+    // the same value on every path up to FMA rounding, whatever the thread).
+#if defined(__AVX512F__)
+    constexpr size_t G = 4;  // 32 zmm registers
+#elif defined(__AVX2__)
+    constexpr size_t G = 3;  // measured best of 2..6 (k = 6, n = 1000)
+#else
+    constexpr size_t G = 2;  // 16 xmm registers hold 2 x 8 partial sums
+#endif
+    constexpr size_t L = 8;
+    size_t t = 0;
+    for (size_t a = 0; a < k; ++a) {
+        const double* ha = h + a * n;
+        for (size_t b0 = a; b0 < k; b0 += G) {
+            const size_t g = k - b0 < G ? k - b0 : G;
+            const double* hb[G];
+            for (size_t q = 0; q < G; ++q) hb[q] = h + (q < g ? b0 + q : a) * n;  // spare: row a
+            double acc[G][L] = {};
+            size_t j = 0;
+            for (; j + L <= n; j += L) {
+#pragma GCC unroll 8
+                for (size_t q = 0; q < G; ++q)
+#pragma GCC unroll 8
+                    for (size_t l = 0; l < L; ++l)
+                        acc[q][l] = fmadd(ha[j + l], hb[q][j + l], acc[q][l]);
+            }
+            for (size_t l = 0; j < n; ++j, ++l)
+                for (size_t q = 0; q < G; ++q) acc[q][l] = fmadd(ha[j], hb[q][j], acc[q][l]);
+            for (size_t q = 0; q < g; ++q) {
+                const double* c = acc[q];
+                out[t + q] = ((c[0] + c[4]) + (c[1] + c[5])) + ((c[2] + c[6]) + (c[3] + c[7]));
+            }
+            t += g;
+        }
+    }
+}
+
 }  // namespace nnqft::kernels::NNQFT_KERNEL_ISA

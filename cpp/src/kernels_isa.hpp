@@ -20,6 +20,7 @@
     void affine(double a, const double* u, std::size_t stride, const double* v,          \
                 double* out, std::size_t n);                                            \
     void dot_norm(const double* h, const double* w, std::size_t n, double* result);     \
+    void gram(const double* h, std::size_t k, std::size_t n, double* out);              \
     }
 
 NNQFT_DECLARE_KERNEL_ISA(generic)

@@ -207,11 +207,12 @@ double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
         return shift + factor * max_norm;
     }
     // C = sigma_b^2 + (sigma_w^2 / N) h h^T, packed upper triangle row by row
-    const Eigen::MatrixXd c = h_ * h_.transpose();
-    std::size_t t = 0;
-    for (Eigen::Index a = 0; a < k; ++a)
-        for (Eigen::Index b = a; b < k; ++b) out[t++] = shift + factor * c(a, b);
-    return shift + factor * c.diagonal().maxCoeff();
+    const auto kk = static_cast<std::size_t>(k);
+    kernels::gram(h_.data(), kk, static_cast<std::size_t>(spec_.width), out);
+    double max_diag = 0.0;
+    for (std::size_t a = 0, t = 0; a < kk; t += kk - a, ++a) max_diag = std::max(max_diag, out[t]);
+    for (std::size_t t = 0; t < kk * (kk + 1) / 2; ++t) out[t] = shift + factor * out[t];
+    return shift + factor * max_diag;
 }
 
 }  // namespace nnqft

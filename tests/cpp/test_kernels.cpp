@@ -301,6 +301,39 @@ void test_uniforms() {
     check(same && in_range, "uniforms: bit-identical to lo + (hi-lo) (b >> 11) 2^-53");
 }
 
+// Gram matrix and dot_norm against long-double sums, on sizes that leave tails
+// (k = 7 rows: groups of pairs that do not divide evenly; n not a multiple of 8).
+void test_gram() {
+    Rng rng{77};
+    bool ok = true;
+    double worst = 0;
+    for (std::size_t k : {1, 2, 6, 7}) {
+        for (std::size_t n : {1, 7, 8, 1003}) {
+            std::vector<double> h(k * n), out(k * (k + 1) / 2, -1.0);
+            for (double& v : h) v = rng.uniform(-2.0, 3.0);
+            K::gram(h.data(), k, n, out.data());
+            std::size_t t = 0;
+            for (std::size_t a = 0; a < k; ++a)
+                for (std::size_t b = a; b < k; ++b, ++t) {
+                    long double ref = 0, scale = 0;
+                    for (std::size_t j = 0; j < n; ++j) {
+                        ref += static_cast<long double>(h[a * n + j]) * h[b * n + j];
+                        scale += std::fabs(static_cast<long double>(h[a * n + j]) * h[b * n + j]);
+                    }
+                    const double err = static_cast<double>(std::fabs(out[t] - ref) / scale);
+                    worst = std::max(worst, err);
+                    ok = ok && err < 1e-15 * static_cast<double>(n < 16 ? 16 : n);
+                }
+            double r[2];
+            K::dot_norm(h.data(), h.data() + (k - 1) * n, n, r);
+            ok = ok && r[1] == out[0] &&
+                 (k == 1 || std::fabs(r[0] - out[k - 1]) <= 1e-13 * std::fabs(r[1]) + 1e-300);
+        }
+    }
+    check(ok, fmt("gram: packed h h^T against long double, max error/sum|terms| = %.2e; "
+                  "dot_norm agrees", worst));
+}
+
 }  // namespace
 
 int main() {
@@ -344,6 +377,7 @@ int main() {
         test_functions(cases);
         test_normals(first_normals, bits, nref, p);
         test_uniforms();
+        test_gram();
     }
     check(!K::set_path("no-such-isa") && K::set_path("auto"), "set_path rejects unknown");
     check(n_paths >= 1, "at least the generic path ran");

@@ -43,6 +43,11 @@ void affine(double a, const double* u, std::size_t stride, const double* v, doub
 /// conditional variance of one input, in one pass; fixed summation order).
 void dot_norm(const double* h, const double* w, std::size_t n, double* result);
 
+/// The Gram matrix of the k rows of h (row-major k x n): out[t] = sum_j h[a n + j]
+/// h[b n + j] for a <= b, packed row by row (t = 0 .. k (k + 1) / 2 - 1); the same
+/// fixed summation order per pair as dot_norm.
+void gram(const double* h, std::size_t k, std::size_t n, double* out);
+
 /// Name of the instruction-set path in use: "avx512", "avx2" or "generic".
 const char* path();
 
