@@ -32,6 +32,17 @@ def test_run_quick_writes_report_plots_and_results(quick_run):
     assert prov["wall_time"] > 0 and prov["host"]["machine"]
 
 
+def test_show_outlines_the_json_tables(quick_run, capsys):
+    couplings = json.loads((quick_run / "couplings.json").read_text())
+    assert main(["show", str(quick_run / "couplings.json")]) == 0
+    out = capsys.readouterr().out
+    u4 = couplings["erf"]["fit"]["values"]["u4"]
+    assert "erf:" in out and f"u4: {u4:.6g}" in out
+    assert "[2x2 values from" in out  # a covariance matrix summarised, not dumped
+    assert main(["show", str(quick_run / "report.md")]) == 2
+    assert "not an nnqft result file" in capsys.readouterr().err
+
+
 def test_run_results_load_back_and_equal_the_api(quick_run):
     corr = nnqft.load(quick_run / "correlators" / "erf_N10.npz")
     again = nnqft.sample(corr.arch, corr.x, corr.n_networks, orders=corr.orders,

@@ -74,8 +74,23 @@ def test_corrupt_state_is_refused(corr):
 
 def test_not_an_nnqft_file(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
-    with pytest.raises(ValueError, match="not an nnqft result"):
-        nnqft.load(tmp_path / "other.npz")
+    np.save(tmp_path / "bare.npy", np.zeros(3))
+    (tmp_path / "table.json").write_text('{"a": 1}')
+    for name in ("other.npz", "bare.npy", "table.json"):
+        with pytest.raises(ValueError, match="not an nnqft result"):
+            nnqft.load(tmp_path / name)
+
+
+def test_saved_file_mode_follows_the_umask(corr, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = corr.save(tmp_path / "c.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
 
 
 def test_failed_write_leaves_no_file(tmp_path, monkeypatch):

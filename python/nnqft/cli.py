@@ -7,6 +7,7 @@ writing the same result files (``.npz`` + JSON metadata).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from collections.abc import Sequence
@@ -183,9 +184,52 @@ def _has_connected(corr: Any, n: int) -> bool:
     return True
 
 
+def _outline(value: Any, indent: str = "") -> list[str]:
+    """Outline a JSON document: scalars and short lists in full, long lists as a range."""
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and not _is_short(item):
+                lines.append(f"{indent}{key}:")
+                lines.extend(_outline(item, indent + "  "))
+            else:
+                lines.append(f"{indent}{key}: {_short(item)}")
+        return lines
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        lines = []
+        for i, item in enumerate(value):
+            lines.append(f"{indent}[{i}]")
+            lines.extend(_outline(item, indent + "  "))
+        return lines
+    return [f"{indent}{_short(value)}"]
+
+
+def _is_short(value: Any) -> bool:
+    return isinstance(value, list) and len(value) <= 8 and not any(
+        isinstance(v, (dict, list)) for v in value)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        if _is_short(value):
+            return "[" + ", ".join(_short(v) for v in value) + "]"
+        flat = np.asarray(value, dtype=object).ravel()
+        nums = [float(v) for v in flat if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        shape = "x".join(str(n) for n in np.shape(np.asarray(value, dtype=object)))
+        if nums and len(nums) == flat.size:
+            return f"[{shape} values from {min(nums):.6g} to {max(nums):.6g}]"
+        return f"[{shape} items]"
+    return str(value)
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     from .io import load
 
+    if args.result.suffix == ".json":  # the study's tables and provenance
+        print("\n".join(_outline(json.loads(args.result.read_text()))))
+        return 0
     obj = load(args.result)
     if hasattr(obj, "tail_index"):
         print(describe_correlators(obj, args.orders, args.rows))

@@ -35,6 +35,12 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_npz(path: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Write arrays and JSON metadata atomically (temporary file, then rename).
 
@@ -52,6 +58,7 @@ def write_npz(path: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) ->
             np.savez(fh, __meta__=np.array(record), **arrays)  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
@@ -65,7 +72,14 @@ def read_npz(path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     path = Path(path)
     if not path.exists() and path.with_name(path.name + ".npz").exists():
         path = path.with_name(path.name + ".npz")
-    with np.load(path, allow_pickle=False) as data:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except ValueError as err:  # numpy's "pickled (object) data" for anything not .npy/.npz
+        raise ValueError(f"{path} is not an nnqft result file (.npz written by nnqft): "
+                         f"{err.__class__.__name__} reading it") from err
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} is not an nnqft result file (a bare .npy array)")
+    with data:
         if "__meta__" not in data.files:
             raise ValueError(f"{path} is not an nnqft result file (no metadata record)")
         meta = json.loads(str(data["__meta__"]))

@@ -256,11 +256,14 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
             record["relu_cutoff_scan"] = scan.to_dict()
             scan_text = (f"\n\nReLU cutoff scan over Λ ∈ {RELU_CUTOFFS}: "
                          f"d log|u4| / d log Λ = {slope:.4f} ± {err:.2g} "
-                         f"(exact: −(4 + d_in) = −5; fixed by the vertex integral, physics.md §7.12).")
+                         "(exact: −(4 + d_in) = −5: the vertex integral is homogeneous of degree "
+                         "4 + d_in in Λ, so this slope tests the integral, not the networks; "
+                         "docs/physics.md §3.6, §7.12).")
     note = ("\n\nχ² tests the *local* form: it is exact for ReLU with σ_b = 0 (every network is "
             "linear there), while the Gauss- and erf-net correlators carry non-local structure "
             "that precise data resolve. N·u4 → const shows u4 ∝ 1/N with the kernel used "
-            "consistently (physics.md §7.9).")
+            "consistently: the Wick subtraction uses the full K, only the vertex legs K − σ_b1² "
+            "(docs/physics.md §7.9).")
     (out / "couplings.json").write_text(json.dumps(record, indent=1, default=float))
     return "\n".join(table) + scan_text + note, record
 
@@ -308,7 +311,7 @@ def _run_flow(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
             f"Functional RG (LPA, Litim, φ⁴) from the IR point σ = {flow.sigmas[0]:g}: at "
             f"k = {frg.k[-1]:g} it reaches σ(k) = {frg.sigma[-1]:.4f}, u4 = "
             f"{frg.couplings['u4'][-1]:.4g} ± {frg.errors['u4'][-1]:.2g}. The passive flow "
-            "moves σ only slightly and does not follow the active σ^(d−4) law (physics.md §4.3).",
+            "moves σ only slightly and does not follow the active σ^(d−4) law (docs/physics.md §4.3).",
             "", "![flow](flow.png)"]
     return "\n".join(text)
 
