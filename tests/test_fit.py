@@ -14,6 +14,7 @@ from nnqft.fit import (
     CouplingFit,
     cutoff_scan,
     fit_couplings,
+    fit_exact_like,
     hms_kappa,
     hms_lambda,
     per_tuple_couplings,
@@ -472,3 +473,23 @@ def test_sampled_erf_goodness_of_fit_against_exact():
     assert ndof == 15 and pvalue > 1e-3
     fit = fit_couplings(corr, arch, ERF_X, 100.0)
     assert fit.pvalue < 1e-6
+
+
+def test_fit_exact_like_mirrors_the_sampled_fit():
+    # a non-local erf-net: the GLS fit of the sampled data and an unweighted fit of the
+    # exact values estimate different projections; fit_exact_like uses the sample's
+    # weights, so (i) given the sample's own means it reproduces the sampled fit to
+    # rounding, and (ii) given the exact values it differs from it by sampling error only
+    nnqft = pytest.importorskip("nnqft")
+    from nnqft.fit import _Recentred
+
+    arch = Architecture("erf", width=5, sigma_w=1.0, sigma_b=1.0)
+    corr = nnqft.sample(arch, ERF_X, n_networks=50_000, orders=(2, 4),
+                        estimator="conditional", seed=13)
+    fit = fit_couplings(corr, arch, ERF_X, 100.0)
+    own = fit_couplings(_Recentred(corr, {4: corr.connected(4)[0]}), arch, ERF_X, 100.0)
+    assert own.values["u4"] == pytest.approx(fit.values["u4"], rel=1e-9)
+    assert own.errors["u4"] == pytest.approx(fit.errors["u4"], rel=1e-5)
+    like = fit_exact_like(corr, cutoff=100.0)
+    assert abs(like.values["u4"] - fit.values["u4"]) < 5 * fit.errors["u4"]
+    assert like.chi2 > 10 * like.ndof  # the exact values reject the local form as well

@@ -60,7 +60,11 @@ class Flow:
     chi2, ndof : ndarray
         Goodness of each σ's fit.
     exact_couplings : dict of str to ndarray or None
-        The same fit applied to exact correlators (depth 1), or None.
+        The fit applied to the exact correlators, unweighted (depth 1), or None: the
+        exact theory's local couplings.  Where the local form does not describe the
+        correlators exactly (non-local nets at O(1) inputs, large χ²), the GLS fit of
+        sampled data estimates a projection that depends on its weights; compare it
+        with :func:`nnqft.fit.fit_exact_like` of the same run instead.
     meta : dict
         Provenance: seed, estimator, n_networks, cutoff, terms, common random numbers.
     """

@@ -194,29 +194,8 @@ def _falloff_table(results: dict[str, list[dict[str, Any]]]) -> str:
 RELU_CUTOFFS = [7.0, 10.0, 20.0, 50.0, 100.0, 1000.0]
 
 
-class _Recentred:
-    """Sampled connected correlators moved onto exact values (same bins, same spread).
-
-    Fitting it applies exactly the weights and procedure of the sampled fit to the exact
-    correlators, so the pull between the two fits measures sampling error alone (for a
-    local model that does not describe the data exactly, OLS on exact values and GLS on
-    sampled ones estimate different projections).
-    """
-
-    def __init__(self, corr: Correlators, exact_values: dict[int, np.ndarray]) -> None:
-        self.arch, self.x, self._corr, self._exact = corr.arch, corr.x, corr, exact_values
-
-    def connected(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._exact[n], self._corr.connected(n)[1]
-
-    def replicas(self, n: int, connected: bool = True) -> np.ndarray:
-        r = self._corr.replicas(n, connected=True)
-        out: np.ndarray = r - r.mean(axis=0) + self._exact[n]
-        return out
-
-
 def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
-    from .fit import cutoff_scan, fit_couplings, predict_g6
+    from .fit import cutoff_scan, fit_couplings, fit_exact_like, predict_g6
 
     rows, record = [], {}
     for net in cfg.nets:
@@ -230,9 +209,7 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
             warnings.simplefilter("ignore")  # recorded as 'reliable' instead
             fit = fit_couplings(corr, arch, x, cutoff=cutoff, terms=("u4", "u6"))
             g6 = predict_g6(fit, corr, arch, x)
-            exact_values = {n: exact(arch, x, n, connected=True) for n in (4, 6)}
-            exact_fit = fit_couplings(_Recentred(corr, exact_values), arch, x, cutoff=cutoff,
-                                      terms=("u4", "u6"))
+            exact_fit = fit_exact_like(corr, arch, x, cutoff=cutoff, terms=("u4", "u6"))
         reliable = corr.reliable(6)
         record[net["label"]] = {"fit": fit.to_dict(), "exact": exact_fit.to_dict(),
                                 "g6_chi2": g6.chi2, "g6_ndof": g6.ndof, "reliable": reliable}
