@@ -49,5 +49,7 @@ def as_inputs(x: Any, d_in: int, name: str = "x") -> NDArray[np.float64]:
         raise ValueError(f"{name} must contain at least one input, got shape {arr.shape}")
     out = np.array(arr, dtype=np.float64, order="C", copy=True)
     if not np.isfinite(out).all():
-        raise ValueError(f"{name} must be finite (no NaN or inf)")
+        row, col = (int(i) for i in np.argwhere(~np.isfinite(out))[0])
+        raise ValueError(f"{name} must be finite (no NaN or inf), got {out[row, col]} at "
+                         f"{name}[{row}, {col}]")
     return out

@@ -43,10 +43,13 @@ _MAX_SECONDS = 30 * 24 * 3600.0
 def _validate_orders(orders: Any) -> tuple[int, ...]:
     if isinstance(orders, (int, np.integer)):
         orders = (orders,)
-    try:
-        values = [int(o) for o in orders]
-    except TypeError:
-        raise TypeError(f"orders must be a sequence of ints, got {orders!r}") from None
+    if isinstance(orders, (str, bytes)) or not hasattr(orders, "__iter__"):
+        raise TypeError(f"orders must be an int or a sequence of ints, got {orders!r}")
+    values = list(orders)
+    bad_type = [o for o in values if isinstance(o, bool) or not isinstance(o, (int, np.integer))]
+    if bad_type:  # int() would turn 4.5 into 4 and "4" into 4 without a word
+        raise TypeError(f"orders must be ints, got {bad_type[0]!r} in {orders!r}")
+    values = [int(o) for o in values]
     if not values:
         raise ValueError("orders must not be empty")
     bad = [o for o in values if not 1 <= o <= MAX_ORDER]
