@@ -32,6 +32,18 @@ def test_run_quick_writes_report_plots_and_results(quick_run):
     assert prov["wall_time"] > 0 and prov["host"]["machine"]
 
 
+def test_run_falloff_numbers_agree_with_exact_theory(quick_run):
+    falloff = json.loads((quick_run / "falloff.json").read_text())
+    for label in ("erf", "relu"):  # light tails: the measured fall-off within 5 errors
+        for row in falloff[label]:
+            z = (row["m4"] - row["m4_exact"]) / row["m4_err"]
+            assert abs(z) < 5, (label, row["width"], z)
+    for row in falloff["relu"]:  # kappa4 / G4_GP = 5/N on every tuple (sigma_b = 0)
+        assert row["m4_exact"] == pytest.approx(5 / row["width"], rel=1e-12)
+    # Gauss-net at sigma_b = 1: log-normal tails; the report must not call them reliable
+    assert not any(row["reliable"] for row in falloff["gauss"] if row["width"] <= 10)
+
+
 def test_show_outlines_the_json_tables(quick_run, capsys):
     couplings = json.loads((quick_run / "couplings.json").read_text())
     assert main(["show", str(quick_run / "couplings.json")]) == 0

@@ -51,7 +51,7 @@ def test_conditional_connected_six_point_matches_exact():
     corr = nnqft.sample(arch, x, 50_000, orders=(6,), estimator="conditional", seed=3)
     value, err = corr.connected(6)
     assert_z(value, err, exact_depth1("relu", x, 20, 1.0, 0.0)["K6"])
-    assert np.max(err / np.abs(value)) < 0.2
+    assert np.max(err / np.abs(value)) < 0.05  # resolved (measured 0.024)
 
 
 def test_error_bars_are_calibrated():
@@ -73,7 +73,9 @@ def test_error_bars_are_calibrated():
     for name, z in zs.items():
         z = np.asarray(z)
         # 60 draws: the sample variance of a unit normal has sd ~ 0.18
-        assert 0.5 < z.var() < 1.7, (name, z.var())
+        # 60 seeds: the sample variance of unit z-scores has sd sqrt(2/59) = 0.18, so
+        # these bounds sit 3.5 and 5 sd away and still reject errors off by 2x
+        assert 0.35 < z.var() < 1.9, (name, z.var())
         assert abs(z.mean()) < 0.6, (name, z.mean())
 
 

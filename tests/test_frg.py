@@ -348,8 +348,9 @@ def test_linear_error_propagation_matches_sampling():
         one = frg.integrate_flow(u4, u6, d=1, sigma=1.0, k=[100.0], rtol=1e-8)
         finals.append([one.couplings[name][0] for name in ("u2", "u4", "u6")])
     sampled = np.cov(np.array(finals).T)
-    # standard error of a sample variance with 150 draws is ~ sqrt(2/149) = 12%
-    assert_allclose(np.sqrt(np.diag(sampled)), np.sqrt(np.diag(flow.covariance[0])), rtol=0.2)
+    # the relative standard error of a standard deviation from 150 draws is
+    # 1/sqrt(2 * 149) = 5.8%: rtol 0.3 is ~5 of them (a factor-2 error still fails)
+    assert_allclose(np.sqrt(np.diag(sampled)), np.sqrt(np.diag(flow.covariance[0])), rtol=0.3)
 
 
 def test_flow_result_is_immutable_and_serialisable(n3_flow):
