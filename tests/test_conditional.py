@@ -4,11 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import XSET_ERF, assert_z
+from reference import exact_depth1
 
 import nnqft
-from conftest import XSET_ERF, assert_z
 from nnqft.warnings import UnreliableErrorWarning
-from reference import exact_depth1
 
 
 def z_difference(a, ea, b, eb):

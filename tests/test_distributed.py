@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import XSET_ERF
 
 import nnqft
-from conftest import XSET_ERF
 
 distributed = pytest.importorskip("distributed")
 

@@ -4,10 +4,10 @@ import time
 
 import numpy as np
 import pytest
-
-import nnqft
 from conftest import XSET_ERF, assert_z
 from reference import exact_depth1, kernel_closed_form, layout
+
+import nnqft
 
 X2 = np.array([[0.3, -0.5], [1.0, 0.2], [-0.4, -0.9]])
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import assert_z
 
 import nnqft
-from conftest import assert_z
 from nnqft.fit import fit_couplings, fit_exact_like
 from nnqft.flow import sigma_flow
 

@@ -5,9 +5,9 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import XSET_ERF
 
 import nnqft
-from conftest import XSET_ERF
 
 
 @pytest.fixture(scope="module", params=["plain", "conditional"])

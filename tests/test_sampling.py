@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-
-import nnqft
 from conftest import XSET_ERF, assert_z
 from reference import exact_depth1, kernel_closed_form
+
+import nnqft
 
 KERNEL_CASES = [
     ("erf", XSET_ERF[:, None], 1.0, 1.0),

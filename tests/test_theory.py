@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from numpy.polynomial.hermite_e import hermegauss
 from numpy.polynomial.legendre import leggauss
+from reference import exact_depth1
 from scipy import integrate, special, stats
 
 from nnqft._validation import as_inputs
@@ -156,7 +157,9 @@ def test_refusals_name_the_alternatives():
     with pytest.raises(NotImplementedError, match="4-dimensional.*gauss, cos and linear"):
         exact(Architecture(activation="erf", d_in=4), x4, 4)
     # the closed-form activations work at any d_in, and so does the two-point function
-    assert np.isfinite(exact(Architecture(activation="gauss", d_in=4, width=3), x4, 4)).all()
+    gauss4 = Architecture(activation="gauss", d_in=4, width=3, sigma_w=0.8, sigma_b=0.6)
+    np.testing.assert_allclose(exact(gauss4, x4, 4), exact_depth1("gauss", x4, 3, 0.8, 0.6)["G4"],
+                               rtol=1e-12)
     erf4 = Architecture(activation="erf", d_in=4)
     t = tuples(4, 2)
     np.testing.assert_allclose(exact(erf4, x4, 2), kernel(erf4, x4)[t[:, 0], t[:, 1]], rtol=1e-15)
