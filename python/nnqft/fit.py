@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import linalg, stats
+from scipy import linalg
 
 from ._validation import as_inputs
 from .architecture import Architecture
@@ -591,6 +591,8 @@ def _mode_chi2(
     projected = (odd - odd.mean(axis=0)) @ directions[:q].T
     cov = projected.T @ projected / (n * n_bins)  # covariance of the mean along the modes
     z = directions[:q] @ (residual / scale)
+    from scipy import stats  # deferred: scipy.stats alone doubles `import nnqft`
+
     t2 = float(z @ np.linalg.solve(cov, z))
     pvalue = float(stats.f.sf(t2 * (n - q + 1) / (n * q), q, n - q + 1))
     # report the chi2(q) value with the same p-value, so that chi2/ndof ~ 1 for a good fit
