@@ -281,9 +281,10 @@ def _run(config: Any, start: int, n_networks: int, threads: int, progress: bool)
         return _core.sample(config, start, n_networks, threads, None)
     from tqdm.auto import tqdm
 
-    # A terminal redraws one line; a log file or CI capture gets a line every 10 s
-    # instead of ten a second.
-    interval = 0.1 if getattr(sys.stderr, "isatty", lambda: False)() else 10.0
+    # A terminal or a notebook widget redraws in place; a log file or CI capture gets a
+    # line every 10 s instead of ten a second.
+    live = getattr(sys.stderr, "isatty", lambda: False)() or "ipykernel" in sys.modules
+    interval = 0.1 if live else 10.0
     with tqdm(total=n_networks, unit="net", unit_scale=True, desc="sampling",
               mininterval=interval) as bar:
         def update(done: int) -> None:
