@@ -293,26 +293,27 @@ NNQFT_INLINE void erf_chunk(const double* in, double* out, size_t n) {
     std::uint32_t where[kErfChunk];
     double large[kErfChunk];
     size_t n_large = 0;
-    size_t i = 0;
-    for (; i + B <= n; i += B) {
-        u64 any = 0;
-        for (size_t k = 0; k < B; ++k) any |= erf_is_large(in[i + k]);
-        if (any != 0) {
-            for (size_t k = 0; k < B; ++k) {  // branch-free append of the large ones
-                where[n_large] = static_cast<std::uint32_t>(i + k);
-                large[n_large] = in[i + k];
-                n_large += erf_is_large(in[i + k]) >> 63;
-            }
+    // Branch-free append of the large elements of in[i, i + m), before out is written.
+    auto set_aside = [&](size_t i, size_t m, const u64* flag) {
+        for (size_t k = 0; k < m; ++k) {
+            where[n_large] = static_cast<std::uint32_t>(i + k);
+            large[n_large] = in[i + k];
+            n_large += flag[k] >> 63;
         }
+    };
+    u64 flag[B];
+    size_t i = 0;
+    for (; i + B <= n; i += B) {  // full blocks: constant trip counts, vectorised
+        u64 any = 0;
+        for (size_t k = 0; k < B; ++k) any |= flag[k] = erf_is_large(in[i + k]);
+        if (any != 0) set_aside(i, B, flag);
 NNQFT_IVDEP
         for (size_t k = 0; k < B; ++k) out[i + k] = erf_small(in[i + k]);
     }
-    for (; i < n; ++i) {
-        where[n_large] = static_cast<std::uint32_t>(i);
-        large[n_large] = in[i];
-        n_large += erf_is_large(in[i]) >> 63;
-        out[i] = erf_small(in[i]);
-    }
+    const size_t m = n - i;  // the tail, fewer than B
+    for (size_t k = 0; k < m; ++k) flag[k] = erf_is_large(in[i + k]);
+    set_aside(i, m, flag);
+    for (size_t k = 0; k < m; ++k) out[i + k] = erf_small(in[i + k]);
 NNQFT_IVDEP
     for (size_t j = 0; j < n_large; ++j) large[j] = erf_large(large[j]);
     for (size_t j = 0; j < n_large; ++j) out[where[j]] = large[j];
@@ -614,6 +615,14 @@ NNQFT_INLINE void philox_step(const RoundKeys& rk, const u64* first, u64 c0start
 // ---------------------------------------------------------------------------------
 // Entry points (declared in kernels_isa.hpp).
 
+namespace {
+/// The fixed-order sum of eight interleaved partial sums (dot_norm, gram): the same
+/// tree on every path, so results differ between paths only by FMA rounding.
+NNQFT_INLINE double sum_lanes(const double (&c)[8]) {
+    return ((c[0] + c[4]) + (c[1] + c[5])) + ((c[2] + c[6]) + (c[3] + c[7]));
+}
+}  // namespace
+
 void philox_stream(const u64* key, const u64* first, size_t n_blocks, u64* out) {
     const RoundKeys rk(key);
     size_t j = 0;
@@ -746,8 +755,8 @@ void dot_norm(const double* __restrict h, const double* __restrict w, size_t n,
         dot[l] = fmadd(h[j], w[j], dot[l]);
         sq[l] = fmadd(h[j], h[j], sq[l]);
     }
-    result[0] = ((dot[0] + dot[4]) + (dot[1] + dot[5])) + ((dot[2] + dot[6]) + (dot[3] + dot[7]));
-    result[1] = ((sq[0] + sq[4]) + (sq[1] + sq[5])) + ((sq[2] + sq[6]) + (sq[3] + sq[7]));
+    result[0] = sum_lanes(dot);
+    result[1] = sum_lanes(sq);
 }
 
 void gram(const double* __restrict h, size_t k, size_t n, double* __restrict out) {
@@ -780,10 +789,7 @@ void gram(const double* __restrict h, size_t k, size_t n, double* __restrict out
             }
             for (size_t l = 0; j < n; ++j, ++l)
                 for (size_t q = 0; q < G; ++q) acc[q][l] = fmadd(ha[j], hb[q][j], acc[q][l]);
-            for (size_t q = 0; q < g; ++q) {
-                const double* c = acc[q];
-                out[t + q] = ((c[0] + c[4]) + (c[1] + c[5])) + ((c[2] + c[6]) + (c[3] + c[7]));
-            }
+            for (size_t q = 0; q < g; ++q) out[t + q] = sum_lanes(acc[q]);
             t += g;
         }
     }

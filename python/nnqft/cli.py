@@ -215,9 +215,10 @@ def _short(value: Any) -> str:
     if isinstance(value, list):
         if _is_short(value):
             return "[" + ", ".join(_short(v) for v in value) + "]"
-        flat = np.asarray(value, dtype=object).ravel()
+        arr = np.asarray(value, dtype=object)
+        flat = arr.ravel()
         nums = [float(v) for v in flat if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        shape = "x".join(str(n) for n in np.shape(np.asarray(value, dtype=object)))
+        shape = "x".join(str(n) for n in arr.shape)
         if nums and len(nums) == flat.size:
             return f"[{shape} values from {min(nums):.6g} to {max(nums):.6g}]"
         return f"[{shape} items]"

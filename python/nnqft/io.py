@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,12 +35,6 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_npz(path: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Write arrays and JSON metadata atomically (temporary file, then rename).
 
@@ -52,13 +46,15 @@ def write_npz(path: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) ->
         target = target.with_name(target.name + ".npz")
     target.parent.mkdir(parents=True, exist_ok=True)
     record = json.dumps(meta, default=_json_default, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # Created like any ordinary file (mode 0666 less the umask; mkstemp would make it
+    # 0600), under a name no other writer uses.
+    tmp = str(target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, __meta__=np.array(record), **arrays)  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
