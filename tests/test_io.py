@@ -103,3 +103,33 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         corr.save(tmp_path / "x.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+def strict_json(text):
+    """Parse standard JSON only: NaN and Infinity are not JSON."""
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_one_encoder_writes_null_for_nan_and_inf():
+    from nnqft.io import dumps, jsonable
+
+    value = {"a": np.float64("nan"), "b": [1.5, float("inf"), -np.inf], "c": np.arange(3),
+             "d": np.array([[0.5, np.nan]]), "e": (np.int64(4), True, None), 7: "seven",
+             "z": np.complex128(1 + 2j)}
+    expected = {"a": None, "b": [1.5, None, None], "c": [0, 1, 2], "d": [[0.5, None]],
+                "e": [4, True, None], "7": "seven", "z": {"real": 1.0, "imag": 2.0}}
+    assert jsonable(value) == expected
+    assert strict_json(dumps(value)) == expected
+    with pytest.raises(TypeError, match="not JSON serialisable: object"):
+        dumps({"x": object()})
+
+
+def test_metadata_record_is_strict_json(tmp_path):
+    from nnqft.io import read_npz, write_npz
+
+    path = write_npz(tmp_path / "r", {"kind": "test", "cutoff": np.inf, "p": np.nan}, {})
+    with np.load(path) as f:
+        assert strict_json(str(f["__meta__"])) == {"kind": "test", "cutoff": None, "p": None}
+    assert read_npz(path)[0]["cutoff"] is None

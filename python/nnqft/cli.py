@@ -204,6 +204,11 @@ def _outline(value: Any, indent: str = "") -> list[str]:
     return [f"{indent}{_short(value)}"]
 
 
+def _null(name: str) -> None:
+    """Read NaN/Infinity, which files of nnqft <= 0.1 could contain, as null."""
+    return None
+
+
 def _is_short(value: Any) -> bool:
     return isinstance(value, list) and len(value) <= 8 and not any(
         isinstance(v, (dict, list)) for v in value)
@@ -229,7 +234,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from .io import load
 
     if args.result.suffix == ".json":  # the study's tables and provenance
-        print("\n".join(_outline(json.loads(args.result.read_text()))))
+        print("\n".join(_outline(json.loads(args.result.read_text(), parse_constant=_null))))
         return 0
     obj = load(args.result)
     if hasattr(obj, "tail_index"):
@@ -270,9 +275,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     fit = fit_couplings(corr, corr.arch, corr.x, cutoff=args.cutoff, terms=terms)
     print(repr(fit))
     if args.out is not None:
-        import json
+        from .io import dumps
 
-        args.out.write_text(json.dumps(fit.to_dict(), indent=2, default=float))
+        args.out.write_text(dumps(fit, indent=2))
         print(f"\nsaved {args.out}")
     return 0
 

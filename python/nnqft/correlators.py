@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from . import _core
 from .architecture import Architecture
+from .io import register_loader, write_npz
 from .tuples import cumulants_from_moments, matchings, moments_from_cumulants, n_tuples, rank
 from .tuples import tuples as tuple_layout
 from .warnings import FewBinsWarning, UnreliableErrorWarning
@@ -45,6 +46,8 @@ MIN_BINS = 16
 #: (few enough to stay in the tail at 2000 networks).
 HILL_MIN_NETWORKS = 2000
 HILL_ORDER_STATISTICS = 32
+#: Entries of :meth:`Correlators.state` stored as arrays in files (the rest is JSON).
+_STATE_ARRAYS = ("x", "shift", "levels", "indices", "counts", "sums", "tail_lengths", "tails")
 
 
 def jackknife_covariance(replicas: FloatArray) -> FloatArray:
@@ -414,9 +417,10 @@ class Correlators:
 
         The file is written atomically and keeps everything: loaded runs still merge.
         """
-        from .io import save_correlators
-
-        return save_correlators(self, path)
+        state = self.state()
+        arrays = {name: np.asarray(state.pop(name)) for name in _STATE_ARRAYS}
+        meta = {"kind": "correlators", "format_version": state["version"], **state}
+        return write_npz(path, meta, arrays)
 
     # -- display ---------------------------------------------------------------------
     def summary(self, n: int, connected: bool = False, max_rows: int = 12) -> str:
@@ -436,6 +440,15 @@ class Correlators:
             f"<Correlators {self.estimator} orders={self.orders} k={self.k} "
             f"n_networks={self.n_networks} {self.arch!r}>"
         )
+
+
+def _load(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> Correlators:
+    state = {k: v for k, v in meta.items() if k not in ("kind", "format_version")}
+    state.update(arrays)
+    return Correlators.from_state(state)
+
+
+register_loader("correlators", _load)
 
 
 def _merge_ranges(ranges: list[list[int]]) -> list[list[int]]:

@@ -257,12 +257,15 @@ def _load_flow(meta: dict[str, Any], arrays: dict[str, Any]) -> Flow:
     def table(prefix: str) -> dict[str, FloatArray]:
         return {k.split(":", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix + ":")}
 
+    provenance = dict(meta["meta"])
+    if provenance.get("cutoff", 0.0) is None:  # JSON has no infinity: null is Λ = ∞
+        provenance["cutoff"] = math.inf
     return Flow(
         arch=Architecture.from_dict(meta["arch"]), x=arrays["x"], vary=meta["vary"],
         sigmas=arrays["sigmas"], couplings=table("value"), errors=table("error"),
         covariance=table("cov"), replicas=table("rep") if meta["has_replicas"] else None,
         chi2=arrays["chi2"], ndof=arrays["ndof"],
-        exact_couplings=table("exact") if meta["has_exact"] else None, meta=meta["meta"],
+        exact_couplings=table("exact") if meta["has_exact"] else None, meta=provenance,
     )
 
 

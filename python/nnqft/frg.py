@@ -65,6 +65,8 @@ import numpy.typing as npt
 from numpy.typing import NDArray
 from scipy.integrate import solve_ivp
 
+from .io import json_record
+
 __all__ = [
     "TRUNCATIONS",
     "FRGFlow",
@@ -413,32 +415,8 @@ def sigma_from_u2(u2: npt.ArrayLike, d: float) -> FloatArray:
 
 
 # --------------------------------------------------------------------------------------------
-# JSON helpers shared by the result objects
+# Helpers shared by the result objects
 # --------------------------------------------------------------------------------------------
-
-
-def _jsonable(value: Any) -> Any:
-    """Convert to lists, floats and None: NaN/inf become None, complex splits real/imag."""
-    if value is None or isinstance(value, (bool, str, int)):
-        return value
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    arr = np.asarray(value)
-    if np.iscomplexobj(arr):
-        return {"real": _jsonable(arr.real), "imag": _jsonable(arr.imag)}
-    if arr.dtype.kind in "iub":
-        return arr.tolist()
-    if arr.ndim == 0:
-        f = float(arr)
-        return f if math.isfinite(f) else None
-    return [_jsonable(item) for item in arr]
-
-
-def _json_dict(mapping: dict[str, Any]) -> dict[str, Any]:
-    """Convert a result's fields with :func:`_jsonable`."""
-    return {key: _jsonable(value) for key, value in mapping.items()}
 
 
 def _frozen(arr: npt.ArrayLike) -> FloatArray:
@@ -555,7 +533,7 @@ class FRGFlow:
         -------
         dict
         """
-        return _json_dict(
+        return json_record(
             {
                 "kind": "FRGFlow",
                 "d": self.d,
@@ -1061,7 +1039,7 @@ class FixedPoint:
         -------
         dict
         """
-        return _json_dict(
+        return json_record(
             {
                 "kind": "FixedPoint",
                 "d": self.d,
@@ -1233,7 +1211,7 @@ class PassiveComparison:
         -------
         dict
         """
-        return _json_dict({"kind": "PassiveComparison", **dataclasses.asdict(self)})
+        return json_record({"kind": "PassiveComparison", **dataclasses.asdict(self)})
 
     def __repr__(self) -> str:
         span = (

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import math
 import os
 import platform
@@ -34,6 +33,7 @@ except ModuleNotFoundError:  # Python < 3.11
 
 from .architecture import Architecture
 from .correlators import Correlators, jackknife_covariance
+from .io import dumps
 from .sampling import sample
 from .theory import exact, kernel
 from .tuples import moments_from_cumulants, wick
@@ -241,7 +241,7 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
             "that precise data resolve. N·u4 → const shows u4 ∝ 1/N with the kernel used "
             "consistently: the Wick subtraction uses the full K, only the vertex legs K − σ_b1² "
             "(docs/physics.md §7.9).")
-    (out / "couplings.json").write_text(json.dumps(record, indent=1, default=float))
+    (out / "couplings.json").write_text(dumps(record, indent=1))
     return "\n".join(table) + scan_text + note, record
 
 
@@ -267,7 +267,7 @@ def _run_flow(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
     e, de = flow.exponent("u4")
     print(f"      u4 ∝ σ^e with e = {e:.4f} ± {de:.2g} (dimensional analysis: {arch.d_in - 4})")
     frg = flow.frg(k_max=100.0)
-    (out / "frg.json").write_text(json.dumps(frg.to_dict(), default=float))
+    (out / "frg.json").write_text(dumps(frg))
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(13, 4), layout="constrained")
@@ -341,7 +341,7 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
               f"{r['width'] * r['m4_err']:.2g} (exact {r['width'] * r['m4_exact']:.4g})"
               + ("" if r["reliable"] else "  [heavy tails: error bars unreliable]"))
     _plot_falloff(fall, out / "falloff.png")
-    (out / "falloff.json").write_text(json.dumps(fall, indent=1))
+    (out / "falloff.json").write_text(dumps(fall, indent=1))
     sections.append(("1/N fall-off of the deviations from the free theory",
                      _falloff_table(fall) + "\n\n![fall-off](falloff.png)"))
 
@@ -360,7 +360,7 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
 
     wall = time.perf_counter() - t0
     prov = _provenance(cfg, seed, threads, wall)
-    (out / "provenance.json").write_text(json.dumps(prov, indent=1, default=str))
+    (out / "provenance.json").write_text(dumps(prov, indent=1))
     report = _report(sections, prov)
     (out / "report.md").write_text(report)
     print(f"\ndone in {wall:.1f} s. Everything is in {out}/:")
