@@ -260,7 +260,7 @@ def test_cutoff_scan_slope_error_from_replicas():
     # slope of log|u4| is the data-independent -dlog I4/dlog L up to the noise in the shape
     exact_scan = cutoff_scan(means, arch, x, [1.0, 1.5, 2.0, 3.0])
     assert abs(scan.slopes["u4"] - exact_scan.slopes["u4"]) < 5 * scan.slope_errors["u4"]
-    assert "CutoffScan over 4 cutoffs" in repr(scan)
+    assert "CutoffScan over 4 cutoffs" in repr(scan) and "CutoffScan over 4 cutoffs" in str(scan)
     json.dumps(scan.to_dict())
 
 
@@ -376,7 +376,9 @@ def golden_fit():
 
 
 def test_repr_golden():
-    assert repr(golden_fit()) == GOLDEN_REPR
+    assert str(golden_fit()) == GOLDEN_REPR
+    assert repr(golden_fit()) == ("<CouplingFit u4=-0.1283 ± 0.0025, u6=1234 ± 68; "
+                                  "χ²/ndof=12.3/15, Λ=10>")
     html = golden_fit()._repr_html_()
     assert "<table>" in html and "-1.282960e-01" in html and "&lt;" not in GOLDEN_REPR
 

@@ -147,41 +147,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     corr = sample(arch, x, args.n_networks, orders=args.orders, estimator=args.estimator,
                   seed=args.seed, threads=args.threads, progress=args.progress, start=args.start)
     path = corr.save(args.out)
-    print(describe_correlators(corr, rows=8))
+    print(corr.describe(max_rows=8))
     print(f"\nsaved {path}")
     return 0
-
-
-def describe_correlators(corr: Any, orders: Sequence[int] | None = None, rows: int = 12) -> str:
-    """Human-readable summary of a :class:`~nnqft.Correlators`: header and tables."""
-    m = corr.meta
-    rate = corr.n_networks / m["wall_time"] if m.get("wall_time") else float("nan")
-    lines = [
-        repr(corr.arch),
-        f"estimator {corr.estimator}, {corr.n_networks} networks, seed entropy "
-        f"{m['seed']['entropy']}, {corr.n_bins} jackknife bins",
-        f"wall time {m.get('wall_time', float('nan')):.2f} s ({rate:,.0f} networks/s on "
-        f"{m.get('threads', '?')} threads, kernels: {m.get('kernel_path', '?')})",
-    ]
-    alpha = corr.tail_index()
-    if alpha is not None:
-        lines.append(f"tail index of the kernel scale: {alpha:.2f} "
-                     f"(error bars of order n are trusted for n < {alpha:.2f})")
-    for n in orders or corr.orders:
-        if n % 2:
-            continue
-        lines += ["", f"G{n}:", corr.summary(n, max_rows=rows)]
-        if n >= 4 and _has_connected(corr, n):
-            lines += ["", f"connected kappa{n}:", corr.summary(n, connected=True, max_rows=rows)]
-    return "\n".join(lines)
-
-
-def _has_connected(corr: Any, n: int) -> bool:
-    try:
-        corr.connected(n)
-    except ValueError:
-        return False
-    return True
 
 
 def _outline(value: Any, indent: str = "") -> list[str]:
@@ -238,9 +206,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
         return 0
     obj = load(args.result)
     if hasattr(obj, "tail_index"):
-        print(describe_correlators(obj, args.orders, args.rows))
+        print(obj.describe(args.orders, args.rows))
     else:
-        print(repr(obj))
+        print(obj)
     return 0
 
 
@@ -273,7 +241,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     corr = load(args.result)
     terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
     fit = fit_couplings(corr, corr.arch, corr.x, cutoff=args.cutoff, terms=terms)
-    print(repr(fit))
+    print(fit)
     if args.out is not None:
         from .io import dumps
 
@@ -290,7 +258,7 @@ def _cmd_flow(args: argparse.Namespace) -> int:
                       estimator=args.estimator, cutoff=args.cutoff, vary=args.vary,
                       threads=args.threads, progress=args.progress)
     flow.save(args.out)
-    print(repr(flow))
+    print(flow)
     print(f"\nsaved {args.out}")
     return 0
 

@@ -20,16 +20,19 @@ are available.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from . import _core
+from . import _core, render
+from ._result import Result
 from .architecture import Architecture
-from .io import register_loader, write_npz
+from .io import json_record
 from .tuples import cumulants_from_moments, matchings, moments_from_cumulants, n_tuples, rank
 from .tuples import tuples as tuple_layout
 from .warnings import FewBinsWarning, UnreliableErrorWarning
@@ -70,7 +73,7 @@ def stored_degrees(orders: tuple[int, ...], estimator: str) -> list[int]:
     return list(range(1, half + 1))
 
 
-class Correlators:
+class Correlators(Result, kind="correlators"):
     """Sampled correlators of a network ensemble on inputs ``x``.
 
     Do not construct directly: use :func:`nnqft.sample` or :func:`nnqft.load`.
@@ -87,6 +90,8 @@ class Correlators:
     meta : dict
         Provenance (seed, block size, bins, versions, wall time).
     """
+
+    _format_version = STATE_VERSION
 
     def __init__(
         self,
@@ -417,38 +422,105 @@ class Correlators:
 
         The file is written atomically and keeps everything: loaded runs still merge.
         """
+        return super().save(path)
+
+    def _to_file(self) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
         state = self.state()
         arrays = {name: np.asarray(state.pop(name)) for name in _STATE_ARRAYS}
-        meta = {"kind": "correlators", "format_version": state["version"], **state}
-        return write_npz(path, meta, arrays)
+        return state, arrays
+
+    @classmethod
+    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> Correlators:
+        state = {k: v for k, v in meta.items() if k not in ("kind", "format_version")}
+        state.update(arrays)
+        return cls.from_state(state)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: setup, provenance and every estimate with its errors.
+
+        Errors of orders that :meth:`reliable` flags are included with
+        ``"reliable": False`` (no warning is emitted); with fewer than 2 bins they are None.
+        """
+        out: dict[str, Any] = {
+            "arch": self.arch.to_dict(), "x": self.x, "orders": list(self.orders),
+            "estimator": self.estimator, "n_networks": self.n_networks, "n_bins": self.n_bins,
+            "tail_index": self.tail_index(), "meta": self.meta, "estimates": {},
+        }
+        for key in sorted(self._point):
+            n, connected = int(key[1:]), key[0] == "K"
+            out["estimates"][key] = {"tuples": self.tuples(n), "value": self._point[key],
+                                     "stderr": self._quiet_stderr(n, connected),
+                                     "reliable": self.reliable(n)}
+        return json_record(out)
+
+    def _quiet_stderr(self, n: int, connected: bool) -> FloatArray | None:
+        """Standard errors for display: None below 2 bins; reliability is shown, not warned."""
+        if self.n_bins < 2:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FewBinsWarning)  # the display states n_bins
+            reps = self.replicas(n, connected=connected)
+        return np.sqrt(np.diag(jackknife_covariance(reps)))
+
+    def describe(self, orders: Sequence[int] | None = None, max_rows: int = 8) -> str:
+        """Readable summary: setup, provenance, and a table per even order.
+
+        Parameters
+        ----------
+        orders : sequence of int, optional
+            Orders to tabulate (default: all sampled orders).
+        max_rows : int
+            Tuples shown per table.
+        """
+        return render.text(self._tables(orders, max_rows))
+
+    def _tables(self, orders: Sequence[int] | None = None,
+                max_rows: int = 8) -> list[render.Table]:
+        m = self.meta
+        wall = m.get("wall_time") or math.nan
+        notes = [repr(self.arch),
+                 f"{self.estimator} estimator, {self.n_networks} networks, seed entropy "
+                 f"{m.get('seed', {}).get('entropy', '?')}, {self.n_bins} jackknife bins"
+                 + (f" (fewer than {MIN_BINS}: rough errors)" if self.n_bins < MIN_BINS else ""),
+                 f"wall time {wall:.2f} s ({self.n_networks / wall:,.0f} networks/s on "
+                 f"{m.get('threads', '?')} threads, kernels: {m.get('kernel_path', '?')})"]
+        alpha = self.tail_index()
+        if alpha is not None:
+            notes.append(f"tail index of the kernel scale: {alpha:.2f} "
+                         f"(error bars of order n are trusted for n < {alpha:.2f})")
+        tables = [render.Table(notes)]
+        for n in sorted(orders or self.orders):
+            for connected in (False, True):
+                key = f"{'K' if connected else 'G'}{n}"
+                if n % 2 or key not in self._point or (connected and n < 4):
+                    continue
+                tables.append(self._table(n, connected, max_rows))
+        return tables
+
+    def _table(self, n: int, connected: bool, max_rows: int) -> render.Table:
+        values = self._point[f"{'K' if connected else 'G'}{n}"]
+        errors = self._quiet_stderr(n, connected)
+        label = f"kappa_{n}" if connected else f"G_{n}"
+        rows = [(str(tuple(int(i) for i in t)), f"{v:.6g}",
+                 "—" if errors is None else f"{errors[j]:.3g}")
+                for j, (t, v) in enumerate(zip(self.tuples(n), values, strict=True))]
+        if len(rows) > max_rows:
+            rows = rows[:max_rows] + [(f"... {len(rows) - max_rows} more", "", "")]
+        title = (f"connected kappa{n}" if connected else f"G{n}") + (
+            "" if self.reliable(n) else " (error bars NOT reliable)")
+        return render.Table([title], ("tuple", label, "stderr"), rows)
 
     # -- display ---------------------------------------------------------------------
     def summary(self, n: int, connected: bool = False, max_rows: int = 12) -> str:
-        """Text table of one order's estimates with errors."""
-        values, errors = self.connected(n) if connected else (self.mean(n), self.stderr(n))
-        label = f"kappa_{n}" if connected else f"G_{n}"
-        rows = [f"{'tuple':<20} {label:>14} {'stderr':>11} {'rel.err':>8}"]
-        for t, v, e in list(zip(self.tuples(n), values, errors, strict=True))[:max_rows]:
-            rel = abs(e / v) if v != 0 else np.inf
-            rows.append(f"{str(tuple(int(i) for i in t)):<20} {v:>14.6g} {e:>11.3g} {rel:>8.2%}")
-        if len(values) > max_rows:
-            rows.append(f"... ({len(values) - max_rows} more tuples)")
-        return "\n".join(rows)
+        """Text table of one order's estimates with their standard errors."""
+        self._get(self._point, f"{'K' if connected else 'G'}{int(n)}", "correlator")
+        return render.text([self._table(int(n), connected, max_rows)])
 
     def __repr__(self) -> str:
         return (
             f"<Correlators {self.estimator} orders={self.orders} k={self.k} "
             f"n_networks={self.n_networks} {self.arch!r}>"
         )
-
-
-def _load(meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> Correlators:
-    state = {k: v for k, v in meta.items() if k not in ("kind", "format_version")}
-    state.update(arrays)
-    return Correlators.from_state(state)
-
-
-register_loader("correlators", _load)
 
 
 def _merge_ranges(ranges: list[list[int]]) -> list[list[int]]:

@@ -52,7 +52,6 @@ Exact correlators (a dict ``{4: kappa4, 6: kappa6}``)
 from __future__ import annotations
 
 import dataclasses
-import html
 import itertools
 import math
 import textwrap
@@ -63,8 +62,11 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg
 
+from . import render
+from ._result import Result
 from ._validation import as_inputs
 from .architecture import Architecture
+from .io import json_record, prefixed
 from .theory import exact, kernel
 from .tuples import n_tuples, rank, tuples, wick
 from .vertex import (
@@ -129,8 +131,8 @@ def u6_from_hms_kappa(kappa: Any) -> Any:
 
 
 # -- result objects ------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True, eq=False)
-class CouplingFit:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class CouplingFit(Result, kind="coupling_fit"):
     """Couplings fitted to connected correlators.
 
     Attributes
@@ -196,8 +198,8 @@ class CouplingFit:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary of the result (without the replicas)."""
-        return {
+        """JSON-ready dictionary of the result (without the replicas; NaN/inf as None)."""
+        return json_record({
             "values": dict(self.values),
             "errors": dict(self.errors),
             "covariance": self.covariance.tolist(),
@@ -209,7 +211,30 @@ class CouplingFit:
             "regularisation": self.regularisation,
             "convention": self.convention,
             "cutoff": self.cutoff,
-        }
+        })
+
+    def _to_file(self) -> tuple[dict[str, Any], dict[str, FloatArray]]:
+        meta = {"parameters": list(self.parameters), "ndof": self.ndof, "valid": self.valid,
+                "regularisation": self.regularisation, "convention": self.convention}
+        # numbers that may be NaN or inf go in arrays (exact round trip)
+        arrays = {"values": np.array([self.values[t] for t in self.parameters]),
+                  "errors": np.array([self.errors[t] for t in self.parameters]),
+                  "covariance": np.asarray(self.covariance),
+                  "scalars": np.array([self.chi2, self.pvalue, self.cutoff])}
+        if self.replicas is not None:
+            arrays["replicas"] = np.asarray(self.replicas)
+        return meta, arrays
+
+    @classmethod
+    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, FloatArray]) -> CouplingFit:
+        names = tuple(meta["parameters"])
+        chi2, pvalue, cutoff = (float(v) for v in arrays["scalars"])
+        return cls(values=dict(zip(names, map(float, arrays["values"]), strict=True)),
+                   errors=dict(zip(names, map(float, arrays["errors"]), strict=True)),
+                   covariance=arrays["covariance"], parameters=names, chi2=chi2,
+                   ndof=int(meta["ndof"]), pvalue=pvalue, valid=bool(meta["valid"]),
+                   regularisation=meta["regularisation"], convention=meta["convention"],
+                   cutoff=cutoff, replicas=arrays.get("replicas"))
 
     def _header(self) -> list[str]:
         status = "valid" if self.valid else "INVALID"
@@ -221,16 +246,19 @@ class CouplingFit:
         ]
 
     def __repr__(self) -> str:
+        values = ", ".join(f"{t}={render.value_error(self.values[t], self.errors[t], 4)}"
+                           for t in self.parameters)
+        status = "" if self.valid else " INVALID"
+        return (f"<CouplingFit{status} {values}; χ²/ndof={self.chi2:.3g}/{self.ndof}, "
+                f"Λ={self.cutoff:g}>")
+
+    def _tables(self) -> list[render.Table]:
         rows = [(t, f"{self.values[t]:.6e}", f"{self.errors[t]:.3e}") for t in self.parameters]
-        return "\n".join(self._header() + _table(("term", "value", "error"), rows))
-
-    def _repr_html_(self) -> str:
-        rows = [(t, f"{self.values[t]:.6e}", f"{self.errors[t]:.3e}") for t in self.parameters]
-        return _html(self._header(), ("term", "value", "error"), rows)
+        return [render.Table(self._header(), ("term", "value", "error"), rows)]
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class CutoffScan:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class CutoffScan(Result, kind="cutoff_scan"):
     """Couplings over a list of cutoffs and their log-log slopes.
 
     Attributes
@@ -263,13 +291,35 @@ class CutoffScan:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (the per-cutoff fits as :meth:`CouplingFit.to_dict`)."""
-        return {
-            "cutoffs": self.cutoffs.tolist(),
+        return json_record({
+            "cutoffs": self.cutoffs,
             "fits": [f.to_dict() for f in self.fits],
             "slopes": dict(self.slopes),
             "slope_errors": dict(self.slope_errors),
             "intercepts": dict(self.intercepts),
-        }
+        })
+
+    def _to_file(self) -> tuple[dict[str, Any], dict[str, FloatArray]]:
+        terms = list(self.slopes)
+        arrays = {"cutoffs": np.asarray(self.cutoffs),
+                  "slopes": np.array([[self.slopes[t], self.slope_errors[t], self.intercepts[t]]
+                                      for t in terms])}
+        fits = []
+        for i, fit in enumerate(self.fits):
+            meta, fit_arrays = fit._to_file()
+            fits.append(meta)
+            arrays.update({f"fit{i}:{name}": a for name, a in fit_arrays.items()})
+        return {"terms": terms, "fits": fits}, arrays
+
+    @classmethod
+    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, FloatArray]) -> CutoffScan:
+        fits = tuple(CouplingFit._from_file(m, prefixed(arrays, f"fit{i}"))
+                     for i, m in enumerate(meta["fits"]))
+        slopes, errors, intercepts = ({t: float(row[j]) for t, row
+                                       in zip(meta["terms"], arrays["slopes"], strict=True)}
+                                      for j in range(3))
+        return cls(cutoffs=arrays["cutoffs"], fits=fits, slopes=slopes, slope_errors=errors,
+                   intercepts=intercepts)
 
     def _rows(self) -> list[tuple[str, ...]]:
         terms = self.fits[0].parameters
@@ -286,12 +336,14 @@ class CutoffScan:
                 f"slopes d log|c|/d log Λ: {slopes}"]
 
     def __repr__(self) -> str:
-        cols = ("Λ",) + self.fits[0].parameters + ("χ²/ndof",)
-        return "\n".join(self._header() + _table(cols, self._rows()))
+        slopes = ", ".join(f"{t}: {render.value_error(self.slopes[t], self.slope_errors[t], 4)}"
+                           for t in self.slopes)
+        return (f"<CutoffScan over {len(self.cutoffs)} cutoffs Λ in [{self.cutoffs.min():g}, "
+                f"{self.cutoffs.max():g}]; slopes {slopes}>")
 
-    def _repr_html_(self) -> str:
+    def _tables(self) -> list[render.Table]:
         cols = ("Λ",) + self.fits[0].parameters + ("χ²/ndof",)
-        return _html(self._header(), cols, self._rows())
+        return [render.Table(self._header(), cols, self._rows())]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -326,31 +378,6 @@ class G6Prediction:
             f"G6Prediction({self.quantity}: χ²/ndof = {self.chi2:.4g}/{self.ndof}, "
             f"p-value = {self.pvalue:.3g}; {self.regularisation})"
         )
-
-
-def _table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Format an aligned box-drawing table (iminuit style)."""
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-
-    def line(left: str, mid: str, right: str) -> str:
-        return left + mid.join("─" * (w + 2) for w in widths) + right
-
-    def cells(values: Sequence[str]) -> str:
-        parts = [f" {v:<{w}} " if i == 0 else f" {v:>{w}} " for i, (v, w)
-                 in enumerate(zip(values, widths, strict=True))]
-        return "│" + "│".join(parts) + "│"
-
-    body = [cells(r) for r in rows]
-    return [line("┌", "┬", "┐"), cells(columns), line("├", "┼", "┤"), *body, line("└", "┴", "┘")]
-
-
-def _html(header: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in rows
-    )
-    notes = "".join(f"<div>{html.escape(h)}</div>" for h in header)
-    return f"{notes}<table><tr>{head}</tr>{body}</table>"
 
 
 # -- data access ---------------------------------------------------------------------------

@@ -23,11 +23,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from . import render
+from ._result import Result
 from ._validation import as_inputs
 from .architecture import Architecture
 from .correlators import jackknife_covariance
 from .fit import CouplingFit, fit_couplings
-from .io import register_loader, write_npz
+from .io import json_record, prefixed
 from .sampling import sample, sample_grid
 from .theory import exact
 
@@ -38,8 +40,8 @@ FloatArray = NDArray[np.float64]
 EXPONENT_SHRINKAGE = 0.05
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Flow:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Flow(Result, kind="flow"):
     """Couplings along a σ grid with errors and their covariance along the grid.
 
     Attributes
@@ -173,26 +175,39 @@ class Flow:
         def lists(d: dict[str, FloatArray] | None) -> Any:
             return None if d is None else {k: np.asarray(v).tolist() for k, v in d.items()}
 
-        return {
-            "arch": self.arch.to_dict(), "x": self.x.tolist(), "vary": self.vary,
-            "sigmas": self.sigmas.tolist(), "couplings": lists(self.couplings),
+        return json_record({
+            "arch": self.arch.to_dict(), "x": self.x, "vary": self.vary,
+            "sigmas": self.sigmas, "couplings": lists(self.couplings),
             "errors": lists(self.errors), "covariance": lists(self.covariance),
-            "chi2": self.chi2.tolist(), "ndof": self.ndof.tolist(),
+            "chi2": self.chi2, "ndof": self.ndof,
             "exact_couplings": lists(self.exact_couplings), "meta": self.meta,
-        }
+        })
 
-    def save(self, path: Any) -> Any:
-        """Write ``.npz`` + JSON (atomic); :func:`nnqft.load` reads it back."""
+    def _to_file(self) -> tuple[dict[str, Any], dict[str, FloatArray]]:
         arrays = {"x": self.x, "sigmas": self.sigmas, "chi2": self.chi2, "ndof": self.ndof}
         for prefix, table in (("value", self.couplings), ("error", self.errors),
                               ("cov", self.covariance), ("rep", self.replicas or {}),
                               ("exact", self.exact_couplings or {})):
             arrays.update({f"{prefix}:{k}": np.asarray(v) for k, v in table.items()})
-        meta = {"kind": "flow", "format_version": 1, "arch": self.arch.to_dict(),
-                "vary": self.vary, "meta": self.meta,
+        meta = {"arch": self.arch.to_dict(), "vary": self.vary, "meta": self.meta,
                 "has_replicas": self.replicas is not None,
                 "has_exact": self.exact_couplings is not None}
-        return write_npz(path, meta, arrays)
+        return meta, arrays
+
+    @classmethod
+    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, FloatArray]) -> Flow:
+        provenance = dict(meta["meta"])
+        if provenance.get("cutoff", 0.0) is None:  # JSON has no infinity: null is Λ = ∞
+            provenance["cutoff"] = math.inf
+        return cls(
+            arch=Architecture.from_dict(meta["arch"]), x=arrays["x"], vary=meta["vary"],
+            sigmas=arrays["sigmas"], couplings=prefixed(arrays, "value"),
+            errors=prefixed(arrays, "error"), covariance=prefixed(arrays, "cov"),
+            replicas=prefixed(arrays, "rep") if meta["has_replicas"] else None,
+            chi2=arrays["chi2"], ndof=arrays["ndof"],
+            exact_couplings=prefixed(arrays, "exact") if meta["has_exact"] else None,
+            meta=provenance,
+        )
 
     def summary(self) -> str:
         """Text table of the couplings along the grid, with the fitted exponents."""
@@ -216,8 +231,34 @@ class Flow:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return (f"Flow({self.arch!r}, vary={self.vary!r}, {len(self.sigmas)} σ values, "
-                f"terms={self.terms})\n" + self.summary())
+        return (f"<Flow {self.arch.activation}-net width={self.arch.width} vary={self.vary!r}, "
+                f"{len(self.sigmas)} σ in [{self.sigmas[0]:g}, {self.sigmas[-1]:g}], "
+                f"terms={self.terms}>")
+
+    def _tables(self) -> list[render.Table]:
+        notes = [f"Flow of {self.arch!r}", f"σ replaces sigma_{self.vary}; "
+                 f"{self.meta.get('n_networks', '?')} networks per σ, estimator "
+                 f"{self.meta.get('estimator', '?')}, cutoff Λ = {self.meta.get('cutoff', '?')}"]
+        columns = ["σ"]
+        for t in self.terms:
+            columns += [t] + ([f"{t} exact"] if self.exact_couplings else [])
+        rows = []
+        for i, s in enumerate(self.sigmas):
+            cells = [f"{s:g}"]
+            for t in self.terms:
+                cells.append(render.value_error(self.couplings[t][i], self.errors[t][i]))
+                if self.exact_couplings:
+                    cells.append(f"{self.exact_couplings[t][i]:.5g}")
+            rows.append(cells + [f"{self.chi2[i]:.3g}/{int(self.ndof[i])}"])
+        footer = []
+        for t in self.terms:
+            try:
+                e, de = self.exponent(t)
+            except ValueError:
+                continue
+            footer.append(f"fitted exponent |{t}| ∝ σ^e: e = {e:.4f} ± {de:.4f}")
+        tables = [render.Table(notes, columns + ["χ²/ndof"], rows)]
+        return tables + ([render.Table(footer)] if footer else [])
 
     def plot(self, ax: Any = None, frg: Any = None, name: str = "u4") -> Any:
         """Log-log plot of |coupling| against σ.
@@ -251,25 +292,6 @@ class Flow:
         ax.set_ylabel(f"|{name}|")
         ax.legend(fontsize=7)
         return fig
-
-
-def _load_flow(meta: dict[str, Any], arrays: dict[str, Any]) -> Flow:
-    def table(prefix: str) -> dict[str, FloatArray]:
-        return {k.split(":", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix + ":")}
-
-    provenance = dict(meta["meta"])
-    if provenance.get("cutoff", 0.0) is None:  # JSON has no infinity: null is Λ = ∞
-        provenance["cutoff"] = math.inf
-    return Flow(
-        arch=Architecture.from_dict(meta["arch"]), x=arrays["x"], vary=meta["vary"],
-        sigmas=arrays["sigmas"], couplings=table("value"), errors=table("error"),
-        covariance=table("cov"), replicas=table("rep") if meta["has_replicas"] else None,
-        chi2=arrays["chi2"], ndof=arrays["ndof"],
-        exact_couplings=table("exact") if meta["has_exact"] else None, meta=provenance,
-    )
-
-
-register_loader("flow", _load_flow)
 
 
 def _validated_sigmas(sigmas: Any) -> FloatArray:

@@ -65,7 +65,9 @@ import numpy.typing as npt
 from numpy.typing import NDArray
 from scipy.integrate import solve_ivp
 
-from .io import json_record
+from . import render
+from ._result import Result
+from .io import json_record, prefixed
 
 __all__ = [
     "TRUNCATIONS",
@@ -426,12 +428,6 @@ def _frozen(arr: npt.ArrayLike) -> FloatArray:
     return out
 
 
-def _fmt(value: float, error: float | None = None) -> str:
-    if error is None or error == 0:
-        return f"{value:.7g}"
-    return f"{value:.7g} ± {error:.2g}"
-
-
 # --------------------------------------------------------------------------------------------
 # Flow integration
 # --------------------------------------------------------------------------------------------
@@ -463,7 +459,7 @@ class FlowSingularityError(RuntimeError):
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class FRGFlow:
+class FRGFlow(Result, kind="frg_flow"):
     """Result of :func:`integrate_flow`: the LPA couplings along the scale k.
 
     Attributes
@@ -553,21 +549,53 @@ class FRGFlow:
             }
         )
 
-    def _value_line(self, index: int) -> str:
-        parts = []
-        for name in self.names:
-            err = None if self.errors is None else float(self.errors[name][index])
-            parts.append(f"{name}={_fmt(float(self.couplings[name][index]), err)}")
-        sig_err = None if self.sigma_errors is None else float(self.sigma_errors[index])
-        parts.append(f"sigma={_fmt(float(self.sigma[index]), sig_err)}")
-        return ", ".join(parts)
-
     def __repr__(self) -> str:
         return (
             f"FRGFlow(d={self.d:g}, truncation={self.truncation!r}, {self.k.size} scales "
-            f"k in [{self.k[0]:.3g}, {self.k[-1]:.3g}], method={self.solver['method']!r})\n"
-            f"  k = {self.k[0]:<10.4g} {self._value_line(0)}\n"
-            f"  k = {self.k[-1]:<10.4g} {self._value_line(-1)}"
+            f"k in [{self.k[0]:.3g}, {self.k[-1]:.3g}], method={self.solver['method']!r})"
+        )
+
+    def _tables(self) -> list[render.Table]:
+        columns = ["k", *self.names, "sigma"]
+        rows = []
+        for i in sorted({0, self.k.size // 2, self.k.size - 1}):
+            errs = self.errors or {}
+            cells = [render.value_error(float(self.couplings[n][i]),
+                                        float(errs[n][i]) if n in errs else None, 7)
+                     for n in self.names]
+            sig_err = None if self.sigma_errors is None else float(self.sigma_errors[i])
+            rows.append([f"{self.k[i]:.4g}", *cells,
+                         render.value_error(float(self.sigma[i]), sig_err, 7)])
+        notes = [repr(self), "LPA with the Litim regulator; couplings are dimensionful"]
+        return [render.Table(notes, columns, rows)]
+
+    def _to_file(self) -> tuple[dict[str, Any], dict[str, FloatArray]]:
+        arrays = {"k": self.k, "sensitivity": self.sensitivity, "sigma": self.sigma,
+                  "initial": np.array([self.initial[n] for n in ("u2", "u4", "u6")])}
+        optional = {"covariance": self.covariance, "sigma_errors": self.sigma_errors,
+                    "initial_covariance": self.initial_covariance}
+        arrays.update({name: a for name, a in optional.items() if a is not None})
+        arrays.update({f"value:{n}": v for n, v in self.couplings.items()})
+        arrays.update({f"error:{n}": v for n, v in (self.errors or {}).items()})
+        meta = {"d": self.d, "truncation": self.truncation, "k0": self.k0,
+                "solver": self.solver, "has_errors": self.errors is not None}
+        return meta, arrays
+
+    @classmethod
+    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, FloatArray]) -> FRGFlow:
+        def optional(name: str) -> FloatArray | None:
+            return _frozen(arrays[name]) if name in arrays else None
+
+        errors = prefixed(arrays, "error")
+        return cls(
+            k=_frozen(arrays["k"]),
+            couplings={n: _frozen(v) for n, v in prefixed(arrays, "value").items()},
+            errors={n: _frozen(v) for n, v in errors.items()} if meta["has_errors"] else None,
+            covariance=optional("covariance"), sensitivity=_frozen(arrays["sensitivity"]),
+            sigma=_frozen(arrays["sigma"]), sigma_errors=optional("sigma_errors"),
+            d=float(meta["d"]), truncation=meta["truncation"], k0=float(meta["k0"]),
+            initial=dict(zip(("u2", "u4", "u6"), map(float, arrays["initial"]), strict=True)),
+            initial_covariance=optional("initial_covariance"), solver=dict(meta["solver"]),
         )
 
     def plot(self, ax: Any = None, quantities: Sequence[str] | None = None) -> Any:

@@ -1,0 +1,111 @@
+"""Every result object has the same interface: short repr, readable str, HTML, to_dict, save/load."""
+
+import json
+
+import numpy as np
+import pytest
+
+import nnqft
+from nnqft import frg
+from nnqft.fit import CutoffScan
+
+X = np.array([-0.5, 0.0, 0.5])
+ARCH = nnqft.Architecture("erf", width=10, sigma_b=[0.5, 1.0])
+CUTOFF = 5.0
+
+
+@pytest.fixture(scope="module")
+def corr():
+    return nnqft.sample(ARCH, X, 4096, orders=(2, 4, 6), estimator="conditional", seed=1,
+                        threads=1, block_size=64)
+
+
+@pytest.fixture(scope="module")
+def results(corr):
+    exact = {n: nnqft.exact(ARCH, X, n, connected=True) for n in (4, 6)}
+    flow = nnqft.sigma_flow(ARCH, X, [0.8, 1.2], n_networks=2048, cutoff=CUTOFF, seed=2,
+                            threads=1)
+    return {
+        "correlators": corr,
+        "sampled fit": nnqft.fit_couplings(corr, ARCH, X, cutoff=CUTOFF, terms=("u4", "u6")),
+        "exact fit": nnqft.fit_couplings(exact, ARCH, X, cutoff=CUTOFF),
+        "cutoff scan": nnqft.cutoff_scan(corr, ARCH, X, [2.0, 4.0]),
+        "flow": flow,
+        "frg flow with errors": flow.frg(k_max=10.0),
+        "frg flow": frg.integrate_flow(-1.0, 2.0, d=1, sigma=1.0, k_max=10.0),
+    }
+
+
+NAMES = ("correlators", "sampled fit", "exact fit", "cutoff scan", "flow",
+         "frg flow with errors", "frg flow")
+
+
+def dict_json(result):
+    """to_dict() as strict JSON text (fails on NaN or Infinity)."""
+    return json.dumps(result.to_dict(), allow_nan=False, sort_keys=True)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_round_trip_through_save_and_load(results, name, tmp_path):
+    result = results[name]
+    path = result.save(tmp_path / "r")
+    assert path.name == "r.npz"
+    back = nnqft.load(path)
+    assert type(back) is type(result)
+    assert dict_json(back) == dict_json(result)
+    assert str(back) == str(result) and repr(back) == repr(result)
+
+
+def test_round_trip_keeps_replicas_and_nan(results, tmp_path):
+    fit = nnqft.load(results["sampled fit"].save(tmp_path / "f"))
+    np.testing.assert_array_equal(fit.replicas, results["sampled fit"].replicas)
+    exact = nnqft.load(results["exact fit"].save(tmp_path / "e"))
+    assert exact.replicas is None and np.isnan(exact.pvalue) and exact.cutoff == CUTOFF
+    assert exact.to_dict()["pvalue"] is None  # NaN is null in JSON
+    flow = nnqft.load(results["frg flow with errors"].save(tmp_path / "g"))
+    np.testing.assert_array_equal(flow.covariance, results["frg flow with errors"].covariance)
+    assert not flow.k.flags.writeable
+    scan = nnqft.load(results["cutoff scan"].save(tmp_path / "s"))
+    assert isinstance(scan, CutoffScan) and scan.slopes == results["cutoff scan"].slopes
+    np.testing.assert_array_equal(scan.fits[1].covariance, results["cutoff scan"].fits[1].covariance)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_renders_text_and_html(results, name):
+    result = results[name]
+    short, text, html = repr(result), str(result), result._repr_html_()
+    assert "\n" not in short and len(short) < 250
+    assert short.lstrip("<").startswith(type(result).__name__)
+    assert "┌" in text and "┘" in text and len(text.splitlines()) > 4
+    assert "<table>" in html and html.count("<tr>") >= 2 and "│" not in html
+    if name in ("sampled fit", "exact fit", "flow"):
+        assert "χ²/ndof" in text
+
+
+def test_text_shows_the_numbers(results):
+    fit = results["sampled fit"]
+    assert f"{fit.values['u4']:.6e}" in str(fit) and f"{fit.values['u4']:.6e}" in fit._repr_html_()
+    corr = results["correlators"]
+    assert f"{corr.mean(2)[0]:.6g}" in str(corr)
+    assert f"{corr.stderr(2)[0]:.3g}" in str(corr)
+
+
+def test_correlators_display_does_not_warn_with_few_bins():
+    few = nnqft.sample(ARCH, X, 256, orders=(2, 4), seed=3, threads=1, block_size=64)
+    assert "fewer than 16: rough errors" in str(few)  # stated, not warned (pytest: error)
+    assert few.to_dict()["n_bins"] == 4
+
+
+def test_every_result_kind_is_registered():
+    from nnqft.io import _LOADERS
+
+    assert {"correlators", "coupling_fit", "cutoff_scan", "flow", "frg_flow"} <= set(_LOADERS)
+
+
+def test_unknown_format_version_is_refused(results, tmp_path):
+    from nnqft.io import read_npz, write_npz
+
+    meta, arrays = read_npz(results["exact fit"].save(tmp_path / "e"))
+    write_npz(tmp_path / "future", {**meta, "format_version": 2}, arrays)
+    with pytest.raises(ValueError, match="unsupported coupling_fit format version 2"):
+        nnqft.load(tmp_path / "future.npz")
