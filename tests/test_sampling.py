@@ -197,3 +197,14 @@ def test_progress_bar_reaches_the_total_and_stays_quiet_off_a_terminal(capfd):
     lines = [ln for ln in capfd.readouterr().err.replace("\r", "\n").splitlines() if ln.strip()]
     assert lines[-1].startswith("sampling: 100%") and "4.10k/4.10k" in lines[-1]
     assert len(lines) <= 3
+
+
+def test_sample_config_takes_keywords_only():
+    from nnqft import _core
+
+    kwargs = dict(activation="erf", width=4, d_in=1, depth=1, sigma_w=[1.0, 1.0],
+                  sigma_b=[1.0, 1.0], uniform_weights=False, x=np.zeros((2, 1)), key=[1, 2],
+                  estimator="plain", degrees=[2], shift=[], block_size=32, n_bins=64)
+    _core.SampleConfig(**kwargs)
+    with pytest.raises(TypeError, match="incompatible constructor arguments"):
+        _core.SampleConfig(*kwargs.values())

@@ -110,22 +110,18 @@ BlockTree tree_from_state(std::uint32_t n_bins, std::size_t width, const I64Arra
 
 void register_sampler(py::module_& m) {
     py::class_<SampleConfig>(m, "SampleConfig", "Validated sampler configuration.")
-        .def(py::init(&make_config), "activation"_a, "width"_a, "d_in"_a, "depth"_a,
-             "sigma_w"_a, "sigma_b"_a, "uniform_weights"_a, "x"_a, "key"_a, "estimator"_a,
-             "degrees"_a, "shift"_a, "block_size"_a, "n_bins"_a,
+        // keyword-only: fifteen positional values of similar types are easy to swap
+        .def(py::init(&make_config), py::kw_only(), "activation"_a, "width"_a, "d_in"_a,
+             "depth"_a, "sigma_w"_a, "sigma_b"_a, "uniform_weights"_a, "x"_a, "key"_a,
+             "estimator"_a, "degrees"_a, "shift"_a, "block_size"_a, "n_bins"_a,
              "grid"_a = std::vector<std::tuple<std::vector<double>, std::vector<double>,
-                                               std::vector<double>>>{})
-        .def_property_readonly("observable_size", [](const SampleConfig& c) {
-            const auto k = static_cast<std::size_t>(c.x.rows());
-            return c.estimator == nnqft::Estimator::plain ? k : k * (k + 1) / 2;
-        });
+                                               std::vector<double>>>{});
 
     py::class_<BlockTree>(m, "BlockTree", "Mergeable per-bin sums over dyadic block ranges.")
         .def(py::init<std::uint32_t, std::size_t>(), "n_bins"_a, "width"_a)
         .def_property_readonly("n_bins", &BlockTree::n_bins)
         .def_property_readonly("width", &BlockTree::width)
         .def_property_readonly("n_networks", &BlockTree::n_networks)
-        .def_property_readonly("n_nodes", [](const BlockTree& t) { return t.nodes().size(); })
         .def("merge", &BlockTree::merge, "other"_a)
         .def("copy", [](const BlockTree& t) { return BlockTree(t); })
         .def("totals",

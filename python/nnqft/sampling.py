@@ -101,10 +101,11 @@ def _config(arch: Architecture, x: np.ndarray, key: Any, estimator: str,
             orders: tuple[int, ...], shift: Any, block_size: int,
             n_bins: int, grid: Sequence[Any] = ()) -> Any:
     return _core.SampleConfig(
-        arch.activation, arch.width, arch.d_in, arch.depth,
-        list(arch.sigma_w_layers), list(arch.sigma_b_layers),
-        arch.weight_dist == "uniform", x, [int(key[0]), int(key[1])], estimator,
-        stored_degrees(orders, estimator), list(shift), block_size, n_bins, list(grid),
+        activation=arch.activation, width=arch.width, d_in=arch.d_in, depth=arch.depth,
+        sigma_w=list(arch.sigma_w_layers), sigma_b=list(arch.sigma_b_layers),
+        uniform_weights=arch.weight_dist == "uniform", x=x, key=[int(key[0]), int(key[1])],
+        estimator=estimator, degrees=stored_degrees(orders, estimator), shift=list(shift),
+        block_size=block_size, n_bins=n_bins, grid=list(grid),
     )
 
 
