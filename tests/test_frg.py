@@ -433,7 +433,6 @@ def test_pole_is_reported_with_its_scale():
     [
         ({"d": 0.0}, "d"),
         ({"d": float("nan")}, "d"),
-        ({"d": "3"}, "d"),
         ({"k0": -1.0}, "k0"),
         ({"k_max": 1e-11}, "k_max"),
         ({"k": [1.0, 0.5]}, "k"),

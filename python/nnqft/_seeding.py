@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import as_int, scalar
+
 __all__ = [
     "default_threads",
     "resolve_seed",
@@ -22,12 +24,13 @@ def resolve_seed(seed: Any) -> tuple[np.random.SeedSequence, np.ndarray]:
     ``seed`` may be None (fresh entropy, recorded so the run can be repeated), a
     non-negative int, a sequence of non-negative ints, or a SeedSequence.
     """
+    seed = scalar(seed)
     if isinstance(seed, np.random.SeedSequence):
         ss = seed
     elif seed is None:
         ss = np.random.SeedSequence()
     else:
-        if isinstance(seed, bool) or isinstance(seed, float):
+        if isinstance(seed, (bool, np.bool_, float, np.floating, complex)):
             raise TypeError(f"seed must be an int, a sequence of ints or a SeedSequence, got {seed!r}")
         try:
             ss = np.random.SeedSequence(seed)
@@ -69,10 +72,4 @@ def resolve_threads(threads: Any) -> int:
     """Validate a ``threads`` argument (None means :func:`default_threads`)."""
     if threads is None:
         return default_threads()
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
-        raise TypeError(f"threads must be a positive int or None, got {threads!r}")
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads!r}")
-    if threads > 1024:
-        raise ValueError(f"threads must be <= 1024, got {threads!r}")
-    return int(threads)
+    return as_int("threads", threads, minimum=1, maximum=1024)

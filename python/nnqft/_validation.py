@@ -1,13 +1,138 @@
-"""Small input checks shared by the public functions."""
+"""Input checks shared by the public functions: one rule for every argument.
+
+Scalars (``as_int``, ``as_real``, ``as_bool``):
+
+* a 0-d numpy array is the scalar it holds; numpy scalar types are accepted;
+* a wrong type is a ``TypeError`` naming the argument and the value: bool where a number
+  is expected, complex, str, None, and any float where an integer is expected
+  (``4.0`` or ``4.5`` for an order, as ``range`` and numpy sizes do);
+* a value out of range, NaN or an infinity is a ``ValueError`` naming the argument, the
+  value and the limit.
+
+Architectures (``check_arch``) and inputs (``as_inputs``) are checked here too.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import operator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["as_inputs"]
+if TYPE_CHECKING:
+    from .architecture import Architecture
+
+__all__ = ["as_bool", "as_inputs", "as_int", "as_real", "check_arch", "scalar"]
+
+
+def scalar(value: Any) -> Any:
+    """A 0-d array as its scalar; anything else unchanged."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
+
+
+def as_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Validate an integer argument (see the module docstring for the rule).
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in error messages.
+    value : object
+        An int, numpy integer or 0-d integer array.
+    minimum, maximum : int, optional
+        Inclusive limits.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (bool, float, complex, str, ...).
+    ValueError
+        If it lies outside ``[minimum, maximum]``.
+    """
+    v = scalar(value)
+    if isinstance(v, (bool, np.bool_)) or not hasattr(v, "__index__"):
+        hint = f" (pass int({v!r}))" if isinstance(v, float) and v.is_integer() else ""
+        raise TypeError(f"{name} must be an integer, got {value!r}{hint}")
+    out = operator.index(v)
+    if minimum is not None and out < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if maximum is not None and out > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
+    return out
+
+
+def as_real(
+    name: str,
+    value: Any,
+    minimum: float | None = None,
+    *,
+    positive: bool = False,
+    allow_inf: bool = False,
+) -> float:
+    """Validate a real-number argument (see the module docstring for the rule).
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in error messages.
+    value : object
+        An int, float, numpy real scalar or 0-d real array.
+    minimum : float, optional
+        Inclusive lower limit.
+    positive : bool
+        Require ``value > 0``.
+    allow_inf : bool
+        Accept ``+inf`` (e.g. an infinite cutoff).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (bool, complex, str, None, ...).
+    ValueError
+        If it is NaN, infinite (unless allowed) or out of range.
+    """
+    v = scalar(value)
+    if isinstance(v, (bool, np.bool_, complex, np.complexfloating)) or not isinstance(
+            v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    out = float(v)
+    if math.isnan(out) or (math.isinf(out) and not (allow_inf and out > 0)):
+        raise ValueError(f"{name} must be finite{' or +inf' if allow_inf else ''}, "
+                         f"got {value!r}")
+    if positive and out <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if minimum is not None and out < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return out
+
+
+def as_bool(name: str, value: Any) -> bool:
+    """Validate a flag: True or False (or a numpy bool), nothing else (``TypeError``)."""
+    v = scalar(value)
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(v)
+
+
+def check_arch(arch: Any, name: str = "arch") -> Architecture:
+    """Return ``arch`` if it is an :class:`~nnqft.Architecture`, else raise ``TypeError``."""
+    from .architecture import Architecture  # architecture.py uses this module's checks
+
+    if not isinstance(arch, Architecture):
+        raise TypeError(f"{name} must be an nnqft.Architecture, got {type(arch).__name__}")
+    return arch
 
 
 def as_inputs(x: Any, d_in: int, name: str = "x") -> NDArray[np.float64]:

@@ -13,6 +13,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from ._validation import as_int, as_real
+
 __all__ = ["ACTIVATIONS", "WEIGHT_DISTS", "Architecture"]
 
 #: Activations the core implements.  ``gauss`` is the HMS Gauss-net
@@ -33,33 +37,16 @@ def _per_layer(name: str, value: float | Sequence[float], n_layers: int) -> tupl
     """Expand a scalar or a per-layer sequence of standard deviations and validate it."""
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be a number or a sequence of numbers, got {value!r}")
-    if isinstance(value, Sequence) or hasattr(value, "__len__"):
+    if np.ndim(value) == 0:  # a number, or a 0-d array holding one
+        values: tuple[Any, ...] = (value,) * n_layers
+    else:
         values = tuple(value)  # type: ignore[arg-type]
         if len(values) != n_layers:
             raise ValueError(
                 f"{name} needs one value per layer (depth + 1 = {n_layers}), "
                 f"got {len(values)} values: {values!r}"
             )
-    else:
-        values = (value,) * n_layers
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
-            raise TypeError(f"{name} must contain numbers, got {v!r}")
-        f = float(v)
-        if not math.isfinite(f) or f < 0:
-            raise ValueError(f"{name} must be finite and >= 0, got {v!r}")
-        out.append(f)
-    return tuple(out)
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    v = int(value)
-    if v < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
-    return v
+    return tuple(as_real(name, v, minimum=0.0) for v in values)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,9 +95,9 @@ class Architecture:
                 f"weight_dist must be one of {WEIGHT_DISTS}, got {self.weight_dist!r}"
             )
         set_ = object.__setattr__
-        set_(self, "width", _positive_int("width", self.width))
-        set_(self, "d_in", _positive_int("d_in", self.d_in))
-        set_(self, "depth", _positive_int("depth", self.depth))
+        set_(self, "width", as_int("width", self.width, minimum=1))
+        set_(self, "d_in", as_int("d_in", self.d_in, minimum=1))
+        set_(self, "depth", as_int("depth", self.depth, minimum=1))
         n_layers = self.depth + 1
         set_(self, "sigma_w", _per_layer("sigma_w", self.sigma_w, n_layers))
         set_(self, "sigma_b", _per_layer("sigma_b", self.sigma_b, n_layers))

@@ -64,7 +64,7 @@ from scipy import linalg
 
 from . import render
 from ._result import Result
-from ._validation import as_inputs
+from ._validation import as_inputs, check_arch
 from .architecture import Architecture
 from .io import json_record, prefixed
 from .theory import exact, kernel
@@ -696,8 +696,7 @@ class _Prepared:
 def _prepare(
     corr: Any, arch: Architecture, x: Any, terms: Any, shrinkage: float | None
 ) -> _Prepared:
-    if not isinstance(arch, Architecture):
-        raise TypeError(f"arch must be an nnqft.Architecture, got {type(arch).__name__}")
+    check_arch(arch)
     if shrinkage is not None and not 0.0 <= float(shrinkage) <= 1.0:
         raise ValueError(f"shrinkage must be in [0, 1] or None, got {shrinkage!r}")
     terms = _check_terms(terms)

@@ -25,7 +25,8 @@ from numpy.typing import NDArray
 
 from . import render
 from ._result import Result
-from ._validation import as_inputs
+from ._seeding import resolve_seed
+from ._validation import as_inputs, check_arch
 from .architecture import Architecture
 from .correlators import jackknife_covariance
 from .fit import CouplingFit, fit_couplings
@@ -345,8 +346,8 @@ def sigma_flow(
     -------
     Flow
     """
-    if not isinstance(arch, Architecture):
-        raise TypeError(f"arch must be an nnqft.Architecture, got {type(arch).__name__}")
+    check_arch(arch)
+    seed_sequence, _ = resolve_seed(seed)  # refuses seed=True, 1.5, ... before any work
     xs = as_inputs(x, arch.d_in)
     grid = _validated_sigmas(sigmas)
     arch.scaled(vary, 1.0)  # validates vary
@@ -354,10 +355,11 @@ def sigma_flow(
     orders = (2, 4, 6) if "u6" in terms else (2, 4)
     archs = [arch.scaled(vary, float(s)) for s in grid]
     if common_random_numbers:  # one pass of the core: every network evaluated at every sigma
-        corrs = sample_grid(archs, xs, n_networks, orders, estimator, seed, threads, progress)
+        corrs = sample_grid(archs, xs, n_networks, orders, estimator, seed_sequence, threads,
+                            progress)
     else:
         corrs = [sample(a, xs, n_networks, orders, estimator, sd, threads, progress)
-                 for a, sd in zip(archs, _independent_seeds(seed, len(grid)), strict=True)]
+                 for a, sd in zip(archs, seed_sequence.spawn(len(grid)), strict=True)]
     fits: list[CouplingFit] = [fit_couplings(c, a, xs, cutoff=cutoff, terms=terms)
                                for c, a in zip(corrs, archs, strict=True)]
     names = fits[0].parameters
@@ -380,11 +382,6 @@ def sigma_flow(
                 covariance=covariance, replicas=replicas,
                 chi2=np.array([f.chi2 for f in fits]), ndof=np.array([f.ndof for f in fits]),
                 exact_couplings=exact_couplings, meta=meta)
-
-
-def _independent_seeds(seed: Any, n: int) -> list[Any]:
-    base = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    return list(base.spawn(n))
 
 
 def _exact_flow(arch: Architecture, x: FloatArray, grid: FloatArray, vary: str,

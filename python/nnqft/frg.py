@@ -67,6 +67,7 @@ from scipy.integrate import solve_ivp
 
 from . import render
 from ._result import Result
+from ._validation import as_int, as_real
 from .io import json_record, prefixed
 
 __all__ = [
@@ -109,26 +110,6 @@ _MARGINAL = 1e-8
 # --------------------------------------------------------------------------------------------
 # Validation helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _real(name: str, value: Any) -> float:
-    """Convert a scalar argument to float, refusing bools, non-numbers and non-finite values."""
-    if isinstance(value, bool) or isinstance(value, (str, bytes)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return out
-
-
-def _positive(name: str, value: Any) -> float:
-    out = _real(name, value)
-    if out <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return out
 
 
 def _check_truncation(truncation: Any) -> str:
@@ -174,7 +155,7 @@ def volume_factor(d: float) -> float:
     float
         The volume of the unit d-ball divided by (2π)^d: 1/π, 1/(4π), 1/(6π²) for d = 1, 2, 3.
     """
-    d = _positive("d", d)
+    d = as_real("d", d, positive=True)
     return 1.0 / (math.pow(2.0, d) * math.pow(math.pi, d / 2.0) * math.gamma(d / 2.0 + 1.0))
 
 
@@ -223,7 +204,7 @@ def beta_dimensionless(ubar: npt.ArrayLike, d: float, truncation: str = "phi6") 
     numpy.ndarray, shape (n, ...)
         ``β_i = s_i ū_i + V_d P_i(1 + ū2, ū4, ū6)`` with s = (−2, d − 4, 2d − 6).
     """
-    d = _positive("d", d)
+    d = as_real("d", d, positive=True)
     truncation = _check_truncation(truncation)
     n = len(TRUNCATIONS[truncation])
     ub = _couplings_vector("ubar", ubar, truncation)
@@ -250,7 +231,7 @@ def stability_matrix(ubar: npt.ArrayLike, d: float, truncation: str = "phi6") ->
     numpy.ndarray, shape (n, n)
         At a fixed point its eigenvalues λ are the stability exponents; λ < 0 is relevant.
     """
-    d = _positive("d", d)
+    d = as_real("d", d, positive=True)
     truncation = _check_truncation(truncation)
     n = len(TRUNCATIONS[truncation])
     ub = _couplings_vector("ubar", ubar, truncation)
@@ -280,10 +261,10 @@ def beta_dimensionful(k: float, u: npt.ArrayLike, d: float, truncation: str = "p
     numpy.ndarray, shape (n, ...)
         ``V_d k^{d+2} P_i(k² + u2, u4, u6)``; see the module docstring.
     """
-    d = _positive("d", d)
+    d = as_real("d", d, positive=True)
     truncation = _check_truncation(truncation)
     n = len(TRUNCATIONS[truncation])
-    k = _positive("k", k)
+    k = as_real("k", k, positive=True)
     uu = _couplings_vector("u", u, truncation)
     u2, u4, u6 = _split(uu, n)
     loop = np.array(_loop(k * k + u2, u4, u6, n))
@@ -311,10 +292,10 @@ def beta_dimensionful_jacobian(
     numpy.ndarray, shape (n, n)
         The matrix of the variational equations that propagate the IR uncertainties.
     """
-    d = _positive("d", d)
+    d = as_real("d", d, positive=True)
     truncation = _check_truncation(truncation)
     n = len(TRUNCATIONS[truncation])
-    k = _positive("k", k)
+    k = as_real("k", k, positive=True)
     uu = _couplings_vector("u", u, truncation)
     u2, u4, u6 = _split(uu, n)
     weight = volume_factor(d) * math.pow(k, d + 2.0)
@@ -360,7 +341,7 @@ def to_dimensionful(k: npt.ArrayLike, ubar: npt.ArrayLike, d: float) -> FloatArr
 
 
 def _rescale(k: npt.ArrayLike, u: npt.ArrayLike, d: float, sign: float) -> FloatArray:
-    d = _positive("d", d)
+    d = as_real("d", d, positive=True)
     kk = np.asarray(k, dtype=np.float64)
     if not np.all(np.isfinite(kk) & (kk > 0)):
         raise ValueError("k must be finite and > 0")
@@ -390,7 +371,7 @@ def u2_from_sigma(sigma: npt.ArrayLike, d: float) -> FloatArray:
     -------
     numpy.ndarray
     """
-    d = _positive("d", d)
+    d = as_real("d", d, positive=True)
     s = np.asarray(sigma, dtype=np.float64)
     if not np.all(np.isfinite(s) & (s > 0)):
         raise ValueError(f"sigma must be finite and > 0, got {sigma!r}")
@@ -411,7 +392,7 @@ def sigma_from_u2(u2: npt.ArrayLike, d: float) -> FloatArray:
     -------
     numpy.ndarray
     """
-    d = _positive("d", d)
+    d = as_real("d", d, positive=True)
     m2 = np.asarray(u2, dtype=np.float64)
     return np.asarray(np.sqrt(np.where(m2 >= 0, d * m2 / 2.0, np.nan)), dtype=np.float64)
 
@@ -648,17 +629,20 @@ def _initial_state(
     """Validate and assemble the IR couplings (u2, u4[, u6]) at k0."""
     if (sigma is None) == (u2 is None):
         raise ValueError("give exactly one of sigma (then u2 = 2 sigma^2/d) or u2")
-    mass = float(u2_from_sigma(_positive("sigma", sigma), d)) if u2 is None else _real("u2", u2)
+    if u2 is None:
+        mass = float(u2_from_sigma(as_real("sigma", sigma, positive=True), d))
+    else:
+        mass = as_real("u2", u2)
     if 1.0 + mass / k0**2 <= _POLE_GAP:
         raise ValueError(
             f"u2 = {mass:g} puts the initial point at or beyond the pole 1 + u2/k0^2 = 0 "
             f"(k0 = {k0:g}); the flow cannot start there"
         )
-    values = [mass, _real("u4", u4)]
+    values = [mass, as_real("u4", u4)]
     if truncation == "phi6":
         if u6 is None:
             raise ValueError("u6 is required for truncation 'phi6' (pass the measured value)")
-        values.append(_real("u6", u6))
+        values.append(as_real("u6", u6))
     elif u6 is not None:
         raise ValueError("u6 must be None for truncation 'phi4' (u6 is set to 0, not evolved)")
     return np.array(values)
@@ -680,9 +664,9 @@ def _initial_covariance(
     if covariance is None and u4_err is None and u6_err is None:
         return None
     if covariance is None:
-        errs = [_nonnegative("u4_err", u4_err if u4_err is not None else 0.0)]
+        errs = [as_real("u4_err", u4_err if u4_err is not None else 0.0, minimum=0.0)]
         if truncation == "phi6":
-            errs.append(_nonnegative("u6_err", u6_err if u6_err is not None else 0.0))
+            errs.append(as_real("u6_err", u6_err if u6_err is not None else 0.0, minimum=0.0))
         covariance = np.diag(np.square(errs))
     cov = np.atleast_2d(np.asarray(covariance, dtype=np.float64))
     if cov.shape not in ((n - 1, n - 1), (n, n)):
@@ -694,13 +678,6 @@ def _initial_covariance(
     full = np.zeros((n, n))
     full[n - cov.shape[0] :, n - cov.shape[0] :] = cov
     return full
-
-
-def _nonnegative(name: str, value: Any) -> float:
-    out = _real(name, value)
-    if out < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return out
 
 
 def _check_covariance(cov: FloatArray) -> None:
@@ -726,12 +703,10 @@ def _output_grid(k: Any, k_max: Any, k0: float, num: Any) -> FloatArray:
         if grid[0] < k0:
             raise ValueError(f"k must start at or above k0 = {k0:g}, got k[0] = {grid[0]:g}")
         return grid
-    upper = 100.0 if k_max is None else _positive("k_max", k_max)
+    upper = 100.0 if k_max is None else as_real("k_max", k_max, positive=True)
     if upper <= k0:
         raise ValueError(f"k_max = {upper:g} must exceed k0 = {k0:g}")
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 2:
-        raise ValueError(f"num must be an integer >= 2, got {num!r}")
-    grid = np.geomspace(k0, upper, int(num))
+    grid = np.geomspace(k0, upper, as_int("num", num, minimum=2))
     grid[0], grid[-1] = k0, upper  # exact end points despite rounding
     return grid
 
@@ -894,17 +869,17 @@ def integrate_flow(
     linear across the IR error ellipse (compare with a flow from a shifted initial point if
     the errors are large).
     """
-    d = _positive("d", d)
-    k0 = _positive("k0", k0)
+    d = as_real("d", d, positive=True)
+    k0 = as_real("k0", k0, positive=True)
     if truncation is None:
         truncation = "phi6" if u6 is not None else "phi4"
     truncation = _check_truncation(truncation)
     if method not in _STIFF_METHODS:
         raise ValueError(f"method must be one of {_STIFF_METHODS}, got {method!r}")
-    rtol = _positive("rtol", rtol)
+    rtol = as_real("rtol", rtol, positive=True)
     if not 100 * np.finfo(float).eps <= rtol < 1:
         raise ValueError(f"rtol must lie in [{100 * np.finfo(float).eps:.1e}, 1), got {rtol!r}")
-    atol = _positive("atol", atol)
+    atol = as_real("atol", atol, positive=True)
     grid = _output_grid(k, k_max, k0, num)
     state0 = _initial_state(u4, u6, sigma, u2, d, k0, truncation)
     cov0 = _initial_covariance(covariance, u4_err, u6_err, truncation)
@@ -1175,7 +1150,7 @@ def fixed_points(d: float, truncation: str = "phi6") -> tuple[FixedPoint, ...]:
     tuple of FixedPoint
         The Gaussian fixed point first, then the others by increasing ū2*.
     """
-    d = _positive("d", d)
+    d = as_real("d", d, positive=True)
     truncation = _check_truncation(truncation)
     n = len(TRUNCATIONS[truncation])
     found = [_fixed_point(np.zeros(n), d, truncation, gaussian=True)]

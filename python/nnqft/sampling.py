@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _core
 from ._seeding import resolve_seed, resolve_threads, seed_metadata
-from ._validation import as_inputs
+from ._validation import as_inputs, as_int, check_arch
 from .architecture import Architecture
 from .correlators import Correlators, stored_degrees
 from .tuples import n_tuples
@@ -41,32 +41,17 @@ _MAX_SECONDS = 30 * 24 * 3600.0
 
 
 def _validate_orders(orders: Any) -> tuple[int, ...]:
-    if isinstance(orders, (int, np.integer)):
+    if np.ndim(orders) == 0 and not isinstance(orders, (str, bytes)):
         orders = (orders,)
     if isinstance(orders, (str, bytes)) or not hasattr(orders, "__iter__"):
         raise TypeError(f"orders must be an int or a sequence of ints, got {orders!r}")
-    values = list(orders)
-    bad_type = [o for o in values if isinstance(o, bool) or not isinstance(o, (int, np.integer))]
-    if bad_type:  # int() would turn 4.5 into 4 and "4" into 4 without a word
-        raise TypeError(f"orders must be ints, got {bad_type[0]!r} in {orders!r}")
-    values = [int(o) for o in values]
+    values = [as_int("orders", o) for o in orders]  # int() would turn 4.5 and "4" into 4
     if not values:
         raise ValueError("orders must not be empty")
     bad = [o for o in values if not 1 <= o <= MAX_ORDER]
     if bad:
-        raise ValueError(f"orders must be in 1..{MAX_ORDER}, got {bad}")
+        raise ValueError(f"orders must be >= 1 and <= {MAX_ORDER}, got {bad}")
     return tuple(sorted(set(values)))
-
-
-def _positive_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, threads: int,
@@ -114,8 +99,7 @@ def _same_structure(archs: Sequence[Architecture]) -> None:
     if not archs:
         raise ValueError("archs must not be empty")
     for a in archs:
-        if not isinstance(a, Architecture):
-            raise TypeError(f"archs must hold nnqft.Architecture objects, got {type(a).__name__}")
+        check_arch(a, "archs[i]")
     fields = ("activation", "width", "d_in", "depth", "weight_dist")
     for a in archs[1:]:
         for f in fields:
@@ -180,8 +164,7 @@ def sample(
     KeyboardInterrupt
         On Ctrl-C (the workers stop within a block).
     """
-    if not isinstance(arch, Architecture):
-        raise TypeError(f"arch must be an nnqft.Architecture, got {type(arch).__name__}")
+    check_arch(arch)
     return sample_grid([arch], x, n_networks, orders, estimator, seed, threads, progress,
                        start=start, block_size=block_size, n_bins=n_bins)[0]
 
@@ -220,12 +203,12 @@ def sample_grid(
             f"last hidden layer is then exactly Gaussian); got weight_dist={arch.weight_dist!r}. "
             "Use estimator='plain'."
         )
-    n_networks = _positive_count("n_networks", n_networks, 1)
-    block_size = _positive_count("block_size", block_size, 1)
-    n_bins = _positive_count("n_bins", n_bins, 2)
+    n_networks = as_int("n_networks", n_networks, minimum=1)
+    block_size = as_int("block_size", block_size, minimum=1)
+    n_bins = as_int("n_bins", n_bins, minimum=2)
     if n_bins & (n_bins - 1):
         raise ValueError(f"n_bins must be a power of two, got {n_bins}")
-    start = _positive_count("start", start, 0)
+    start = as_int("start", start, minimum=0)
     if start % block_size:
         raise ValueError(
             f"start must be a multiple of block_size={block_size}, got {start} (e.g. "

@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from . import tuples as _tuples
-from ._validation import as_inputs
+from ._validation import as_bool, as_inputs, as_int, check_arch
 from .architecture import Architecture
 
 __all__ = ["kernel", "neuron_moment", "exact"]
@@ -720,14 +720,6 @@ def _compute_neuron_moments(arch: Architecture, x: FloatArray,
     return out
 
 
-def _check_order(name: str, value: Any, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if not 1 <= int(value) <= maximum:
-        raise ValueError(f"{name} must be between 1 and {maximum}, got {value!r}")
-    return int(value)
-
-
 def neuron_moment(arch: Architecture, x: Any, n: int) -> FloatArray:
     """One-neuron moment ``M_n(x_a1..x_an) = E[phi(x_a1) ... phi(x_an)]`` of the first layer.
 
@@ -761,9 +753,9 @@ def neuron_moment(arch: Architecture, x: Any, n: int) -> FloatArray:
     weights: Gauss-Legendre over the weight cube x Gaussian bias for erf/tanh
     (d_in <= 2), and a kink-aware exact rule for relu (d_in = 1).
     """
-    _check_arch(arch)
+    check_arch(arch)
     xs = as_inputs(x, arch.d_in, "x")
-    order = _check_order("n", n, 8)
+    order = as_int("n", n, minimum=1, maximum=8)
     return _neuron_moments(arch, xs, [order])[order].copy()
 
 
@@ -812,7 +804,7 @@ def exact(arch: Architecture, x: Any, order: int, connected: bool = False) -> Fl
         For depth > 1: use :func:`kernel` (any depth) for the two-point function, and the
         sampler with ``estimator="conditional"`` for finite-width correlators.
     """
-    _check_arch(arch)
+    check_arch(arch)
     if arch.depth != 1:
         raise NotImplementedError(
             f"exact finite-width correlators are implemented for depth 1 only (got "
@@ -820,9 +812,8 @@ def exact(arch: Architecture, x: Any, order: int, connected: bool = False) -> Fl
             "nnqft.sample(..., estimator='conditional') for finite-width correlators"
         )
     xs = as_inputs(x, arch.d_in, "x")
-    n = _check_order("order", order, 8)
-    if not isinstance(connected, (bool, np.bool_)):
-        raise TypeError(f"connected must be a bool, got {connected!r}")
+    n = as_int("order", order, minimum=1, maximum=8)
+    connected = as_bool("connected", connected)
     k = len(xs)
     if n % 2:
         return np.zeros(_tuples.n_tuples(k, n))
@@ -885,7 +876,7 @@ def kernel(arch: Architecture, x: Any, y: Any = None) -> FloatArray:
     ``N -> inf`` terms and use the Gaussian recursion; the read-out weight
     distribution never enters the kernel.
     """
-    _check_arch(arch)
+    check_arch(arch)
     xs = as_inputs(x, arch.d_in, "x")
     ys = xs if y is None else as_inputs(y, arch.d_in, "y")
     c_xy = _first_layer(arch, xs, ys)
@@ -900,8 +891,3 @@ def kernel(arch: Architecture, x: Any, y: Any = None) -> FloatArray:
             c_yy = _gaussian_pair_map(arch.activation, s_yy, s_yy, s_yy)
     sw_out, sb_out = arch.sigma_w_layers[-1], arch.sigma_b_layers[-1]
     return sb_out**2 + sw_out**2 * c_xy
-
-
-def _check_arch(arch: Any) -> None:
-    if not isinstance(arch, Architecture):
-        raise TypeError(f"arch must be an nnqft.Architecture, got {type(arch).__name__}")

@@ -66,7 +66,7 @@ from numpy.polynomial.legendre import leggauss
 from numpy.typing import NDArray
 from scipy import special
 
-from ._validation import as_inputs
+from ._validation import as_inputs, as_int, as_real, check_arch
 from .architecture import Architecture
 from .theory import kernel
 from .tuples import pair_index, rank, tuples, wick
@@ -198,7 +198,7 @@ def _tuple_integral(arch: Architecture, x: Any, order: int, cutoff: float,
                     method: str | None, rtol: float, moment: bool) -> FloatArray:
     """``int prod_a K_EFT(x_a, y)`` (times ``|y|^2`` if ``moment``) on the tuple layout."""
     xs, lam, how = _prepare(arch, x, cutoff, method)
-    idx = tuples(len(xs), _order(order))
+    idx = tuples(len(xs), as_int("order", order, minimum=1))
     if how == "gaussian":
         return _gaussian_products(arch, xs, idx, lam, moment=moment)
     return _rule_products(arch, xs, idx, lam, how, rtol, moment=moment)
@@ -255,29 +255,12 @@ def exchange_integral(
 
 
 # -- validation and method choice ------------------------------------------------------
-def _order(order: Any) -> int:
-    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
-        raise ValueError(f"order must be an integer >= 1, got {order!r}")
-    return int(order)
-
-
-def _cutoff(cutoff: Any) -> float:
-    try:
-        lam = float(cutoff)
-    except (TypeError, ValueError):
-        raise TypeError(f"cutoff must be a number, got {cutoff!r}") from None
-    if math.isnan(lam) or lam <= 0:
-        raise ValueError(f"cutoff must be > 0 (or inf), got {cutoff!r}")
-    return lam
-
-
 def _prepare(
     arch: Architecture, x: Any, cutoff: Any, method: str | None
 ) -> tuple[FloatArray, float, str]:
-    if not isinstance(arch, Architecture):
-        raise TypeError(f"arch must be an nnqft.Architecture, got {type(arch).__name__}")
+    check_arch(arch)
     xs = as_inputs(x, arch.d_in)
-    lam = _cutoff(cutoff)
+    lam = as_real("cutoff", cutoff, positive=True, allow_inf=True)
     how = integration_method(arch) if method is None else method
     if how not in METHODS:
         raise ValueError(f"method must be one of {METHODS} or None, got {method!r}")
