@@ -464,14 +464,14 @@ def test_sampled_erf_goodness_of_fit_against_exact():
     nnqft = pytest.importorskip("nnqft")
     if not hasattr(nnqft, "sample"):
         pytest.skip("nnqft.sample is not available")
-    from nnqft.fit import _mode_chi2
+    from nnqft.statistics import hotelling_chi2
 
     arch = Architecture("erf", width=5, sigma_w=1.0, sigma_b=1.0)
     corr = nnqft.sample(arch, ERF_X, n_networks=100_000, orders=(2, 4),
                         estimator="conditional", seed=12)
     reps = corr.replicas(4, connected=True)
     kappa4 = exact(arch, ERF_X, 4, connected=True)
-    chi2, ndof, pvalue, _ = _mode_chi2(corr.connected(4)[0] - kappa4, reps, reps)
+    chi2, ndof, pvalue, _ = hotelling_chi2(corr.connected(4)[0] - kappa4, reps, reps)
     assert ndof == 15 and pvalue > 1e-3
     fit = fit_couplings(corr, arch, ERF_X, 100.0)
     assert fit.pvalue < 1e-6

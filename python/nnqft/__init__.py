@@ -17,11 +17,12 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
     ) from exc
 
 from .architecture import Architecture
-from .correlators import Correlators, jackknife_covariance
+from .correlators import Correlators
 from .fit import CouplingFit, cutoff_scan, fit_couplings, per_tuple_couplings, predict_g6
 from .flow import Flow, sigma_flow
 from .io import load
 from .sampling import sample
+from .statistics import jackknife_covariance
 from .theory import exact, kernel, neuron_moment
 from .tuples import wick
 from .warnings import NNQFTWarning

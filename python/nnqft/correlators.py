@@ -33,11 +33,12 @@ from . import _core, render
 from ._result import Result
 from .architecture import Architecture
 from .io import json_record
+from .statistics import jackknife_covariance
 from .tuples import cumulants_from_moments, matchings, moments_from_cumulants, n_tuples, rank
 from .tuples import tuples as tuple_layout
 from .warnings import FewBinsWarning, UnreliableErrorWarning
 
-__all__ = ["Correlators", "jackknife_covariance"]
+__all__ = ["Correlators"]
 
 FloatArray = NDArray[np.float64]
 
@@ -51,18 +52,6 @@ HILL_MIN_NETWORKS = 2000
 HILL_ORDER_STATISTICS = 32
 #: Entries of :meth:`Correlators.state` stored as arrays in files (the rest is JSON).
 _STATE_ARRAYS = ("x", "shift", "levels", "indices", "counts", "sums", "tail_lengths", "tails")
-
-
-def jackknife_covariance(replicas: FloatArray) -> FloatArray:
-    """Covariance of an estimate from its delete-one-bin replicas, shape ``(B, T)``.
-
-    ``(B - 1) / B * sum_b (theta_b - mean)(theta_b - mean)^T``.
-    """
-    r = np.asarray(replicas, dtype=np.float64)
-    b = r.shape[0]
-    d = r - r.mean(axis=0)
-    cov: FloatArray = (b - 1) / b * (d.T @ d)
-    return cov
 
 
 def stored_degrees(orders: tuple[int, ...], estimator: str) -> list[int]:

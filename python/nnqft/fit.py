@@ -60,13 +60,13 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import linalg
 
 from . import render
 from ._result import Result
 from ._validation import as_inputs, check_arch
 from .architecture import Architecture
 from .io import json_record, prefixed
+from .statistics import GLSWeights, hotelling_chi2, jackknife_covariance, jackknife_errors
 from .theory import exact, kernel
 from .tuples import n_tuples, rank, tuples, wick
 from .vertex import (
@@ -105,8 +105,6 @@ TERMS = QUARTIC_TERMS + ("u6",)
 #: HMS names and factors: S ⊃ lambda phi^4 + kappa phi^6 + lambda_2 |y|^2 phi^4 + l_NL phi^2 phi^2.
 _HMS = {"u4": ("lambda", 24.0), "u6": ("kappa", 720.0), "d2": ("lambda_2", 24.0),
         "bilocal": ("lambda_nl", 8.0)}
-#: Residual modes below this fraction of the data's largest mode are numerically zero.
-_MODE_RCOND = 1e-10
 
 
 # -- conventions -------------------------------------------------------------------------
@@ -435,90 +433,7 @@ def _check_same_setup(corr: Any, arch: Architecture, xs: FloatArray) -> None:
             raise ValueError("corr was sampled on different inputs than x")
 
 
-# -- weights and linear fits -------------------------------------------------------------
-def _bin_deviations(replicas: FloatArray) -> FloatArray:
-    """Per-bin deviations ``m_b - mean`` recovered from delete-one-bin replicas."""
-    return np.asarray(-(len(replicas) - 1) * (replicas - replicas.mean(axis=0)), dtype=np.float64)
-
-
-def _shrinkage_intensity(dev: FloatArray) -> float:
-    """Schäfer-Strimmer intensity for shrinking correlations to zero (target D)."""
-    n = len(dev)
-    z = dev / dev.std(axis=0, ddof=1)
-    r = z.T @ z / (n - 1)
-    w2 = (z**2).T @ (z**2)
-    var_r = n / (n - 1) ** 3 * (w2 - n * (r * (n - 1) / n) ** 2)
-    off = ~np.eye(len(r), dtype=bool)
-    denominator = float((r[off] ** 2).sum())
-    if denominator == 0:
-        return 1.0
-    return float(np.clip(var_r[off].sum() / denominator, 0.0, 1.0))
-
-
-class _Weights:
-    """Shrunk inverse covariance of one data vector, for the full sample and each replica.
-
-    Replica ``b`` leaves bin ``b`` out: its sample covariance is a rank-one downdate of
-    the full one, ``S_b = ((B-1) S - B/(B-1) v_b v_b^T)/(B-2)``, so with the intensity and
-    the diagonal held at their full-sample values ``C_b = C' - c v_b v_b^T`` with one
-    common ``C'`` and Sherman-Morrison gives every ``C_b^{-1}`` from one factorisation.
-    """
-
-    def __init__(self, replicas: FloatArray, shrinkage: float | None) -> None:
-        b = len(replicas)
-        dev = _bin_deviations(replicas)
-        sd = dev.std(axis=0, ddof=1)
-        self.active = sd > 0  # a tuple known exactly in every bin carries no weight
-        if not self.active.any():
-            raise ValueError("no tuple has a non-zero jackknife variance: nothing to weight")
-        dev = dev[:, self.active]
-        self.lam = _shrinkage_intensity(dev) if shrinkage is None else float(shrinkage)
-        s = dev.T @ dev / (b - 1)
-        diag = np.diag(np.diag(s))
-        common = (1 - self.lam) * (b - 1) / (b - 2) * s + self.lam * diag
-        try:
-            self._full = linalg.cho_factor((1 - self.lam) * s + self.lam * diag)
-            self._common = linalg.cho_factor(common)
-        except linalg.LinAlgError:
-            raise ValueError(
-                f"the jackknife covariance of {dev.shape[1]} tuples from {b} bins is "
-                f"singular with shrinkage {self.lam:g}: use shrinkage=None (estimated) or > 0"
-            ) from None
-        self._c = (1 - self.lam) * b / ((b - 1) * (b - 2))
-        self._dev = dev
-        self._u = linalg.cho_solve(self._common, dev.T).T  # C'^{-1} v_b, shape (B, T)
-        self._denominator = 1.0 - self._c * (dev * self._u).sum(axis=1)
-
-    def fit(
-        self, design: FloatArray, y: FloatArray, refit: FloatArray, fixed: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """GLS estimate, replicas with re-estimated weights, replicas with fixed weights.
-
-        ``refit`` and ``fixed`` are (B, T) data replicas (they differ only when the data
-        depend on an earlier fitted coupling, as for kappa6 - u4^2 E6).
-        """
-        a = self.active
-        x, y, refit, fixed = design[a], y[a], refit[:, a], fixed[:, a]
-        z = linalg.cho_solve(self._full, x)
-        normal = x.T @ z
-        operator = np.linalg.solve(normal, z.T)  # (p, T): estimate = operator @ data
-        zc = linalg.cho_solve(self._common, x)
-        vz = self._dev @ zc  # (B, p) = v_b^T C'^{-1} X
-        gain = self._c / self._denominator
-        normals = x.T @ zc + gain[:, None, None] * vz[:, :, None] * vz[:, None, :]
-        uy = (self._u * refit).sum(axis=1)
-        rhs = refit @ zc + (gain * uy)[:, None] * vz
-        refit_estimates = np.linalg.solve(normals, rhs[..., None])[..., 0]
-        return operator @ y, refit_estimates, fixed @ operator.T
-
-    def condition(self, design: FloatArray) -> float:
-        """Condition number of the normal equations of ``design`` (columns normalised)."""
-        x = design[self.active]
-        normal = x.T @ linalg.cho_solve(self._full, x)
-        scale = np.sqrt(np.diag(normal))
-        return float(np.linalg.cond(normal / np.outer(scale, scale)))
-
-
+# -- linear fits ---------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class _Step:
     """One linear fit: estimate, replicas, residuals (all on the active tuples)."""
@@ -535,7 +450,7 @@ class _Step:
 def _fit_step(
     design: FloatArray,
     y: FloatArray,
-    weights: _Weights | None,
+    weights: GLSWeights | None,
     refit: FloatArray | None = None,
     fixed: FloatArray | None = None,
 ) -> _Step:
@@ -557,79 +472,6 @@ def _present(array: FloatArray | None) -> FloatArray:
     """Narrow an optional replica array that a sampled fit always has."""
     assert array is not None
     return array
-
-
-def _jackknife_cov(replicas: FloatArray) -> FloatArray:
-    b = len(replicas)
-    d = replicas - replicas.mean(axis=0)
-    return np.asarray((b - 1) / b * (d.T @ d), dtype=np.float64)
-
-
-def _jackknife_errors(replicas: FloatArray) -> FloatArray:
-    """Return the standard errors of replicas (diagonal of the jackknife covariance)."""
-    b = len(replicas)
-    spread = ((replicas - replicas.mean(axis=0)) ** 2).sum(axis=0)
-    return np.asarray(np.sqrt((b - 1) / b * spread), dtype=np.float64)
-
-
-def _leading_modes(deviations: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Eigenvalues (descending, of the covariance of the mean) and eigenvectors (rows).
-
-    With fewer bins than tuples the (B, B) Gram matrix of the centred bin deviations is
-    decomposed instead of the rank-deficient T x T covariance (LAPACK is slow on such
-    clustered spectra, and the SVD with vectors is slow under thread contention);
-    squaring costs accuracy only below ~1e-16 of the largest mode, far under the cut.
-    """
-    b, t = deviations.shape
-    centred = deviations - deviations.mean(axis=0)
-    if b > t:
-        ev, vec = np.linalg.eigh(centred.T @ centred)
-        return np.maximum(ev[::-1], 0.0) / ((b - 1) * b), vec[:, ::-1].T
-    gram_ev, gram_vec = np.linalg.eigh(centred @ centred.T)
-    gram_ev, gram_vec = gram_ev[::-1], gram_vec[:, ::-1]
-    positive = gram_ev > 0
-    vectors = (centred.T @ gram_vec[:, positive] / np.sqrt(gram_ev[positive])).T
-    return gram_ev[positive] / ((b - 1) * b), vectors
-
-
-def _mode_chi2(
-    residual: FloatArray, residual_replicas: FloatArray, data_replicas: FloatArray
-) -> tuple[float, int, float, str]:
-    """Split-half Hotelling test of a residual vector (module docstring).
-
-    The directions are the leading modes of the residual covariance estimated from the
-    even bins; the covariance along them comes from the odd bins, independent of the
-    directions, so ``T^2`` follows Hotelling's law exactly for Gaussian bins (choosing
-    the directions and their variances from the same bins makes chi2 depend on the
-    eigenvalue spectrum: too small or too large by factors of 2 in simulations).
-    """
-    n_bins = len(residual_replicas)
-    scale = _jackknife_errors(data_replicas)
-    data_top = float(_leading_modes(_bin_deviations(data_replicas) / scale)[0][0])
-    deviations = _bin_deviations(residual_replicas) / scale
-    even, odd = deviations[0::2], deviations[1::2]
-    ev, directions = _leading_modes(even)
-    n = len(odd) - 1  # degrees of freedom of the odd-bin covariance
-    cap = n // 2
-    above = int(np.count_nonzero(ev > _MODE_RCOND * data_top))
-    q = min(above, cap)
-    if q == 0:
-        return 0.0, 0, math.nan, f"no residual mode above {_MODE_RCOND:g}: chi2 = 0, ndof = 0"
-    projected = (odd - odd.mean(axis=0)) @ directions[:q].T
-    cov = projected.T @ projected / (n * n_bins)  # covariance of the mean along the modes
-    z = directions[:q] @ (residual / scale)
-    from scipy import stats  # deferred: scipy.stats alone doubles `import nnqft`
-
-    t2 = float(z @ np.linalg.solve(cov, z))
-    pvalue = float(stats.f.sf(t2 * (n - q + 1) / (n * q), q, n - q + 1))
-    # report the chi2(q) value with the same p-value, so that chi2/ndof ~ 1 for a good fit
-    chi2 = float(stats.chi2.isf(pvalue, q)) if pvalue > 1e-300 else t2 * (n - q - 1) / n
-    note = (
-        f"χ²: Hotelling T² = {t2:.4g} of the residuals in q = {q} leading modes (even "
-        f"bins; {above} above {_MODE_RCOND:g}, cap {cap}) with the odd-bin covariance "
-        f"(n = {n}), quoted as the χ²(q) value of equal p-value"
-    )
-    return chi2, q, pvalue, note
 
 
 # -- templates -------------------------------------------------------------------------------
@@ -690,7 +532,7 @@ class _Prepared:
     xs: FloatArray
     terms: tuple[str, ...]
     data: _Data
-    weights: dict[int, _Weights]
+    weights: dict[int, GLSWeights]
 
 
 def _prepare(
@@ -705,7 +547,7 @@ def _prepare(
     data = _read(corr, arch, xs, orders)
     weights = {}
     if data.replicas is not None:
-        weights = {n: _Weights(data.replicas[n], shrinkage) for n in orders}
+        weights = {n: GLSWeights(data.replicas[n], shrinkage) for n in orders}
     return _Prepared(arch, xs, terms, data, weights)
 
 
@@ -723,8 +565,8 @@ def _fit(prep: _Prepared, cutoff: float, rtol: float) -> CouplingFit:
     if not sampled:
         return _exact_result(prep, cutoff, values, steps)
     replicas = np.concatenate([_present(s.refit) for s in steps], axis=1)
-    cov = _jackknife_cov(replicas)
-    chi2, ndof, pvalue, note = _mode_chi2(
+    cov = jackknife_covariance(replicas)
+    chi2, ndof, pvalue, note = hotelling_chi2(
         np.concatenate([s.residual for s in steps]),
         np.concatenate([_present(s.residual_replicas) for s in steps], axis=1),
         np.concatenate([_present(s.data_replicas) for s in steps], axis=1),
@@ -899,7 +741,7 @@ def per_tuple_couplings(
     i4 = vertex_integral(arch, xs, 4, cutoff, rtol=rtol)
     err = np.zeros_like(i4)
     if data.replicas is not None:
-        err = _jackknife_errors(data.replicas[4])
+        err = jackknife_errors(data.replicas[4])
     nonzero = i4 != 0
     safe = np.where(nonzero, i4, 1.0)
     u4 = np.where(nonzero, -data.values[4] / safe, np.nan)
@@ -969,7 +811,7 @@ def quartic_vertex(
     values = amputate(data.values[4])
     if data.replicas is None:
         return values, np.zeros_like(values)
-    return values, _jackknife_errors(amputate(data.replicas[4]))
+    return values, jackknife_errors(amputate(data.replicas[4]))
 
 
 # -- cutoff scans and six-point predictions ------------------------------------------------
@@ -1017,7 +859,7 @@ def cutoff_scan(
         if fits[0].replicas is not None:
             reps = np.log10(np.abs(np.stack([f.replicas[:, i] for f in fits], axis=1)))  # type: ignore[index]
             rep_slopes = np.polyfit(log_lam, reps.T, 1)[0]
-            errors[t] = float(math.sqrt(_jackknife_cov(rep_slopes[:, None])[0, 0]))
+            errors[t] = float(math.sqrt(jackknife_covariance(rep_slopes[:, None])[0, 0]))
     return CutoffScan(lams, fits, slopes, errors, intercepts)
 
 
@@ -1108,9 +950,9 @@ def predict_g6(
         raise ValueError("fit and corr have different jackknife bins: fit this corr first")
     meas_reps = six_point(data.replicas[4], data.replicas[6])
     diff_reps = meas_reps - predicted(fit.replicas)
-    errors = _jackknife_errors(meas_reps)
+    errors = jackknife_errors(meas_reps)
     active = errors > 0
-    chi2, ndof, pvalue, note = _mode_chi2(
+    chi2, ndof, pvalue, note = hotelling_chi2(
         (meas - pred)[active], diff_reps[:, active], meas_reps[:, active]
     )
     return G6Prediction(quantity, pred, meas, errors, chi2, ndof, pvalue, note)

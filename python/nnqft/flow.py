@@ -28,10 +28,10 @@ from ._result import Result
 from ._seeding import resolve_seed
 from ._validation import as_inputs, check_arch
 from .architecture import Architecture
-from .correlators import jackknife_covariance
 from .fit import CouplingFit, fit_couplings
 from .io import json_record, prefixed
 from .sampling import sample, sample_grid
+from .statistics import jackknife_covariance, shrink
 from .theory import exact
 
 __all__ = ["Flow", "sigma_flow"]
@@ -111,8 +111,8 @@ class Flow(Result, kind="flow"):
         logs = np.log10(np.abs(u))
         cov = self.covariance[name] / np.outer(u, u) / math.log(10) ** 2
         design = np.stack([np.ones_like(self.sigmas), np.log10(self.sigmas)], axis=1)
-        shrunk = (1 - EXPONENT_SHRINKAGE) * cov + EXPONENT_SHRINKAGE * np.diag(np.diag(cov))
-        weights = np.linalg.pinv(shrunk) if np.all(np.diag(cov) > 0) else np.eye(len(u))
+        positive = np.all(np.diag(cov) > 0)
+        weights = np.linalg.pinv(shrink(cov, EXPONENT_SHRINKAGE)) if positive else np.eye(len(u))
         solve = np.linalg.solve(design.T @ weights @ design, design.T @ weights)
         a, e = solve @ logs
         if self.replicas is not None:

@@ -32,9 +32,10 @@ except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
 from .architecture import Architecture
-from .correlators import Correlators, jackknife_covariance
+from .correlators import Correlators
 from .io import dumps
 from .sampling import sample
+from .statistics import jackknife_covariance
 from .theory import exact, kernel
 from .tuples import moments_from_cumulants, wick
 
