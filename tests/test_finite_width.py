@@ -9,7 +9,6 @@ import pytest
 from scipy import stats
 
 import nnqft
-
 from nnqft.tuples import pair_index, tuples, wick
 
 fw = importlib.import_module("nnqft.finite_width")
