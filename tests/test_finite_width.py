@@ -105,7 +105,7 @@ def test_results_layout_and_roundtrip(tmp_path):
     np.testing.assert_array_equal(back.vertex(), th.vertex())
     np.testing.assert_array_equal(back.kernel_correction(), th.kernel_correction())
     assert back.arch == a
-    assert "FiniteWidthTheory" in repr(th)
+    assert "FiniteWidthTheory" in repr(th) and "K1_aa" in str(th)
     assert th.to_dict()["kernel"] == th.kernel().tolist()
 
 

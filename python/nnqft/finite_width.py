@@ -43,18 +43,18 @@ import dataclasses
 import functools
 import itertools
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 from numpy.typing import NDArray
 
+from . import render
 from . import theory as _theory
 from . import tuples as _tuples
+from ._result import Result
 from ._validation import as_inputs
 from .architecture import Architecture
-from .io import register_loader, write_npz
 
 __all__ = ["FiniteWidthTheory", "finite_width"]
 
@@ -464,7 +464,7 @@ def _cached_recursion(arch: Architecture, x: FloatArray) -> tuple[FloatArray, Fl
 
 
 # -- public ---------------------------------------------------------------------------------
-class FiniteWidthTheory:
+class FiniteWidthTheory(Result, kind="finite_width"):
     """Leading finite-width (1/N) theory of a network ensemble at k inputs.
 
     Returned by :func:`finite_width`.  ``K``, ``K1`` and ``V`` do not depend on the
@@ -543,35 +543,33 @@ class FiniteWidthTheory:
         return FiniteWidthTheory(arch, self.x, self._k, self._k1, self._v)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary (arrays as lists)."""
+        """JSON-ready dictionary (arrays as lists; the vertex on pairs of sorted pairs)."""
         return {"arch": self.arch.to_dict(), "x": self.x.tolist(),
-                "kernel": self.kernel().tolist(), "kernel_correction": self.kernel_correction().tolist(),
+                "kernel": self.kernel().tolist(),
+                "kernel_correction": self.kernel_correction().tolist(),
                 "vertex": self._v.tolist()}
 
-    def save(self, path: Any) -> Path:
-        """Write ``.npz`` + JSON (atomic); :func:`nnqft.load` reads it back."""
-        meta = {"kind": "finite_width", "format_version": 1, "arch": self.arch.to_dict()}
-        return write_npz(path, meta, {"x": self.x, "kernel": self._k,
-                                      "kernel_correction": self._k1, "vertex": self._v})
+    def _to_file(self) -> tuple[dict[str, Any], dict[str, FloatArray]]:
+        return {"arch": self.arch.to_dict()}, {"x": self.x, "kernel": self._k,
+                                                "kernel_correction": self._k1, "vertex": self._v}
+
+    @classmethod
+    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, FloatArray]) -> FiniteWidthTheory:
+        return cls(Architecture.from_dict(meta["arch"]), arrays["x"], arrays["kernel"],
+                   arrays["kernel_correction"], arrays["vertex"])
 
     def __repr__(self) -> str:
-        diag = np.diag(self.kernel())
-        kd = np.diag(self.kernel_correction())
+        return (f"<FiniteWidthTheory {self.arch.activation}-net depth={self.arch.depth} "
+                f"width={self.arch.width}, k={self.k} inputs>")
+
+    def _tables(self) -> list[render.Table]:
         p = _tuples.pair_index(self.k)
-        vd = np.array([self._v[p[a, a], p[a, a]] for a in range(self.k)])
-        lines = [f"FiniteWidthTheory({self.arch!r}, k={self.k})",
-                 "leading 1/N: G2 = K + K1/N, kappa4 = (V_ab,cd + V_ac,bd + V_ad,bc)/N",
-                 "| input | K_aa | K1_aa | V_aa,aa |", "|---|---|---|---|"]
-        lines += [f"| {a} | {diag[a]:.6g} | {kd[a]:.6g} | {vd[a]:.6g} |" for a in range(self.k)]
-        return "\n".join(lines)
-
-
-def _load_finite_width(meta: dict[str, Any], arrays: dict[str, Any]) -> FiniteWidthTheory:
-    return FiniteWidthTheory(Architecture.from_dict(meta["arch"]), arrays["x"], arrays["kernel"],
-                             arrays["kernel_correction"], arrays["vertex"])
-
-
-register_loader("finite_width", _load_finite_width)
+        kern, corr = self.kernel(), self.kernel_correction()
+        rows = [(str(a), f"{kern[a, a]:.6g}", f"{corr[a, a]:.6g}",
+                 f"{self._v[p[a, a], p[a, a]]:.6g}") for a in range(self.k)]
+        notes = [f"Leading 1/N theory of {self.arch!r}",
+                 "G2 = K + K1/N, κ4_abcd = (V_ab,cd + V_ac,bd + V_ad,bc)/N"]
+        return [render.Table(notes, ("input a", "K_aa", "K1_aa", "V_aa,aa"), rows)]
 
 
 def finite_width(arch: Architecture, x: Any) -> FiniteWidthTheory:
