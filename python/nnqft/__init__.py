@@ -18,6 +18,7 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
 
 from .architecture import Architecture
 from .correlators import Correlators
+from .finite_width import FiniteWidthTheory, finite_width
 from .fit import CouplingFit, cutoff_scan, fit_couplings, per_tuple_couplings, predict_g6
 from .flow import Flow, sigma_flow
 from .io import load
@@ -33,10 +34,12 @@ __all__ = [
     "Architecture",
     "CouplingFit",
     "Correlators",
+    "FiniteWidthTheory",
     "Flow",
     "NNQFTWarning",
     "cutoff_scan",
     "exact",
+    "finite_width",
     "fit_couplings",
     "jackknife_covariance",
     "kernel",

@@ -86,6 +86,7 @@ __all__ = [
     "cutoff_scan",
     "fit_couplings",
     "fit_exact_like",
+    "theory_connected",
     "hms_kappa",
     "hms_lambda",
     "per_tuple_couplings",
@@ -683,6 +684,24 @@ class _Recentred:
         return out
 
 
+def theory_connected(arch: Architecture, x: Any, n: int) -> FloatArray:
+    """Connected correlator of order n from theory: exact at depth 1, 1/N theory deeper.
+
+    Depth 1: :func:`nnqft.exact` (any order).  Depth >= 2: the leading finite-width
+    theory :func:`nnqft.finite_width` (order 4 only; Gaussian weights).
+    """
+    if arch.depth == 1:
+        return exact(arch, x, n, connected=True)
+    if n != 4:
+        raise ValueError(
+            f"theory correlators of order {n} are implemented at depth 1 only (got "
+            f"depth={arch.depth}); the leading 1/N theory gives order 4: use terms=('u4',)"
+        )
+    from .finite_width import finite_width
+
+    return finite_width(arch, x).connected(4)
+
+
 def fit_exact_like(
     corr: Any,
     arch: Architecture | None = None,
@@ -690,22 +709,25 @@ def fit_exact_like(
     cutoff: float = math.inf,
     terms: Sequence[str] = ("u4",),
 ) -> CouplingFit:
-    """The fit of sampled correlators, applied to the exact correlators (depth 1).
+    """The fit of sampled correlators, applied to the theory's correlators (any depth).
 
-    The exact connected correlators take the place of the sampled ones in ``corr``'s
-    jackknife bins (each replica keeps its deviation from the sample mean), so the GLS
-    weights, their shrinkage and every step of :func:`fit_couplings` are those of the
-    sampled fit.  The pull between the two fits then measures sampling error alone: for a
-    local model that does not describe the data exactly (non-local Gauss-, erf- or
-    cos-nets at O(1) inputs), an unweighted fit of the exact values and the GLS fit of
-    the sampled ones estimate different projections and need not agree.
+    The theory's connected correlators (:func:`theory_connected`: exact at depth 1, the
+    leading 1/N theory of :func:`nnqft.finite_width` at depth >= 2) take the place of
+    the sampled ones in ``corr``'s jackknife bins (each replica keeps its deviation from
+    the sample mean), so the GLS weights, their shrinkage and every step of
+    :func:`fit_couplings` are those of the sampled fit.  The pull between the two fits
+    then measures sampling error alone (plus, at depth >= 2, the O(1/N^2) remainder of
+    the theory): for a local model that does not describe the data exactly (non-local
+    Gauss-, erf- or cos-nets at O(1) inputs), an unweighted fit of the exact values and
+    the GLS fit of the sampled ones estimate different projections and need not agree.
 
     Parameters
     ----------
     corr : Correlators
         The sampled run whose fit is mirrored.
     arch, x, cutoff, terms :
-        As for :func:`fit_couplings` (``arch`` and ``x`` default to the run's).
+        As for :func:`fit_couplings` (``arch`` and ``x`` default to the run's); at
+        depth >= 2 only ``"u4"``-type terms (no ``"u6"``).
 
     Returns
     -------
@@ -714,8 +736,9 @@ def fit_exact_like(
     arch = corr.arch if arch is None else arch
     x = corr.x if x is None else x
     orders = (4, 6) if "u6" in terms else (4,)
-    exact_values = {n: exact(arch, x, n, connected=True) for n in orders}
-    return fit_couplings(_Recentred(corr, exact_values), arch, x, cutoff=cutoff, terms=terms)
+    values = {n: theory_connected(arch, x, n) for n in orders}
+    return fit_couplings(_Recentred(corr, values), arch, x, cutoff=cutoff, terms=terms)
+
 
 def per_tuple_couplings(
     corr: Any, arch: Architecture, x: Any, cutoff: float = np.inf, *, rtol: float = 1e-9

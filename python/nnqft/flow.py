@@ -28,11 +28,10 @@ from ._result import Result
 from ._seeding import resolve_seed
 from ._validation import as_inputs, check_arch
 from .architecture import Architecture
-from .fit import CouplingFit, fit_couplings
+from .fit import CouplingFit, fit_couplings, theory_connected
 from .io import json_record, prefixed
 from .sampling import sample, sample_grid
 from .statistics import jackknife_covariance, shrink
-from .theory import exact
 
 __all__ = ["Flow", "sigma_flow"]
 
@@ -340,7 +339,8 @@ def sigma_flow(
         the jackknife gives the covariance along the grid.  False: an independent
         ensemble per σ (spawned seeds), as ELS did — for comparison.
     with_exact : bool or None
-        Also fit exact correlators at every σ (depth 1 only; default: when available).
+        Also fit theory correlators at every σ (exact at depth 1; the leading 1/N
+        theory at depth >= 2, u4 only; default: when available).
 
     Returns
     -------
@@ -372,8 +372,8 @@ def sigma_flow(
         covariance = {t: jackknife_covariance(r) for t, r in replicas.items()}
     else:
         covariance = {t: np.diag(errors[t] ** 2) for t in names}
-    if with_exact is None:
-        with_exact = arch.depth == 1
+    if with_exact is None:  # depth >= 2: the leading 1/N theory (u4 only, Gaussian weights)
+        with_exact = arch.depth == 1 or ("u6" not in terms and arch.weight_dist == "gaussian")
     exact_couplings = _exact_flow(arch, xs, grid, vary, cutoff, terms) if with_exact else None
     meta = {"seed": str(seed), "estimator": estimator, "n_networks": n_networks,
             "cutoff": cutoff, "terms": list(terms), "common_random_numbers": common_random_numbers,
@@ -389,7 +389,7 @@ def _exact_flow(arch: Architecture, x: FloatArray, grid: FloatArray, vary: str,
     values: dict[str, list[float]] = {}
     for s in grid:
         a = arch.scaled(vary, float(s))
-        data = {n: exact(a, x, n, connected=True) for n in ((4, 6) if "u6" in terms else (4,))}
+        data = {n: theory_connected(a, x, n) for n in ((4, 6) if "u6" in terms else (4,))}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # exact data carry no error bars to judge
             fit = fit_couplings(data, a, x, cutoff=cutoff, terms=terms)

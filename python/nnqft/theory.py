@@ -547,9 +547,16 @@ def _loadings(arch: Architecture, x: FloatArray) -> FloatArray:
 
 def _gaussian_measure(arch: Architecture, x: FloatArray) -> _Measure:
     """Spherical-radial quadrature over the Gaussian first-layer parameters."""
-    act = arch.activation
+    return _loadings_measure(arch.activation, _loadings(arch, x))
+
+
+def _loadings_measure(act: str, loadings: FloatArray) -> _Measure:
+    """Spherical-radial quadrature for ``z = loadings @ h``, h standard normal in R^r.
+
+    ``loadings`` has full column rank r <= 3 (any number of rows); used for the first
+    layer here and for deeper layers' kernels by :mod:`nnqft.finite_width`.
+    """
     phi = _ACTIVATION[act]
-    loadings = _loadings(arch, x)
     k, r = loadings.shape
     if r == 0:
         return _Measure(phi(np.zeros((1, k))), np.ones(1))

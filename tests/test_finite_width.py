@@ -1,0 +1,115 @@
+"""Leading 1/N theory of deep networks (nnqft.finite_width, physics-deep.md §2-3)."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import nnqft
+from nnqft.tuples import pair_index, tuples, wick
+
+fw = importlib.import_module("nnqft.finite_width")
+
+
+def arch(act: str, depth: int, sw: float | list[float] = 1.0, sb: float | list[float] = 0.0,
+         d_in: int = 1, width: int = 100) -> nnqft.Architecture:
+    return nnqft.Architecture(act, width=width, d_in=d_in, depth=depth, sigma_w=sw, sigma_b=sb)
+
+
+def test_erf_single_input_check_values():
+    """physics-deep.md §3: erf, x = 0.8, sigma_w = 1.5, sigma_b = 0.3, L = 3."""
+    th = nnqft.finite_width(arch("erf", 3, 1.5, 0.3), [[0.8]])
+    assert th.kernel()[0, 0] == pytest.approx(1.22962, abs=6e-6)
+    assert th.kernel_correction()[0, 0] == pytest.approx(-0.1388, abs=6e-5)
+    assert th.vertex()[0, 0] == pytest.approx(0.7241, abs=6e-5)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+@pytest.mark.parametrize(("act", "slope"), [("relu", 5.0), ("linear", 2.0)])
+def test_ray_vertex_grows_linearly(act, slope, depth):
+    """On a ray with sigma_b = 0 every network is linear: V/(K K) = 5L (relu), 2L (linear)."""
+    x = np.array([[0.3], [1.0], [2.5]])
+    th = nnqft.finite_width(arch(act, depth, sw=[1.3, 1.4, 0.9, 1.2, 1.1, 0.8][: depth + 1]), x)
+    k, v, p = th.kernel(), th.vertex(), pair_index(3)
+    for a, b, c, d in [(0, 1, 1, 2), (0, 0, 2, 2), (1, 1, 1, 1), (0, 2, 0, 1)]:
+        assert v[p[a, b], p[c, d]] / (k[a, b] * k[c, d]) == pytest.approx(slope * depth, rel=1e-10)
+    np.testing.assert_allclose(th.kernel_correction(), 0.0, atol=1e-12 * np.abs(k).max())
+
+
+X2 = np.array([[0.3, 1.1], [-0.7, 0.4], [1.2, -0.5], [0.2, 0.9]])
+
+
+@pytest.mark.parametrize(("act", "rtol"), [("erf", 1e-9), ("relu", 1e-10), ("linear", 1e-12),
+                                           ("gauss", 1e-12), ("cos", 1e-12), ("tanh", 1e-6)])
+def test_depth_one_equals_exact(act, rtol):
+    a = arch(act, 1, [1.4, 0.8], [0.5, 0.3], d_in=2, width=37)
+    th = nnqft.finite_width(a, X2)
+    exact = nnqft.exact(a, X2, 4, connected=True)
+    np.testing.assert_allclose(th.connected(4), exact, rtol=rtol, atol=rtol * np.abs(exact).max())
+    np.testing.assert_allclose(th.kernel(), nnqft.kernel(a, X2), rtol=1e-12)
+    assert np.all(th.kernel_correction() == 0.0)
+    np.testing.assert_allclose(th.mean(4), nnqft.exact(a, X2, 4), rtol=rtol,
+                               atol=rtol * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("act", ["erf", "relu", "tanh"])
+def test_kernel_matches_nngp_recursion(act):
+    a = arch(act, 3, [1.2, 1.5, 0.7, 1.1], [0.2, 0.4, 0.1, 0.3], d_in=2)
+    np.testing.assert_allclose(nnqft.finite_width(a, X2).kernel(), nnqft.kernel(a, X2), rtol=1e-12)
+
+
+def test_orthant_probability_against_genz():
+    """Plackett's 1-D reduction against scipy's (Genz) multivariate normal CDF."""
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        m = rng.normal(size=(4, 4))
+        cov = m @ m.T + 0.2 * np.eye(4)
+        ref = stats.multivariate_normal(np.zeros(4), cov, abseps=1e-9, releps=0,
+                                         maxpts=10**6).cdf(np.zeros(4))
+        assert fw._orthant(cov[None])[0] == pytest.approx(ref, abs=1e-7)
+
+
+def test_relu_four_point_rank_four_against_monte_carlo():
+    """Stein's reduction at rank 4 (no spherical rule exists there) against sampling."""
+    rng = np.random.default_rng(5)
+    m = rng.normal(size=(4, 4))
+    cov = m @ m.T + 0.3 * np.eye(4)
+    z = rng.multivariate_normal(np.zeros(4), cov, size=1_000_000)
+    f = np.prod(np.maximum(z, 0.0), axis=1)
+    value = fw._truncated_moment(cov[None], (1, 1, 1, 1))[0]
+    assert abs(value - f.mean()) < 5 * f.std() / np.sqrt(len(f))
+    # the erf and tanh sign moments at rank 4 likewise
+    from scipy import special
+    for phi, four in ((special.erf, fw._erf_four), (np.tanh, fw._tanh_four)):
+        g = np.prod(phi(z), axis=1)
+        assert abs(four(cov[None])[0] - g.mean()) < 5 * g.std() / np.sqrt(len(g))
+
+
+def test_results_layout_and_roundtrip(tmp_path):
+    a = arch("erf", 2, 1.3, 0.2, d_in=2, width=50)
+    th = nnqft.finite_width(a, X2[:3])
+    t4 = tuples(3, 4)
+    g2 = th.kernel() + th.kernel_correction() / 50
+    np.testing.assert_allclose(th.mean(2), g2[tuples(3, 2)[:, 0], tuples(3, 2)[:, 1]])
+    np.testing.assert_allclose(th.mean(4), wick(g2, 4) + th.connected(4))
+    v, p = th.vertex(), pair_index(3)
+    a_, b_, c_, d_ = t4[7]
+    expected = (v[p[a_, b_], p[c_, d_]] + v[p[a_, c_], p[b_, d_]] + v[p[a_, d_], p[b_, c_]]) / 50
+    assert th.connected(4)[7] == pytest.approx(expected, rel=1e-14)
+    np.testing.assert_allclose(v, v.T, rtol=1e-12)
+    assert np.all(th.at_width(500).connected(4) * 500 == pytest.approx(th.connected(4) * 50))
+    back = nnqft.load(th.save(tmp_path / "fw"))
+    np.testing.assert_array_equal(back.vertex(), th.vertex())
+    np.testing.assert_array_equal(back.kernel_correction(), th.kernel_correction())
+    assert back.arch == a
+    assert "FiniteWidthTheory" in repr(th) and "K1_aa" in str(th)
+    assert th.to_dict()["kernel"] == th.kernel().tolist()
+
+
+def test_refuses_uniform_weights():
+    a = nnqft.Architecture("erf", width=10, d_in=1, depth=2, weight_dist="uniform")
+    with pytest.raises(ValueError, match="gaussian weights"):
+        nnqft.finite_width(a, [[0.5]])
