@@ -88,7 +88,7 @@ sphinx_gallery_conf = {
     "examples_dirs": [str(DOCS / "tutorial"), str(ROOT / "examples")],
     "gallery_dirs": ["auto_tutorial", "auto_examples"],
     "filename_pattern": r"[\\/]",  # execute every script
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "FileNameSortKey",  # plot_1_..., plot_2_..., in reading order
     "abort_on_example_error": True,
     "only_warn_on_example_error": False,
     "download_all_examples": False,
@@ -233,13 +233,45 @@ def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     target = node["reftarget"]
     context = node.get("py:module")
     candidates = [target] + ([f"{context}.{target}"] if context else [])
+    # A top-level page (generated/nnqft.X) also sees the names of X's own module, as the
+    # docstring's author did: :data:`CONVENTION` in nnqft.CouplingFit is nnqft.fit's.
+    page = node["refdoc"].rpartition("/")[2]
+    if page.startswith("nnqft.") and page.count(".") == 1 and page[6:] in nnqft.__all__:
+        home = getattr(getattr(nnqft, page[6:]), "__module__", None)
+        if home:
+            candidates.append(f"{home}.{target}")
+    domain = env.get_domain("py")
     for cand in candidates:
-        for long, short in _ALIASES.items():
-            if cand == long or cand.startswith(long + "."):
-                new = short + cand[len(long):]
-                return env.get_domain("py").resolve_xref(
-                    env, node["refdoc"], app.builder, node["reftype"], new, node, contnode)
+        new = next((short + cand[len(long):] for long, short in _ALIASES.items()
+                    if cand == long or cand.startswith(long + ".")), cand)
+        if new != target:
+            found = domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], new,
+                                        node, contnode)
+            if found is not None:
+                return found
     return None
+
+
+def _alias_ids(app: Any, doctree: Any, docname: str) -> None:
+    """Give each nnqft object's anchor both spellings, ``nnqft.X`` and ``nnqft.sub.X``.
+
+    viewcode's "[docs]" links from a source page use one module prefix for the whole
+    module, whichever page documented one of its objects first; with names documented at
+    the top level and in submodules, half of those links would miss their anchor.
+    """
+    from sphinx import addnodes
+
+    seen = {i for node in doctree.findall() if hasattr(node, "get") for i in node.get("ids", [])}
+    for sig in doctree.findall(addnodes.desc_signature):
+        module, full = sig.get("module") or "", sig.get("fullname") or ""
+        if not module.startswith("nnqft") or not full:
+            continue
+        owner = getattr(importlib.import_module(module), full.split(".")[0], None)
+        for prefix in ("nnqft", getattr(owner, "__module__", module)):
+            anchor = f"{prefix}.{full}"
+            if anchor not in seen:
+                sig["ids"].append(anchor)
+                seen.add(anchor)
 
 
 _ALIASES: dict[str, str] = {}
@@ -250,3 +282,4 @@ def setup(app: Any) -> None:
     write_generated_pages()
     _ALIASES.update(reexports())
     app.connect("missing-reference", _resolve_reexport)
+    app.connect("doctree-resolved", _alias_ids)
