@@ -274,6 +274,11 @@ def _alias_ids(app: Any, doctree: Any, docname: str) -> None:
                 seen.add(anchor)
 
 
+def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: list[Any]) -> None:
+    """Show no private base class (``nnqft._result.Result``): its methods are listed anyway."""
+    bases[:] = [b for b in bases if not getattr(b, "__module__", "").startswith("nnqft._")]
+
+
 _ALIASES: dict[str, str] = {}
 
 
@@ -283,3 +288,4 @@ def setup(app: Any) -> None:
     _ALIASES.update(reexports())
     app.connect("missing-reference", _resolve_reexport)
     app.connect("doctree-resolved", _alias_ids)
+    app.connect("autodoc-process-bases", _public_bases)

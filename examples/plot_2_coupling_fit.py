@@ -16,8 +16,6 @@ precise.
 """
 
 # %%
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -75,9 +73,7 @@ plt.show()
 # freedom left to test (ndof = 0), and u4 and u6 match the exact values.
 relu = nnqft.Architecture("relu", width=100, sigma_b=0.0)
 xr = np.array([0.2, 0.4, 0.6, 0.8, 1.0, 1.2])
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", nnqft.NNQFTWarning)
-    corr = nnqft.sample(relu, xr, 20_000, orders=(2, 4, 6), estimator="conditional", seed=0)
+corr = nnqft.sample(relu, xr, 20_000, orders=(2, 4, 6), estimator="conditional", seed=0)
 fit = nnqft.fit_couplings(corr, relu, xr, cutoff=50.0, terms=("u4", "u6"))
 exact_relu = fit_exact_like(corr, relu, xr, cutoff=50.0, terms=("u4", "u6"))
 for t in ("u4", "u6"):
