@@ -261,7 +261,7 @@ class Flow(Result, kind="flow"):
         return tables + ([render.Table(footer)] if footer else [])
 
     def plot(self, ax: Any = None, frg: Any = None, name: str = "u4") -> Any:
-        """Log-log plot of |coupling| against σ.
+        """Log-log plot of ``|coupling|`` against σ.
 
         Measured points, the exact line, the power-law fit and (given ``frg``, an
         :class:`nnqft.frg.FRGFlow`) the passive functional-RG curve.  Returns the

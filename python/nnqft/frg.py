@@ -846,7 +846,7 @@ def integrate_flow(
     rtol : float
         Relative tolerance (default 1e-10).
     atol : float
-        Absolute tolerance in units of each coupling's initial magnitude |u_i(k0)| (1 where
+        Absolute tolerance in units of each coupling's initial magnitude ``|u_i(k0)|`` (1 where
         that is zero); the sensitivities get the matching ratios.
 
     Returns

@@ -111,7 +111,7 @@ def _deviation_replicas(corr: Correlators) -> dict[int, np.ndarray]:
 
 
 def falloff(corr: Correlators, arch: Architecture) -> dict[str, Any]:
-    """m_n = <|Delta G_n / G_n^GP|> over tuples (HMS), measured and exact, n = 4, 6."""
+    """``m_n = <|Delta G_n / G_n^GP|>`` over tuples (HMS), measured and exact, n = 4, 6."""
     k_exact = kernel(arch, corr.x)
     out: dict[str, Any] = {"width": arch.width}
     devs = _deviation_replicas(corr)

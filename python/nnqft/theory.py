@@ -728,7 +728,7 @@ def _compute_neuron_moments(arch: Architecture, x: FloatArray,
 
 
 def neuron_moment(arch: Architecture, x: Any, n: int) -> FloatArray:
-    """One-neuron moment ``M_n(x_a1..x_an) = E[phi(x_a1) ... phi(x_an)]`` of the first layer.
+    """One-neuron moment ``M_n(x_a1..x_an) = E[phi(x_a1) … phi(x_an)]`` of the first layer.
 
     Parameters
     ----------

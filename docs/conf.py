@@ -1,0 +1,291 @@
+"""Sphinx configuration of the nnqft documentation.
+
+Build (from the repository root, after ``python -m pip install ".[docs]"``)::
+
+    python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+The API pages and the command-line page are generated here from the package itself
+(``nnqft.__all__``, each public submodule's ``__all__`` and ``nnqft.cli.build_parser``),
+so a renamed or added public name needs no edit in docs/. The build needs no network:
+intersphinx reads the inventories shipped in ``docs/_intersphinx``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import pkgutil
+from pathlib import Path
+from typing import Any
+
+import nnqft
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+
+project = "nnqft"
+author = "nnqft developers"
+copyright = "nnqft developers, BSD-3-Clause"  # noqa: A001 - Sphinx's name
+release = nnqft.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build", "_intersphinx", "tutorial"]
+templates_path = ["_templates"]
+html_theme = "furo"
+html_title = f"nnqft {release}"
+html_static_path: list[str] = []
+
+# -- MyST: physics.md and design.md are plain CommonMark + tables -------------------------
+myst_heading_anchors = 3
+
+# -- autodoc / autosummary / numpydoc -----------------------------------------------------
+autosummary_generate = True
+autodoc_typehints = "none"  # the numpydoc "Parameters" sections carry the types
+autodoc_member_order = "bysource"
+numpydoc_show_class_members = False
+numpydoc_xref_param_type = True
+numpydoc_xref_ignore = "all"  # link only the names below (and numpydoc's defaults)
+numpydoc_xref_aliases = {
+    "Architecture": "nnqft.Architecture",
+    "Correlators": "nnqft.Correlators",
+    "CouplingFit": "nnqft.CouplingFit",
+    "Flow": "nnqft.Flow",
+    "FRGFlow": "nnqft.frg.FRGFlow",
+    "Generator": "numpy.random.Generator",
+    "SeedSequence": "numpy.random.SeedSequence",
+    "Path": "pathlib.Path",
+    "path-like": ":term:`python:path-like object`",
+    "Client": "distributed.Client",
+    "Figure": "matplotlib.figure.Figure",
+    "Axes": "matplotlib.axes.Axes",
+}
+
+# -- intersphinx: local inventories, no network at build time -----------------------------
+_INV = DOCS / "_intersphinx"
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", str(_INV / "python.inv")),
+    "numpy": ("https://numpy.org/doc/stable", str(_INV / "numpy.inv")),
+    "scipy": ("https://docs.scipy.org/doc/scipy", str(_INV / "scipy.inv")),
+    "dask": ("https://docs.dask.org/en/stable", str(_INV / "dask.inv")),
+    "distributed": ("https://distributed.dask.org/en/stable", str(_INV / "distributed.inv")),
+    "matplotlib": ("https://matplotlib.org/stable", str(_INV / "matplotlib.inv")),
+}
+
+# -- the gallery and the tutorial: executed at build time ---------------------------------
+sphinx_gallery_conf = {
+    "examples_dirs": [str(DOCS / "tutorial"), str(ROOT / "examples")],
+    "gallery_dirs": ["auto_tutorial", "auto_examples"],
+    "filename_pattern": r"[\\/]",  # execute every script
+    "within_subsection_order": "FileNameSortKey",  # plot_1_..., plot_2_..., in reading order
+    "abort_on_example_error": True,
+    "only_warn_on_example_error": False,
+    "download_all_examples": False,
+    "doc_module": ("nnqft",),
+    "reference_url": {"nnqft": None},
+    "backreferences_dir": "generated/backreferences",
+    "remove_config_comments": True,
+    "show_memory": False,
+    "show_signature": False,
+    "write_computation_times": False,
+}
+
+
+# -- API pages generated from the package -------------------------------------------------
+
+def public_modules() -> list[str]:
+    """The public submodules of nnqft (every module not starting with an underscore)."""
+    return sorted(m.name for m in pkgutil.iter_modules(nnqft.__path__) if not m.name.startswith("_"))
+
+
+def reexports() -> dict[str, str]:
+    """Map submodule paths of names re-exported by ``nnqft`` to their documented name.
+
+    ``nnqft.theory.kernel`` and ``nnqft.correlators.Correlators`` are documented once, as
+    ``nnqft.kernel`` and ``nnqft.Correlators``; references to the long names (and the
+    short names used inside a submodule's docstrings) resolve to those pages.
+    """
+    out = {}
+    for modname in public_modules():
+        mod = importlib.import_module(f"nnqft.{modname}")
+        for name in getattr(mod, "__all__", []):
+            if name in nnqft.__all__ and getattr(nnqft, name) is getattr(mod, name):
+                out[f"nnqft.{modname}.{name}"] = f"nnqft.{name}"
+    return out
+
+
+def _rst_title(text: str, char: str = "=") -> list[str]:
+    return [text, char * len(text), ""]
+
+
+def _is_data(obj: Any) -> bool:
+    return not callable(obj) and not isinstance(obj, type)
+
+
+def _module_page(modname: str, aliases: dict[str, str]) -> str:
+    """One submodule: its docstring, its own names, and links to the re-exported ones."""
+    full = f"nnqft.{modname}"
+    mod = importlib.import_module(full)
+    names = list(getattr(mod, "__all__", []))
+    shared = [n for n in names if f"{full}.{n}" in aliases]
+    own = [n for n in names if n not in shared and not _is_data(getattr(mod, n))]
+    data = [n for n in names if n not in shared and _is_data(getattr(mod, n))]
+    lines = _rst_title(f"``{full}``")
+    lines += [f".. automodule:: {full}", "   :no-members:", "", f".. currentmodule:: {full}", ""]
+    if own:
+        lines += [".. autosummary::", "   :toctree: ../generated", ""]
+        lines += [f"   {n}" for n in own] + [""]
+    if shared:
+        refs = ", ".join(f":py:obj:`nnqft.{n}`" for n in shared)
+        lines += [f"Also defined here and documented at the top level: {refs}.", ""]
+    if data:
+        lines += _rst_title("Constants", "-")
+        for n in data:
+            lines += [f".. autodata:: {n}", "   :no-value:" if _long_repr(getattr(mod, n)) else "", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _long_repr(value: Any) -> bool:
+    return len(repr(value)) > 200
+
+
+def _api_index(modules: list[str]) -> str:
+    lines = _rst_title("API reference")
+    lines += ["Every public name of nnqft. The top-level names cover the usual work; the",
+              "submodules hold the rest. Types in the parameter lists link to the Python,",
+              "NumPy, SciPy and Dask documentation.", ""]
+    lines += _rst_title("Top level: ``nnqft``", "-")
+    lines += [".. currentmodule:: nnqft", "", ".. autosummary::", "   :toctree: ../generated", ""]
+    lines += [f"   {n}" for n in sorted(nnqft.__all__, key=str.lower)] + [""]
+    lines += _rst_title("Submodules", "-")
+    lines += [".. toctree::", "   :maxdepth: 1", ""] + [f"   {m}" for m in modules] + [""]
+    return "\n".join(lines)
+
+
+def _cli_page() -> str:
+    """``nnqft --help`` and every subcommand's help, taken from the parser itself."""
+    import argparse
+
+    from nnqft.cli import build_parser
+
+    with _columns(88):
+        parser = build_parser()
+        lines = _rst_title("Command line")
+        lines += ["The ``nnqft`` command (``nnqft run`` is the default study). This page is",
+                  "generated from the parser, so it always matches the installed version.", ""]
+        lines += [".. code-block:: text", ""] + _indent(parser.format_help()) + [""]
+        subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for name, sub in subs.choices.items():
+            lines += _rst_title(f"``nnqft {name}``", "-")
+            lines += [".. code-block:: text", ""] + _indent(sub.format_help()) + [""]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _columns(width: int) -> Any:
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = str(width)
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
+
+
+def _indent(text: str) -> list[str]:
+    return ["   " + line if line.strip() else "" for line in text.splitlines()]
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Rewrite only on change, so Sphinx's incremental build keeps the other pages."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def write_generated_pages() -> None:
+    """Write docs/api/*.rst and docs/cli.rst (git-ignored) from the package."""
+    modules = public_modules()
+    aliases = reexports()
+    _write_if_changed(DOCS / "api" / "index.rst", _api_index(modules))
+    for m in modules:
+        _write_if_changed(DOCS / "api" / f"{m}.rst", _module_page(m, aliases))
+    _write_if_changed(DOCS / "cli.rst", _cli_page())
+
+
+def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve ``nnqft.sub.name`` (or a bare ``name`` inside ``nnqft.sub``) to ``nnqft.name``."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"]
+    context = node.get("py:module")
+    candidates = [target] + ([f"{context}.{target}"] if context else [])
+    # A top-level page (generated/nnqft.X) also sees the names of X's own module, as the
+    # docstring's author did: :data:`CONVENTION` in nnqft.CouplingFit is nnqft.fit's.
+    page = node["refdoc"].rpartition("/")[2]
+    if page.startswith("nnqft.") and page.count(".") == 1 and page[6:] in nnqft.__all__:
+        home = getattr(getattr(nnqft, page[6:]), "__module__", None)
+        if home:
+            candidates.append(f"{home}.{target}")
+    domain = env.get_domain("py")
+    for cand in candidates:
+        new = next((short + cand[len(long):] for long, short in _ALIASES.items()
+                    if cand == long or cand.startswith(long + ".")), cand)
+        if new != target:
+            found = domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], new,
+                                        node, contnode)
+            if found is not None:
+                return found
+    return None
+
+
+def _alias_ids(app: Any, doctree: Any, docname: str) -> None:
+    """Give each nnqft object's anchor both spellings, ``nnqft.X`` and ``nnqft.sub.X``.
+
+    viewcode's "[docs]" links from a source page use one module prefix for the whole
+    module, whichever page documented one of its objects first; with names documented at
+    the top level and in submodules, half of those links would miss their anchor.
+    """
+    from sphinx import addnodes
+
+    seen = {i for node in doctree.findall() if hasattr(node, "get") for i in node.get("ids", [])}
+    for sig in doctree.findall(addnodes.desc_signature):
+        module, full = sig.get("module") or "", sig.get("fullname") or ""
+        if not module.startswith("nnqft") or not full:
+            continue
+        owner = getattr(importlib.import_module(module), full.split(".")[0], None)
+        for prefix in ("nnqft", getattr(owner, "__module__", module)):
+            anchor = f"{prefix}.{full}"
+            if anchor not in seen:
+                sig["ids"].append(anchor)
+                seen.add(anchor)
+
+
+def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: list[Any]) -> None:
+    """Show no private base class (``nnqft._result.Result``): its methods are listed anyway."""
+    bases[:] = [b for b in bases if not getattr(b, "__module__", "").startswith("nnqft._")]
+
+
+_ALIASES: dict[str, str] = {}
+
+
+def setup(app: Any) -> None:
+    """Generate the API and CLI pages, and resolve references to re-exported names."""
+    write_generated_pages()
+    _ALIASES.update(reexports())
+    app.connect("missing-reference", _resolve_reexport)
+    app.connect("doctree-resolved", _alias_ids)
+    app.connect("autodoc-process-bases", _public_bases)
