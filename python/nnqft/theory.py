@@ -40,13 +40,13 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from numpy.polynomial.legendre import leggauss
 from numpy.typing import NDArray
 from scipy import special
 
 from . import tuples as _tuples
 from ._validation import as_bool, as_inputs, as_int, check_arch
 from .architecture import Architecture
+from .quadrature import DEFAULT_NODES, composite, graded_edges, two_sided_unit_rule, unit_rule
 
 __all__ = ["kernel", "neuron_moment", "exact"]
 
@@ -55,7 +55,7 @@ FloatArray = NDArray[np.float64]
 #: Radial cutoff in standard deviations; the Gaussian tail beyond it is < 1e-17.
 _R = 9.0
 #: Gauss-Legendre nodes per smooth panel.
-_Q = 12
+_Q = DEFAULT_NODES
 
 _ACTIVATION: dict[str, Callable[[FloatArray], FloatArray]] = {
     "erf": special.erf,
@@ -65,54 +65,14 @@ _ACTIVATION: dict[str, Callable[[FloatArray], FloatArray]] = {
 }
 
 
-# -- quadrature building blocks ------------------------------------------------------
-@functools.lru_cache(maxsize=32)
-def _gl_unit(q: int) -> tuple[FloatArray, FloatArray]:
-    """Gauss-Legendre nodes and weights on [0, 1]."""
-    x, w = leggauss(q)
-    return (x + 1.0) / 2.0, w / 2.0
-
-
-def _panels(edges: FloatArray, q: int = _Q) -> tuple[FloatArray, FloatArray]:
-    """Composite Gauss-Legendre rule on consecutive panels ``edges[i] .. edges[i+1]``."""
-    u, w = _gl_unit(q)
-    lengths = np.diff(edges)
-    nodes = edges[:-1, None] + lengths[:, None] * u
-    return nodes.ravel(), (lengths[:, None] * w).ravel()
-
-
-def _graded_edges(length: float, h: float) -> FloatArray:
-    """Panel edges on [0, length]: h, 2h, 4h, ... (geometric grading towards 0)."""
-    edges = [0.0]
-    e = h
-    while e < length * (1 - 1e-12):
-        edges.append(e)
-        e *= 2.0
-    edges.append(length)
-    return np.array(edges)
-
-
-@functools.lru_cache(maxsize=32)
-def _two_sided_unit_rule(levels: int, q: int = _Q) -> tuple[FloatArray, FloatArray]:
-    """Rule on [0, 1]; for ``levels >= 1`` panels are graded towards both ends.
-
-    Panel edges 0, 2^-(levels+1), ..., 1/4, 1/2, 3/4, ..., 1 - 2^-(levels+1), 1;
-    ``levels = 0`` is a single panel.
-    """
-    if levels == 0:
-        return _gl_unit(q)
-    left = 0.5 * 2.0 ** -np.arange(levels, -1, -1)  # 2^-(levels+1) ... 1/2
-    edges = np.concatenate([[0.0], left, 1.0 - left[::-1][1:], [1.0]])
-    return _panels(edges, q)
-
-
+# -- quadrature rules of the measures (building blocks: nnqft.quadrature) -------------
 def _radial_rule(rank: int, scale: float) -> tuple[FloatArray, FloatArray]:
     """Nodes/weights for ``int_0^inf g(rho) rho^(r-1) exp(-rho^2/2) / (2 pi)^(r/2) d rho``.
 
     Panels are graded towards 0 starting at ``1 / scale`` because an activation of a
     pre-activation of standard deviation ``scale`` changes over ``rho ~ 1 / scale``.
     """
-    rho, w = _panels(_graded_edges(_R, min(1.0, 1.0 / max(scale, 1e-300))))
+    rho, w = composite(graded_edges(_R, min(1.0, 1.0 / max(scale, 1e-300))))
     w = w * rho ** (rank - 1) * np.exp(-0.5 * rho**2) / (2.0 * np.pi) ** (rank / 2.0)
     return rho, w
 
@@ -159,7 +119,7 @@ def _circle_rule(
     zeros.sort(axis=-1)
     edges = np.concatenate([zeros, zeros[:, :1] + period], axis=-1)
     lengths = np.diff(edges, axis=-1)
-    u, w = _two_sided_unit_rule(levels)
+    u, w = two_sided_unit_rule(levels)
     t = (edges[:, :-1, None] + lengths[..., None] * u).reshape(len(edges), -1)
     weights = (lengths[..., None] * w).reshape(len(edges), -1)
     return np.stack([np.cos(t), np.sin(t)], axis=-1), weights
@@ -183,7 +143,7 @@ def _kolmogorov_rule() -> tuple[FloatArray, FloatArray]:
     The density vanishes like exp(-pi^2 / (8 k^2)) at 0 (an essential singularity), so
     the panels are graded towards 0; the mass outside [0.12, 5] is below 1e-20.
     """
-    k, w = _panels(np.array([0.12, 0.24, 0.48, 0.96, 1.92, 3.0, 5.0]), 12)
+    k, w = composite(np.array([0.12, 0.24, 0.48, 0.96, 1.92, 3.0, 5.0]), 12)
     return k, w * _kolmogorov_pdf(k)
 
 
@@ -342,12 +302,12 @@ def _uniform_parameter_rule(arch: Architecture, x: FloatArray) -> tuple[FloatArr
     axes, axis_weights = [], []
     for j in range(d):
         reach = 2 * a * max(float(np.abs(x[:, j]).max()), 1e-300)
-        w_nodes, w_w = _panels(np.linspace(-a, a, max(1, math.ceil(reach / (np.pi / 4))) + 1))
+        w_nodes, w_w = composite(np.linspace(-a, a, max(1, math.ceil(reach / (np.pi / 4))) + 1))
         axes.append(w_nodes)
         axis_weights.append(w_w / (2 * a))
     if sb0 > 0:
         n = max(1, math.ceil(2 * _R * sb0 / (np.pi / 4)))
-        b_nodes, b_w = _panels(np.linspace(-_R, _R, n + 1))
+        b_nodes, b_w = composite(np.linspace(-_R, _R, n + 1))
         axes.append(b_nodes * sb0)
         axis_weights.append(b_w * np.exp(-0.5 * b_nodes**2) / math.sqrt(2 * np.pi))
     else:
@@ -376,7 +336,7 @@ def _uniform_relu_pairs(arch: Architecture, x: FloatArray, y: FloatArray, paired
         )
     a = _uniform_half_width(arch)
     sb = arch.sigma_b_layers[0]
-    w, ww = _panels(np.array([-a, 0.0, a]), 2 * _Q)
+    w, ww = composite(np.array([-a, 0.0, a]), 2 * _Q)
     ww = ww / (2 * a)
     xv, yv = (x[:, 0], y[:, 0]) if paired else (x[:, 0, None], y[None, :, 0])
     alpha, beta = w.reshape((-1,) + (1,) * xv.ndim) * xv, w.reshape((-1,) + (1,) * yv.ndim) * yv
@@ -422,7 +382,7 @@ def _sphere_rule(
     e1 /= np.linalg.norm(e1)
     frame = np.stack([e1, np.cross(pole, e1), pole])
     lf = rows @ frame.T
-    u, w = _two_sided_unit_rule(levels)
+    u, w = two_sided_unit_rule(levels)
     if n_azimuth:
         n = n_azimuth // 2 if half else n_azimuth
         az = (np.pi if half else 2 * np.pi) * np.arange(n) / n
@@ -602,19 +562,19 @@ def _uniform_relu_measure(arch: Architecture, x: FloatArray) -> _Measure:
     sb = arch.sigma_b_layers[0]
     xs = x[:, 0]
     if sb == 0:
-        w, ww = _panels(np.array([-a, 0.0, a]))
+        w, ww = composite(np.array([-a, 0.0, a]))
         return _Measure(np.maximum(np.outer(w, xs), 0.0), ww / (2 * a))
     cuts = np.concatenate([[0.0, -_R * sb, _R * sb], a * xs, -a * xs])
     cuts = np.unique(np.clip(cuts, -_R * sb, _R * sb))
     edges = np.unique(np.concatenate([cuts, np.arange(-_R, _R + 0.5, 1.0) * sb]))
-    b, wb = _panels(edges)
+    b, wb = composite(edges)
     wb = wb * np.exp(-0.5 * (b / sb) ** 2) / (sb * math.sqrt(2 * np.pi))
     kinks = np.where(xs != 0, -b[:, None] / np.where(xs != 0, xs, 1.0), -a)
     w_edges = np.sort(
         np.concatenate([np.full((len(b), 1), -a), np.clip(kinks, -a, a), np.full((len(b), 1), a)], axis=1),
         axis=1,
     )
-    u, wu = _gl_unit(8)
+    u, wu = unit_rule(8)
     lengths = np.diff(w_edges, axis=1)
     w = (w_edges[:, :-1, None] + lengths[..., None] * u).reshape(len(b), -1)
     weights = (wb[:, None] * (lengths[..., None] * wu).reshape(len(b), -1) / (2 * a)).ravel()

@@ -62,12 +62,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numpy.polynomial.legendre import leggauss
 from numpy.typing import NDArray
 from scipy import special
 
 from ._validation import as_inputs, as_int, as_real, check_arch
 from .architecture import Architecture
+from .quadrature import composite, tensor, unit_rule
 from .theory import kernel
 from .tuples import pair_index, rank, tuples, wick
 from .warnings import NNQFTWarning
@@ -397,7 +397,7 @@ def _exchange_y_integral(
     width = _WINDOW / math.sqrt(alpha)
     lo = np.clip(mu - width, -lam, lam)
     hi = np.clip(mu + width, -lam, lam)
-    u, w = _unit_rule(32)
+    u, w = unit_rule(32)
     cells = (np.arange(panels)[:, None] + u).ravel() / panels  # composite rule on [0, 1]
     wc = np.tile(w, panels) / panels
     length = (hi - lo)[..., None]
@@ -407,30 +407,7 @@ def _exchange_y_integral(
     return np.asarray((f * wc).sum(axis=-1) * length[..., 0], dtype=np.float64)
 
 
-# -- quadrature rules ------------------------------------------------------------------
-@functools.lru_cache(maxsize=32)
-def _unit_rule(p: int) -> tuple[FloatArray, FloatArray]:
-    """Gauss-Legendre nodes and weights on [0, 1]."""
-    u, w = leggauss(p)
-    return (u + 1.0) / 2.0, w / 2.0
-
-
-def _composite(edges: FloatArray, p: int) -> tuple[FloatArray, FloatArray]:
-    """Composite Gauss-Legendre rule with ``p`` nodes per cell ``edges[i]..edges[i+1]``."""
-    u, w = _unit_rule(p)
-    length = np.diff(edges)
-    return (edges[:-1, None] + length[:, None] * u).ravel(), (length[:, None] * w).ravel()
-
-
-def _tensor(rules: list[tuple[FloatArray, FloatArray]]) -> tuple[FloatArray, FloatArray]:
-    """Tensor product of 1-D rules: nodes (m, len(rules)), weights (m,)."""
-    if not rules:
-        return np.zeros((1, 0)), np.ones(1)
-    grids = np.meshgrid(*[r[0] for r in rules], indexing="ij")
-    weights = np.meshgrid(*[r[1] for r in rules], indexing="ij")
-    return np.stack([g.ravel() for g in grids], axis=1), np.prod([g.ravel() for g in weights], 0)
-
-
+# -- quadrature rules of the box (building blocks: nnqft.quadrature) ------------------
 def _length_scale(arch: Architecture) -> float:
     """Distance over which K(x, y) changes with y: the pre-activation scale of y."""
     sw0, sb0 = arch.sigma_w_layers[0], arch.sigma_b_layers[0]
@@ -470,11 +447,11 @@ def _rule(
     """Nodes and weights: box cells (quadrature) or unit-cube faces (homogeneous)."""
     d = xs.shape[1]
     if how == "quadrature":
-        return _tensor([_composite(_axis_edges(arch, xs, j, lam), p) for j in range(d)])
+        return tensor([composite(_axis_edges(arch, xs, j, lam), p) for j in range(d)])
     nodes, weights = [], []
     for j, side in itertools.product(range(d), (-1.0, 1.0)):
         others = [i for i in range(d) if i != j]
-        face, w = _tensor([_composite(_face_edges(xs, j, i, side), p) for i in others])
+        face, w = tensor([composite(_face_edges(xs, j, i, side), p) for i in others])
         full = np.empty((len(w), d))
         full[:, others] = face
         full[:, j] = side
