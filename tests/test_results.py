@@ -33,11 +33,12 @@ def results(corr):
         "flow": flow,
         "frg flow with errors": flow.frg(k_max=10.0),
         "frg flow": frg.integrate_flow(-1.0, 2.0, d=1, sigma=1.0, k_max=10.0),
+        "finite width": nnqft.finite_width(nnqft.Architecture("erf", width=10, depth=2), X),
     }
 
 
 NAMES = ("correlators", "sampled fit", "exact fit", "cutoff scan", "flow",
-         "frg flow with errors", "frg flow")
+         "frg flow with errors", "frg flow", "finite width")
 
 
 def dict_json(result):
@@ -99,7 +100,8 @@ def test_correlators_display_does_not_warn_with_few_bins():
 def test_every_result_kind_is_registered():
     from nnqft.io import _LOADERS
 
-    assert {"correlators", "coupling_fit", "cutoff_scan", "flow", "frg_flow"} <= set(_LOADERS)
+    assert {"correlators", "coupling_fit", "cutoff_scan", "flow", "frg_flow",
+            "finite_width"} <= set(_LOADERS)
 
 
 def test_unknown_format_version_is_refused(results, tmp_path):
