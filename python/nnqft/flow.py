@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -390,9 +389,7 @@ def _exact_flow(arch: Architecture, x: FloatArray, grid: FloatArray, vary: str,
     for s in grid:
         a = arch.scaled(vary, float(s))
         data = {n: theory_connected(a, x, n) for n in ((4, 6) if "u6" in terms else (4,))}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # exact data carry no error bars to judge
-            fit = fit_couplings(data, a, x, cutoff=cutoff, terms=terms)
+        fit = fit_couplings(data, a, x, cutoff=cutoff, terms=terms)
         for t in fit.parameters:
             values.setdefault(t, []).append(fit.values[t])
     return {t: np.array(v) for t, v in values.items()}

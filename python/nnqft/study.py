@@ -14,6 +14,7 @@ Everything lands in one folder: ``report.md``, PNG plots, every result as ``.npz
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import math
@@ -21,6 +22,7 @@ import os
 import platform
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from .sampling import sample
 from .statistics import jackknife_covariance
 from .theory import exact, kernel
 from .tuples import moments_from_cumulants, wick
+from .warnings import FewBinsWarning, UnreliableErrorWarning
 
 __all__ = ["StudyConfig", "run_study", "falloff"]
 
@@ -89,6 +92,18 @@ class StudyConfig:
         return dataclasses.replace(base, **data)
 
 
+@contextlib.contextmanager
+def _reliability_recorded() -> Iterator[None]:
+    """Silence the error-bar warnings whose verdict the study writes into its tables.
+
+    Only those two categories: anything else (an integration budget, numpy) still shows.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnreliableErrorWarning)
+        warnings.simplefilter("ignore", FewBinsWarning)
+        yield
+
+
 # -- 1. fall-off with N -------------------------------------------------------------------
 
 def _deviation_replicas(corr: Correlators) -> dict[int, np.ndarray]:
@@ -134,8 +149,7 @@ def _run_falloff(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
         rows = []
         for width in cfg.widths:
             arch = Architecture(net["activation"], width=width, sigma_b=net["sigma_b"])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # reliability is recorded per row instead
+            with _reliability_recorded():  # per row instead of warned
                 corr = sample(arch, np.asarray(net["x"]), cfg.n_networks, orders=(2, 4, 6),
                               estimator=cfg.estimator, seed=seed, threads=threads,
                               progress=progress)
@@ -206,8 +220,7 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
             continue
         x = corr.x
         cutoff = float(net["cutoff"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # recorded as 'reliable' instead
+        with _reliability_recorded():  # as 'reliable' instead of warned
             fit = fit_couplings(corr, arch, x, cutoff=cutoff, terms=("u4", "u6"))
             g6 = predict_g6(fit, corr, arch, x)
             exact_fit = fit_exact_like(corr, arch, x, cutoff=cutoff, terms=("u4", "u6"))
@@ -259,8 +272,7 @@ def _run_flow(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
     from .flow import sigma_flow
 
     arch = Architecture(cfg.flow_activation, width=cfg.flow_width, sigma_b=cfg.flow_sigma_b)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _reliability_recorded():  # the flow's table shows every error bar
         flow = sigma_flow(arch, np.asarray(cfg.flow_x), cfg.flow_sigmas,
                           n_networks=cfg.flow_n_networks, seed=seed, threads=threads,
                           progress=progress)
