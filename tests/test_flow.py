@@ -105,7 +105,7 @@ def test_dimensionless_coupling_is_sigma_independent(gauss_flow):
 
 
 def test_frg_from_measured_ir_and_plot(gauss_flow):
-    frg = gauss_flow.frg(k_max=10.0)
+    frg = gauss_flow.frg(scale_max=10.0)
     assert frg.couplings["u4"][0] == pytest.approx(gauss_flow.couplings["u4"][0])
     assert frg.errors["u4"][0] == pytest.approx(gauss_flow.errors["u4"][0], rel=1e-6)
     fig = gauss_flow.plot(frg=frg)

@@ -14,6 +14,7 @@ from numpy.testing import assert_allclose
 from scipy.optimize import root
 from scipy.special import gamma
 
+import nnqft
 from nnqft import frg
 
 # physics.md §4.3: d = 1, N = 3, (u2, u4, u6) = (2, -42.7651, 50) at k0 = 1e-10
@@ -80,7 +81,7 @@ def series_beta(ubar, d):
 @pytest.fixture(scope="module")
 def n3_flow():
     return frg.integrate_flow(
-        N3_IR["u4"], N3_IR["u6"], d=1, sigma=1.0, k=[1.0, 10.0, 100.0], u4_err=0.5, u6_err=5.0
+        N3_IR["u4"], N3_IR["u6"], d=1, sigma=1.0, scales=[1.0, 10.0, 100.0], u4_err=0.5, u6_err=5.0
     )
 
 
@@ -253,7 +254,7 @@ def test_flow_regression_table_n3(n3_flow):
 
 def test_flow_regression_n1000():
     flow = frg.integrate_flow(-0.128295, 50.0, d=1, sigma=1.0)
-    assert flow.k.size == 241 and flow.k[0] == 1e-10 and flow.k[-1] == 100.0
+    assert flow.scale.size == 241 and flow.scale[0] == 1e-10 and flow.scale[-1] == 100.0
     got = [flow.couplings[name][-1] for name in ("u2", "u4", "u6")]
     assert_allclose(got, (2.463581, -4.456388, 18.92871), rtol=1e-5)
     assert flow.sigma[0] == 1.0
@@ -266,15 +267,15 @@ def test_flow_matches_independent_rk4(truncation, d):
     u0 = [2.0 / d, -42.7651, 50.0] if truncation == "phi6" else [2.0 / d, -42.7651]
     targets = [1e-5, 1e-2, 1.0, 10.0, 100.0]
     reference = rk4_flow(u0, d, 1e-10, targets)
-    flow = frg.integrate_flow(*u0[1:], d=d, sigma=1.0, k=targets, truncation=truncation)
+    flow = frg.integrate_flow(*u0[1:], d=d, sigma=1.0, scales=targets, truncation=truncation)
     names = frg.TRUNCATIONS[truncation]
     got = np.array([flow.couplings[name] for name in names]).T
     assert_allclose(got, reference, rtol=1e-8)
 
 
 def test_radau_agrees_with_lsoda():
-    lsoda = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, k=[1.0, 100.0])
-    radau = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, k=[1.0, 100.0], method="Radau")
+    lsoda = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, scales=[1.0, 100.0])
+    radau = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, scales=[1.0, 100.0], method="Radau")
     for name in ("u2", "u4", "u6"):
         assert_allclose(radau.couplings[name], lsoda.couplings[name], rtol=1e-8)
     assert_allclose(radau.sensitivity, lsoda.sensitivity, rtol=1e-6, atol=1e-9)
@@ -283,19 +284,19 @@ def test_radau_agrees_with_lsoda():
 
 def test_default_grid_agrees_with_explicit_grid(n3_flow):
     dense = frg.integrate_flow(**N3_IR, d=1, sigma=1.0)
-    for i, k in enumerate(n3_flow.k):
-        j = int(np.argmin(np.abs(dense.k - k)))
-        assert dense.k[j] == pytest.approx(k, rel=1e-12)
+    for i, k in enumerate(n3_flow.scale):
+        j = int(np.argmin(np.abs(dense.scale - k)))
+        assert dense.scale[j] == pytest.approx(k, rel=1e-12)
         assert_allclose(dense.couplings["u6"][j], n3_flow.couplings["u6"][i], rtol=1e-8)
 
 
 def test_phi4_truncation_keeps_u6_zero():
-    flow = frg.integrate_flow(-42.7651, d=1, sigma=1.0, u4_err=0.5, k_max=10.0, num=50)
+    flow = frg.integrate_flow(-42.7651, d=1, sigma=1.0, u4_err=0.5, scale_max=10.0, num=50)
     assert flow.truncation == "phi4" and flow.names == ("u2", "u4")
     assert np.all(flow.couplings["u6"] == 0.0) and np.all(flow.errors["u6"] == 0.0)
     assert flow.sensitivity.shape == (50, 2, 2) and flow.covariance.shape == (50, 2, 2)
     assert flow.initial["u6"] == 0.0
-    phi6 = frg.integrate_flow(-42.7651, 0.0, d=1, sigma=1.0, k_max=10.0, num=50)
+    phi6 = frg.integrate_flow(-42.7651, 0.0, d=1, sigma=1.0, scale_max=10.0, num=50)
     assert np.any(phi6.couplings["u6"] != 0.0)  # φ⁶ generates u6 from u4 even if it starts at 0
     assert not np.allclose(phi6.couplings["u4"], flow.couplings["u4"], rtol=1e-6)
 
@@ -309,7 +310,7 @@ def test_sensitivity_matches_finite_differences(n3_flow):
         for sign in (+1, -1):
             args = dict(base)
             args[name] += sign * h
-            flow = frg.integrate_flow(d=1, k=n3_flow.k, rtol=1e-12, **args)
+            flow = frg.integrate_flow(d=1, scales=n3_flow.scale, rtol=1e-12, **args)
             shifted.append(np.array([flow.couplings[c] for c in ("u2", "u4", "u6")]).T)
         fd[:, :, j] = (shifted[0] - shifted[1]) / (2 * h)
     # each entry relative to its largest magnitude along the flow (entries span 1e-5 ... 1e2)
@@ -319,19 +320,19 @@ def test_sensitivity_matches_finite_differences(n3_flow):
 
 def test_covariance_is_propagated_through_the_sensitivity(n3_flow):
     cov = np.array([[0.25, 1.2], [1.2, 25.0]])  # correlated (u4, u6)
-    flow = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, k=n3_flow.k, covariance=cov)
+    flow = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, scales=n3_flow.scale, covariance=cov)
     full = np.zeros((3, 3))
     full[1:, 1:] = cov
-    for i in range(flow.k.size):
+    for i in range(flow.scale.size):
         s = flow.sensitivity[i]
         assert_allclose(flow.covariance[i], s @ full @ s.T, rtol=1e-12)
     assert_allclose(flow.errors["u4"], np.sqrt(flow.covariance[:, 1, 1]), rtol=1e-14)
     # dσ = d/(4σ) du2
     assert_allclose(flow.sigma_errors, flow.errors["u2"] / (4 * flow.sigma), rtol=1e-14)
     # uncorrelated errors are the diagonal covariance; the state-sized form agrees too
-    diag = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, k=n3_flow.k, covariance=np.diag([0.25, 25]))
+    diag = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, scales=n3_flow.scale, covariance=np.diag([0.25, 25]))
     assert_allclose(diag.covariance, n3_flow.covariance, rtol=1e-12)
-    state = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, k=n3_flow.k, covariance=full)
+    state = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, scales=n3_flow.scale, covariance=full)
     assert_allclose(state.covariance, flow.covariance, rtol=1e-12)
     # the correlation matters: it changes the UV error of u4
     assert abs(flow.errors["u4"][-1] / n3_flow.errors["u4"][-1] - 1) > 1e-3
@@ -341,11 +342,11 @@ def test_linear_error_propagation_matches_sampling():
     """Spread of flows from sampled IR points vs S C S^T (small errors: linear regime)."""
     rng = np.random.default_rng(7)
     cov = np.array([[0.04, 0.05], [0.05, 0.25]])
-    flow = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, k=[100.0], covariance=cov)
+    flow = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, scales=[100.0], covariance=cov)
     draws = rng.multivariate_normal([N3_IR["u4"], N3_IR["u6"]], cov, size=150)
     finals = []
     for u4, u6 in draws:
-        one = frg.integrate_flow(u4, u6, d=1, sigma=1.0, k=[100.0], rtol=1e-8)
+        one = frg.integrate_flow(u4, u6, d=1, sigma=1.0, scales=[100.0], rtol=1e-8)
         finals.append([one.couplings[name][0] for name in ("u2", "u4", "u6")])
     sampled = np.cov(np.array(finals).T)
     # the relative standard error of a standard deviation from 150 draws is
@@ -376,8 +377,8 @@ def test_flow_repr(n3_flow):
 
 def test_dimensionless_accessor(n3_flow):
     ubar = n3_flow.dimensionless()
-    assert_allclose(ubar["u2"], n3_flow.couplings["u2"] / n3_flow.k**2, rtol=1e-15)
-    assert_allclose(ubar["u6"], n3_flow.couplings["u6"] * n3_flow.k**-4.0, rtol=1e-15)
+    assert_allclose(ubar["u2"], n3_flow.couplings["u2"] / n3_flow.scale**2, rtol=1e-15)
+    assert_allclose(ubar["u6"], n3_flow.couplings["u6"] * n3_flow.scale**-4.0, rtol=1e-15)
 
 
 def test_sigma_map():
@@ -414,18 +415,18 @@ def test_divergence_is_reported_with_its_scale():
         frg.integrate_flow(10.0, d=1, u2=0.01)
     assert info.value.kind == "divergence"
     # the integration stops where the loop strength reaches 1e6, just below the blow-up
-    assert info.value.k == pytest.approx(0.0047200, rel=1e-4) and info.value.k < 0.00472006
+    assert info.value.scale == pytest.approx(0.0047200, rel=1e-4) and info.value.scale < 0.00472006
     assert info.value.couplings["u4"] > 1e3  # from u4 = 10 at k0
     copy = pickle.loads(pickle.dumps(info.value))
-    assert copy.k == info.value.k and copy.kind == "divergence"
+    assert copy.scale == info.value.scale and copy.kind == "divergence"
 
 
 def test_pole_is_reported_with_its_scale():
     with pytest.raises(frg.FlowSingularityError, match="pole") as info:
-        frg.integrate_flow(1e-4, d=1, u2=-0.998, k0=1.0)
+        frg.integrate_flow(1e-4, d=1, u2=-0.998, scale0=1.0)
     assert info.value.kind == "pole"
-    assert info.value.k == pytest.approx(1.00002918, rel=1e-7)
-    assert 1 + info.value.couplings["u2"] / info.value.k**2 == pytest.approx(1e-3, rel=1e-6)
+    assert info.value.scale == pytest.approx(1.00002918, rel=1e-7)
+    assert 1 + info.value.couplings["u2"] / info.value.scale**2 == pytest.approx(1e-3, rel=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -433,11 +434,11 @@ def test_pole_is_reported_with_its_scale():
     [
         ({"d": 0.0}, "d"),
         ({"d": float("nan")}, "d"),
-        ({"k0": -1.0}, "k0"),
-        ({"k_max": 1e-11}, "k_max"),
-        ({"k": [1.0, 0.5]}, "k"),
-        ({"k": [1e-12, 1.0]}, "k"),
-        ({"k": [1.0], "k_max": 10.0}, "k_max"),
+        ({"scale0": -1.0}, "scale0"),
+        ({"scale_max": 1e-11}, "scale_max"),
+        ({"scales": [1.0, 0.5]}, "scales"),
+        ({"scales": [1e-12, 1.0]}, "scales"),
+        ({"scales": [1.0], "scale_max": 10.0}, "scale_max"),
         ({"num": 1}, "num"),
         ({"truncation": "phi8"}, "truncation"),
         ({"u6": None, "truncation": "phi6"}, "u6"),
@@ -458,7 +459,7 @@ def test_pole_is_reported_with_its_scale():
     ],
 )
 def test_invalid_input_raises_value_error_naming_the_argument(kwargs, name):
-    args = {"u4": -42.7651, "u6": 50.0, "d": 1.0, "sigma": 1.0, "k_max": None}
+    args = {"u4": -42.7651, "u6": 50.0, "d": 1.0, "sigma": 1.0, "scale_max": None}
     args.update(kwargs)
     with pytest.raises(ValueError, match=rf"\b{name}\b"):
         frg.integrate_flow(**args)
@@ -471,7 +472,7 @@ def test_invalid_beta_arguments():
         frg.stability_matrix([0.1, 0.2], 3.0, "phi5")
     with pytest.raises(ValueError, match="d"):
         frg.fixed_points(-1.0)
-    with pytest.raises(ValueError, match="k"):
+    with pytest.raises(ValueError, match="scale"):
         frg.beta_dimensionful(0.0, [1.0, 1.0, 1.0], 1.0)
 
 
@@ -490,7 +491,7 @@ def test_passive_comparison_arrays():
     # the flow only reaches σ ≈ 1.605: the curve covers [1, 1.605], later points are NaN
     assert cmp.sigma.min() == pytest.approx(1.0)
     assert cmp.sigma.max() == pytest.approx(1.605037, rel=1e-6)
-    assert_allclose(cmp.flow_values, flow.couplings["u4"][np.isin(flow.k, cmp.k)])
+    assert_allclose(cmp.flow_values, flow.couplings["u4"][np.isin(flow.scale, cmp.scale)])
     assert cmp.flow_at_measured[0] == pytest.approx(N3_IR["u4"], rel=1e-9)
     assert cmp.flow_at_measured[2] == pytest.approx(N3_TABLE[10.0][1], rel=1e-4)
     assert np.all(np.isnan(cmp.flow_at_measured[3:]))
@@ -504,7 +505,7 @@ def test_passive_comparison_arrays():
 
 
 def test_passive_comparison_validation():
-    flow = frg.integrate_flow(-42.7651, d=1, sigma=1.0, k_max=10.0, num=20)
+    flow = frg.integrate_flow(-42.7651, d=1, sigma=1.0, scale_max=10.0, num=20)
     with pytest.raises(ValueError, match="coupling"):
         frg.passive_comparison(flow, [1.0], [1.0], coupling="u6")
     with pytest.raises(ValueError, match="values"):
@@ -513,3 +514,19 @@ def test_passive_comparison_validation():
         frg.passive_comparison(flow, [1.0], [1.0], [-1.0])
     cmp = frg.passive_comparison(flow, [1.0, 1.5], [-42.0, -30.0])
     assert cmp.pulls is None and cmp.flow_errors is None
+
+
+def test_old_scale_names_still_work_with_a_deprecation_warning(n3_flow):
+    """The RG scale was called k, which in nnqft is the number of inputs (issue 14)."""
+    with pytest.warns(nnqft.warnings.NNQFTDeprecationWarning, match=r"\(k\d?=...\) is deprecated, use scale") as record:
+        old = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, k=[1.0, 10.0, 100.0], k0=1e-10,
+                                 u4_err=0.5, u6_err=5.0)
+    assert len(record) == 2
+    assert_allclose(old.scale, n3_flow.scale, rtol=0)
+    assert_allclose(old.couplings["u4"], n3_flow.couplings["u4"], rtol=0)
+    with pytest.warns(DeprecationWarning, match="FRGFlow.k is deprecated, use scale"):
+        assert old.k is old.scale
+    with pytest.warns(DeprecationWarning, match="use scale0"):
+        assert old.k0 == old.scale0 == 1e-10
+    with pytest.raises(TypeError, match="unexpected keyword argument 'kmax'"):
+        frg.integrate_flow(**N3_IR, d=1, sigma=1.0, kmax=10.0)

@@ -31,8 +31,8 @@ def results(corr):
         "exact fit": nnqft.fit_couplings(exact, ARCH, X, cutoff=CUTOFF),
         "cutoff scan": nnqft.cutoff_scan(corr, ARCH, X, [2.0, 4.0]),
         "flow": flow,
-        "frg flow with errors": flow.frg(k_max=10.0),
-        "frg flow": frg.integrate_flow(-1.0, 2.0, d=1, sigma=1.0, k_max=10.0),
+        "frg flow with errors": flow.frg(scale_max=10.0),
+        "frg flow": frg.integrate_flow(-1.0, 2.0, d=1, sigma=1.0, scale_max=10.0),
         "finite width": nnqft.finite_width(nnqft.Architecture("erf", width=10, depth=2), X),
     }
 
@@ -65,7 +65,7 @@ def test_round_trip_keeps_replicas_and_nan(results, tmp_path):
     assert exact.to_dict()["pvalue"] is None  # NaN is null in JSON
     flow = nnqft.load(results["frg flow with errors"].save(tmp_path / "g"))
     np.testing.assert_array_equal(flow.covariance, results["frg flow with errors"].covariance)
-    assert not flow.k.flags.writeable
+    assert not flow.scale.flags.writeable
     scan = nnqft.load(results["cutoff scan"].save(tmp_path / "s"))
     assert isinstance(scan, CutoffScan) and scan.slopes == results["cutoff scan"].slopes
     np.testing.assert_array_equal(scan.fits[1].covariance, results["cutoff scan"].fits[1].covariance)

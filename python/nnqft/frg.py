@@ -44,6 +44,13 @@ t = ln k grows towards the UV.  Near a fixed point δū ∝ e^{λ t} = k^{λ}: a
 (−2, d − 4, 2d − 6).  Critical exponents are θ = −λ (positive = relevant) and, where exactly
 one direction is relevant, ν = 1/θ of that direction.
 
+Names
+-----
+The formulas use the FRG literature's k for the RG scale; in the API it is ``scale``
+(``scale0`` = k0, ``scale_max``, ``FRGFlow.scale``), because everywhere else in nnqft k is
+the number of inputs.  The old keywords ``k0``, ``k_max``, ``k`` still work with an
+:class:`~nnqft.warnings.NNQFTDeprecationWarning`.
+
 Numerics
 --------
 The flow is integrated in t for the *dimensionful* couplings.  Their right-hand side carries
@@ -57,6 +64,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,6 +77,7 @@ from . import render
 from ._result import Result
 from ._validation import as_int, as_real
 from .io import json_record, prefixed
+from .warnings import NNQFTDeprecationWarning
 
 __all__ = [
     "TRUNCATIONS",
@@ -110,6 +119,26 @@ _MARGINAL = 1e-8
 # --------------------------------------------------------------------------------------------
 # Validation helpers
 # --------------------------------------------------------------------------------------------
+
+
+_RENAMED_SCALES = {"k0": "scale0", "k_max": "scale_max", "k": "scales"}
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated, use {new} (k is the number of inputs in nnqft; the "
+                  "RG scale is called scale)", NNQFTDeprecationWarning, stacklevel=3)
+
+
+def _renamed_scales(renamed: dict[str, Any], scale0: Any, scale_max: Any,
+                    scales: Any) -> tuple[Any, Any, Any]:
+    """Map the deprecated keywords k0, k_max, k of integrate_flow to their new names."""
+    new = {"scale0": scale0, "scale_max": scale_max, "scales": scales}
+    for old, value in renamed.items():
+        if old not in _RENAMED_SCALES:
+            raise TypeError(f"integrate_flow() got an unexpected keyword argument {old!r}")
+        _deprecated(f"integrate_flow({old}=...)", f"{_RENAMED_SCALES[old]}=...")
+        new[_RENAMED_SCALES[old]] = value
+    return new["scale0"], new["scale_max"], new["scales"]
 
 
 def _check_truncation(truncation: Any) -> str:
@@ -242,13 +271,13 @@ def stability_matrix(ubar: npt.ArrayLike, d: float, truncation: str = "phi6") ->
     return np.diag(_scaling_dimensions(d, n)) + volume_factor(d) * loop_jac
 
 
-def beta_dimensionful(k: float, u: npt.ArrayLike, d: float, truncation: str = "phi6") -> FloatArray:
+def beta_dimensionful(scale: float, u: npt.ArrayLike, d: float, truncation: str = "phi6") -> FloatArray:
     """Flow ``k du/dk`` of the dimensionful couplings (u2, u4[, u6]) at scale k.
 
     Parameters
     ----------
-    k : float
-        RG scale (> 0).
+    scale : float
+        RG scale k (> 0).
     u : array_like, shape (n, ...)
         Couplings (u2, u4) for ``"phi4"`` or (u2, u4, u6) for ``"phi6"``.
     d : float
@@ -264,7 +293,7 @@ def beta_dimensionful(k: float, u: npt.ArrayLike, d: float, truncation: str = "p
     d = as_real("d", d, positive=True)
     truncation = _check_truncation(truncation)
     n = len(TRUNCATIONS[truncation])
-    k = as_real("k", k, positive=True)
+    k = as_real("scale", scale, positive=True)
     uu = _couplings_vector("u", u, truncation)
     u2, u4, u6 = _split(uu, n)
     loop = np.array(_loop(k * k + u2, u4, u6, n))
@@ -272,14 +301,14 @@ def beta_dimensionful(k: float, u: npt.ArrayLike, d: float, truncation: str = "p
 
 
 def beta_dimensionful_jacobian(
-    k: float, u: npt.ArrayLike, d: float, truncation: str = "phi6"
+    scale: float, u: npt.ArrayLike, d: float, truncation: str = "phi6"
 ) -> FloatArray:
     """Analytic Jacobian ``∂(k du_i/dk)/∂u_j`` of :func:`beta_dimensionful`.
 
     Parameters
     ----------
-    k : float
-        RG scale (> 0).
+    scale : float
+        RG scale k (> 0).
     u : array_like, shape (n,)
         Dimensionful couplings.
     d : float
@@ -295,20 +324,20 @@ def beta_dimensionful_jacobian(
     d = as_real("d", d, positive=True)
     truncation = _check_truncation(truncation)
     n = len(TRUNCATIONS[truncation])
-    k = as_real("k", k, positive=True)
+    k = as_real("scale", scale, positive=True)
     uu = _couplings_vector("u", u, truncation)
     u2, u4, u6 = _split(uu, n)
     weight = volume_factor(d) * math.pow(k, d + 2.0)
     return weight * _loop_jacobian(float(k * k + u2), float(u4), float(u6), n)
 
 
-def to_dimensionless(k: npt.ArrayLike, u: npt.ArrayLike, d: float) -> FloatArray:
+def to_dimensionless(scale: npt.ArrayLike, u: npt.ArrayLike, d: float) -> FloatArray:
     """Dimensionless couplings ``ū_i = u_i k^{s_i}``, s = (−2, d − 4, 2d − 6).
 
     Parameters
     ----------
-    k : array_like
-        Scales (> 0), broadcast against the trailing axes of ``u``.
+    scale : array_like
+        RG scales k (> 0), broadcast against the trailing axes of ``u``.
     u : array_like, shape (n, ...)
         Dimensionful couplings (u2, u4[, u6]), n = 2 or 3.
     d : float
@@ -318,16 +347,16 @@ def to_dimensionless(k: npt.ArrayLike, u: npt.ArrayLike, d: float) -> FloatArray
     -------
     numpy.ndarray, shape (n, ...)
     """
-    return _rescale(k, u, d, +1.0)
+    return _rescale(scale, u, d, +1.0)
 
 
-def to_dimensionful(k: npt.ArrayLike, ubar: npt.ArrayLike, d: float) -> FloatArray:
+def to_dimensionful(scale: npt.ArrayLike, ubar: npt.ArrayLike, d: float) -> FloatArray:
     """Dimensionful couplings ``u_i = ū_i k^{−s_i}``; inverse of :func:`to_dimensionless`.
 
     Parameters
     ----------
-    k : array_like
-        Scales (> 0), broadcast against the trailing axes of ``ubar``.
+    scale : array_like
+        RG scales k (> 0), broadcast against the trailing axes of ``ubar``.
     ubar : array_like, shape (n, ...)
         Dimensionless couplings (ū2, ū4[, ū6]), n = 2 or 3.
     d : float
@@ -337,14 +366,14 @@ def to_dimensionful(k: npt.ArrayLike, ubar: npt.ArrayLike, d: float) -> FloatArr
     -------
     numpy.ndarray, shape (n, ...)
     """
-    return _rescale(k, ubar, d, -1.0)
+    return _rescale(scale, ubar, d, -1.0)
 
 
-def _rescale(k: npt.ArrayLike, u: npt.ArrayLike, d: float, sign: float) -> FloatArray:
+def _rescale(scale: npt.ArrayLike, u: npt.ArrayLike, d: float, sign: float) -> FloatArray:
     d = as_real("d", d, positive=True)
-    kk = np.asarray(k, dtype=np.float64)
+    kk = np.asarray(scale, dtype=np.float64)
     if not np.all(np.isfinite(kk) & (kk > 0)):
-        raise ValueError("k must be finite and > 0")
+        raise ValueError("scale must be finite and > 0")
     uu = np.asarray(u, dtype=np.float64)
     if uu.ndim < 1 or uu.shape[0] not in (2, 3):
         raise ValueError(f"the couplings need 2 or 3 components (u2, u4[, u6]), got {uu.shape}")
@@ -419,36 +448,42 @@ class FlowSingularityError(RuntimeError):
 
     Attributes
     ----------
-    k : float
-        Scale at which the integration stopped (the singularity lies just above it).
+    scale : float
+        RG scale at which the integration stopped (the singularity lies just above it).
     kind : str
         ``"pole"`` (1 + ū2 → 0, the regularised propagator k² + U'' vanishes),
         ``"divergence"`` (a coupling blows up at finite k) or ``"solver"`` (the ODE solver
         gave up without either criterion firing).
     couplings : dict of str to float
-        Dimensionful couplings at ``k``.
+        Dimensionful couplings at ``scale``.
     """
 
-    def __init__(self, message: str, k: float, kind: str, couplings: dict[str, float]):
+    def __init__(self, message: str, scale: float, kind: str, couplings: dict[str, float]):
         super().__init__(message)
-        self.k = k
+        self.scale = scale
         self.kind = kind
         self.couplings = couplings
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0], self.k, self.kind, self.couplings))
+        return (type(self), (self.args[0], self.scale, self.kind, self.couplings))
+
+    @property
+    def k(self) -> float:
+        """Deprecated name of :attr:`scale`."""
+        _deprecated("FlowSingularityError.k", "scale")
+        return self.scale
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
 class FRGFlow(Result, kind="frg_flow"):
-    """Result of :func:`integrate_flow`: the LPA couplings along the scale k.
+    """Result of :func:`integrate_flow`: the LPA couplings along the RG scale.
 
     Attributes
     ----------
-    k : numpy.ndarray, shape (n_k,)
-        Output scales (increasing, from the IR towards the UV).
+    scale : numpy.ndarray, shape (n_scales,)
+        Output RG scales k of the Wetterich flow (increasing, from the IR towards the UV).
     couplings : dict of str to numpy.ndarray
-        ``"u2"``, ``"u4"``, ``"u6"`` along ``k`` (u6 ≡ 0 for the φ⁴ truncation).
+        ``"u2"``, ``"u4"``, ``"u6"`` along ``scale`` (u6 ≡ 0 for the φ⁴ truncation).
     errors : dict of str to numpy.ndarray or None
         Standard errors propagated from the IR covariance; None if none was given.
     covariance : numpy.ndarray, shape (n_k, n, n), or None
@@ -463,8 +498,8 @@ class FRGFlow(Result, kind="frg_flow"):
         Dimension.
     truncation : str
         ``"phi4"`` or ``"phi6"``.
-    k0 : float
-        IR scale of the initial conditions.
+    scale0 : float
+        IR scale k0 of the initial conditions.
     initial : dict of str to float
         Initial couplings u2, u4, u6 at k0.
     initial_covariance : numpy.ndarray, shape (n, n), or None
@@ -473,7 +508,7 @@ class FRGFlow(Result, kind="frg_flow"):
         Method, tolerances, evaluation counts and the solver's message.
     """
 
-    k: FloatArray
+    scale: FloatArray
     couplings: dict[str, FloatArray]
     errors: dict[str, FloatArray] | None
     covariance: FloatArray | None
@@ -482,7 +517,7 @@ class FRGFlow(Result, kind="frg_flow"):
     sigma_errors: FloatArray | None
     d: float
     truncation: str
-    k0: float
+    scale0: float
     initial: dict[str, float]
     initial_covariance: FloatArray | None
     solver: dict[str, Any]
@@ -492,6 +527,18 @@ class FRGFlow(Result, kind="frg_flow"):
         """Names of the evolved couplings, in the order of the covariance axes."""
         return TRUNCATIONS[self.truncation]
 
+    @property
+    def k(self) -> FloatArray:
+        """Deprecated name of :attr:`scale` (``k`` is the number of inputs in nnqft)."""
+        _deprecated("FRGFlow.k", "scale")
+        return self.scale
+
+    @property
+    def k0(self) -> float:
+        """Deprecated name of :attr:`scale0`."""
+        _deprecated("FRGFlow.k0", "scale0")
+        return self.scale0
+
     def dimensionless(self) -> dict[str, FloatArray]:
         """Dimensionless couplings ``ū_i(k) = u_i(k) k^{s_i}`` keyed ``"u2"``, ``"u4"``, ``"u6"``.
 
@@ -500,7 +547,7 @@ class FRGFlow(Result, kind="frg_flow"):
         dict of str to numpy.ndarray
         """
         stacked = np.array([self.couplings[name] for name in ("u2", "u4", "u6")])
-        ubar = to_dimensionless(self.k, stacked, self.d)
+        ubar = to_dimensionless(self.scale, stacked, self.d)
         return {name: ubar[i] for i, name in enumerate(("u2", "u4", "u6"))}
 
     def to_dict(self) -> dict[str, Any]:
@@ -516,10 +563,10 @@ class FRGFlow(Result, kind="frg_flow"):
                 "d": self.d,
                 "truncation": self.truncation,
                 "names": list(self.names),
-                "k0": self.k0,
+                "scale0": self.scale0,
                 "initial": self.initial,
                 "initial_covariance": self.initial_covariance,
-                "k": self.k,
+                "scale": self.scale,
                 "couplings": self.couplings,
                 "errors": self.errors,
                 "covariance": self.covariance,
@@ -532,33 +579,33 @@ class FRGFlow(Result, kind="frg_flow"):
 
     def __repr__(self) -> str:
         return (
-            f"FRGFlow(d={self.d:g}, truncation={self.truncation!r}, {self.k.size} scales "
-            f"k in [{self.k[0]:.3g}, {self.k[-1]:.3g}], method={self.solver['method']!r})"
+            f"FRGFlow(d={self.d:g}, truncation={self.truncation!r}, {self.scale.size} scales "
+            f"in [{self.scale[0]:.3g}, {self.scale[-1]:.3g}], method={self.solver['method']!r})"
         )
 
     def _tables(self) -> list[render.Table]:
-        columns = ["k", *self.names, "sigma"]
+        columns = ["scale", *self.names, "sigma"]
         rows = []
-        for i in sorted({0, self.k.size // 2, self.k.size - 1}):
+        for i in sorted({0, self.scale.size // 2, self.scale.size - 1}):
             errs = self.errors or {}
             cells = [render.value_error(float(self.couplings[n][i]),
                                         float(errs[n][i]) if n in errs else None, 7)
                      for n in self.names]
             sig_err = None if self.sigma_errors is None else float(self.sigma_errors[i])
-            rows.append([f"{self.k[i]:.4g}", *cells,
+            rows.append([f"{self.scale[i]:.4g}", *cells,
                          render.value_error(float(self.sigma[i]), sig_err, 7)])
         notes = [repr(self), "LPA with the Litim regulator; couplings are dimensionful"]
         return [render.Table(notes, columns, rows)]
 
     def _to_file(self) -> tuple[dict[str, Any], dict[str, FloatArray]]:
-        arrays = {"k": self.k, "sensitivity": self.sensitivity, "sigma": self.sigma,
+        arrays = {"scale": self.scale, "sensitivity": self.sensitivity, "sigma": self.sigma,
                   "initial": np.array([self.initial[n] for n in ("u2", "u4", "u6")])}
         optional = {"covariance": self.covariance, "sigma_errors": self.sigma_errors,
                     "initial_covariance": self.initial_covariance}
         arrays.update({name: a for name, a in optional.items() if a is not None})
         arrays.update({f"value:{n}": v for n, v in self.couplings.items()})
         arrays.update({f"error:{n}": v for n, v in (self.errors or {}).items()})
-        meta = {"d": self.d, "truncation": self.truncation, "k0": self.k0,
+        meta = {"d": self.d, "truncation": self.truncation, "scale0": self.scale0,
                 "solver": self.solver, "has_errors": self.errors is not None}
         return meta, arrays
 
@@ -569,18 +616,18 @@ class FRGFlow(Result, kind="frg_flow"):
 
         errors = prefixed(arrays, "error")
         return cls(
-            k=_frozen(arrays["k"]),
+            scale=_frozen(arrays["scale"]),
             couplings={n: _frozen(v) for n, v in prefixed(arrays, "value").items()},
             errors={n: _frozen(v) for n, v in errors.items()} if meta["has_errors"] else None,
             covariance=optional("covariance"), sensitivity=_frozen(arrays["sensitivity"]),
             sigma=_frozen(arrays["sigma"]), sigma_errors=optional("sigma_errors"),
-            d=float(meta["d"]), truncation=meta["truncation"], k0=float(meta["k0"]),
+            d=float(meta["d"]), truncation=meta["truncation"], scale0=float(meta["scale0"]),
             initial=dict(zip(("u2", "u4", "u6"), map(float, arrays["initial"]), strict=True)),
             initial_covariance=optional("initial_covariance"), solver=dict(meta["solver"]),
         )
 
     def plot(self, ax: Any = None, quantities: Sequence[str] | None = None) -> Any:
-        """Plot the couplings (with 1σ bands if errors are known) against k on a log axis.
+        """Plot the couplings (with 1σ bands if errors are known) against the scale (log axis).
 
         Parameters
         ----------
@@ -614,11 +661,11 @@ class FRGFlow(Result, kind="frg_flow"):
     def _plot_one(self, axis: Any, name: str) -> None:
         values = self.sigma if name == "sigma" else self.couplings[name]
         errors = self.sigma_errors if name == "sigma" else (self.errors or {}).get(name)
-        axis.plot(self.k, values, color="C0", label=f"{self.truncation} flow")
+        axis.plot(self.scale, values, color="C0", label=f"{self.truncation} flow")
         if errors is not None:
-            axis.fill_between(self.k, values - errors, values + errors, color="C0", alpha=0.3)
+            axis.fill_between(self.scale, values - errors, values + errors, color="C0", alpha=0.3)
         axis.set_xscale("log")
-        axis.set_xlabel("k")
+        axis.set_xlabel("RG scale k")
         axis.set_ylabel("sigma(k)" if name == "sigma" else f"{name}(k)")
         axis.set_title(f"LPA/Litim, d = {self.d:g}")
 
@@ -690,22 +737,23 @@ def _check_covariance(cov: FloatArray) -> None:
         raise ValueError("covariance must be positive semi-definite")
 
 
-def _output_grid(k: Any, k_max: Any, k0: float, num: Any) -> FloatArray:
-    """Return the increasing output scales: user-given, or log-spaced from k0 to k_max."""
-    if k is not None:
-        if k_max is not None:
-            raise ValueError("give either k (the output grid) or k_max, not both")
-        grid = np.asarray(k, dtype=np.float64)
+def _output_grid(scales: Any, scale_max: Any, k0: float, num: Any) -> FloatArray:
+    """Return the increasing output scales: user-given, or log-spaced from k0 to scale_max."""
+    if scales is not None:
+        if scale_max is not None:
+            raise ValueError("give either scales (the output grid) or scale_max, not both")
+        grid = np.asarray(scales, dtype=np.float64)
         if grid.ndim != 1 or grid.size < 1 or not np.all(np.isfinite(grid)):
-            raise ValueError("k must be a non-empty 1-D array of finite scales")
+            raise ValueError("scales must be a non-empty 1-D array of finite scales")
         if np.any(np.diff(grid) <= 0):
-            raise ValueError("k must be strictly increasing")
+            raise ValueError("scales must be strictly increasing")
         if grid[0] < k0:
-            raise ValueError(f"k must start at or above k0 = {k0:g}, got k[0] = {grid[0]:g}")
+            raise ValueError(f"scales must start at or above scale0 = {k0:g}, "
+                             f"got scales[0] = {grid[0]:g}")
         return grid
-    upper = 100.0 if k_max is None else as_real("k_max", k_max, positive=True)
+    upper = 100.0 if scale_max is None else as_real("scale_max", scale_max, positive=True)
     if upper <= k0:
-        raise ValueError(f"k_max = {upper:g} must exceed k0 = {k0:g}")
+        raise ValueError(f"scale_max = {upper:g} must exceed scale0 = {k0:g}")
     grid = np.geomspace(k0, upper, as_int("num", num, minimum=2))
     grid[0], grid[-1] = k0, upper  # exact end points despite rounding
     return grid
@@ -782,7 +830,7 @@ def _singularity(sol: Any, d: float, truncation: str) -> FlowSingularityError:
     }[kind]
     message = (
         f"the {truncation} LPA flow in d = {d:g} {what} at k = {k_end:.8g} "
-        f"(1 + u2/k^2 = {gap:.3g}; {values}); lower k_max or check the initial couplings"
+        f"(1 + u2/k^2 = {gap:.3g}; {values}); lower scale_max or check the initial couplings"
     )
     return FlowSingularityError(message, k_end, kind, couplings)
 
@@ -804,13 +852,14 @@ def integrate_flow(
     u4_err: float | None = None,
     u6_err: float | None = None,
     truncation: str | None = None,
-    k0: float = 1e-10,
-    k_max: float | None = None,
-    k: npt.ArrayLike | None = None,
+    scale0: float = 1e-10,
+    scale_max: float | None = None,
+    scales: npt.ArrayLike | None = None,
     num: int = 241,
     method: str = "LSODA",
     rtol: float = 1e-10,
     atol: float = 1e-13,
+    **renamed: Any,
 ) -> FRGFlow:
     """Integrate the LPA/Litim flow from measured IR couplings towards the UV.
 
@@ -832,14 +881,16 @@ def integrate_flow(
         Standard errors of uncorrelated u4, u6 (alternative to ``covariance``).
     truncation : {"phi6", "phi4"}, optional
         Default: ``"phi6"`` if ``u6`` is given, else ``"phi4"``.
-    k0 : float
-        IR scale of the initial conditions (default 1e-10, as ELS).
-    k_max : float, optional
-        UV end of the default log-spaced grid (default 100).  Not with ``k``.
-    k : array_like, optional
-        Strictly increasing output scales ≥ k0; the flow is integrated up to ``k[-1]``.
+    scale0 : float
+        IR scale k0 of the initial conditions (default 1e-10, as ELS).
+    scale_max : float, optional
+        UV end of the default log-spaced grid (default 100).  Not with ``scales``.
+    scales : array_like, optional
+        Strictly increasing output scales ≥ scale0; the flow is integrated up to
+        ``scales[-1]``.
     num : int
-        Number of log-spaced output scales from k0 to k_max (default 241, 20 per decade).
+        Number of log-spaced output scales from scale0 to scale_max (default 241, 20 per
+        decade).
     method : {"LSODA", "Radau"}
         Stiff-safe ``scipy.integrate.solve_ivp`` method: LSODA (default; switches between
         Adams and BDF, ~15× fewer evaluations here) or Radau (implicit Runge–Kutta, as ELS).
@@ -848,6 +899,9 @@ def integrate_flow(
     atol : float
         Absolute tolerance in units of each coupling's initial magnitude ``|u_i(k0)|`` (1 where
         that is zero); the sensitivities get the matching ratios.
+    **renamed
+        The former names ``k0``, ``k_max`` and ``k`` of ``scale0``, ``scale_max`` and
+        ``scales`` (deprecated: ``k`` is the number of inputs elsewhere in nnqft).
 
     Returns
     -------
@@ -869,8 +923,10 @@ def integrate_flow(
     linear across the IR error ellipse (compare with a flow from a shifted initial point if
     the errors are large).
     """
+    if renamed:
+        scale0, scale_max, scales = _renamed_scales(renamed, scale0, scale_max, scales)
     d = as_real("d", d, positive=True)
-    k0 = as_real("k0", k0, positive=True)
+    k0 = as_real("scale0", scale0, positive=True)
     if truncation is None:
         truncation = "phi6" if u6 is not None else "phi4"
     truncation = _check_truncation(truncation)
@@ -880,7 +936,7 @@ def integrate_flow(
     if not 100 * np.finfo(float).eps <= rtol < 1:
         raise ValueError(f"rtol must lie in [{100 * np.finfo(float).eps:.1e}, 1), got {rtol!r}")
     atol = as_real("atol", atol, positive=True)
-    grid = _output_grid(k, k_max, k0, num)
+    grid = _output_grid(scales, scale_max, k0, num)
     state0 = _initial_state(u4, u6, sigma, u2, d, k0, truncation)
     cov0 = _initial_covariance(covariance, u4_err, u6_err, truncation)
     sol = _solve(state0, grid, d, truncation, k0, method, rtol, atol)
@@ -958,7 +1014,7 @@ def _make_flow(
         "message": str(sol.message),
     }
     return FRGFlow(
-        k=_frozen(grid),
+        scale=_frozen(grid),
         couplings={name: _frozen(values[name]) for name in ("u2", "u4", "u6")},
         errors=errors,
         covariance=None if covariance is None else _frozen(covariance),
@@ -967,7 +1023,7 @@ def _make_flow(
         sigma_errors=sigma_errors,
         d=d,
         truncation=truncation,
-        k0=k0,
+        scale0=k0,
         initial=initial,
         initial_covariance=None if cov0 is None else _frozen(cov0),
         solver=solver,
@@ -1177,7 +1233,7 @@ class PassiveComparison:
     ----------
     coupling : str
         ``"u4"`` or ``"u6"`` (``"u2"`` is allowed but trivial).
-    k, sigma, flow_values : numpy.ndarray
+    scale, sigma, flow_values : numpy.ndarray
         The flow's scales whose σ(k) lies in the measured σ range, σ(k) and the coupling.
     flow_errors : numpy.ndarray or None
         Propagated errors of the flow curve (None if the flow carries none).
@@ -1196,7 +1252,7 @@ class PassiveComparison:
     """
 
     coupling: str
-    k: FloatArray
+    scale: FloatArray
     sigma: FloatArray
     flow_values: FloatArray
     flow_errors: FloatArray | None
@@ -1224,7 +1280,7 @@ class PassiveComparison:
             0 if self.flow_at_measured is None else int(np.sum(np.isfinite(self.flow_at_measured)))
         )
         return (
-            f"PassiveComparison({self.coupling}: flow curve {self.k.size} points, {span}; "
+            f"PassiveComparison({self.coupling}: flow curve {self.scale.size} points, {span}; "
             f"{self.measured_sigma.size} measured points, {inside} inside the flow's range)"
         )
 
@@ -1319,7 +1375,7 @@ def passive_comparison(
             pulls = np.where(total > 0, (v - at_measured) / total, np.nan)
     return PassiveComparison(
         coupling=coupling,
-        k=_frozen(flow.k[finite][inside]),
+        scale=_frozen(flow.scale[finite][inside]),
         sigma=_frozen(flow_sigma[inside]),
         flow_values=_frozen(curve[inside]),
         flow_errors=None if curve_err is None else _frozen(curve_err[inside]),

@@ -279,7 +279,7 @@ def _run_flow(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
     flow.save(out / "flow.npz")
     e, de = flow.exponent("u4")
     print(f"      u4 ∝ σ^e with e = {e:.4f} ± {de:.2g} (dimensional analysis: {arch.d_in - 4})")
-    frg = flow.frg(k_max=100.0)
+    frg = flow.frg(scale_max=100.0)
     (out / "frg.json").write_text(dumps(frg))
     from matplotlib.figure import Figure
 
@@ -299,7 +299,7 @@ def _run_flow(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
             f"dimensional analysis d_in − 4 = {arch.d_in - 4}.",
             "",
             f"Functional RG (LPA, Litim, φ⁴) from the IR point σ = {flow.sigmas[0]:g}: at "
-            f"k = {frg.k[-1]:g} it reaches σ(k) = {frg.sigma[-1]:.4f}, u4 = "
+            f"k = {frg.scale[-1]:g} it reaches σ(k) = {frg.sigma[-1]:.4f}, u4 = "
             f"{frg.couplings['u4'][-1]:.4g} ± {frg.errors['u4'][-1]:.2g}. The passive flow "
             "moves σ only slightly and does not follow the active σ^(d−4) law (docs/physics.md §4.3).",
             "", "![flow](flow.png)"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NNQFTWarning", "UnreliableErrorWarning", "FewBinsWarning"]
+__all__ = ["FewBinsWarning", "NNQFTDeprecationWarning", "NNQFTWarning", "UnreliableErrorWarning"]
 
 
 class NNQFTWarning(RuntimeWarning):
@@ -15,3 +15,7 @@ class UnreliableErrorWarning(NNQFTWarning):
 
 class FewBinsWarning(NNQFTWarning):
     """Too few filled jackknife bins for a reliable covariance."""
+
+
+class NNQFTDeprecationWarning(NNQFTWarning, DeprecationWarning):
+    """A name that still works but will go: the message names its replacement."""
