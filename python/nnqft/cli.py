@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit effective couplings to saved correlators")
     fit.add_argument("result", type=Path, help="correlators file from 'nnqft sample'")
-    fit.add_argument("--cutoff", type=float, default=math.inf, help="box cutoff Lambda (default inf)")
+    fit.add_argument("--cutoff", type=float, default=math.inf, help="box cutoff Λ (default inf)")
     fit.add_argument("--terms", default="u4", help="comma-separated: u4,u6,d2,bilocal")
     fit.add_argument("--out", type=Path, default=None, help="write the fit (.json)")
 

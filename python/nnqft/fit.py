@@ -157,7 +157,7 @@ class CouplingFit(Result, kind="coupling_fit"):
     convention : str
         Normalisation of the couplings (:data:`CONVENTION`).
     cutoff : float
-        Half-width of the vertex box ``[-L, L]^d``.
+        Half-width of the vertex box ``[-Λ, Λ]^d``.
     replicas : ndarray, shape (B, p), or None
         Delete-one-bin jackknife replicas of the couplings (columns as ``parameters``),
         for propagating them into derived quantities; None for exact data.
@@ -263,15 +263,15 @@ class CutoffScan(Result, kind="cutoff_scan"):
     Attributes
     ----------
     cutoffs : ndarray
-        The cutoffs ``L``.
+        The cutoffs ``Λ``.
     fits : tuple of CouplingFit
         One fit per cutoff.
     slopes, slope_errors : dict of str to float
-        ``d log|c| / d log L`` of every coupling ``c`` (least-squares line through all
+        ``d log|c| / d log Λ`` of every coupling ``c`` (least-squares line through all
         cutoffs) and its jackknife error: the same bins enter every cutoff, so the
         replicas carry the correlations between cutoffs.
     intercepts : dict of str to float
-        ``log10 |c|`` of the line at ``L = 1``.
+        ``log10 |c|`` of the line at ``Λ = 1``.
     """
 
     cutoffs: FloatArray
@@ -645,7 +645,7 @@ def fit_couplings(
     x : array_like, shape (k, d_in)
         The inputs the correlators were measured on.
     cutoff : float
-        Half-width ``L`` of the vertex box ``[-L, L]^d``; ``inf`` where it converges.
+        Half-width ``Λ`` of the vertex box ``[-Λ, Λ]^d``; ``inf`` where it converges.
     terms : sequence of str
         Any of ``"u4"``, ``"d2"`` (``|y|^2 phi^4``), ``"bilocal"`` (fitted to kappa4),
         and ``"u6"`` (with ``"u4"`` only; fitted to ``kappa6 - u4**2 E6``).
@@ -848,14 +848,14 @@ def cutoff_scan(
     shrinkage: float | None = None,
     rtol: float = 1e-9,
 ) -> CutoffScan:
-    """Fit the couplings at every cutoff and the log-log slopes ``d log|c| / d log L``.
+    """Fit the couplings at every cutoff and the log-log slopes ``d log|c| / d log Λ``.
 
     Parameters
     ----------
     corr, arch, x, terms, shrinkage, rtol
         As in :func:`fit_couplings`.
     cutoffs : sequence of float
-        At least two distinct finite cutoffs ``L > 0``.
+        At least two distinct finite cutoffs ``Λ > 0``.
 
     Returns
     -------

@@ -5,7 +5,7 @@ design.md "Conventions") and the connected correlators are
 
 ``kappa4 = -u4 I4``  and  ``kappa6 = -u6 I6 + u4**2 E6``  (physics.md §3.3),
 
-with the vertex integrals ``I_n(x_1..x_n) = int_{[-L, L]^d} prod_a K_EFT(x_a, y) d^d y``
+with the vertex integrals ``I_n(x_1..x_n) = int_{[-Λ, Λ]^d} prod_a K_EFT(x_a, y) d^d y``
 and the exchange (two-vertex) diagram
 ``E6 = sum_10 int int prod_{a in A} K_EFT(x_a, y) K_EFT(y, z) prod_{b in B} K_EFT(x_b, z)``,
 the sum running over the 10 splits of the six points into two triples ``A | B``.
@@ -20,7 +20,7 @@ mode ``b1`` couples to nothing.  The tree relation of design.md (``DeltaG4 = -u4
 prod K_EFT``) is this statement for the four-point function, and the exact Legendre
 identity ``W6 = -G^6 Gamma6 + sum_10 (G^3 Gamma4) G (Gamma4 G^3)`` for the field ``g``
 puts ``G = K_EFT`` on the internal line too.  (Keeping ``sigma_b1**2`` anywhere would make
-the ``L = inf`` integrals diverge for Gauss-net, and ELS's ``u6`` numbers of
+the ``Λ = inf`` integrals diverge for Gauss-net, and ELS's ``u6`` numbers of
 physics.md §3.6, ``II = 2 pi / sqrt(15)``, use ``K_EFT`` throughout.)  The Wick
 subtraction that defines the *connected* correlators uses the full ``K`` (physics.md §7
 item 9); that is done where the correlators are made, not here.
@@ -30,14 +30,14 @@ Methods
 ``"gaussian"``
     gauss and cos nets with Gaussian first-layer weights: ``K_EFT = A exp(-a |x - y|^2)``
     (``A = sigma_w1**2`` or ``sigma_w1**2 / 2``, ``a = sigma_w0**2 / (2 d_in)``).  Products
-    of Gaussians: closed forms with ``erf`` for a finite box, at any ``d_in`` and ``L``
+    of Gaussians: closed forms with ``erf`` for a finite box, at any ``d_in`` and ``Λ``
     (including ``inf``).  The exchange diagram on a finite box keeps one 1-D integral
     per dimension (Gauss x erf, smooth), done by Gauss-Legendre with a convergence check.
 ``"homogeneous"``
     relu or linear without hidden biases (``sigma_b`` of every layer but the read-out is 0),
     any depth: ``K_EFT(x, s y) = s K_EFT(x, y)`` for ``s > 0``.  The box is cut into the
-    pyramids over its ``2 d`` faces, so ``int_box F = L^(p + d) / (p + d) sum_faces
-    int_face F`` for ``F`` homogeneous of degree ``p``: the ``L`` dependence is exact
+    pyramids over its ``2 d`` faces, so ``int_box F = Λ^(p + d) / (p + d) sum_faces
+    int_face F`` for ``F`` homogeneous of degree ``p``: the ``Λ`` dependence is exact
     (slope ``-(4 + d)`` of ``u4``) and the face integrals are exact two-point sums for
     ``d_in = 1`` and Gauss-Legendre on face cells split at the kinks (the rays through
     ``+-x_a``) for ``d_in = 2, 3``.
@@ -48,7 +48,7 @@ Methods
     are resolved, with the order doubled until two successive results agree to
     ``rtol``.  The kernel comes from :func:`nnqft.theory.kernel`.
 
-Divergences are refused with a ``ValueError``: ``L = inf`` is possible only where
+Divergences are refused with a ``ValueError``: ``Λ = inf`` is possible only where
 ``K_EFT`` decays, i.e. for the Gaussian method.
 """
 
@@ -144,7 +144,7 @@ def vertex_integral(
     method: str | None = None,
     rtol: float = 1e-9,
 ) -> FloatArray:
-    """Local vertex integrals ``I_n = int_{[-L, L]^d} prod_a K_EFT(x_a, y) d^d y``.
+    """Local vertex integrals ``I_n = int_{[-Λ, Λ]^d} prod_a K_EFT(x_a, y) d^d y``.
 
     Parameters
     ----------
@@ -155,7 +155,7 @@ def vertex_integral(
     order : int
         Number of legs ``n >= 1`` (4 for ``u4``, 6 for ``u6``).
     cutoff : float
-        Half-width ``L`` of the box ``[-L, L]^d``; ``inf`` where the integral converges.
+        Half-width ``Λ`` of the box ``[-Λ, Λ]^d``; ``inf`` where the integral converges.
     method : str, optional
         Force one of :data:`METHODS` (default: :func:`integration_method`); used to
         cross-check closed forms against quadrature.
@@ -185,7 +185,7 @@ def moment_integral(
     method: str | None = None,
     rtol: float = 1e-9,
 ) -> FloatArray:
-    """Second-moment integrals ``int_{[-L, L]^d} |y|^2 prod_a K_EFT(x_a, y) d^d y``.
+    """Second-moment integrals ``int_{[-Λ, Λ]^d} |y|^2 prod_a K_EFT(x_a, y) d^d y``.
 
     The template ``T2`` of HMS's locality study (physics.md §3.5), i.e. the tree-level
     response to a position-dependent quartic coupling ``u4 + d2 |y|^2``.  Parameters and
@@ -235,7 +235,7 @@ def exchange_integral(
     """Two-vertex (``u4**2``) six-point diagram ``E6`` on the order-6 layout.
 
     ``E6 = sum_10 int int prod_{a in A} K_EFT(x_a, y) K_EFT(y, z) prod_{b in B} K_EFT(x_b, z)``
-    over both vertices in ``[-L, L]^d``, summed over the 10 splits of the tuple into two
+    over both vertices in ``[-Λ, Λ]^d``, summed over the 10 splits of the tuple into two
     triples, so that ``kappa6 = -u6 I6 + u4**2 E6`` at tree level.  Every propagator is
     ``K_EFT`` (module docstring).  Parameters as in :func:`vertex_integral`.
 
@@ -323,7 +323,7 @@ def _erf_difference(p: FloatArray, q: FloatArray) -> FloatArray:
 
 
 def _box_moments(b: FloatArray, m: FloatArray, lam: float) -> tuple[FloatArray, FloatArray]:
-    """``int_{-L}^{L} y^j exp(-b (y - m)^2) dy`` for ``j = 0, 2`` (elementwise, b > 0)."""
+    """``int_{-Λ}^{Λ} y^j exp(-b (y - m)^2) dy`` for ``j = 0, 2`` (elementwise, b > 0)."""
     b, m = np.broadcast_arrays(np.asarray(b, float), np.asarray(m, float))
     if math.isinf(lam):
         m0 = np.sqrt(np.pi / b)
@@ -361,7 +361,7 @@ def _gaussian_exchange_pairs(
     """Matrix ``int int A_s(y) K_EFT(y, z) A_s'(z)`` over pairs of sorted triples ``s, s'``.
 
     Per dimension the exponent is a quadratic form in ``(y, z)``; ``z`` is integrated in
-    closed form (Gaussian times erf), ``y`` analytically for ``L = inf`` and otherwise by
+    closed form (Gaussian times erf), ``y`` analytically for ``Λ = inf`` and otherwise by
     composite Gauss-Legendre over the Gaussian window intersected with the box.
     """
     amp, a = _gaussian_parameters(arch)  # type: ignore[misc]
@@ -393,7 +393,7 @@ def _exchange_y_integral(
     lam: float,
     panels: int,
 ) -> FloatArray:
-    """``int_{-L}^{L} exp(-alpha (y - mu)^2 + const) M0(4a, (s2 + y)/4) dy``, elementwise."""
+    """``int_{-Λ}^{Λ} exp(-alpha (y - mu)^2 + const) M0(4a, (s2 + y)/4) dy``, elementwise."""
     width = _WINDOW / math.sqrt(alpha)
     lo = np.clip(mu - width, -lam, lam)
     hi = np.clip(mu + width, -lam, lam)
@@ -417,7 +417,7 @@ def _length_scale(arch: Architecture) -> float:
 
 
 def _axis_edges(arch: Architecture, xs: FloatArray, j: int, lam: float) -> FloatArray:
-    """Cell edges along axis ``j``: 0, relu kinks at the inputs, geometric grading, +-L."""
+    """Cell edges along axis ``j``: 0, relu kinks at the inputs, geometric grading, +-Λ."""
     points = {0.0}
     if arch.activation == "relu":
         points.update(float(v) for v in xs[:, j])
@@ -461,7 +461,7 @@ def _rule(
 
 
 def _radial_factor(how: str, lam: float, d: int) -> Callable[[int], float]:
-    """``int_0^L s^(p + d - 1) ds`` for a face rule (homogeneous degree ``p``), else 1."""
+    """``int_0^Λ s^(p + d - 1) ds`` for a face rule (homogeneous degree ``p``), else 1."""
     if how == "homogeneous":
         return lambda p: lam ** (p + d) / (p + d)
     return lambda p: 1.0
