@@ -54,6 +54,15 @@ HILL_ORDER_STATISTICS = 32
 _STATE_ARRAYS = ("x", "shift", "levels", "indices", "counts", "sums", "tail_lengths", "tails")
 
 
+def observable_size(k: int, estimator: str) -> int:
+    """Length of the per-network observable the core accumulates moments of.
+
+    ``plain``: the outputs f(x_a), k values; ``conditional``: the empirical kernel C_ab on
+    the pairs a <= b, k (k + 1) / 2 values (the C++ core's ``Evaluator::observable_size``).
+    """
+    return k if estimator == "plain" else k * (k + 1) // 2
+
+
 def stored_degrees(orders: tuple[int, ...], estimator: str) -> list[int]:
     """Monomial degrees of the per-network observable the core must accumulate."""
     if estimator == "plain":
@@ -132,7 +141,7 @@ class Correlators(Result, kind="correlators"):
 
     @functools.cached_property
     def _offsets(self) -> dict[int, slice]:
-        r = self.k if self.estimator == "plain" else self.k * (self.k + 1) // 2
+        r = observable_size(self.k, self.estimator)
         out, start = {}, 0
         for d in stored_degrees(self.orders, self.estimator):
             size = n_tuples(r, d)
@@ -160,7 +169,7 @@ class Correlators(Result, kind="correlators"):
         return out
 
     def _conditional_estimates(self, raw: dict[int, FloatArray]) -> dict[str, FloatArray]:
-        q = self.k * (self.k + 1) // 2
+        q = observable_size(self.k, "conditional")
         # joint cumulants of the kernel entries; only the first depends on the shift
         kappa_c = {1: raw[1] + self._shift}
         for d in range(2, max(raw) + 1):
@@ -531,7 +540,7 @@ def _matching_index(k: int, n: int) -> NDArray[np.int64]:
     multiset of ``n/2`` pair indices in the degree-``n/2`` layout of those indices.
     """
     t = tuple_layout(k, n)
-    q = k * (k + 1) // 2
+    q = observable_size(k, "conditional")
     cols = []
     for m in matchings(n):
         pair_ids = np.stack([rank(t[:, list(p)], k) for p in m], axis=-1)

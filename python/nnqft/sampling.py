@@ -16,7 +16,7 @@ from . import _core
 from ._seeding import resolve_seed, resolve_threads, seed_metadata
 from ._validation import as_inputs, as_int, check_arch
 from .architecture import Architecture
-from .correlators import Correlators, stored_degrees
+from .correlators import Correlators, observable_size, stored_degrees
 from .tuples import n_tuples
 
 __all__ = ["sample", "sample_grid", "ESTIMATORS", "DEFAULT_BLOCK_SIZE", "DEFAULT_N_BINS"]
@@ -220,7 +220,7 @@ def sample_grid(
     n_threads = resolve_threads(threads)
     ss, key = resolve_seed(seed)
     k = xs.shape[0]
-    r = k if estimator == "plain" else k * (k + 1) // 2
+    r = observable_size(k, estimator)
     width = sum(n_tuples(r, d) for d in stored_degrees(orders_t, estimator))
     _check_feasible(arch, k, width * len(archs), n_networks * len(archs), n_threads, n_bins,
                     block_size)
