@@ -216,20 +216,11 @@ void Evaluator::gram_layer(std::uint64_t net, int layer) {
             kernel_(ia, ib) = kernel_(ib, ia) = sb * sb + sw * sw / spec_.width * packed_[t];
         }
     const auto r = static_cast<std::size_t>(factor_.compute(kernel_));
-    xi_.resize(r * n);
-    draw(net, layer, Purpose::weights, xi_.size(), 1.0, false, xi_.data());
-    const auto a_factor = factor_.factor();
-    for (std::size_t a = 0; a < k; ++a) {
-        // row by row, so that it is still in L1 when activated
-        const auto ia = static_cast<Eigen::Index>(a);
-        double* z = z_.row(ia).data();
-        std::fill(z, z + n, 0.0);
-        for (std::size_t s = 0; s < r; ++s) {
-            const double c = a_factor(ia, static_cast<Eigen::Index>(s));
-            if (c != 0.0) kernels::affine(c, xi_.data() + s * n, 1, z, z, n);
-        }
-        kernels::apply(func_of(spec_.activation), z, h_.row(ia).data(), n);
-    }
+    // unit normals, used in place: cached per network, so a sigma grid redraws nothing
+    const double* xi = stream(net, layer, Purpose::weights, r * n, true).normals.data();
+    coefficients_ = factor_.factor();  // row-major for the kernel
+    kernels::combine(coefficients_.data(), k, r, xi, n, z_.data());
+    activate();
 }
 
 double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {

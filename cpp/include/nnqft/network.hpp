@@ -120,7 +120,7 @@ class Evaluator {
     std::vector<double> packed_;  // Gram path: packed h h^T
     Eigen::MatrixXd kernel_;      // Gram path: G (k x k)
     PsdFactor factor_;            // Gram path: G = A A^T
-    std::vector<double> xi_;      // Gram path: r x N unit normals
+    RowMatrix coefficients_;      // Gram path: A, row-major
     Eigen::VectorXd w_out_;
 };
 
