@@ -284,3 +284,31 @@ def test_sigma_flow_passes_the_sampler():
     assert flow.meta["sampler"] == "weights"
     assert nnqft.sigma_flow(arch, XSET_ERF[:4], [1.0, 1.5], n_networks=640, cutoff=10.0,
                             with_exact=False, threads=1).meta["sampler"] == "gram"
+
+
+def test_command_line_sampler(tmp_path, capsys):
+    from nnqft.cli import build_parser, main
+
+    common = ["--activation", "tanh", "--width", "5", "--depth", "2", "--orders", "2",
+              "--seed", "3", "--no-progress", "--threads", "1", "--n-networks", "640"]
+    assert main(["sample", *common, "--sampler", "weights", "--out", str(tmp_path / "w")]) == 0
+    assert main(["sample", *common, "--start", "640", "--out", str(tmp_path / "g")]) == 0
+    weights, gram = nnqft.load(tmp_path / "w.npz"), nnqft.load(tmp_path / "g.npz")
+    assert weights.meta["sampler"] == "weights" and gram.meta["sampler"] == "gram"
+    assert weights == nnqft.sample(weights.arch, weights.x, 640, orders=(2,), seed=3,
+                                   sampler="weights")
+    assert "weights sampler" in capsys.readouterr().out
+    status = main(["merge", str(tmp_path / "w.npz"), str(tmp_path / "g.npz"),
+                   "--out", str(tmp_path / "m.npz")])
+    assert status == 2 and "different samplers" in capsys.readouterr().err
+    assert build_parser().parse_args(["flow", "--sampler", "gram", "--out", "f"]).sampler == "gram"
+
+
+def test_cost_model_of_the_feasibility_check():
+    """A run the explicit path could not finish in 30 days is feasible on the Gram chain."""
+    from nnqft.sampling import _check_feasible
+
+    arch = nnqft.Architecture("erf", width=10_000, depth=8)
+    _check_feasible(arch, 6, 84, 10**8, 2, 64, 32, "gram")
+    with pytest.raises(ValueError, match="would take roughly .* days"):
+        _check_feasible(arch, 6, 84, 10**8, 2, 64, 32, "weights")

@@ -77,8 +77,10 @@ class Evaluator {
     std::size_t observable_size(Estimator e) const;
 
     /// Replace the standard deviations (a sigma-grid point). The next evaluation of the
-    /// same network reuses its cached unit draws: the same network rescaled, bit for
-    /// bit what a separate run at these sigmas gives, without the random-number cost.
+    /// same network reuses its cached unit draws: the same network rescaled (on the Gram
+    /// path, the chain recomputed from the same unit normals), bit for bit what a
+    /// separate run at these sigmas gives, without the random-number cost (unless a
+    /// kernel's rank changes, which redraws that layer's prefix).
     /// The values must already be valid for the spec (same lengths, finite, >= 0).
     void set_sigmas(const std::vector<double>& sigma_w, const std::vector<double>& sigma_b);
 
