@@ -4,6 +4,7 @@
 //   cmake -S . -B build/bench -DNNQFT_BUILD_BENCH=ON && cmake --build build/bench -j2
 //   build/bench/bench/bench_sampler                       # the table
 //   build/bench/bench/bench_sampler 1000 plain 1 50000    # one case (for profilers)
+//   build/bench/bench/bench_sampler 1000 conditional 1 5000 3 gram   # depth, sampler
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,12 +16,15 @@
 namespace {
 
 double networks_per_second(int width, unsigned threads, nnqft::Estimator e,
-                           std::uint64_t n) {
+                           std::uint64_t n, int depth = 1,
+                           nnqft::Sampler sampler = nnqft::Sampler::weights) {
     nnqft::SampleConfig c;
     c.spec.activation = nnqft::Activation::erf;
     c.spec.width = width;
-    c.spec.sigma_w = {1.0, 1.0};
-    c.spec.sigma_b = {1.0, 1.0};
+    c.spec.depth = depth;
+    c.spec.sampler = sampler;
+    c.spec.sigma_w.assign(static_cast<std::size_t>(depth) + 1, 1.0);
+    c.spec.sigma_b.assign(static_cast<std::size_t>(depth) + 1, 1.0);
     c.x.resize(6, 1);
     c.x << -1.0, -0.6, -0.2, 0.2, 0.6, 1.0;
     c.key = {42, 7};
@@ -41,12 +45,14 @@ double networks_per_second(int width, unsigned threads, nnqft::Estimator e,
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc == 5) {
+    if (argc >= 5) {
         const auto e = std::strcmp(argv[2], "conditional") == 0 ? nnqft::Estimator::conditional
                                                                  : nnqft::Estimator::plain;
+        const int depth = argc >= 6 ? std::atoi(argv[5]) : 1;
+        const auto sampler = nnqft::sampler_from_name(argc >= 7 ? argv[6] : "weights");
         std::printf("%.0f networks/s\n",
                     networks_per_second(std::atoi(argv[1]), static_cast<unsigned>(std::atoi(argv[3])),
-                                        e, std::strtoull(argv[4], nullptr, 10)));
+                                        e, std::strtoull(argv[4], nullptr, 10), depth, sampler));
         return 0;
     }
     std::printf("| width | estimator | threads | networks/s |\n|---|---|---|---|\n");

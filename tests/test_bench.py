@@ -13,6 +13,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     ("bench_sampling.py", ["| numpy (vectorised, float64) |", "| nnqft plain | 2 |",
                            "| whole network |", "Ceiling at these kernel costs", "peak RSS"]),
     ("bench_precision.py", ["| relu N=100 | nnqft conditional", "| erf N=1000 | numpy plain"]),
+    ("bench_depth.py", ["| depth 3, gram |", "| depth 3, weights |", "Depth scan (gram, N=100)",
+                        "| 3 | 300 |"]),
 ])
 def test_benchmark_runs(script, expected):
     if not (BENCH / script).exists():

@@ -12,12 +12,15 @@ distributed = pytest.importorskip("distributed")
 def test_dask_equals_local_run():
     from nnqft.distributed import sample_dask
 
-    arch = nnqft.Architecture("tanh", width=8)
+    runs = [(nnqft.Architecture("tanh", width=8), "weights"),
+            (nnqft.Architecture("tanh", width=8, depth=3, sigma_b=0.4), "gram")]
     kw = dict(orders=(2, 4), estimator="conditional", seed=21)
-    local = nnqft.sample(arch, XSET_ERF, 5_000, threads=2, **kw)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        remote = sample_dask(client, arch, XSET_ERF, 5_000, chunk_size=700, **kw)
-    assert remote == local
-    np.testing.assert_array_equal(remote.connected(4)[1], local.connected(4)[1])
+        for arch, sampler in runs:
+            local = nnqft.sample(arch, XSET_ERF, 5_000, threads=2, sampler=sampler, **kw)
+            remote = sample_dask(client, arch, XSET_ERF, 5_000, chunk_size=700, sampler=sampler,
+                                 **kw)
+            assert remote == local and remote.meta["sampler"] == sampler
+            np.testing.assert_array_equal(remote.connected(4)[1], local.connected(4)[1])

@@ -21,7 +21,8 @@ SampleConfig make_config(const std::string& activation, int width, int d_in, int
                          std::vector<int> degrees, std::vector<double> shift,
                          std::uint64_t block_size, std::uint32_t n_bins,
                          const std::vector<std::tuple<std::vector<double>, std::vector<double>,
-                                                      std::vector<double>>>& grid) {
+                                                      std::vector<double>>>& grid,
+                         const std::string& sampler) {
     SampleConfig c;
     c.spec.activation = nnqft::activation_from_name(activation);
     c.spec.width = width;
@@ -30,6 +31,7 @@ SampleConfig make_config(const std::string& activation, int width, int d_in, int
     c.spec.sigma_w = std::move(sigma_w);
     c.spec.sigma_b = std::move(sigma_b);
     c.spec.uniform_weights = uniform_weights;
+    c.spec.sampler = nnqft::sampler_from_name(sampler);
     c.x = std::move(x);
     c.key = key;
     if (estimator == "plain")
@@ -110,12 +112,15 @@ BlockTree tree_from_state(std::uint32_t n_bins, std::size_t width, const I64Arra
 
 void register_sampler(py::module_& m) {
     py::class_<SampleConfig>(m, "SampleConfig", "Validated sampler configuration.")
-        // keyword-only: fifteen positional values of similar types are easy to swap
+        // keyword-only: sixteen positional values of similar types are easy to swap
         .def(py::init(&make_config), py::kw_only(), "activation"_a, "width"_a, "d_in"_a,
              "depth"_a, "sigma_w"_a, "sigma_b"_a, "uniform_weights"_a, "x"_a, "key"_a,
              "estimator"_a, "degrees"_a, "shift"_a, "block_size"_a, "n_bins"_a,
              "grid"_a = std::vector<std::tuple<std::vector<double>, std::vector<double>,
-                                               std::vector<double>>>{});
+                                               std::vector<double>>>{},
+             "sampler"_a = "weights")
+        .def_property_readonly("sampler",
+                               [](const SampleConfig& c) { return nnqft::sampler_name(c.spec.sampler); });
 
     py::class_<BlockTree>(m, "BlockTree", "Mergeable per-bin sums over dyadic block ranges.")
         .def(py::init<std::uint32_t, std::size_t>(), "n_bins"_a, "width"_a)

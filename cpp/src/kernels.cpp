@@ -27,6 +27,8 @@ struct Impl {
     void (*affine)(double, const double*, std::size_t, const double*, double*, std::size_t);
     void (*dot_norm)(const double*, const double*, std::size_t, double*);
     void (*gram)(const double*, std::size_t, std::size_t, double*);
+    void (*combine)(const double*, std::size_t, std::size_t, const double*, std::size_t,
+                    double*);
 };
 
 #if defined(NNQFT_KERNELS_AVX2) || defined(NNQFT_KERNELS_AVX512)
@@ -46,14 +48,15 @@ bool cpu_has_avx512() {
 constexpr Impl kImpls[] = {
 #if defined(NNQFT_KERNELS_AVX512)
     {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::normals, avx512::uniforms,
-     avx512::apply, avx512::affine, avx512::dot_norm, avx512::gram},
+     avx512::apply, avx512::affine, avx512::dot_norm, avx512::gram, avx512::combine},
 #endif
 #if defined(NNQFT_KERNELS_AVX2)
     {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::normals, avx2::uniforms,
-     avx2::apply, avx2::affine, avx2::dot_norm, avx2::gram},
+     avx2::apply, avx2::affine, avx2::dot_norm, avx2::gram, avx2::combine},
 #endif
     {"generic", [] { return true; }, generic::philox_stream, generic::normals,
-     generic::uniforms, generic::apply, generic::affine, generic::dot_norm, generic::gram},
+     generic::uniforms, generic::apply, generic::affine, generic::dot_norm, generic::gram,
+     generic::combine},
 };
 
 const Impl* find(const char* name) {
@@ -118,6 +121,11 @@ void dot_norm(const double* h, const double* w, std::size_t n, double* result) {
 
 void gram(const double* h, std::size_t k, std::size_t n, double* out) {
     impl().gram(h, k, n, out);
+}
+
+void combine(const double* c, std::size_t k, std::size_t r, const double* u, std::size_t n,
+             double* out) {
+    impl().combine(c, k, r, u, n, out);
 }
 
 const char* path() { return impl().name; }

@@ -795,4 +795,59 @@ void gram(const double* __restrict h, size_t k, size_t n, double* __restrict out
     }
 }
 
+void combine(const double* __restrict c, size_t k, size_t r, const double* __restrict u,
+             size_t n, double* __restrict out) {
+    // Column blocks of u are read from memory once and reused from L1 for all k rows;
+    // four vector accumulators per row stay in registers over the r terms (four
+    // independent FMA chains). Every output sums its terms in the order s = 0, 1, ...
+    // on every path. Intrinsics: GCC keeps an auto-vectorised accumulator array on the
+    // stack.
+    size_t j = 0;
+#if defined(__AVX512F__) || defined(__AVX2__)
+#if defined(__AVX512F__)
+    using V = __m512d;
+    constexpr size_t L = 8;
+    auto zero = [] { return _mm512_setzero_pd(); };
+    auto bcast = [](double v) { return _mm512_set1_pd(v); };
+    auto load = [](const double* p) { return _mm512_loadu_pd(p); };
+    auto fma = [](V a, V b, V acc) { return _mm512_fmadd_pd(a, b, acc); };
+    auto store = [](double* p, V v) { _mm512_storeu_pd(p, v); };
+#else
+    using V = __m256d;
+    constexpr size_t L = 4;
+    auto zero = [] { return _mm256_setzero_pd(); };
+    auto bcast = [](double v) { return _mm256_set1_pd(v); };
+    auto load = [](const double* p) { return _mm256_loadu_pd(p); };
+    auto fma = [](V a, V b, V acc) { return _mm256_fmadd_pd(a, b, acc); };
+    auto store = [](double* p, V v) { _mm256_storeu_pd(p, v); };
+#endif
+    for (; j + 4 * L <= n; j += 4 * L) {
+        for (size_t i = 0; i < k; ++i) {
+            const double* ci = c + i * r;
+            V a0 = zero(), a1 = zero(), a2 = zero(), a3 = zero();
+            for (size_t s = 0; s < r; ++s) {
+                const V cs = bcast(ci[s]);
+                const double* us = u + s * n + j;
+                a0 = fma(cs, load(us), a0);
+                a1 = fma(cs, load(us + L), a1);
+                a2 = fma(cs, load(us + 2 * L), a2);
+                a3 = fma(cs, load(us + 3 * L), a3);
+            }
+            double* o = out + i * n + j;
+            store(o, a0);
+            store(o + L, a1);
+            store(o + 2 * L, a2);
+            store(o + 3 * L, a3);
+        }
+    }
+#endif
+    for (; j < n; ++j) {
+        for (size_t i = 0; i < k; ++i) {
+            double acc = 0.0;
+            for (size_t s = 0; s < r; ++s) acc = fmadd(c[i * r + s], u[s * n + j], acc);
+            out[i * n + j] = acc;
+        }
+    }
+}
+
 }  // namespace nnqft::kernels::NNQFT_KERNEL_ISA

@@ -21,6 +21,8 @@
                 double* out, std::size_t n);                                            \
     void dot_norm(const double* h, const double* w, std::size_t n, double* result);     \
     void gram(const double* h, std::size_t k, std::size_t n, double* out);              \
+    void combine(const double* c, std::size_t k, std::size_t r, const double* u,        \
+                 std::size_t n, double* out);                                           \
     }
 
 NNQFT_DECLARE_KERNEL_ISA(generic)

@@ -50,6 +50,14 @@ const char* activation_name(Activation a) {
     return "?";
 }
 
+Sampler sampler_from_name(const std::string& name) {
+    if (name == "weights") return Sampler::weights;
+    if (name == "gram") return Sampler::gram;
+    throw std::invalid_argument("unknown sampler '" + name + "' (expected weights or gram)");
+}
+
+const char* sampler_name(Sampler s) { return s == Sampler::gram ? "gram" : "weights"; }
+
 void NetworkSpec::validate() const {
     require(width >= 1, "width must be >= 1, got ", width);
     require(d_in >= 1, "d_in must be >= 1, got ", d_in);
@@ -67,6 +75,9 @@ void NetworkSpec::validate() const {
         activation == Activation::gauss || activation == Activation::cos;
     require(!first_layer_only || depth == 1, "activation '", activation_name(activation),
             "' is defined for depth 1 only, got depth ", depth);
+    require(sampler != Sampler::gram || !uniform_weights,
+            "the gram sampler needs Gaussian weights (with uniform weights W h is not "
+            "Gaussian at finite width); use the weights sampler");
 }
 
 Evaluator::Evaluator(const NetworkSpec& spec, const RowMatrix& x, const Key& key)
@@ -165,23 +176,51 @@ void Evaluator::hidden_layers(std::uint64_t net) {
     h_.resize(k, n);
     b_.resize(n);
     for (int layer = 0; layer < spec_.depth; ++layer) {
-        const int fan_in = spec_.fan_in(layer);
-        w_.resize(n, fan_in);
-        draw(net, layer, Purpose::weights, w_.size(), spec_.sigma_w[layer] / std::sqrt(fan_in),
-             spec_.uniform_weights, w_.data());
-        if (spec_.activation == Activation::cos && layer == 0) {
-            draw_phase(net);
-        } else {
-            draw(net, layer, Purpose::biases, n, spec_.sigma_b[layer], false, b_.data());
-        }
-        if (layer == 0) {
-            first_layer();
-        } else {
-            z_.noalias() = h_ * w_.transpose();
-            z_.rowwise() += b_.transpose();
-            activate();
-        }
+        if (layer > 0 && spec_.sampler == Sampler::gram)
+            gram_layer(net, layer);
+        else
+            weights_layer(net, layer);
     }
+}
+
+void Evaluator::weights_layer(std::uint64_t net, int layer) {
+    const int fan_in = spec_.fan_in(layer);
+    w_.resize(spec_.width, fan_in);
+    draw(net, layer, Purpose::weights, w_.size(), spec_.sigma_w[layer] / std::sqrt(fan_in),
+         spec_.uniform_weights, w_.data());
+    if (spec_.activation == Activation::cos && layer == 0) {
+        draw_phase(net);
+    } else {
+        draw(net, layer, Purpose::biases, b_.size(), spec_.sigma_b[layer], false, b_.data());
+    }
+    if (layer == 0) {
+        first_layer();
+    } else {
+        z_.noalias() = h_ * w_.transpose();
+        z_.rowwise() += b_.transpose();
+        activate();
+    }
+}
+
+void Evaluator::gram_layer(std::uint64_t net, int layer) {
+    // G = sigma_b^2 + (sigma_w^2 / N) h h^T of the previous layer, then z_i = A xi_i.
+    const auto k = static_cast<std::size_t>(x_.rows());
+    const auto n = static_cast<std::size_t>(spec_.width);
+    const double sw = spec_.sigma_w[layer], sb = spec_.sigma_b[layer];
+    packed_.resize(k * (k + 1) / 2);
+    kernels::gram(h_.data(), k, n, packed_.data());
+    kernel_.resize(x_.rows(), x_.rows());
+    for (std::size_t a = 0, t = 0; a < k; ++a)
+        for (std::size_t b = a; b < k; ++b, ++t) {
+            const auto ia = static_cast<Eigen::Index>(a), ib = static_cast<Eigen::Index>(b);
+            kernel_(ia, ib) = kernel_(ib, ia) = sb * sb + sw * sw / spec_.width * packed_[t];
+        }
+    const auto r = static_cast<std::size_t>(factor_.compute(kernel_));
+    // unit normals, used in place: cached per network, so a sigma grid redraws nothing
+    const double* xi = stream(net, layer, Purpose::weights, r * n, true).normals.data();
+    coefficients_ = factor_.factor();  // row-major for the kernel
+    kernels::combine(coefficients_.data(), k, r, xi, n, z_.data());
+    activate();
 }
 
 double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {

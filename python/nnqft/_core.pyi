@@ -33,7 +33,10 @@ class SampleConfig:
         block_size: int,
         n_bins: int,
         grid: Sequence[tuple[Sequence[float], Sequence[float], Sequence[float]]] = ...,
+        sampler: str = ...,
     ) -> None: ...
+    @property
+    def sampler(self) -> str: ...
 
 class BlockTree:
     def __init__(self, n_bins: int, width: int) -> None: ...

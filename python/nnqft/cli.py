@@ -85,6 +85,13 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="hide progress bars")
 
 
+def _add_sampler_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampler", default="auto", choices=["auto", "gram", "weights"],
+                   help="how deep layers are drawn: gram = the Gram chain (Gaussian weights, "
+                        "cost ~N per layer), weights = every weight (~N^2); auto (default) = "
+                        "gram for Gaussian weights at depth >= 2")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``nnqft`` command."""
     parser = argparse.ArgumentParser(
@@ -108,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--orders", type=_ints, default=[2, 4, 6])
     sample.add_argument("--estimator", default="plain", choices=["plain", "conditional"])
     sample.add_argument("--start", type=int, default=0, help="first network index")
+    _add_sampler_argument(sample)
     sample.add_argument("--out", type=Path, required=True, help="result file (.npz)")
     _add_run_arguments(sample)
 
@@ -124,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--n-networks", type=int, default=20_000)
     flow.add_argument("--estimator", default="conditional", choices=["plain", "conditional"])
     flow.add_argument("--cutoff", type=float, default=math.inf)
+    _add_sampler_argument(flow)
     flow.add_argument("--out", type=Path, required=True, help="result file (.npz)")
     _add_run_arguments(flow)
 
@@ -145,7 +154,8 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     arch, x = _arch_from(args)
     corr = sample(arch, x, args.n_networks, orders=args.orders, estimator=args.estimator,
-                  seed=args.seed, threads=args.threads, progress=args.progress, start=args.start)
+                  seed=args.seed, threads=args.threads, progress=args.progress, start=args.start,
+                  sampler=args.sampler)
     path = corr.save(args.out)
     print(corr.describe(max_rows=8))
     print(f"\nsaved {path}")
@@ -256,7 +266,7 @@ def _cmd_flow(args: argparse.Namespace) -> int:
     arch, x = _arch_from(args)
     flow = sigma_flow(arch, x, args.sigmas, n_networks=args.n_networks, seed=args.seed,
                       estimator=args.estimator, cutoff=args.cutoff, vary=args.vary,
-                      threads=args.threads, progress=args.progress)
+                      threads=args.threads, progress=args.progress, sampler=args.sampler)
     flow.save(args.out)
     print(flow)
     print(f"\nsaved {args.out}")

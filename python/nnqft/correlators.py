@@ -86,7 +86,7 @@ class Correlators(Result, kind="correlators"):
     estimator : str
     n_networks : int
     meta : dict
-        Provenance (seed, block size, bins, versions, wall time).
+        Provenance (seed, sampler, block size, bins, versions, wall time).
     """
 
     _format_version = STATE_VERSION
@@ -323,6 +323,7 @@ class Correlators(Result, kind="correlators"):
             m["block_size"],
             m["n_bins"],
             self._shift.tobytes(),
+            m.get("sampler", "weights"),  # results from before samplers existed: weights
         )
 
     def compatible_with(self, other: Correlators) -> str | None:
@@ -330,10 +331,16 @@ class Correlators(Result, kind="correlators"):
         if not isinstance(other, Correlators):
             return f"cannot merge Correlators with {type(other).__name__}"
         names = ("architecture", "inputs x", "inputs x", "orders", "estimator", "seed",
-                 "block_size", "n_bins", "pilot shift")
+                 "block_size", "n_bins", "pilot shift", "sampler")
         for name, a, b in zip(names, self._config_key(), other._config_key(), strict=True):
-            if a != b:
-                return f"cannot merge runs with different {name}"
+            if a == b:
+                continue
+            if name == "sampler":
+                return (f"cannot merge runs with different samplers ({a!r} and {b!r}): they "
+                        "draw different random streams, equal only in distribution, so the "
+                        "merge would not be one run over the union; sample both with the "
+                        "same sampler=")
+            return f"cannot merge runs with different {name}"
         return None
 
     def __add__(self, other: Correlators) -> Correlators:
@@ -477,7 +484,8 @@ class Correlators(Result, kind="correlators"):
         m = self.meta
         wall = m.get("wall_time") or math.nan
         notes = [repr(self.arch),
-                 f"{self.estimator} estimator, {self.n_networks} networks, seed entropy "
+                 f"{self.estimator} estimator, {m.get('sampler', 'weights')} sampler, "
+                 f"{self.n_networks} networks, seed entropy "
                  f"{m.get('seed', {}).get('entropy', '?')}, {self.n_bins} jackknife bins"
                  + (f" (fewer than {MIN_BINS}: rough errors)" if self.n_bins < MIN_BINS else ""),
                  f"wall time {wall:.2f} s ({self.n_networks / wall:,.0f} networks/s on "

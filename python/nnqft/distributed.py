@@ -45,7 +45,8 @@ def sample_dask(
     threads_per_task : int
         Threads each task uses inside its worker.
     **kwargs :
-        Passed to :func:`nnqft.sample` (orders, estimator, seed, start, block_size, n_bins).
+        Passed to :func:`nnqft.sample` (orders, estimator, seed, start, block_size, n_bins,
+        sampler).
 
     Returns
     -------

@@ -67,7 +67,8 @@ class Flow(Result, kind="flow"):
         sampled data estimates a projection that depends on its weights; compare it
         with :func:`nnqft.fit.fit_exact_like` of the same run instead.
     meta : dict
-        Provenance: seed, estimator, n_networks, cutoff, terms, common random numbers.
+        Provenance: seed, estimator, sampler, n_networks, cutoff, terms, common random
+        numbers.
     """
 
     arch: Architecture
@@ -317,6 +318,7 @@ def sigma_flow(
     with_exact: bool | None = None,
     threads: int | None = None,
     progress: bool = False,
+    sampler: str = "auto",
 ) -> Flow:
     """Couplings along a σ grid (the "active" flow) with errors and grid covariance.
 
@@ -329,7 +331,7 @@ def sigma_flow(
     x : array_like, shape (k, d_in)
     sigmas : sequence of float
         Strictly increasing, positive.
-    n_networks, seed, estimator, threads, progress :
+    n_networks, seed, estimator, threads, progress, sampler :
         As for :func:`nnqft.sample`, per grid point.
     cutoff, terms :
         As for :func:`nnqft.fit_couplings` (``terms`` may include ``"u6"``).
@@ -355,9 +357,10 @@ def sigma_flow(
     archs = [arch.scaled(vary, float(s)) for s in grid]
     if common_random_numbers:  # one pass of the core: every network evaluated at every sigma
         corrs = sample_grid(archs, xs, n_networks, orders, estimator, seed_sequence, threads,
-                            progress)
+                            progress, sampler=sampler)
     else:
-        corrs = [sample(a, xs, n_networks, orders, estimator, sd, threads, progress)
+        corrs = [sample(a, xs, n_networks, orders, estimator, sd, threads, progress,
+                        sampler=sampler)
                  for a, sd in zip(archs, seed_sequence.spawn(len(grid)), strict=True)]
     fits: list[CouplingFit] = [fit_couplings(c, a, xs, cutoff=cutoff, terms=terms)
                                for c, a in zip(corrs, archs, strict=True)]
@@ -374,7 +377,8 @@ def sigma_flow(
     if with_exact is None:  # depth >= 2: the leading 1/N theory (u4 only, Gaussian weights)
         with_exact = arch.depth == 1 or ("u6" not in terms and arch.weight_dist == "gaussian")
     exact_couplings = _exact_flow(arch, xs, grid, vary, cutoff, terms) if with_exact else None
-    meta = {"seed": str(seed), "estimator": estimator, "n_networks": n_networks,
+    meta = {"seed": str(seed), "estimator": estimator, "sampler": corrs[0].meta["sampler"],
+            "n_networks": n_networks,
             "cutoff": cutoff, "terms": list(terms), "common_random_numbers": common_random_numbers,
             "regularisation": fits[0].regularisation}
     return Flow(arch=arch, x=xs, vary=vary, sigmas=grid, couplings=couplings, errors=errors,

@@ -19,9 +19,12 @@ from .architecture import Architecture
 from .correlators import Correlators, observable_size, stored_degrees
 from .tuples import n_tuples
 
-__all__ = ["sample", "sample_grid", "ESTIMATORS", "DEFAULT_BLOCK_SIZE", "DEFAULT_N_BINS"]
+__all__ = ["sample", "sample_grid", "ESTIMATORS", "SAMPLERS", "DEFAULT_BLOCK_SIZE",
+           "DEFAULT_N_BINS"]
 
 ESTIMATORS = ("plain", "conditional")
+#: How hidden layers after the first are drawn (see :func:`sample`).
+SAMPLERS = ("auto", "gram", "weights")
 #: Networks per block: the unit of work, of merging and of jackknife binning.
 DEFAULT_BLOCK_SIZE = 32
 #: Jackknife bins (block b feeds bin b mod n_bins).
@@ -54,8 +57,32 @@ def _validate_orders(orders: Any) -> tuple[int, ...]:
     return tuple(sorted(set(values)))
 
 
+def _resolve_sampler(arch: Architecture, sampler: Any) -> str:
+    """The sampler actually used: "gram" or "weights" (see :func:`sample`)."""
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    gaussian = arch.weight_dist == "gaussian"
+    if sampler == "gram" and not gaussian:
+        raise ValueError(
+            f"sampler='gram' needs Gaussian weights, got weight_dist={arch.weight_dist!r}: "
+            "the Gram chain draws each pre-activation row as N(0, G), which is exact only "
+            "because W h is Gaussian given h; with uniform weights it is not Gaussian at "
+            "finite width. Use sampler='weights' (or 'auto').")
+    # At depth 1 there is no layer after the first: both samplers draw the same networks.
+    return "gram" if sampler != "weights" and gaussian and arch.depth >= 2 else "weights"
+
+
+def _flops_per_network(arch: Architecture, k: int, sampler: str) -> float:
+    """Rough cost of one network (the feasibility check's model, not a benchmark)."""
+    n, deep = arch.width, arch.depth - 1
+    first = k * n * (arch.d_in + 25)  # explicit first layer: draws, affine, activation
+    if sampler == "gram":  # per layer: h h^T, N k normals, A xi, activation, O(k^3) factor
+        return first + deep * (k * n * (2 * k + 45) + 10 * k**3)
+    return first + deep * (2 * k * n * n + 20 * n * n)
+
+
 def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, threads: int,
-                    n_bins: int, block_size: int) -> None:
+                    n_bins: int, block_size: int, sampler: str = "weights") -> None:
     """Refuse runs that could not fit in memory or finish, saying why."""
     n_blocks = -(-n_networks // block_size)
     nodes = 2 * max(1, math.ceil(math.log2(n_blocks + 1))) + 2 * threads
@@ -71,8 +98,7 @@ def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, thr
             f"{_MEMORY_FRACTION:.0%} of this machine's {total / 2**30:.0f} GiB: use fewer "
             "inputs, lower orders or fewer bins"
         )
-    n = arch.width
-    per_net = k * n * (arch.d_in + 25) + (arch.depth - 1) * (2 * k * n * n + 20 * n * n) + width
+    per_net = _flops_per_network(arch, k, sampler) + width
     seconds = n_networks * per_net / (2e9 * threads)
     if seconds > _MAX_SECONDS:
         raise ValueError(
@@ -84,13 +110,13 @@ def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, thr
 
 def _config(arch: Architecture, x: np.ndarray, key: Any, estimator: str,
             orders: tuple[int, ...], shift: Any, block_size: int,
-            n_bins: int, grid: Sequence[Any] = ()) -> Any:
+            n_bins: int, grid: Sequence[Any] = (), sampler: str = "weights") -> Any:
     return _core.SampleConfig(
         activation=arch.activation, width=arch.width, d_in=arch.d_in, depth=arch.depth,
         sigma_w=list(arch.sigma_w_layers), sigma_b=list(arch.sigma_b_layers),
         uniform_weights=arch.weight_dist == "uniform", x=x, key=[int(key[0]), int(key[1])],
         estimator=estimator, degrees=stored_degrees(orders, estimator), shift=list(shift),
-        block_size=block_size, n_bins=n_bins, grid=list(grid),
+        block_size=block_size, n_bins=n_bins, grid=list(grid), sampler=sampler,
     )
 
 
@@ -121,6 +147,7 @@ def sample(
     start: int = 0,
     block_size: int = DEFAULT_BLOCK_SIZE,
     n_bins: int = DEFAULT_N_BINS,
+    sampler: str = "auto",
 ) -> Correlators:
     """Sample networks and accumulate their n-point correlators.
 
@@ -152,6 +179,17 @@ def sample(
     block_size, n_bins : int
         Networks per block and number of jackknife bins (a power of two).  Runs must
         share them to be merged.
+    sampler : {"auto", "gram", "weights"}
+        How hidden layers after the first are drawn.  ``weights`` draws every weight
+        and bias (cost ~N^2 k per layer, any weight distribution).  ``gram`` draws the
+        layer's pre-activations at the k inputs directly: given the previous layer
+        they are N independent k-vectors with covariance the empirical kernel
+        ``G = sigma_b^2 + sigma_w^2/N sum_j phi_j phi_j^T`` (cost ~N k^2 per layer; exact
+        in distribution for Gaussian weights only, so uniform weights are refused).
+        ``auto`` (default) picks ``gram`` for Gaussian weights at depth >= 2.  The two
+        are different random streams, equal only in distribution: runs made with
+        different samplers do not merge.  At depth 1 both draw the same networks and
+        the result records ``weights``.  The sampler used is ``meta["sampler"]``.
 
     Returns
     -------
@@ -166,7 +204,7 @@ def sample(
     """
     check_arch(arch)
     return sample_grid([arch], x, n_networks, orders, estimator, seed, threads, progress,
-                       start=start, block_size=block_size, n_bins=n_bins)[0]
+                       start=start, block_size=block_size, n_bins=n_bins, sampler=sampler)[0]
 
 
 def sample_grid(
@@ -182,6 +220,7 @@ def sample_grid(
     start: int = 0,
     block_size: int = DEFAULT_BLOCK_SIZE,
     n_bins: int = DEFAULT_N_BINS,
+    sampler: str = "auto",
 ) -> list[Correlators]:
     """:func:`sample` for several standard deviations of the same networks, in one pass.
 
@@ -217,22 +256,25 @@ def sample_grid(
     if start + n_networks >= 2**62:
         raise ValueError(f"network indices must stay below 2**62, got start + n_networks = "
                          f"{start + n_networks}")
+    sampler = _resolve_sampler(arch, sampler)
     n_threads = resolve_threads(threads)
     ss, key = resolve_seed(seed)
     k = xs.shape[0]
     r = observable_size(k, estimator)
     width = sum(n_tuples(r, d) for d in stored_degrees(orders_t, estimator))
     _check_feasible(arch, k, width * len(archs), n_networks * len(archs), n_threads, n_bins,
-                    block_size)
+                    block_size, sampler)
 
     shifts = [np.zeros(0)] * len(archs)
     if estimator == "conditional":
-        shifts = [_core.evaluate(_config(a, xs, key, estimator, orders_t, [], block_size, n_bins),
+        shifts = [_core.evaluate(_config(a, xs, key, estimator, orders_t, [], block_size, n_bins,
+                                         sampler=sampler),
                                  list(range(PILOT_NETWORKS))).mean(axis=0) for a in archs]
     grid = [] if len(archs) == 1 else [
         (list(a.sigma_w_layers), list(a.sigma_b_layers), list(sh))
         for a, sh in zip(archs, shifts, strict=True)]
-    config = _config(arch, xs, key, estimator, orders_t, shifts[0], block_size, n_bins, grid)
+    config = _config(arch, xs, key, estimator, orders_t, shifts[0], block_size, n_bins, grid,
+                     sampler)
 
     t0 = time.perf_counter()
     trees, completed = _run(config, start, n_networks, n_threads, progress)
@@ -244,6 +286,7 @@ def sample_grid(
         "key": [int(key[0]), int(key[1])],
         "block_size": block_size,
         "n_bins": n_bins,
+        "sampler": sampler,
         "ranges": [[start, start + n_networks]],
         "wall_time": wall,
         "threads": n_threads,

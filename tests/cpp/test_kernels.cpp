@@ -334,6 +334,40 @@ void test_gram() {
                   "dot_norm agrees", worst));
 }
 
+// combine (z = A xi) against long-double sums; r = 0 gives zeros.
+void test_combine() {
+    Rng rng{78};
+    bool ok = true;
+    double worst = 0;
+    for (std::size_t k : {1, 6}) {
+        for (std::size_t r : {0, 1, 3, 6, 11}) {
+            for (std::size_t n : {1, 31, 32, 1003}) {
+                std::vector<double> c(k * r), u(r * n), out(k * n, -1.0);
+                for (double& v : c) v = rng.uniform(-2.0, 3.0);
+                for (double& v : u) v = rng.uniform(-2.0, 3.0);
+                K::combine(c.data(), k, r, u.data(), n, out.data());
+                for (std::size_t i = 0; i < k; ++i)
+                    for (std::size_t j = 0; j < n; ++j) {
+                        long double ref = 0, scale = 0;
+                        for (std::size_t s = 0; s < r; ++s) {
+                            const long double term =
+                                static_cast<long double>(c[i * r + s]) * u[s * n + j];
+                            ref += term;
+                            scale += std::fabs(term);
+                        }
+                        const double got = out[i * n + j];
+                        const double err = static_cast<double>(
+                            scale > 0 ? std::fabs(got - ref) / scale : std::fabs(got));
+                        worst = std::max(worst, err);
+                        ok = ok && err < 4e-16 * static_cast<double>(r + 1);
+                    }
+            }
+        }
+    }
+    check(ok, fmt("combine: sum_s c_is u_sj against long double, max error/sum|terms| = %.2e",
+                  worst));
+}
+
 }  // namespace
 
 int main() {
@@ -378,6 +412,7 @@ int main() {
         test_normals(first_normals, bits, nref, p);
         test_uniforms();
         test_gram();
+        test_combine();
     }
     check(!K::set_path("no-such-isa") && K::set_path("auto"), "set_path rejects unknown");
     check(n_paths >= 1, "at least the generic path ran");

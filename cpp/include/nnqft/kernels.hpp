@@ -48,6 +48,12 @@ void dot_norm(const double* h, const double* w, std::size_t n, double* result);
 /// fixed summation order per pair as dot_norm.
 void gram(const double* h, std::size_t k, std::size_t n, double* out);
 
+/// out[i n + j] = sum_{s < r} c[i r + s] u[s n + j] for i < k, j < n: the product of
+/// c (row-major k x r) and u (row-major r x n), each sum in the order s = 0, 1, ...
+/// (the Gram-chain sampler's z = A xi).
+void combine(const double* c, std::size_t k, std::size_t r, const double* u, std::size_t n,
+             double* out);
+
 /// Name of the instruction-set path in use: "avx512", "avx2" or "generic".
 const char* path();
 

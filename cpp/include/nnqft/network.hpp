@@ -8,20 +8,42 @@
 /// fan-in n has standard deviation sigma_w / sqrt(n); biases sigma_b. "uniform" weights
 /// are uniform with zero mean and the same variance; the cos-net phase b0 is uniform on
 /// (-pi, pi).
+///
+/// Samplers (design.md "Samplers"): `weights` draws every parameter; `gram` (Gaussian
+/// weights only) draws the hidden layers after the first by the Gram chain
+/// (physics-deep.md §1): given layer l - 1, the rows z_i of layer l (i = 0..N-1, one
+/// entry per input) are i.i.d. N(0, G) with G = sigma_b^2 + (sigma_w^2 / N) h h^T, so
+/// z_i = A xi_i with A A^T = G (PsdFactor, rank r) and xi_i ~ N(0, I_r). Stream layout:
+/// such a layer draws no weights or biases; xi_i[s] is unit normal s N + i of the
+/// layer's (layer, weights) stream (s < r), so the normals used are always a prefix of
+/// one fixed stream. The first layer and the plain estimator's read-out are drawn
+/// explicitly on both paths. Results are equal in distribution, not bit-identical,
+/// across samplers.
 #pragma once
 
 #include <Eigen/Core>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "nnqft/activation.hpp"
 #include "nnqft/philox.hpp"
+#include "nnqft/psd_factor.hpp"
 
 namespace nnqft {
 
 using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-/// What a network ensemble is (validated by `validate`).
+/// How a network's hidden layers after the first are drawn.
+enum class Sampler : int {
+    weights = 0,  ///< every weight and bias (any weight distribution); ~N^2 k per layer
+    gram = 1,     ///< the Gram chain (Gaussian weights only); ~N k^2 per layer
+};
+
+Sampler sampler_from_name(const std::string& name);
+const char* sampler_name(Sampler s);
+
+/// What a network ensemble is, and how it is sampled (validated by `validate`).
 struct NetworkSpec {
     Activation activation = Activation::erf;
     int width = 1;
@@ -30,6 +52,7 @@ struct NetworkSpec {
     std::vector<double> sigma_w;  ///< depth + 1 values, last = read-out
     std::vector<double> sigma_b;  ///< depth + 1 values, last = read-out bias
     bool uniform_weights = false;
+    Sampler sampler = Sampler::weights;
 
     void validate() const;
     int fan_in(int layer) const { return layer == 0 ? d_in : width; }
@@ -54,8 +77,10 @@ class Evaluator {
     std::size_t observable_size(Estimator e) const;
 
     /// Replace the standard deviations (a sigma-grid point). The next evaluation of the
-    /// same network reuses its cached unit draws: the same network rescaled, bit for
-    /// bit what a separate run at these sigmas gives, without the random-number cost.
+    /// same network reuses its cached unit draws: the same network rescaled (on the Gram
+    /// path, the chain recomputed from the same unit normals), bit for bit what a
+    /// separate run at these sigmas gives, without the random-number cost (unless a
+    /// kernel's rank changes, which redraws that layer's prefix).
     /// The values must already be valid for the spec (same lengths, finite, >= 0).
     void set_sigmas(const std::vector<double>& sigma_w, const std::vector<double>& sigma_b);
 
@@ -80,6 +105,8 @@ class Evaluator {
     void draw_phase(std::uint64_t net);
     void hidden_layers(std::uint64_t net);
     void first_layer();
+    void weights_layer(std::uint64_t net, int layer);
+    void gram_layer(std::uint64_t net, int layer);
     void activate();
 
     NetworkSpec spec_;
@@ -92,6 +119,10 @@ class Evaluator {
     Eigen::VectorXd b_;  // N biases
     RowMatrix z_;        // k x N pre-activations
     RowMatrix h_;        // k x N activations of the last hidden layer
+    std::vector<double> packed_;  // Gram path: packed h h^T
+    Eigen::MatrixXd kernel_;      // Gram path: G (k x k)
+    PsdFactor factor_;            // Gram path: G = A A^T
+    RowMatrix coefficients_;      // Gram path: A, row-major
     Eigen::VectorXd w_out_;
 };
 
