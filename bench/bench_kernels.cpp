@@ -18,8 +18,8 @@
 #include "nnqft/kernels.hpp"
 #include "nnqft/philox.hpp"
 
-using nnqft::Counter;
-using nnqft::Key;
+using nnqft::Counter32;
+using nnqft::Key32;
 using nnqft::u64;
 namespace K = nnqft::kernels;
 
@@ -27,12 +27,12 @@ namespace ref {  // the scalar reference implementation (libm)
 constexpr double kTwoPi = 6.283185307179586476925286766559;
 constexpr double kInv53 = 1.0 / 9007199254740992.0;
 
-void philox_stream(const Key& key, const Counter& first, std::size_t n_blocks, u64* out) {
-    Counter c = first;
+void philox_stream(const Key32& key, const Counter32& first, std::size_t n_blocks, u64* out) {
+    Counter32 c = first;
     for (std::size_t j = 0; j < n_blocks; ++j) {
-        c[0] = first[0] + j;
-        const Counter r = nnqft::philox4x64(c, key);
-        std::memcpy(out + 4 * j, r.data(), sizeof(r));
+        c[0] = first[0] + static_cast<nnqft::u32>(j);
+        const Counter32 r = nnqft::philox4x32(c, key);
+        std::memcpy(out + 2 * j, r.data(), sizeof(r));
     }
 }
 void normals(const u64* bits, double* out, std::size_t n) {
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     constexpr std::size_t n = 4096;  // elements per call (multiple of 4)
 
     std::vector<u64> bits(n);
-    ref::philox_stream(Key{1, 2}, Counter{0, 0, 0, 0}, n / 4, bits.data());
+    ref::philox_stream(Key32{1, 2}, Counter32{0, 0, 0, 0}, n / 2, bits.data());
     std::vector<double> out(n), z(n), zwide(n), zcos(n);
     ref::normals(bits.data(), z.data(), n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -114,8 +114,8 @@ int main(int argc, char** argv) {
         std::string name;
         std::function<void()> fast, slow;
     };
-    const Key key{0x452821e638d01377ULL, 0xbe5466cf34e90c6cULL};
-    const Counter ctr{7, 1, 2, 3};
+    const Key32 key{0x452821e6U, 0xbe5466cfU};
+    const Counter32 ctr{7, 1, 2, 3};
     auto fn = [&](K::Func f, const std::vector<double>& in) {
         return std::function<void()>([&, f] { K::apply(f, in.data(), out.data(), n); });
     };
@@ -124,17 +124,17 @@ int main(int argc, char** argv) {
     };
     const std::vector<Row> rows = {
         {"philox (per u64)",
-         [&] { K::philox_stream(key, ctr, n / 4, bits.data()); },
-         [&] { ref::philox_stream(key, ctr, n / 4, bits.data()); }},
+         [&] { K::philox_stream(key, ctr, n / 2, bits.data()); },
+         [&] { ref::philox_stream(key, ctr, n / 2, bits.data()); }},
         {"normals (bits->z)", [&] { K::normals(bits.data(), out.data(), n); },
          [&] { ref::normals(bits.data(), out.data(), n); }},
         {"philox+normals",
          [&] {
-             K::philox_stream(key, ctr, n / 4, bits.data());
+             K::philox_stream(key, ctr, n / 2, bits.data());
              K::normals(bits.data(), out.data(), n);
          },
          [&] {
-             ref::philox_stream(key, ctr, n / 4, bits.data());
+             ref::philox_stream(key, ctr, n / 2, bits.data());
              ref::normals(bits.data(), out.data(), n);
          }},
         {"uniforms", [&] { K::uniforms(bits.data(), -3.0, 3.0, out.data(), n); },

@@ -82,7 +82,7 @@ def stage_costs(width: int, quick: bool) -> dict[str, dict[str, float]]:
     batch = rng.standard_normal((256, 6, width))
 
     def philox() -> np.ndarray:
-        return nnqft._core.philox_stream([0, 1, 2, 0], [3, 4], m // 4)
+        return nnqft._core.philox_stream([0, 1, 2, 0], [3, 4], m // 2)
 
     bits = philox()
     return {

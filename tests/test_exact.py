@@ -99,6 +99,11 @@ def test_published_table_numbers():
         assert 1000 * np.abs(ratio).mean() == pytest.approx(a4, rel=2e-5)
 
 
+# The kernel scale of a narrow deep ReLU net has a stretched-exponential tail (every
+# moment finite) whose Hill estimate sits near 4 (3.8 for depth 3, width 8, seed 7 on
+# stream version 2), so the heavy-tail warning is seed-dependent here; the z-tests
+# against the exact moments are what this test checks.
+@pytest.mark.filterwarnings("ignore::nnqft.warnings.UnreliableErrorWarning")
 @pytest.mark.parametrize("activation,ratio", [("relu", 5), ("linear", 2)])
 @pytest.mark.parametrize("depth", [2, 3])
 def test_deep_zero_bias_single_input_against_sampler(activation, ratio, depth):
@@ -168,7 +173,9 @@ def test_uniform_weight_kernel_against_the_sampler(activation):
     arch = nnqft.Architecture(activation, width=3, sigma_w=1.5, sigma_b=0.3,
                               weight_dist="uniform")
     x = XSET_ERF[::2]
-    corr = nnqft.sample(arch, x, 200_000, orders=(2,), seed=4, threads=2)
+    # 8e5 networks: for relu the two kernels differ by 4.5 standard errors at 2e5, so a
+    # 5-sigma check at that size passed or failed with the seed (same on both streams).
+    corr = nnqft.sample(arch, x, 800_000, orders=(2,), seed=4, threads=2)
     k = upper(nnqft.kernel(arch, x))
     assert_z(corr.mean(2), corr.stderr(2), k)
     gaussian = upper(nnqft.kernel(arch.replace(weight_dist="gaussian"), x))

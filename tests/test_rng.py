@@ -1,4 +1,4 @@
-"""Philox, Box-Muller and network draws against numpy and Random123."""
+"""Philox4x32, Box-Muller and network draws against numpy and Random123; stream versions."""
 
 import math
 
@@ -8,41 +8,55 @@ from scipy import special
 
 import nnqft
 from nnqft import _core
+from nnqft.cli import main
 
-KAT = [  # Random123 kat_vectors, philox4x64_10
-    ([0, 0, 0, 0], [0, 0],
-     [0x16554D9ECA36314C, 0xDB20FE9D672D0FDC, 0xD7E772CEE186176B, 0x7E68B68AEC7BA23B]),
-    ([2**64 - 1] * 4, [2**64 - 1] * 2,
-     [0x87B092C3013FE90B, 0x438C3C67BE8D0224, 0x9CC7D7C69CD777B6, 0xA09CAEBF594F0BA0]),
-    ([0x243F6A8885A308D3, 0x13198A2E03707344, 0xA4093822299F31D0, 0x082EFA98EC4E6C89],
-     [0x452821E638D01377, 0xBE5466CF34E90C6C],
-     [0xA528F45403E61D95, 0x38C72DBD566E9788, 0xA5A1610E72FD18B5, 0x57BD43B5E52B7FE6]),
+KAT = [  # Random123 kat_vectors, philox4x32_10: counter, key, result
+    ([0, 0, 0, 0], [0, 0], [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]),
+    ([2**32 - 1] * 4, [2**32 - 1] * 2, [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]),
+    ([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], [0xA4093822, 0x299F31D0],
+     [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]),
 ]
+LOW = np.uint64(0xFFFFFFFF)
 
 
-def numpy_philox_words(counter, key, n_blocks):
-    """Blocks for counters counter, counter+1, ... from numpy (which pre-increments)."""
-    c = sum(int(v) << (64 * i) for i, v in enumerate(counter)) - 1
-    c %= 2**256
-    words = np.array([(c >> (64 * i)) & (2**64 - 1) for i in range(4)], dtype=np.uint64)
-    gen = np.random.Philox(counter=words, key=np.array(key, dtype=np.uint64))
-    return gen.random_raw(4 * n_blocks)
+def numpy_philox4x32(counters, key):
+    """Philox4x32-10 of the rows of an (n, 4) array of 32-bit counter words, in uint64
+    arithmetic (a 32 x 32-bit product is exact in 64 bits): an independent reference."""
+    c = [np.asarray(counters, dtype=np.uint64)[:, i] for i in range(4)]
+    k0, k1 = int(key[0]), int(key[1])
+    for _ in range(10):
+        p0, p1 = c[0] * np.uint64(0xD2511F53), c[2] * np.uint64(0xCD9E8D57)
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ np.uint64(k0), p1 & LOW,
+             (p0 >> np.uint64(32)) ^ c[3] ^ np.uint64(k1), p0 & LOW]
+        k0, k1 = (k0 + 0x9E3779B9) % 2**32, (k1 + 0xBB67AE85) % 2**32
+    return np.stack(c, axis=1)
+
+
+def numpy_philox_words(first, key, n_blocks):
+    """Blocks for counters first + (j, 0, 0, 0) (word 0 mod 2^32) as 64-bit words."""
+    ctr = np.tile(np.array(first, dtype=np.uint64), (n_blocks, 1))
+    ctr[:, 0] = (first[0] + np.arange(n_blocks, dtype=np.uint64)) & LOW
+    x = numpy_philox4x32(ctr, key)
+    out = np.empty(2 * n_blocks, dtype=np.uint64)
+    out[0::2] = x[:, 0] | (x[:, 1] << np.uint64(32))
+    out[1::2] = x[:, 2] | (x[:, 3] << np.uint64(32))
+    return out
 
 
 @pytest.mark.parametrize("counter,key,expected", KAT)
 def test_philox_known_answers(counter, key, expected):
-    assert list(_core.philox4x64(counter, key)) == expected
-    assert list(numpy_philox_words(counter, key, 1)) == expected
+    assert list(_core.philox4x32(counter, key)) == expected
+    assert numpy_philox4x32([counter], key)[0].tolist() == expected
 
 
 def test_philox_stream_matches_numpy():
     rng = np.random.default_rng(1)
-    for _ in range(20):
-        key = [int(v) for v in rng.integers(0, 2**64, 2, dtype=np.uint64)]
-        first = [int(rng.integers(0, 2**40)), int(rng.integers(0, 2**64, dtype=np.uint64)),
-                 int(rng.integers(0, 64)), 0]
-        got = _core.philox_stream(first, key, 37)
-        np.testing.assert_array_equal(got, numpy_philox_words(first, key, 37))
+    for n_blocks in (1, 37, 300):
+        key = [int(v) for v in rng.integers(0, 2**32, 2)]
+        first = [int(v) for v in rng.integers(0, 2**32, 4)]
+        first[0] = 2**32 - 5  # counter word 0 wraps without a carry
+        got = _core.philox_stream(first, key, n_blocks)
+        np.testing.assert_array_equal(got, numpy_philox_words(first, key, n_blocks))
 
 
 def box_muller(bits):
@@ -75,7 +89,11 @@ def test_activation_kernels(name, ref):
 # ---- the whole network, re-implemented in numpy from the documented conventions ----
 
 def words(key, net, layer, purpose, n):
-    return numpy_philox_words([0, net, 2 * layer + purpose, 0], key, (n + 3) // 4)
+    """Stream version 2: counter (block, 2 layer + purpose, net mod 2^32, net >> 32) under
+    the seed's first 64 bits."""
+    key32 = [int(key[0]) & 0xFFFFFFFF, int(key[0]) >> 32]
+    first = [0, 2 * layer + purpose, net & 0xFFFFFFFF, net >> 32]
+    return numpy_philox_words(first, key32, (n + 1) // 2)
 
 
 def draw(key, net, layer, purpose, n, scale, uniform=False):
@@ -139,7 +157,7 @@ def test_network_matches_numpy_reimplementation(case, estimator):
     config = nnqft.sampling._config(arch, x, key, estimator, (2,), [], 32, 64)
     ids = [0, 1, 2**40 + 3]
     got = _core.evaluate(config, ids)
-    for row, net in zip(got, ids):
+    for row, net in zip(got, ids, strict=True):
         np.testing.assert_allclose(row, numpy_network(arch, x, key, net, estimator),
                                    rtol=1e-12, atol=1e-13)
 
@@ -152,3 +170,29 @@ def test_seed_resolution():
     ss_none, _ = nnqft._seeding.resolve_seed(None)
     again = nnqft._seeding.seed_from_metadata(nnqft._seeding.seed_metadata(ss_none))
     assert list(again.generate_state(2, np.uint64)) == list(ss_none.generate_state(2, np.uint64))
+
+
+def test_stream_version_recorded_and_merge_refused(tmp_path, capsys):
+    arch = nnqft.Architecture(activation="erf", width=3)
+    x = np.array([[0.3], [1.0]])
+    run = nnqft.sample(arch, x, 256, orders=(2,), seed=4, threads=1, progress=False)
+    assert _core.STREAM_VERSION == 2 and run.meta["stream_version"] == 2
+    # A file written before stream versions were recorded is version 1: it loads, but
+    # cannot be merged with a version-2 run of the same seed.
+    state = run.state()
+    state["meta"] = {k: v for k, v in state["meta"].items() if k != "stream_version"}
+    old = nnqft.Correlators.from_state(state)
+    assert old.stream_version == 1
+    later = nnqft.sample(arch, x, 256, orders=(2,), seed=4, threads=1, progress=False, start=256)
+    for a, b in ((old, later), (later, old)):
+        with pytest.raises(ValueError, match=r"random-stream versions \((1 and 2|2 and 1)\)"):
+            a + b
+    assert (run + later).meta["stream_version"] == 2
+    # Saved and loaded, and through the CLI's merge.
+    old.save(tmp_path / "old")
+    later.save(tmp_path / "new")
+    assert nnqft.load(tmp_path / "old.npz").stream_version == 1
+    status = main(["merge", str(tmp_path / "old.npz"), str(tmp_path / "new.npz"),
+                   "--out", str(tmp_path / "both.npz")])
+    assert status == 2 and "random-stream versions (1 and 2)" in capsys.readouterr().err
+    assert not (tmp_path / "both.npz").exists()

@@ -24,22 +24,21 @@ nnqft::kernels::Func func_from_name(const std::string& name) {
 }  // namespace
 
 void register_rng(py::module_& m) {
+    m.attr("STREAM_VERSION") = nnqft::kStreamVersion;
     m.def(
-        "philox4x64",
-        [](std::array<std::uint64_t, 4> counter, std::array<std::uint64_t, 2> key) {
-            return nnqft::philox4x64(counter, key);
-        },
-        "counter"_a, "key"_a, "One Philox4x64-10 block (4 words) for a counter and key.");
+        "philox4x32",
+        [](nnqft::Counter32 counter, nnqft::Key32 key) { return nnqft::philox4x32(counter, key); },
+        "counter"_a, "key"_a, "One Philox4x32-10 block (4 32-bit words) for a counter and key.");
     m.def(
         "philox_stream",
-        [](std::array<std::uint64_t, 4> first, std::array<std::uint64_t, 2> key,
-           std::size_t n_blocks) {
-            U64Array out(static_cast<py::ssize_t>(4 * n_blocks));
+        [](nnqft::Counter32 first, nnqft::Key32 key, std::size_t n_blocks) {
+            U64Array out(static_cast<py::ssize_t>(2 * n_blocks));
             nnqft::kernels::philox_stream(key, first, n_blocks, out.mutable_data());
             return out;
         },
         "first"_a, "key"_a, "n_blocks"_a,
-        "Philox blocks for counters first + (j, 0, 0, 0), j < n_blocks, flattened.");
+        "Philox4x32 blocks for counters first + (j, 0, 0, 0), j < n_blocks, as 64-bit "
+        "words (two per block, low 32-bit word first).");
     m.def(
         "normals_from_bits",
         [](const U64Array& bits) {

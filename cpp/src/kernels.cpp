@@ -20,7 +20,7 @@ namespace {
 struct Impl {
     const char* name;
     bool (*supported)();
-    void (*philox)(const u64*, const u64*, std::size_t, u64*);
+    void (*philox)(const u32*, const u32*, std::size_t, u64*);
     void (*normals)(const u64*, double*, std::size_t);
     void (*uniforms)(const u64*, double, double, double*, std::size_t);
     void (*apply)(int, const double*, double*, std::size_t);
@@ -96,7 +96,7 @@ const Impl& impl() {
 
 }  // namespace
 
-void philox_stream(const Key& key, const Counter& first, std::size_t n_blocks, u64* out) {
+void philox_stream(const Key32& key, const Counter32& first, std::size_t n_blocks, u64* out) {
     impl().philox(key.data(), first.data(), n_blocks, out);
 }
 

@@ -7,10 +7,9 @@
 ///
 /// Algorithms (all branch-free per element, so GCC's loop vectoriser turns the loops
 /// into SIMD code for whatever ISA the TU is compiled for; no libm call on hot paths):
-/// - Philox4x64-10 (Salmon et al., SC'11): several blocks in flight per loop step;
-///   the 64x64->128 multiply-high is emulated with 32x32->64 vector multiplies
-///   (Hacker's Delight §8-2, "mulhu") on AVX2/AVX-512 while a few more blocks run on
-///   the scalar multiplier at the same time.
+/// - Philox4x32-10 (Salmon et al., SC'11): 8 to 32 blocks per loop step in structure-
+///   of-arrays form, each 32-bit state word in a 64-bit lane, so that a round is two
+///   native widening multiplies (pmuludq), two shifts and xors on every ISA.
 /// - exp/expm1: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2 (Cody & Waite,
 ///   "Software Manual for the Elementary Functions", 1980), e^r - 1 = r + r^2 Q(r),
 ///   scaling by 2^n in two exact steps so that overflow, subnormals and underflow
@@ -67,7 +66,6 @@ namespace nnqft::kernels::NNQFT_KERNEL_ISA {
 namespace {
 
 using u64 = std::uint64_t;
-__extension__ typedef unsigned __int128 u128;
 using std::size_t;
 
 #define NNQFT_INLINE inline __attribute__((always_inline))
@@ -356,17 +354,19 @@ NNQFT_INLINE double cos_fast(double x) {
 }
 
 // ---------------------------------------------------------------------------------
-// Philox4x64-10.
+// Philox4x32-10.
 
-constexpr u64 kPhM0 = 0xD2E7470EE14C6C93ULL;
-constexpr u64 kPhM1 = 0xCA5A826395121157ULL;
-constexpr u64 kPhW0 = 0x9E3779B97F4A7C15ULL;
-constexpr u64 kPhW1 = 0xBB67AE8584CAA73BULL;
+using u32 = std::uint32_t;
+constexpr u64 kPhM0 = 0xD2511F53U;
+constexpr u64 kPhM1 = 0xCD9E8D57U;
+constexpr u32 kPhW0 = 0x9E3779B9U;
+constexpr u32 kPhW1 = 0xBB67AE85U;
+constexpr u64 kLow32 = 0xFFFFFFFFULL;
 
 struct RoundKeys {
-    u64 k0[10], k1[10];
-    explicit RoundKeys(const u64* key) {
-        u64 a = key[0], b = key[1];
+    u64 k0[10], k1[10];  // zero-extended: xor-ed into 64-bit lanes
+    explicit RoundKeys(const u32* key) {
+        u32 a = key[0], b = key[1];
         for (int r = 0; r < 10; ++r, a += kPhW0, b += kPhW1) {
             k0[r] = a;
             k1[r] = b;
@@ -374,239 +374,119 @@ struct RoundKeys {
     }
 };
 
-/// S independent blocks advanced together: the scalar multiplier is pipelined, so
-/// interleaving hides its latency (one block alone is latency-bound).
-template <int S>
-NNQFT_INLINE void philox_scalar(const RoundKeys& rk, const u64* first, u64 c0start,
-                                u64* out) {
+/// S consecutive blocks (S <= kPhStep), structure of arrays: lane l holds block l's
+/// state words as 32-bit values in 64-bit lanes, so that each round's products are
+/// the widening 32 x 32 -> 64 multiplies every x86 vector ISA has (pmuludq). The high
+/// halves of the lanes may hold garbage (the products' high words): the multiplies
+/// read only the low halves and the xors never carry between halves.
+template <size_t S>
+NNQFT_INLINE void philox_blocks(const RoundKeys& rk, const u32* first, u32 c0start,
+                                u64* __restrict out) {
     u64 c0[S], c1[S], c2[S], c3[S];
-#pragma GCC unroll 8
-    for (int q = 0; q < S; ++q) {
-        c0[q] = c0start + static_cast<u64>(q);
-        c1[q] = first[1];
-        c2[q] = first[2];
-        c3[q] = first[3];
+    for (size_t l = 0; l < S; ++l) {
+        c0[l] = static_cast<u32>(c0start + static_cast<u32>(l));  // wraps mod 2^32
+        c1[l] = first[1];
+        c2[l] = first[2];
+        c3[l] = first[3];
     }
 #pragma GCC unroll 10
     for (int r = 0; r < 10; ++r) {
-#pragma GCC unroll 8
-        for (int q = 0; q < S; ++q) {
-            const u128 p0 = static_cast<u128>(kPhM0) * c0[q];
-            const u128 p1 = static_cast<u128>(kPhM1) * c2[q];
-            const u64 n0 = static_cast<u64>(p1 >> 64) ^ c1[q] ^ rk.k0[r];
-            const u64 n2 = static_cast<u64>(p0 >> 64) ^ c3[q] ^ rk.k1[r];
-            c1[q] = static_cast<u64>(p1);
-            c3[q] = static_cast<u64>(p0);
-            c0[q] = n0;
-            c2[q] = n2;
+        const u64 k0 = rk.k0[r], k1 = rk.k1[r];
+NNQFT_IVDEP
+        for (size_t l = 0; l < S; ++l) {
+            const u64 p0 = (c0[l] & kLow32) * kPhM0;
+            const u64 p1 = (c2[l] & kLow32) * kPhM1;
+            c0[l] = (p1 >> 32) ^ c1[l] ^ k0;
+            c2[l] = (p0 >> 32) ^ c3[l] ^ k1;
+            c1[l] = p1;
+            c3[l] = p0;
         }
     }
-#pragma GCC unroll 8
-    for (int q = 0; q < S; ++q) {
-        out[4 * q] = c0[q];
-        out[4 * q + 1] = c1[q];
-        out[4 * q + 2] = c2[q];
-        out[4 * q + 3] = c3[q];
+NNQFT_IVDEP
+    for (size_t l = 0; l < S; ++l) {
+        out[2 * l] = (c0[l] & kLow32) | (c1[l] << 32);
+        out[2 * l + 1] = (c2[l] & kLow32) | (c3[l] << 32);
     }
 }
 
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
-// 8 blocks per zmm (structure of arrays: vector w holds counter word w of 8 blocks).
-NNQFT_INLINE void mulhilo8(__m512i a, __m512i blo, __m512i bhi, __m512i b, __m512i& hi,
-                           __m512i& lo) {
-    const __m512i m32 = _mm512_set1_epi64(0xFFFFFFFFLL);
-    const __m512i ah = _mm512_srli_epi64(a, 32);
-    const __m512i p00 = _mm512_mul_epu32(a, blo), p01 = _mm512_mul_epu32(a, bhi);
-    const __m512i p10 = _mm512_mul_epu32(ah, blo), p11 = _mm512_mul_epu32(ah, bhi);
-    const __m512i t = _mm512_add_epi64(p10, _mm512_srli_epi64(p00, 32));
-    const __m512i u = _mm512_add_epi64(p01, _mm512_and_si512(t, m32));
-    hi = _mm512_add_epi64(_mm512_add_epi64(p11, _mm512_srli_epi64(t, 32)),
-                          _mm512_srli_epi64(u, 32));
-    lo = _mm512_mullo_epi64(a, b);  // measured faster than rebuilding it from u, p00
+
+// Explicit vector forms: G independent groups of W blocks per step, enough multiply
+// chains in flight to hide the ~7-cycle latency of a round (G = 2 measured slower;
+// a dword shuffle instead of the shift of the high word made no difference).
+#if defined(__AVX512F__)
+constexpr size_t kPhW = 8, kPhG = 4;
+using VecI = __m512i;
+NNQFT_INLINE VecI v_set1(u64 v) { return _mm512_set1_epi64(static_cast<long long>(v)); }
+NNQFT_INLINE VecI v_mul(VecI a, VecI b) { return _mm512_mul_epu32(a, b); }
+NNQFT_INLINE VecI v_hi(VecI p) { return _mm512_srli_epi64(p, 32); }
+NNQFT_INLINE VecI v_xor3(VecI a, VecI b, VecI c) { return _mm512_ternarylogic_epi64(a, b, c, 0x96); }
+NNQFT_INLINE VecI v_iota(u64 start) {
+    return _mm512_add_epi64(v_set1(start), _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
 }
-
-constexpr int kPhVec = 2;     // zmm groups of 8 blocks per step
-constexpr int kPhScalar = 4;  // scalar blocks per step, overlapping the vector ones
-constexpr int kPhStep = 8 * kPhVec + kPhScalar;
-
-NNQFT_INLINE void philox_step(const RoundKeys& rk, const u64* first, u64 c0start,
-                              u64* out) {
-    const __m512i m0l = _mm512_set1_epi64(static_cast<long long>(kPhM0 & 0xFFFFFFFFULL));
-    const __m512i m0h = _mm512_set1_epi64(static_cast<long long>(kPhM0 >> 32));
-    const __m512i m0 = _mm512_set1_epi64(static_cast<long long>(kPhM0));
-    const __m512i m1l = _mm512_set1_epi64(static_cast<long long>(kPhM1 & 0xFFFFFFFFULL));
-    const __m512i m1h = _mm512_set1_epi64(static_cast<long long>(kPhM1 >> 32));
-    const __m512i m1 = _mm512_set1_epi64(static_cast<long long>(kPhM1));
-    const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-    __m512i c0[kPhVec], c1[kPhVec], c2[kPhVec], c3[kPhVec];
-#pragma GCC unroll 4
-    for (int v = 0; v < kPhVec; ++v) {
-        c0[v] = _mm512_add_epi64(
-            _mm512_set1_epi64(static_cast<long long>(c0start + 8 * v)), lane);
-        c1[v] = _mm512_set1_epi64(static_cast<long long>(first[1]));
-        c2[v] = _mm512_set1_epi64(static_cast<long long>(first[2]));
-        c3[v] = _mm512_set1_epi64(static_cast<long long>(first[3]));
-    }
-    u64 s0[kPhScalar], s1[kPhScalar], s2[kPhScalar], s3[kPhScalar];
-#pragma GCC unroll 8
-    for (int q = 0; q < kPhScalar; ++q) {
-        s0[q] = c0start + 8 * kPhVec + static_cast<u64>(q);
-        s1[q] = first[1];
-        s2[q] = first[2];
-        s3[q] = first[3];
-    }
-#pragma GCC unroll 10
-    for (int r = 0; r < 10; ++r) {
-        const __m512i k0 = _mm512_set1_epi64(static_cast<long long>(rk.k0[r]));
-        const __m512i k1 = _mm512_set1_epi64(static_cast<long long>(rk.k1[r]));
-#pragma GCC unroll 4
-        for (int v = 0; v < kPhVec; ++v) {
-            __m512i h0, l0, h1, l1;
-            mulhilo8(c0[v], m0l, m0h, m0, h0, l0);
-            mulhilo8(c2[v], m1l, m1h, m1, h1, l1);
-            c0[v] = _mm512_ternarylogic_epi64(h1, c1[v], k0, 0x96);  // 3-way xor
-            c2[v] = _mm512_ternarylogic_epi64(h0, c3[v], k1, 0x96);
-            c1[v] = l1;
-            c3[v] = l0;
-        }
-#pragma GCC unroll 8
-        for (int q = 0; q < kPhScalar; ++q) {
-            const u128 p0 = static_cast<u128>(kPhM0) * s0[q];
-            const u128 p1 = static_cast<u128>(kPhM1) * s2[q];
-            const u64 n0 = static_cast<u64>(p1 >> 64) ^ s1[q] ^ rk.k0[r];
-            const u64 n2 = static_cast<u64>(p0 >> 64) ^ s3[q] ^ rk.k1[r];
-            s1[q] = static_cast<u64>(p1);
-            s3[q] = static_cast<u64>(p0);
-            s0[q] = n0;
-            s2[q] = n2;
-        }
-    }
-#pragma GCC unroll 4
-    for (int v = 0; v < kPhVec; ++v) {
-        // 4x8 transpose to the array-of-blocks output layout.
-        const __m512i a01l = _mm512_unpacklo_epi64(c0[v], c1[v]);  // blocks 0,2,4,6
-        const __m512i a01h = _mm512_unpackhi_epi64(c0[v], c1[v]);  // blocks 1,3,5,7
-        const __m512i a23l = _mm512_unpacklo_epi64(c2[v], c3[v]);
-        const __m512i a23h = _mm512_unpackhi_epi64(c2[v], c3[v]);
-        const __m512i x0 = _mm512_shuffle_i64x2(a01l, a23l, 0x44);
-        const __m512i x1 = _mm512_shuffle_i64x2(a01l, a23l, 0xEE);
-        const __m512i y0 = _mm512_shuffle_i64x2(a01h, a23h, 0x44);
-        const __m512i y1 = _mm512_shuffle_i64x2(a01h, a23h, 0xEE);
-        const __m512i xa = _mm512_shuffle_i64x2(x0, x0, 0xD8);
-        const __m512i ya = _mm512_shuffle_i64x2(y0, y0, 0xD8);
-        const __m512i xb = _mm512_shuffle_i64x2(x1, x1, 0xD8);
-        const __m512i yb = _mm512_shuffle_i64x2(y1, y1, 0xD8);
-        u64* o = out + 32 * v;
-        _mm512_storeu_si512(o, _mm512_shuffle_i64x2(xa, ya, 0x44));
-        _mm512_storeu_si512(o + 8, _mm512_shuffle_i64x2(xa, ya, 0xEE));
-        _mm512_storeu_si512(o + 16, _mm512_shuffle_i64x2(xb, yb, 0x44));
-        _mm512_storeu_si512(o + 24, _mm512_shuffle_i64x2(xb, yb, 0xEE));
-    }
-    u64* o = out + 32 * kPhVec;
-#pragma GCC unroll 8
-    for (int q = 0; q < kPhScalar; ++q) {
-        o[4 * q] = s0[q];
-        o[4 * q + 1] = s1[q];
-        o[4 * q + 2] = s2[q];
-        o[4 * q + 3] = s3[q];
-    }
+/// Lanes l of (c0, c1), (c2, c3) -> out[2l] = c0 | c1 << 32, out[2l + 1] = c2 | c3 << 32.
+NNQFT_INLINE void v_store_words(VecI c0, VecI c1, VecI c2, VecI c3, u64* out) {
+    const VecI w01 = _mm512_mask_blend_epi32(0xAAAA, c0, _mm512_slli_epi64(c1, 32));
+    const VecI w23 = _mm512_mask_blend_epi32(0xAAAA, c2, _mm512_slli_epi64(c3, 32));
+    const VecI lo = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+    const VecI hi = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
+    _mm512_storeu_si512(out, _mm512_permutex2var_epi64(w01, lo, w23));
+    _mm512_storeu_si512(out + 8, _mm512_permutex2var_epi64(w01, hi, w23));
 }
-
 #elif defined(__AVX2__)
-// 4 blocks per ymm.
-NNQFT_INLINE void mulhilo4(__m256i a, __m256i blo, __m256i bhi, __m256i& hi, __m256i& lo) {
-    const __m256i m32 = _mm256_set1_epi64x(0xFFFFFFFFLL);
-    const __m256i ah = _mm256_srli_epi64(a, 32);
-    const __m256i p00 = _mm256_mul_epu32(a, blo), p01 = _mm256_mul_epu32(a, bhi);
-    const __m256i p10 = _mm256_mul_epu32(ah, blo), p11 = _mm256_mul_epu32(ah, bhi);
-    const __m256i t = _mm256_add_epi64(p10, _mm256_srli_epi64(p00, 32));
-    const __m256i u = _mm256_add_epi64(p01, _mm256_and_si256(t, m32));
-    hi = _mm256_add_epi64(_mm256_add_epi64(p11, _mm256_srli_epi64(t, 32)),
-                          _mm256_srli_epi64(u, 32));
-    lo = _mm256_blend_epi32(p00, _mm256_slli_epi64(u, 32), 0xAA);  // (u << 32) | lo32(p00)
+constexpr size_t kPhW = 4, kPhG = 4;
+using VecI = __m256i;
+NNQFT_INLINE VecI v_set1(u64 v) { return _mm256_set1_epi64x(static_cast<long long>(v)); }
+NNQFT_INLINE VecI v_mul(VecI a, VecI b) { return _mm256_mul_epu32(a, b); }
+NNQFT_INLINE VecI v_hi(VecI p) { return _mm256_srli_epi64(p, 32); }
+NNQFT_INLINE VecI v_xor3(VecI a, VecI b, VecI c) {
+    return _mm256_xor_si256(_mm256_xor_si256(a, b), c);
 }
+NNQFT_INLINE VecI v_iota(u64 start) {
+    return _mm256_add_epi64(v_set1(start), _mm256_set_epi64x(3, 2, 1, 0));
+}
+NNQFT_INLINE void v_store_words(VecI c0, VecI c1, VecI c2, VecI c3, u64* out) {
+    const VecI w01 = _mm256_blend_epi32(c0, _mm256_slli_epi64(c1, 32), 0xAA);
+    const VecI w23 = _mm256_blend_epi32(c2, _mm256_slli_epi64(c3, 32), 0xAA);
+    const VecI a = _mm256_unpacklo_epi64(w01, w23);  // words of blocks 0 | 2
+    const VecI b = _mm256_unpackhi_epi64(w01, w23);  // blocks 1 | 3
+    auto* o = reinterpret_cast<__m256i*>(out);
+    _mm256_storeu_si256(o, _mm256_permute2x128_si256(a, b, 0x20));
+    _mm256_storeu_si256(o + 1, _mm256_permute2x128_si256(a, b, 0x31));
+}
+#endif
 
-constexpr int kPhVec = 2;
-constexpr int kPhScalar = 3;
-constexpr int kPhStep = 4 * kPhVec + kPhScalar;
-
-NNQFT_INLINE void philox_step(const RoundKeys& rk, const u64* first, u64 c0start,
-                              u64* out) {
-    const __m256i m0l = _mm256_set1_epi64x(static_cast<long long>(kPhM0 & 0xFFFFFFFFULL));
-    const __m256i m0h = _mm256_set1_epi64x(static_cast<long long>(kPhM0 >> 32));
-    const __m256i m1l = _mm256_set1_epi64x(static_cast<long long>(kPhM1 & 0xFFFFFFFFULL));
-    const __m256i m1h = _mm256_set1_epi64x(static_cast<long long>(kPhM1 >> 32));
-    const __m256i lane = _mm256_set_epi64x(3, 2, 1, 0);
-    __m256i c0[kPhVec], c1[kPhVec], c2[kPhVec], c3[kPhVec];
+#if defined(__AVX512F__) || defined(__AVX2__)
+constexpr size_t kPhStep = kPhW * kPhG;
+NNQFT_INLINE void philox_step(const RoundKeys& rk, const u32* first, u32 c0start, u64* out) {
+    const VecI m0 = v_set1(kPhM0), m1 = v_set1(kPhM1);
+    VecI c0[kPhG], c1[kPhG], c2[kPhG], c3[kPhG];
 #pragma GCC unroll 4
-    for (int v = 0; v < kPhVec; ++v) {
-        c0[v] = _mm256_add_epi64(
-            _mm256_set1_epi64x(static_cast<long long>(c0start + 4 * v)), lane);
-        c1[v] = _mm256_set1_epi64x(static_cast<long long>(first[1]));
-        c2[v] = _mm256_set1_epi64x(static_cast<long long>(first[2]));
-        c3[v] = _mm256_set1_epi64x(static_cast<long long>(first[3]));
-    }
-    u64 s0[kPhScalar], s1[kPhScalar], s2[kPhScalar], s3[kPhScalar];
-#pragma GCC unroll 8
-    for (int q = 0; q < kPhScalar; ++q) {
-        s0[q] = c0start + 4 * kPhVec + static_cast<u64>(q);
-        s1[q] = first[1];
-        s2[q] = first[2];
-        s3[q] = first[3];
+    for (size_t g = 0; g < kPhG; ++g) {
+        // Counter word 0 wraps modulo 2^32: only the low halves are ever read.
+        c0[g] = v_iota(static_cast<u64>(c0start) + kPhW * g);
+        c1[g] = v_set1(first[1]);
+        c2[g] = v_set1(first[2]);
+        c3[g] = v_set1(first[3]);
     }
 #pragma GCC unroll 10
     for (int r = 0; r < 10; ++r) {
-        const __m256i k0 = _mm256_set1_epi64x(static_cast<long long>(rk.k0[r]));
-        const __m256i k1 = _mm256_set1_epi64x(static_cast<long long>(rk.k1[r]));
+        const VecI k0 = v_set1(rk.k0[r]), k1 = v_set1(rk.k1[r]);
 #pragma GCC unroll 4
-        for (int v = 0; v < kPhVec; ++v) {
-            __m256i h0, l0, h1, l1;
-            mulhilo4(c0[v], m0l, m0h, h0, l0);
-            mulhilo4(c2[v], m1l, m1h, h1, l1);
-            c0[v] = _mm256_xor_si256(_mm256_xor_si256(h1, c1[v]), k0);
-            c2[v] = _mm256_xor_si256(_mm256_xor_si256(h0, c3[v]), k1);
-            c1[v] = l1;
-            c3[v] = l0;
-        }
-#pragma GCC unroll 8
-        for (int q = 0; q < kPhScalar; ++q) {
-            const u128 p0 = static_cast<u128>(kPhM0) * s0[q];
-            const u128 p1 = static_cast<u128>(kPhM1) * s2[q];
-            const u64 n0 = static_cast<u64>(p1 >> 64) ^ s1[q] ^ rk.k0[r];
-            const u64 n2 = static_cast<u64>(p0 >> 64) ^ s3[q] ^ rk.k1[r];
-            s1[q] = static_cast<u64>(p1);
-            s3[q] = static_cast<u64>(p0);
-            s0[q] = n0;
-            s2[q] = n2;
+        for (size_t g = 0; g < kPhG; ++g) {
+            const VecI p0 = v_mul(c0[g], m0), p1 = v_mul(c2[g], m1);
+            c0[g] = v_xor3(v_hi(p1), c1[g], k0);
+            c2[g] = v_xor3(v_hi(p0), c3[g], k1);
+            c1[g] = p1;
+            c3[g] = p0;
         }
     }
 #pragma GCC unroll 4
-    for (int v = 0; v < kPhVec; ++v) {
-        const __m256i a01l = _mm256_unpacklo_epi64(c0[v], c1[v]);  // blocks 0 | 2
-        const __m256i a01h = _mm256_unpackhi_epi64(c0[v], c1[v]);  // blocks 1 | 3
-        const __m256i a23l = _mm256_unpacklo_epi64(c2[v], c3[v]);
-        const __m256i a23h = _mm256_unpackhi_epi64(c2[v], c3[v]);
-        auto* o = reinterpret_cast<__m256i*>(out + 16 * v);
-        _mm256_storeu_si256(o, _mm256_permute2x128_si256(a01l, a23l, 0x20));
-        _mm256_storeu_si256(o + 1, _mm256_permute2x128_si256(a01h, a23h, 0x20));
-        _mm256_storeu_si256(o + 2, _mm256_permute2x128_si256(a01l, a23l, 0x31));
-        _mm256_storeu_si256(o + 3, _mm256_permute2x128_si256(a01h, a23h, 0x31));
-    }
-    u64* o = out + 16 * kPhVec;
-#pragma GCC unroll 8
-    for (int q = 0; q < kPhScalar; ++q) {
-        o[4 * q] = s0[q];
-        o[4 * q + 1] = s1[q];
-        o[4 * q + 2] = s2[q];
-        o[4 * q + 3] = s3[q];
-    }
+    for (size_t g = 0; g < kPhG; ++g) v_store_words(c0[g], c1[g], c2[g], c3[g], out + 2 * kPhW * g);
 }
-
 #else
-constexpr int kPhStep = 4;  // SSE2 has no useful 64-bit multiply: scalar only
-NNQFT_INLINE void philox_step(const RoundKeys& rk, const u64* first, u64 c0start,
-                              u64* out) {
-    philox_scalar<kPhStep>(rk, first, c0start, out);
+constexpr size_t kPhStep = 8;
+NNQFT_INLINE void philox_step(const RoundKeys& rk, const u32* first, u32 c0start, u64* out) {
+    philox_blocks<kPhStep>(rk, first, c0start, out);
 }
 #endif
 
@@ -623,13 +503,15 @@ NNQFT_INLINE double sum_lanes(const double (&c)[8]) {
 }
 }  // namespace
 
-void philox_stream(const u64* key, const u64* first, size_t n_blocks, u64* out) {
+void philox_stream(const u32* key, const u32* first, size_t n_blocks, u64* out) {
     const RoundKeys rk(key);
     size_t j = 0;
     for (; j + kPhStep <= n_blocks; j += kPhStep)
-        philox_step(rk, first, first[0] + j, out + 4 * j);
-    for (; j + 4 <= n_blocks; j += 4) philox_scalar<4>(rk, first, first[0] + j, out + 4 * j);
-    for (; j < n_blocks; ++j) philox_scalar<1>(rk, first, first[0] + j, out + 4 * j);
+        philox_step(rk, first, first[0] + static_cast<u32>(j), out + 2 * j);
+    for (; j + 4 <= n_blocks; j += 4)
+        philox_blocks<4>(rk, first, first[0] + static_cast<u32>(j), out + 2 * j);
+    for (; j < n_blocks; ++j)
+        philox_blocks<1>(rk, first, first[0] + static_cast<u32>(j), out + 2 * j);
 }
 
 void normals(const u64* __restrict bits, double* __restrict out, size_t n) {

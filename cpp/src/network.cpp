@@ -11,6 +11,7 @@ namespace nnqft {
 
 namespace {
 constexpr double kPi = 3.141592653589793238462643383279502884;
+constexpr std::size_t kMaxBlocks = std::size_t{1} << 32;  // counter word 0 is 32 bits
 
 kernels::Func func_of(Activation a) {
     switch (a) {
@@ -112,13 +113,17 @@ std::size_t Evaluator::observable_size(Estimator e) const {
 Evaluator::Stream& Evaluator::stream(std::uint64_t net, int layer, Purpose p, std::size_t n,
                                      bool normals) {
     Stream& s = streams_[stream_id(layer, p)];
-    const std::size_t n_blocks = (n + 3) / 4;
-    if (s.net != net || s.bits.size() != 4 * n_blocks) {
+    const std::size_t n_blocks = (n + 1) / 2;  // two 64-bit words per Philox4x32 block
+    require(n_blocks <= kMaxBlocks, "a stream holds at most 2^33 draws, asked for ", n);
+    if (s.net != net || s.bits.size() != 2 * n_blocks) {
         s.net = net;
         s.has_normals = false;
-        s.bits.resize(4 * n_blocks);
-        kernels::philox_stream(key_, Counter{0, net, stream_id(layer, p), 0}, n_blocks,
-                               s.bits.data());
+        s.bits.resize(2 * n_blocks);
+        // Stream version 2: counter (block, stream id, net low, net high) under the
+        // seed's first 64 bits.
+        const Counter32 first{0, static_cast<u32>(stream_id(layer, p)), static_cast<u32>(net),
+                              static_cast<u32>(net >> 32)};
+        kernels::philox_stream(stream_key(key_), first, n_blocks, s.bits.data());
     }
     if (normals && !s.has_normals) {
         // Box-Muller works on pairs of words: transform all drawn words, use the first n.

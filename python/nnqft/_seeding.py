@@ -19,7 +19,10 @@ __all__ = [
 
 
 def resolve_seed(seed: Any) -> tuple[np.random.SeedSequence, np.ndarray]:
-    """Return ``(SeedSequence, key)`` with ``key`` two uint64 words for Philox4x64.
+    """Return ``(SeedSequence, key)`` with ``key`` the first two uint64 words of its state.
+
+    Stream version 2 keys Philox4x32-10 with the first 64 bits, ``key[0]`` (low 32-bit
+    half first); both words are recorded so that results stay comparable.
 
     ``seed`` may be None (fresh entropy, recorded so the run can be repeated), a
     non-negative int, a sequence of non-negative ints, or a SeedSequence.

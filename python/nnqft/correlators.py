@@ -326,10 +326,19 @@ class Correlators(Result, kind="correlators"):
             m.get("sampler", "weights"),  # results from before samplers existed: weights
         )
 
+    @property
+    def stream_version(self) -> int:
+        """Version of the random streams the networks were drawn from (1 if not recorded)."""
+        return int(self.meta.get("stream_version", 1))
+
     def compatible_with(self, other: Correlators) -> str | None:
         """None if ``self + other`` is allowed, else the reason it is not."""
         if not isinstance(other, Correlators):
             return f"cannot merge Correlators with {type(other).__name__}"
+        if self.stream_version != other.stream_version:
+            return (f"cannot merge runs drawn from different random-stream versions "
+                    f"({self.stream_version} and {other.stream_version}): the same seed gives "
+                    f"different networks; re-run one of them with a single nnqft version")
         names = ("architecture", "inputs x", "inputs x", "orders", "estimator", "seed",
                  "block_size", "n_bins", "pilot shift", "sampler")
         for name, a, b in zip(names, self._config_key(), other._config_key(), strict=True):

@@ -291,6 +291,7 @@ def sample_grid(
         "wall_time": wall,
         "threads": n_threads,
         "kernel_path": _core.kernel_path(),
+        "stream_version": _core.STREAM_VERSION,
         "conventions": CONVENTIONS,
         "nnqft_version": _core.__version__,
         "host": {"machine": platform.machine(), "system": platform.system(),

@@ -326,6 +326,7 @@ def _provenance(cfg: StudyConfig, seed: int, threads: int | None, wall: float) -
         "seed": seed,
         "threads": threads,
         "kernel_path": _core.kernel_path(),
+        "stream_version": _core.STREAM_VERSION,
         "wall_time": wall,
         "host": {"machine": platform.machine(), "system": platform.system(),
                  "python": platform.python_version(), "cpus": os.cpu_count()},

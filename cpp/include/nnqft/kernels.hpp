@@ -1,5 +1,5 @@
 /// @file kernels.hpp
-/// The hot element-wise kernels of the sampler: Philox bit streams, Box-Muller normals,
+/// The hot element-wise kernels of the sampler: Philox4x32 bit streams, Box-Muller normals,
 /// uniforms and activation functions on contiguous arrays.
 ///
 /// Implementations exist for several instruction sets (generic x86-64, AVX2+FMA,
@@ -18,14 +18,19 @@ namespace nnqft::kernels {
 /// Element-wise functions applied by `apply`.
 enum class Func : int { erf = 0, relu = 1, tanh = 2, identity = 3, exp = 4, cos = 5 };
 
-/// out[4j .. 4j+3] = philox4x64(first + (j, 0, 0, 0), key) for j < n_blocks
-/// (the carry of the first counter word into the second is not propagated: callers
-/// keep counter word 0 far below 2^64).
-void philox_stream(const Key& key, const Counter& first, std::size_t n_blocks, u64* out);
+/// Philox4x32-10 blocks x = philox4x32(first + (j, 0, 0, 0), key) for j < n_blocks as
+/// 64-bit words out[2j] = x0 | x1 << 32, out[2j + 1] = x2 | x3 << 32 (the 32-bit words
+/// in order, on a little-endian machine). Counter word 0 wraps modulo 2^32 without a
+/// carry into word 1: callers keep j below 2^32.
+void philox_stream(const Key32& key, const Counter32& first, std::size_t n_blocks, u64* out);
 
 /// Box-Muller on consecutive pairs of 64-bit words (n even):
 /// u1 = ((b[2i] >> 11) + 1) 2^-53 in (0, 1], u2 = (b[2i+1] >> 11) 2^-53,
 /// out[2i] = sqrt(-2 ln u1) cos(2 pi u2), out[2i+1] = sqrt(-2 ln u1) sin(2 pi u2).
+/// Tails: u1 >= 2^-53 caps the radius at sqrt(106 ln 2) = 8.57, so |z| <= 8.57; the
+/// normal distribution puts probability 1.0e-17 beyond it (P(R > r) = e^(-r^2/2) =
+/// 2^-53 for the pair), far below anything an ensemble resolves; every tail event
+/// of probability >= ~1e-16 is represented.
 void normals(const u64* bits, double* out, std::size_t n);
 
 /// out[i] = lo + (hi - lo) (b[i] >> 11) 2^-53, uniform on [lo, hi).

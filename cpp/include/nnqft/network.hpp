@@ -1,7 +1,8 @@
 /// @file network.hpp
 /// Random fully connected networks addressed by index: network i draws every parameter
-/// from Philox4x64-10 streams with counter (block, i, stream, 0), so it is the same
-/// network on any thread, process or machine (design.md "Determinism").
+/// from Philox4x32-10 streams with counter (block, stream, i mod 2^32, i >> 32) under
+/// the seed's first 64 bits (stream version 2, philox.hpp), so it is the same network
+/// on any thread, process or machine (design.md "Determinism").
 ///
 /// Conventions (design.md): depth L hidden layers of width N, z^(0) = W0 x + b0,
 /// z^(l+1) = W^(l) phi(z^(l)) + b^(l), scalar linear read-out. A weight of a layer with

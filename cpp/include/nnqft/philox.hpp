@@ -1,8 +1,10 @@
 /// @file philox.hpp
-/// Philox4x64-10 counter-based random bit generator (Salmon, Moraes, Dror, Shaw,
-/// "Parallel random numbers: as easy as 1, 2, 3", SC'11; constants of Random123 and
-/// numpy.random.Philox). Stateless: block(counter, key) -> 4 x 64 random bits, so any
-/// network's draws can be computed by any thread, process or machine.
+/// Philox4x32-10 counter-based random bit generator (Salmon, Moraes, Dror, Shaw,
+/// "Parallel random numbers: as easy as 1, 2, 3", SC'11; constants of Random123).
+/// Stateless: block(counter, key) -> 4 x 32 random bits, so any network's draws can be
+/// computed by any thread, process or machine. The 32 x 32 -> 64-bit products of its
+/// rounds are native vector multiplies (SSE2 pmuludq and its AVX2/AVX-512 widenings),
+/// which is why it replaced Philox4x64-10 (stream version 1) in stream version 2.
 #pragma once
 
 #include <array>
@@ -10,39 +12,45 @@
 
 namespace nnqft {
 
+using u32 = std::uint32_t;
 using u64 = std::uint64_t;
-using Counter = std::array<u64, 4>;
+/// Seeds as Python hands them over: the first two 64-bit words of a SeedSequence's state.
 using Key = std::array<u64, 2>;
+using Counter32 = std::array<u32, 4>;
+using Key32 = std::array<u32, 2>;
+
+/// Version of the random streams (generator, counter layout and normal transform):
+/// results drawn with different versions are different ensembles and must not be
+/// merged. 1: Philox4x64-10 + Box-Muller on 53-bit uniforms (nnqft <= 0.1, no version
+/// recorded); 2: Philox4x32-10 (see kernels::philox_stream) + the same Box-Muller.
+inline constexpr int kStreamVersion = 2;
 
 namespace philox_detail {
-inline constexpr u64 kMul0 = 0xD2E7470EE14C6C93ULL;
-inline constexpr u64 kMul1 = 0xCA5A826395121157ULL;
-inline constexpr u64 kWeyl0 = 0x9E3779B97F4A7C15ULL;  // golden ratio
-inline constexpr u64 kWeyl1 = 0xBB67AE8584CAA73BULL;  // sqrt(3) - 1
-
-__extension__ typedef unsigned __int128 u128;  // GCC/Clang 128-bit product
-
-inline void mulhilo(u64 a, u64 b, u64& hi, u64& lo) {
-    const u128 p = static_cast<u128>(a) * b;
-    hi = static_cast<u64>(p >> 64);
-    lo = static_cast<u64>(p);
-}
+inline constexpr u32 kMul0 = 0xD2511F53U;
+inline constexpr u32 kMul1 = 0xCD9E8D57U;
+inline constexpr u32 kWeyl0 = 0x9E3779B9U;  // golden ratio
+inline constexpr u32 kWeyl1 = 0xBB67AE85U;  // sqrt(3) - 1
 }  // namespace philox_detail
 
-/// One Philox4x64-10 block: ten rounds with the key bumped between rounds.
-inline Counter philox4x64(Counter ctr, Key key) {
+/// One Philox4x32-10 block: ten rounds with the key bumped between rounds.
+inline Counter32 philox4x32(Counter32 ctr, Key32 key) {
     using namespace philox_detail;
     for (int round = 0; round < 10; ++round) {
         if (round > 0) {
             key[0] += kWeyl0;
             key[1] += kWeyl1;
         }
-        u64 hi0, lo0, hi1, lo1;
-        mulhilo(kMul0, ctr[0], hi0, lo0);
-        mulhilo(kMul1, ctr[2], hi1, lo1);
-        ctr = {hi1 ^ ctr[1] ^ key[0], lo1, hi0 ^ ctr[3] ^ key[1], lo0};
+        const u64 p0 = static_cast<u64>(kMul0) * ctr[0];
+        const u64 p1 = static_cast<u64>(kMul1) * ctr[2];
+        ctr = {static_cast<u32>(p1 >> 32) ^ ctr[1] ^ key[0], static_cast<u32>(p1),
+               static_cast<u32>(p0 >> 32) ^ ctr[3] ^ key[1], static_cast<u32>(p0)};
     }
     return ctr;
+}
+
+/// The Philox4x32 key of a seed: its first 64 bits (key[0], low half first).
+inline Key32 stream_key(const Key& key) {
+    return {static_cast<u32>(key[0]), static_cast<u32>(key[0] >> 32)};
 }
 
 }  // namespace nnqft
