@@ -42,9 +42,9 @@ _GH_VARIANCE = {"erf": 3.5, "tanh": 1.6, "linear": math.inf}
 #: Refuse kernels that would need more than this multiple of the base node counts.
 _MAX_NODE_SCALE = 4.0
 #: Gauss-Legendre nodes per axis of the collapsed simplex rule (ReLU).
-_SIMPLEX_NODES = 24
+_SIMPLEX_NODES = 16
 #: Widest angle (radians) between two rays of a simplicial piece of a ReLU cone.
-_MAX_RAY_ANGLE = math.radians(50.0)
+_MAX_RAY_ANGLE = math.radians(70.0)
 #: Relative eigenvalue below which a kernel direction counts as absent.
 _RANK_TOL = 1e-12
 

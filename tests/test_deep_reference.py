@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
-from deep_reference import _four_point, _g, _node_scale, _pairs, kappa4, reference_finite_width
+from deep_reference import _four_point, _g, _node_scale, _pairs, _relu_moments, kappa4, reference_finite_width
 
 import nnqft
 from nnqft.tuples import tuples
@@ -42,6 +42,43 @@ def test_linear_full_rank():
     wishart = outer(kern, kern).transpose(0, 2, 1, 3) + outer(kern, kern).transpose(0, 3, 2, 1)
     np.testing.assert_allclose(v, depth * wishart, rtol=1e-9, atol=1e-12 * np.max(np.abs(v)))
     assert np.max(np.abs(k1)) < 1e-9 * np.max(np.abs(kern))
+
+
+def test_linear_four_inputs_full_rank():
+    """Four inputs, rank-4 kernel: the 4-D tensor grid gives Isserlis, V = L (KK + KK)."""
+    x = np.array([[0.5, -0.2, 0.3, 0.1], [-0.3, 0.8, 0.1, 0.4], [0.6, 0.6, -0.5, 0.2], [0.1, 0.2, 0.9, -0.7]])
+    kern, k1, v = reference_finite_width("linear", [1.1, 1.3], [0.0, 0.0], x)
+    wishart = outer(kern, kern).transpose(0, 2, 1, 3) + outer(kern, kern).transpose(0, 3, 2, 1)
+    np.testing.assert_allclose(v, wishart, rtol=1e-10, atol=1e-13 * np.max(np.abs(v)))
+
+
+def isserlis(sigma, idx):
+    """E[z_i1 ... z_in] of a centred Gaussian: sum over perfect matchings."""
+    if not idx:
+        return 1.0
+    first, rest = idx[0], idx[1:]
+    return sum(sigma[first, rest[j]] * isserlis(sigma, rest[:j] + rest[j + 1 :]) for j in range(len(rest)))
+
+
+@pytest.mark.parametrize("rank", [4, 3, 2, 1])
+def test_relu_cones_sum_to_isserlis(rank):
+    """relu(z)^p + (-1)^p relu(-z)^p = z^p: summing the cone moments over sign flips gives Isserlis.
+
+    Each of the 16 sign patterns is a different cone; ranks below 4 give polygonal cones with
+    more faces than dimensions.
+    """
+    rng = np.random.default_rng(rank)
+    a = rng.normal(size=(4, rank))
+    sigma = a @ a.T
+    for powers in ([1, 1, 1, 1], [2, 1, 1], [1, 3], [2, 2]):
+        m = len(powers)
+        idx = [i for i, p in enumerate(powers) for _ in range(p)]
+        total = 0.0
+        for signs in itertools.product((1.0, -1.0), repeat=m):
+            flip = np.diag(signs)
+            moment = _relu_moments(flip @ sigma[:m, :m] @ flip, np.array([powers]), 1.0)[0]
+            total += np.prod(np.array(signs) ** np.array(powers)) * moment
+        assert abs(total - isserlis(sigma, idx)) < 1e-12 * np.max(np.abs(sigma)) ** (len(idx) / 2)
 
 
 @pytest.mark.parametrize("depth, sigma_w", [(1, 1.0), (2, 2**0.5), (3, 1.7)])
