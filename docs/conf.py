@@ -51,7 +51,7 @@ html_static_path: list[str] = []
 myst_heading_anchors = 3
 
 # -- autodoc / autosummary / numpydoc -----------------------------------------------------
-autosummary_generate = True
+autosummary_generate: list[str] = []  # the API pages, written at the end of this file
 autodoc_typehints = "none"  # the numpydoc "Parameters" sections carry the types
 autodoc_member_order = "bysource"
 numpydoc_show_class_members = False
@@ -142,7 +142,10 @@ def _module_page(modname: str, aliases: dict[str, str]) -> str:
     own = [n for n in names if n not in shared and not _is_data(getattr(mod, n))]
     data = [n for n in names if n not in shared and _is_data(getattr(mod, n))]
     lines = _rst_title(f"``{full}``")
-    lines += [f".. automodule:: {full}", "   :no-members:", "", f".. currentmodule:: {full}", ""]
+    lines += [f".. automodule:: {full}", "   :no-members:"]
+    if modname in nnqft.__all__:  # nnqft.finite_width is also the function's name
+        lines += ["   :no-index:"]
+    lines += ["", f".. currentmodule:: {full}", ""]
     if own:
         lines += [".. autosummary::", "   :toctree: ../generated", ""]
         lines += [f"   {n}" for n in own] + [""]
@@ -216,14 +219,15 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text)
 
 
-def write_generated_pages() -> None:
-    """Write docs/api/*.rst and docs/cli.rst (git-ignored) from the package."""
+def write_generated_pages() -> list[str]:
+    """Write docs/api/*.rst and docs/cli.rst (git-ignored) from the package; the API pages."""
     modules = public_modules()
     aliases = reexports()
     _write_if_changed(DOCS / "api" / "index.rst", _api_index(modules))
     for m in modules:
         _write_if_changed(DOCS / "api" / f"{m}.rst", _module_page(m, aliases))
     _write_if_changed(DOCS / "cli.rst", _cli_page())
+    return ["api/index.rst"] + [f"api/{m}.rst" for m in modules]
 
 
 def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
@@ -283,9 +287,13 @@ _ALIASES: dict[str, str] = {}
 
 
 def setup(app: Any) -> None:
-    """Generate the API and CLI pages, and resolve references to re-exported names."""
-    write_generated_pages()
+    """Resolve references to re-exported names; tidy anchors and base classes."""
     _ALIASES.update(reexports())
     app.connect("missing-reference", _resolve_reexport)
     app.connect("doctree-resolved", _alias_ids)
     app.connect("autodoc-process-bases", _public_bases)
+
+
+# Written when the configuration is read, before Sphinx looks for source files, so that an
+# incremental build also sees a new submodule's page and autosummary makes its stubs.
+autosummary_generate = write_generated_pages()
