@@ -322,7 +322,9 @@ def _step(kb, ub, rel_step, what):
 
     The direction is projected on the range of the block; a sizeable part outside it means
     the fluctuations leave the face of the PSD cone that K sits on, where g is not smooth.
-    The step is a fraction of the distance to the cone's boundary along the direction.
+    The step is a fraction of the distance along the direction to the nearest singular
+    kernel, ``1 / max |eig(Kr^(-1/2) B Kr^(-1/2))|`` with ``Kr, B`` the block and the
+    direction on the block's range: there g (and its quadrature) stops being analytic.
     """
     w, q = np.linalg.eigh(kb)
     scale = max(float(np.max(np.abs(w))), 1e-300)
@@ -339,7 +341,9 @@ def _step(kb, ub, rel_step, what):
     norm = np.linalg.norm(inner, 2) if inner.size else 0.0
     if norm <= 1e-300 or norm <= 1e-14 * scale:
         return None, None
-    return proj, rel_step * float(np.min(w[keep])) / norm
+    root = 1.0 / np.sqrt(w[keep])
+    reach = float(np.max(np.abs(np.linalg.eigvalsh(root[:, None] * inner * root[None, :]))))
+    return proj, rel_step / reach
 
 
 def _directional(act, kern, u, resolution, rel_step, levels, what):

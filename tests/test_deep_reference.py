@@ -172,7 +172,7 @@ def _richardson(values):
 def entrywise_derivatives(activation, kern):
     """Jacobian and Hessian of the closed-form g in the upper-triangle parameters."""
     n_p = len(_pairs(len(kern)))
-    h0 = 0.02 * np.min(np.linalg.eigvalsh(kern))
+    h0 = 0.1 * np.min(np.linalg.eigvalsh(kern))  # 0.02 was rounding-limited at ~1e-7
     steps = [h0 / 2**j for j in range(4)]
     jac = np.zeros((n_p, n_p))
     hess = np.zeros((n_p, n_p, n_p))
@@ -226,18 +226,18 @@ def test_recursion_matches_entrywise_derivatives(activation, sigma_w, sigma_b, x
             [[g[pairs.index((min(a, b), max(a, b)))] for b in range(len(x))] for a in range(len(x))]
         )
     np.testing.assert_allclose(kern, k, rtol=1e-12)
-    np.testing.assert_allclose(on_tuples(k1_ref, 2), k1, rtol=0, atol=1e-7 * np.max(np.abs(k1)))
+    np.testing.assert_allclose(on_tuples(k1_ref, 2), k1, rtol=0, atol=1e-8 * np.max(np.abs(k1)))
     v_pairs = np.array([[v_ref[a, b, c, d] for c, d in pairs] for a, b in pairs])
-    np.testing.assert_allclose(v_pairs, v, rtol=0, atol=1e-7 * np.max(np.abs(v)))
+    np.testing.assert_allclose(v_pairs, v, rtol=0, atol=1e-8 * np.max(np.abs(v)))
 
 
 def test_converged_and_symmetric():
-    """Finer quadrature and smaller steps change nothing at 1e-7; V has its symmetries."""
+    """Finer quadrature and smaller steps change nothing at 1e-8; V has its symmetries."""
     case = ("tanh", [1.6] * 3, [0.2] * 3, X2[:3])
     base = reference_finite_width(*case)
     for kwargs in ({"resolution": 1.3}, {"rel_step": 0.05}):
         for ref, other in zip(base, reference_finite_width(*case, **kwargs), strict=True):
-            np.testing.assert_allclose(other, ref, rtol=0, atol=1e-7 * np.max(np.abs(ref)))
+            np.testing.assert_allclose(other, ref, rtol=0, atol=1e-8 * np.max(np.abs(ref)))
     v = base[2]
     for perm in [(1, 0, 2, 3), (0, 1, 3, 2), (2, 3, 0, 1)]:
         assert np.array_equal(v, v.transpose(perm))
@@ -277,3 +277,34 @@ def assert_within(estimate, theory, errors, remainder):
     """|estimate - theory| <= 5 standard errors + the O(1/N^2) remainder bound."""
     excess = np.abs(estimate - theory) - (5 * errors + remainder)
     assert np.all(excess <= 0), f"worst excess {np.max(excess):.3g} (remainder bound {remainder:.3g})"
+
+
+# -- the package's implementation ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "activation, sigma_w, sigma_b, x, v_tol",
+    [
+        ("erf", [1.5] * 4, [0.3] * 4, np.array([[-0.5], [0.3], [0.9]]), 1e-9),
+        ("tanh", [1.5] * 3, [0.3] * 3, np.array([[-0.5], [0.3], [0.9]]), 1e-7),  # its tanh T: ~1e-7
+        ("relu", [1.2, 1.3, 1.1], [0.2, 0.4, 0.1], X2[:3], 1e-9),
+        # rank-1 first layer, a nearly singular pair (0.5, 0.6) downstream
+        ("relu", [1.4] * 4, [0.0, 0.2, 0.3, 0.1], np.array([[0.5], [-0.3], [0.6], [0.1]]), 1e-9),
+        ("linear", [1.2, 1.1, 0.9], [0.3, 0.2, 0.1], X2, 1e-9),
+    ],
+)
+def test_matches_nnqft_finite_width(activation, sigma_w, sigma_b, x, v_tol):
+    """nnqft.finite_width (written separately, not read here) agrees with this reference."""
+    kern, k1, v = reference_finite_width(activation, sigma_w, sigma_b, x)
+    depth, width = len(sigma_w) - 1, 10
+    arch = nnqft.Architecture(
+        activation=activation, width=width, d_in=x.shape[1], depth=depth, sigma_w=sigma_w, sigma_b=sigma_b
+    )
+    theory = nnqft.finite_width(arch, x)
+    pairs = _pairs(len(x))
+    np.testing.assert_allclose(theory.kernel(), kern, rtol=1e-11)
+    k1_scale = max(np.max(np.abs(k1)), 1e-3 * np.max(np.abs(kern)))  # K1 = 0 for linear nets
+    np.testing.assert_allclose(theory.kernel_correction(), k1, rtol=0, atol=1e-8 * k1_scale)
+    v_pairs = np.array([[v[a, b, c, d] for c, d in pairs] for a, b in pairs])
+    np.testing.assert_allclose(theory.vertex(), v_pairs, rtol=0, atol=v_tol * np.max(np.abs(v_pairs)))
+    kappa = on_tuples(kappa4(v, width), 4)
+    np.testing.assert_allclose(theory.connected(4), kappa, rtol=0, atol=2 * v_tol * np.max(np.abs(kappa)))
+    np.testing.assert_allclose(theory.mean(2), on_tuples(kern + k1 / width, 2), rtol=1e-8)
