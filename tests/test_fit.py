@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from nnqft.architecture import Architecture
+from nnqft.diagnostics import per_tuple_couplings, predict_g6, quartic_vertex
 from nnqft.fit import (
     CONVENTION,
     CouplingFit,
@@ -17,9 +18,6 @@ from nnqft.fit import (
     fit_exact_like,
     hms_kappa,
     hms_lambda,
-    per_tuple_couplings,
-    predict_g6,
-    quartic_vertex,
     u4_from_hms_lambda,
     u6_from_hms_kappa,
 )

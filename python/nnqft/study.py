@@ -210,7 +210,8 @@ RELU_CUTOFFS = [7.0, 10.0, 20.0, 50.0, 100.0, 1000.0]
 
 
 def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
-    from .fit import cutoff_scan, fit_couplings, fit_exact_like, predict_g6
+    from .diagnostics import predict_g6
+    from .fit import cutoff_scan, fit_couplings, fit_exact_like
 
     rows, record = [], {}
     for net in cfg.nets:
