@@ -17,7 +17,8 @@
 /// z_i = A xi_i with A A^T = G (PsdFactor, rank r) and xi_i ~ N(0, I_r). Stream layout:
 /// such a layer draws no weights or biases; xi_i[s] is unit normal s N + i of the
 /// layer's (layer, weights) stream (s < r), so the normals used are always a prefix of
-/// one fixed stream. The first layer and the plain estimator's read-out are drawn
+/// one fixed stream, and a change of rank along a sigma grid keeps the normals of the
+/// leading components (common random numbers stay common). The first layer and the plain estimator's read-out are drawn
 /// explicitly on both paths. Results are equal in distribution, not bit-identical,
 /// across samplers.
 #pragma once
