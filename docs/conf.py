@@ -68,6 +68,7 @@ numpydoc_xref_aliases = {
     "Path": "pathlib.Path",
     "path-like": ":term:`python:path-like object`",
     "Client": "distributed.Client",
+    "dask.distributed.Client": "distributed.Client",
     "Figure": "matplotlib.figure.Figure",
     "Axes": "matplotlib.axes.Axes",
 }

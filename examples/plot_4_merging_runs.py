@@ -60,7 +60,9 @@ plt.show()
 # ------------------------------
 # :func:`nnqft.distributed.sample_dask` splits the network range into chunks, samples
 # them on the workers and merges the results: again bit-identical. Here a two-worker
-# cluster inside this process; for a real cluster, pass its client.
+# :class:`~distributed.LocalCluster` inside this process; for a real cluster (see Dask's
+# :doc:`dask:deploying`, e.g. on an HPC batch system), pass its
+# :class:`~distributed.Client`.
 from dask.distributed import Client, LocalCluster
 
 from nnqft.distributed import sample_dask

@@ -33,6 +33,9 @@ NUMPY = [
     ("numpy.polyfit", "py", "function", "reference/generated/numpy.polyfit.html#$"),
     ("numpy.inf", "py", "data", "reference/constants.html#$"),
     ("numpy.nan", "py", "data", "reference/constants.html#$"),
+    *[(f"numpy.{f}", "py", "function", f"reference/generated/numpy.{f}.html#$")
+      for f in ("array", "arange", "linspace", "median", "mean", "sqrt", "exp", "max",
+                "array_equal")],
     ("array_like", "std", "term", "glossary.html#term-array_like"),
     ("arrays.scalars", "std", "label", "reference/arrays.scalars.html#arrays-scalars"),
 ]
@@ -40,6 +43,10 @@ NUMPY = [
 MATPLOTLIB = [
     ("matplotlib.figure.Figure", "py", "class", "api/_as_gen/matplotlib.figure.Figure.html#$"),
     ("matplotlib.axes.Axes", "py", "class", "api/_as_gen/matplotlib.axes.Axes.html#$"),
+    *[(f"matplotlib.pyplot.{f}", "py", "function", f"api/_as_gen/matplotlib.pyplot.{f}.html#$")
+      for f in ("subplots", "show")],
+    *[(f"matplotlib.axes.Axes.{m}", "py", "method", f"api/_as_gen/matplotlib.axes.Axes.{m}.html#$")
+      for m in ("plot", "errorbar", "set", "legend", "axhline", "axhspan")],
 ]
 
 

@@ -892,7 +892,7 @@ def integrate_flow(
         Number of log-spaced output scales from scale0 to scale_max (default 241, 20 per
         decade).
     method : {"LSODA", "Radau"}
-        Stiff-safe ``scipy.integrate.solve_ivp`` method: LSODA (default; switches between
+        Stiff-safe :func:`scipy.integrate.solve_ivp` method: LSODA (default; switches between
         Adams and BDF, ~15× fewer evaluations here) or Radau (implicit Runge–Kutta, as ELS).
     rtol : float
         Relative tolerance (default 1e-10).
