@@ -45,7 +45,7 @@ for estimator in ("plain", "conditional"):
 # Each estimate agrees with the same fit applied to the exact correlators. (That the two
 # exact values differ is already a sign that the model is not exact: different weights
 # project a non-local κ4 differently.) The χ² tells the two runs apart: with the plain
-# estimator's error bars one constant u4 is an acceptable description (p ≈ 0.5); the
+# estimator's error bars one constant u4 is an acceptable description (p > 0.05); the
 # conditional estimator resolves the four-point function well enough to see that the
 # erf-net's interaction is not a constant local φ⁴ coupling (physics.md §3.5).
 # The full report of a fit:

@@ -30,7 +30,7 @@ print(f"\nu4 ∝ σ^e with e = {e:.4f} ± {de:.2g}; dimensional analysis: {arch.
 # %%
 # The active flow (left: measured points, exact line, power-law fit, and the passive
 # functional-RG curve) and the functional-RG flow of u4 and σ with the scale k.
-frg = flow.frg(k_max=100.0)
+frg = flow.frg(scale_max=100.0)
 fig, axes = plt.subplots(1, 3, figsize=(13, 4), layout="constrained")
 flow.plot(ax=axes[0], frg=frg)
 axes[0].set_title("active flow: u4(σ)")
@@ -41,5 +41,5 @@ plt.show()
 # %%
 # The functional-RG flow moves σ only slightly and does not follow the active σ^(d−4)
 # law: the two flows answer different questions (physics.md §4.3).
-print(f"FRG at k = {frg.k[-1]:g}: σ(k) = {frg.sigma[-1]:.4f}, "
+print(f"FRG at scale k = {frg.scale[-1]:g}: σ(k) = {frg.sigma[-1]:.4f}, "
       f"u4 = {frg.couplings['u4'][-1]:.4g} ± {frg.errors['u4'][-1]:.2g}")

@@ -60,10 +60,11 @@ for label, (activation, sigma_w, sigma_b, x) in NETS.items():
     results[label] = rows
 
 # %%
-# Sampled r4 over the 1/N theory, with jackknife errors. The erf-net agrees at every
-# depth, within about two errors. The critical ReLU-net follows 5L at small depth and
-# pulls above it as L/N grows: the next order, (L/N)², is no longer negligible at
-# N = 50. The per-tuple comparison on the right is the erf-net at L = 3.
+# Sampled r4 over the 1/N theory, with jackknife errors. The erf-net agrees within a few
+# per cent at every depth; at L = 1 the 1/N term is the whole connected four-point
+# function, at L ≥ 2 the next order in 1/N remains. The critical ReLU-net follows 5L at
+# small depth and pulls above it as L/N grows: the next order, (L/N)², is no longer
+# negligible at N = 50. The per-tuple comparison on the right is the erf-net at L = 3.
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
 for i, (label, rows) in enumerate(results.items()):
     depth, r4, r4_err, r4_theory, reliable = map(np.array, zip(*rows, strict=True))

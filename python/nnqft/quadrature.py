@@ -31,7 +31,7 @@ def unit_rule(q: int) -> tuple[FloatArray, FloatArray]:
 
 
 def composite(edges: FloatArray, q: int = DEFAULT_NODES) -> tuple[FloatArray, FloatArray]:
-    """Composite Gauss-Legendre rule, ``q`` nodes on each panel ``edges[i] .. edges[i+1]``."""
+    """Composite Gauss-Legendre rule, ``q`` nodes on each panel ``[edges[i], edges[i+1]]``."""
     u, w = unit_rule(q)
     lengths = np.diff(edges)
     nodes = edges[:-1, None] + lengths[:, None] * u
