@@ -139,14 +139,22 @@ def _is_data(obj: Any) -> bool:
     return not callable(obj) and not isinstance(obj, type)
 
 
-def _module_page(modname: str, aliases: dict[str, str]) -> str:
-    """One submodule: its docstring, its own names, and links to the re-exported ones."""
+def _split_names(modname: str, aliases: dict[str, str]) -> tuple[list[str], list[str], list[str]]:
+    """A submodule's ``__all__``: (own functions and classes, re-exported names, data)."""
     full = f"nnqft.{modname}"
     mod = importlib.import_module(full)
     names = list(getattr(mod, "__all__", []))
     shared = [n for n in names if f"{full}.{n}" in aliases]
     own = [n for n in names if n not in shared and not _is_data(getattr(mod, n))]
     data = [n for n in names if n not in shared and _is_data(getattr(mod, n))]
+    return own, shared, data
+
+
+def _module_page(modname: str, aliases: dict[str, str]) -> str:
+    """One submodule: its docstring, its own names, and links to the re-exported ones."""
+    full = f"nnqft.{modname}"
+    mod = importlib.import_module(full)
+    own, shared, data = _split_names(modname, aliases)
     lines = _rst_title(f"``{full}``")
     lines += [f".. automodule:: {full}", "   :no-members:"]
     if modname in nnqft.__all__:  # nnqft.finite_width is also the function's name
@@ -233,6 +241,15 @@ def write_generated_pages() -> list[str]:
     for m in modules:
         _write_if_changed(DOCS / "api" / f"{m}.rst", _module_page(m, aliases))
     _write_if_changed(DOCS / "cli.rst", _cli_page())
+    # autosummary never deletes a stub; one left by a moved or renamed name would be read.
+    documented = {f"nnqft.{n}" for n in nnqft.__all__}
+    documented |= {f"nnqft.{m}.{n}" for m in modules for n in _split_names(m, aliases)[0]}
+    for stub in (DOCS / "generated").glob("nnqft.*.rst"):
+        if stub.stem not in documented:
+            stub.unlink()
+    for page in (DOCS / "api").glob("*.rst"):
+        if page.stem not in modules and page.stem != "index":
+            page.unlink()
     return ["api/index.rst"] + [f"api/{m}.rst" for m in modules]
 
 
