@@ -23,9 +23,9 @@ def quick_run(tmp_path_factory):
 def test_run_quick_writes_report_plots_and_results(quick_run):
     out = quick_run
     report = (out / "report.md").read_text()
-    for heading in ("fall-off", "couplings", "flow"):
+    for heading in ("fall-off", "couplings", "flow", "depth"):
         assert heading in report.lower()
-    for png in ("falloff.png", "flow.png"):
+    for png in ("falloff.png", "flow.png", "depth.png"):
         assert (out / png).read_bytes()[:8] == PNG_MAGIC
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["nnqft_version"] == nnqft.__version__ and "conventions" in prov
@@ -42,6 +42,17 @@ def test_run_falloff_numbers_agree_with_exact_theory(quick_run):
         assert row["m4_exact"] == pytest.approx(5 / row["width"], rel=1e-12)
     # Gauss-net at sigma_b = 1: log-normal tails; the report must not call them reliable
     assert not any(row["reliable"] for row in falloff["gauss"] if row["width"] <= 10)
+
+
+def test_run_depth_section_at_depth_one_is_exact_theory(quick_run):
+    """At L = 1 the 1/N theory is the exact theory: the sampled N*m4 agrees within errors."""
+    depth = json.loads((quick_run / "depth.json").read_text())
+    assert set(depth) == {"erf", "relu (critical)"}
+    for rows in depth.values():
+        assert [r["depth"] for r in rows] == [1, 2, 3]
+        r = rows[0]
+        assert abs(r["Nm4"] - r["Nm4_theory"]) < 5 * r["Nm4_err"]
+        assert all(np.isfinite(r["Nu4_theory"]) for r in rows)
 
 
 def test_show_outlines_the_json_tables(quick_run, capsys):
