@@ -113,3 +113,59 @@ def test_refuses_uniform_weights():
     a = nnqft.Architecture("erf", width=10, d_in=1, depth=2, weight_dist="uniform")
     with pytest.raises(ValueError, match="gaussian weights"):
         nnqft.finite_width(a, [[0.5]])
+
+
+# -- Monte Carlo: the conditional estimator of sampled deep networks --------------------
+# Explicit-weights sampling costs N^2 per layer, so the widths are modest; the allowance
+# for the O(1/N) remainder of the leading theory is 5 L / N relative (the ReLU ray's
+# exact (1 + 5/N)^L - 1 against 5L/N is well inside it).
+MC_CASES = [("erf", 2, 4, 1.5, 0.3), ("tanh", 3, 3, 1.4, 0.3), ("relu", 3, 5, 1.3, 0.4)]
+
+
+@pytest.mark.parametrize(("act", "depth", "k", "sw", "sb"), MC_CASES)
+def test_kappa4_against_sampled_deep_networks(act, depth, k, sw, sb):
+    width = 200
+    a = arch(act, depth, sw, sb, width=width)
+    x = np.linspace(-1.0, 1.2, k)
+    corr = nnqft.sample(a, x, 2_000, orders=(2, 4), estimator="conditional", seed=11,
+                        threads=2, progress=False)
+    sampled, err = corr.connected(4)
+    theory = nnqft.finite_width(a, x).connected(4)
+    allowance = 5 * err + 5 * depth / width * np.abs(theory)
+    assert np.all(np.abs(sampled - theory) < allowance), np.max(np.abs(sampled - theory) / allowance)
+    assert np.median(np.abs(sampled - theory) / err) < 2.5  # not merely inside a wide band
+
+
+@pytest.mark.parametrize(("act", "depth", "k", "sw", "sb"), MC_CASES)
+def test_kernel_correction_against_sampled_deep_networks(act, depth, k, sw, sb):
+    """N (G2 - K) = K1 + O(1/N) at N = 100 (relu, tanh: K alone is excluded)."""
+    width = 100
+    a = arch(act, depth, sw, sb, width=width)
+    x = np.linspace(-1.0, 1.2, k)
+    corr = nnqft.sample(a, x, 20_000, orders=(2,), estimator="conditional", seed=12,
+                        threads=2, progress=False)
+    th = nnqft.finite_width(a, x)
+    t2 = tuples(k, 2)
+    kern = th.kernel()[t2[:, 0], t2[:, 1]]
+    k1 = th.kernel_correction()[t2[:, 0], t2[:, 1]]
+    g2, err = corr.mean(2), corr.stderr(2)
+    allowance = 5 * err + 5 * depth / width * np.abs(k1) / width
+    assert np.all(np.abs(g2 - kern - k1 / width) < allowance)
+    if np.max(np.abs(k1) / width / err) > 5:  # where the correction is resolvable, it is seen
+        assert np.max(np.abs(g2 - kern) / err) > 3
+
+
+def test_deep_coupling_fit_against_theory_fit():
+    """fit_couplings on a deep ensemble beside the same fit of the 1/N theory's kappa4."""
+    a = arch("erf", 2, 1.2, 0.5, width=30)
+    x = np.linspace(-1.0, 1.0, 5)
+    corr = nnqft.sample(a, x, 8_000, orders=(2, 4), estimator="conditional", seed=3,
+                        threads=2, progress=False)
+    fit = nnqft.fit_couplings(corr, a, x, cutoff=1e5)
+    theory = nnqft.fit.fit_exact_like(corr, a, x, cutoff=1e5)
+    np.testing.assert_allclose(nnqft.fit.theory_connected(a, x, 4),
+                               nnqft.finite_width(a, x).connected(4), rtol=1e-14)
+    assert abs(fit.values["u4"] - theory.values["u4"]) < 5 * fit.errors["u4"] + 5 * 2 / 30 * abs(
+        theory.values["u4"])
+    with pytest.raises(ValueError, match="order 6"):
+        nnqft.fit.fit_exact_like(corr, a, x, cutoff=1e5, terms=("u4", "u6"))
