@@ -48,3 +48,5 @@ def test_readme_tour_runs(tmp_path, monkeypatch):
     np.testing.assert_array_equal(ns["same"].connected(4)[1], err)
     # "total = corr + more": the union of the two disjoint network ranges
     assert ns["total"].n_networks == 2 * corr.n_networks == 65_536
+    # the deep ensemble's kappa4 beside the leading 1/N theory (remainder ~ L/N = 0.3%)
+    assert_z(ns["deep_kappa4"], ns["deep_err"], ns["th"].connected(4))

@@ -152,13 +152,15 @@ def _g_jet(act: str, sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bo
     if act == "relu":
         if diag:
             return a * 0.5
-        norm = (a * b).sqrt()
-        pos = norm.v > 0
-        safe = _Jet(np.where(pos, norm.v, 1.0), norm.d, norm.h)
-        rho = c * safe.reciprocal()
-        out = norm * _relu_angle(rho) * (1.0 / (2.0 * np.pi))
-        mask = pos.astype(float)
-        return _Jet(out.v * mask, out.d * mask[..., None], out.h * mask[..., None, None])
+        with np.errstate(divide="ignore", invalid="ignore"):  # zero variance: masked below
+            norm = (a * b).sqrt()
+            pos = norm.v > 0
+            safe = _Jet(np.where(pos, norm.v, 1.0), norm.d, norm.h)
+            rho = c * safe.reciprocal()
+            out = norm * _relu_angle(rho) * (1.0 / (2.0 * np.pi))
+        # an input with zero variance has z = 0 at every width: g and its variation vanish
+        return _Jet(np.where(pos, out.v, 0.0), np.where(pos[..., None], out.d, 0.0),
+                    np.where(pos[..., None, None], out.h, 0.0))
     if act == "erf":
         ratio = c * 2.0 * ((a * 2.0 + 1.0) * (b * 2.0 + 1.0)).sqrt().reciprocal()
         return ratio.arcsin() * (2.0 / np.pi)
@@ -198,7 +200,8 @@ def _orthant4(r: FloatArray) -> FloatArray:
     P2(k, l | z_i = z_j = 0)`` (Plackett 1954); P(0) = 1/16.
     """
     lam = float(np.linalg.eigvalsh(r.reshape(-1, 4, 4)).min(initial=1.0))
-    levels = min(48, max(1, math.ceil(math.log2(1.0 / max(lam, 1e-300))) + 2))
+    # the integrand's nearest singularity lies ~lam beyond t = 1: panels down to that size
+    levels = min(48, max(1, math.ceil(math.log2(1.0 / max(lam, 1e-300)))))
     t, w = _graded_to_one(levels)
     shape = (len(t),) + (1,) * (r.ndim - 2)
     out = np.full(r.shape[:-2], 1.0 / 16.0)
@@ -248,15 +251,24 @@ def _condition_on_zero(cov: FloatArray, j: int) -> FloatArray:
     return np.asarray(sub - b[..., :, None] * b[..., None, :] / cov[..., j, j][..., None, None])
 
 
-def _truncated_moment(cov: FloatArray, powers: tuple[int, ...]) -> FloatArray:
+def _truncated_moment(cov: FloatArray, powers: tuple[int, ...],
+                      memo: dict[Any, FloatArray] | None = None,
+                      gone: frozenset[int] = frozenset()) -> FloatArray:
     """``E[prod_i z_i^m_i 1{z > 0}]`` for full-rank cov (..., n, n), by Stein's lemma.
 
     ``E[z_i G] = sum_j cov_ij E[d_j G]``; differentiating the indicator of ``z_j > 0``
     leaves the density at ``z_j = 0`` times a moment of the conditional law, which only
-    survives when ``z_j`` does not appear in the polynomial.
+    survives when ``z_j`` does not appear in the polynomial.  ``memo`` shares the terms
+    that recur (keyed by the set of variables conditioned on, ``gone``, and the powers).
     """
+    memo = {} if memo is None else memo
+    key = (gone, powers)
+    if key in memo:
+        return memo[key]
     if not any(powers):
-        return _orthant(cov)
+        memo[key] = _orthant(cov)
+        return memo[key]
+    names = [a for a in range(len(powers) + len(gone)) if a not in gone]
     i = next(a for a, p in enumerate(powers) if p)
     rest = list(powers)
     rest[i] -= 1
@@ -264,11 +276,14 @@ def _truncated_moment(cov: FloatArray, powers: tuple[int, ...]) -> FloatArray:
     for j, p in enumerate(rest):
         if p:
             lower = tuple(q - (a == j) for a, q in enumerate(rest))
-            out = out + cov[..., i, j] * p * _truncated_moment(cov, lower)
+            out = out + cov[..., i, j] * p * _truncated_moment(cov, lower, memo, gone)
         else:
             density = 1.0 / np.sqrt(2 * np.pi * cov[..., j, j])
             cond = _condition_on_zero(cov, j)
-            out = out + cov[..., i, j] * density * _truncated_moment(cond, tuple(rest[:j] + rest[j + 1:]))
+            inner = _truncated_moment(cond, tuple(rest[:j] + rest[j + 1:]), memo,
+                                      gone | {names[j]})
+            out = out + cov[..., i, j] * density * inner
+    memo[key] = out
     return out
 
 
@@ -305,8 +320,26 @@ def _tanh_four(cov: FloatArray) -> FloatArray:
     return out
 
 
-def _full_rank(sub: FloatArray) -> bool:
-    return bool(np.linalg.eigvalsh(_correlation(sub)).min() > 1e-9)
+_InputSet = tuple[tuple[int, ...], IntArray, IntArray, tuple[tuple[int, ...], ...]]
+
+
+def _full_rank(subs: FloatArray) -> NDArray[np.bool_]:
+    """Which covariances (..., n, n) are numerically non-singular relative to their diagonal."""
+    diag = np.einsum("...ii->...i", subs)
+    ok = np.all(diag > 0, axis=-1)
+    safe = np.where(ok[..., None, None], subs, np.eye(subs.shape[-1]))
+    return np.asarray(ok & (np.linalg.eigvalsh(_correlation(safe)).min(axis=-1) > 1e-9))
+
+
+def _full_rank_sets(cov: FloatArray, sets: tuple[_InputSet, ...]) -> NDArray[np.bool_]:
+    """``_full_rank`` of every input set's sub-covariance, batched by set size."""
+    full = np.zeros(len(sets), dtype=bool)
+    for n in range(1, 5):
+        ids = [i for i, s in enumerate(sets) if len(s[0]) == n]
+        if ids:
+            var = np.array([sets[i][0] for i in ids])
+            full[ids] = _full_rank(cov[var[:, :, None], var[:, None, :]])
+    return full
 
 
 def _spherical_moments(act: str, sub: FloatArray) -> FloatArray:
@@ -316,36 +349,51 @@ def _spherical_moments(act: str, sub: FloatArray) -> FloatArray:
     return _theory._loadings_measure(act, vec[:, keep] * np.sqrt(lam[keep])).moment(4)
 
 
-def _four_by_sets(act: str, cov: FloatArray, t4: IntArray) -> FloatArray:
+@functools.lru_cache(maxsize=16)
+def _input_sets(k: int) -> tuple[_InputSet, ...]:
+    """The sorted 4-tuples grouped by their set of distinct inputs.
+
+    One entry per set: (inputs, tuple rows, the rows' ranks among the set's own sorted
+    4-tuples, the rows' multiplicities of each input).
+    """
+    t4 = _tuples.tuples(k, 4)
+    rows: dict[tuple[int, ...], list[int]] = collections.defaultdict(list)
+    for row, tup in enumerate(t4):
+        rows[tuple(sorted({int(i) for i in tup}))].append(row)
+    out = []
+    for var, members in rows.items():
+        idx = np.array(members)
+        local = np.searchsorted(np.array(var), t4[idx])
+        powers = tuple(tuple(int((t == j).sum()) for j in range(len(var))) for t in local)
+        out.append((var, idx, _tuples.rank(local, len(var)), powers))
+    return tuple(out)
+
+
+def _four_by_sets(act: str, cov: FloatArray) -> FloatArray:
     """``E[phi_a phi_b phi_c phi_d]`` grouped by the set of distinct inputs (relu, tanh).
 
     Full-rank sets: Stein's reduction (relu) or the Kolmogorov mixture of sign moments
     (tanh, 4 distinct inputs); otherwise the spherical rule of rank <= 3, split at the
     kinks (exact for relu, ~1e-12 for tanh).
     """
-    out = np.zeros(len(t4))
-    sets: dict[tuple[int, ...], list[int]] = collections.defaultdict(list)
-    for row, tup in enumerate(t4):
-        sets[tuple(sorted({int(i) for i in tup}))].append(row)
+    sets = _input_sets(len(cov))
+    out = np.zeros(sum(len(rows) for _, rows, _, _ in sets))
     stein: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = collections.defaultdict(list)
     four: list[tuple[int, tuple[int, ...]]] = []
-    for var, rows in sets.items():
+    for (var, rows, local, powers), full in zip(sets, _full_rank_sets(cov, sets), strict=True):
         sub = cov[np.ix_(var, var)]
         if act == "relu" and np.any(np.diag(sub) <= 0):
             continue  # an input with z = 0 identically: relu(0) = 0
-        full = _full_rank(sub)
         if act == "relu" and full:
-            for row in rows:
-                powers = tuple(int(c) for c in np.unique(t4[row], return_counts=True)[1])
-                stein[powers].append((row, var))
+            for row, p in zip(rows, powers, strict=True):
+                stein[p].append((int(row), var))
         elif act == "tanh" and full and len(var) == 4:
-            four.extend((row, var) for row in rows)
+            four.extend((int(row), var) for row in rows)
         else:
-            local = np.searchsorted(np.array(var), t4[rows])
-            out[rows] = _spherical_moments(act, sub)[_tuples.rank(local, len(var))]
-    for powers, members in stein.items():
+            out[rows] = _spherical_moments(act, sub)[local]
+    for p, members in stein.items():
         idx = np.array([v for _, v in members])
-        out[[r for r, _ in members]] = _truncated_moment(cov[idx[:, :, None], idx[:, None, :]], powers)
+        out[[r for r, _ in members]] = _truncated_moment(cov[idx[:, :, None], idx[:, None, :]], p)
     if four:
         idx = np.array([v for _, v in four])
         out[[r for r, _ in four]] = _tanh_four(cov[idx[:, :, None], idx[:, None, :]])
@@ -360,7 +408,7 @@ def _four_point(act: str, cov: FloatArray) -> FloatArray:
     if act == "erf":
         return _erf_four(cov[t4[:, :, None], t4[:, None, :]])
     if act in ("relu", "tanh"):
-        return _four_by_sets(act, cov, t4)
+        return _four_by_sets(act, cov)
     raise ValueError(f"no Gaussian four-point function for activation {act!r}")
 
 
