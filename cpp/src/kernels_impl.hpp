@@ -51,6 +51,8 @@
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -453,9 +455,25 @@ NNQFT_INLINE void v_store_words(VecI c0, VecI c1, VecI c2, VecI c3, u64* out) {
     _mm256_storeu_si256(o, _mm256_permute2x128_si256(a, b, 0x20));
     _mm256_storeu_si256(o + 1, _mm256_permute2x128_si256(a, b, 0x31));
 }
+#elif defined(__SSE2__)  // every x86-64 CPU: pmuludq on 2 blocks per xmm
+constexpr size_t kPhW = 2, kPhG = 4;
+using VecI = __m128i;
+NNQFT_INLINE VecI v_set1(u64 v) { return _mm_set1_epi64x(static_cast<long long>(v)); }
+NNQFT_INLINE VecI v_mul(VecI a, VecI b) { return _mm_mul_epu32(a, b); }
+NNQFT_INLINE VecI v_hi(VecI p) { return _mm_srli_epi64(p, 32); }
+NNQFT_INLINE VecI v_xor3(VecI a, VecI b, VecI c) { return _mm_xor_si128(_mm_xor_si128(a, b), c); }
+NNQFT_INLINE VecI v_iota(u64 start) { return _mm_add_epi64(v_set1(start), _mm_set_epi64x(1, 0)); }
+NNQFT_INLINE void v_store_words(VecI c0, VecI c1, VecI c2, VecI c3, u64* out) {
+    const VecI low = v_set1(kLow32);
+    const VecI w01 = _mm_or_si128(_mm_and_si128(c0, low), _mm_slli_epi64(c1, 32));
+    const VecI w23 = _mm_or_si128(_mm_and_si128(c2, low), _mm_slli_epi64(c3, 32));
+    auto* o = reinterpret_cast<__m128i*>(out);
+    _mm_storeu_si128(o, _mm_unpacklo_epi64(w01, w23));
+    _mm_storeu_si128(o + 1, _mm_unpackhi_epi64(w01, w23));
+}
 #endif
 
-#if defined(__AVX512F__) || defined(__AVX2__)
+#if defined(__AVX512F__) || defined(__AVX2__) || defined(__SSE2__)
 constexpr size_t kPhStep = kPhW * kPhG;
 NNQFT_INLINE void philox_step(const RoundKeys& rk, const u32* first, u32 c0start, u64* out) {
     const VecI m0 = v_set1(kPhM0), m1 = v_set1(kPhM1);
