@@ -50,62 +50,32 @@ SampleConfig make_config(const std::string& activation, int width, int d_in, int
     return c;
 }
 
-// Nodes as flat arrays: levels, indices, counts (all slots), sums (all slots x width).
-py::tuple tree_state(const BlockTree& t) {
-    std::vector<std::int64_t> levels;
-    std::vector<std::uint64_t> indices, counts, tail_lengths;
-    std::vector<double> sums, tails;
-    for (const auto& [start, node] : t.nodes()) {
-        tail_lengths.push_back(node.tail.size());
-        tails.insert(tails.end(), node.tail.begin(), node.tail.end());
-        levels.push_back(node.level);
-        indices.push_back(node.index);
-        counts.insert(counts.end(), node.counts.begin(), node.counts.end());
-        sums.insert(sums.end(), node.sums.begin(), node.sums.end());
-    }
-    return py::make_tuple(t.n_bins(), t.width(), py::array(py::cast(levels)),
-                          U64Array(static_cast<py::ssize_t>(indices.size()), indices.data()),
-                          U64Array(static_cast<py::ssize_t>(counts.size()), counts.data()),
-                          F64Array(static_cast<py::ssize_t>(sums.size()), sums.data()),
-                          U64Array(static_cast<py::ssize_t>(tail_lengths.size()),
-                                   tail_lengths.data()),
-                          F64Array(static_cast<py::ssize_t>(tails.size()), tails.data()));
+template <class T, class Array>
+nnqft::View<T> view(const Array& a) {
+    return {a.data(), static_cast<std::size_t>(a.size())};
 }
 
-BlockTree tree_from_state(std::uint32_t n_bins, std::size_t width, const I64Array& levels,
+template <class T>
+py::array_t<T> to_array(const std::vector<T>& v) {
+    return py::array_t<T>(static_cast<py::ssize_t>(v.size()), v.data());
+}
+
+// The core's flat state as numpy arrays (the core checks it on the way back).
+py::tuple tree_state(const BlockTree& t) {
+    const nnqft::TreeState s = t.state();
+    return py::make_tuple(s.n_bins, s.width, to_array(s.levels), to_array(s.indices),
+                          to_array(s.counts), to_array(s.sums), to_array(s.tail_lengths),
+                          to_array(s.tails));
+}
+
+BlockTree tree_from_state(std::uint64_t n_bins, std::uint64_t width, const I64Array& levels,
                           const U64Array& indices, const U64Array& counts,
                           const F64Array& sums, const U64Array& tail_lengths,
                           const F64Array& tails) {
-    BlockTree t(n_bins, width);
-    if (levels.size() != indices.size() || tail_lengths.size() != levels.size())
-        throw std::invalid_argument("corrupt accumulator state: levels/indices differ");
-    std::size_t c = 0, tc = 0;
-    for (py::ssize_t i = 0; i < levels.size(); ++i) {
-        Node node;
-        node.level = static_cast<int>(levels.at(i));
-        if (node.level < 0 || node.level > 62)
-            throw std::invalid_argument("corrupt accumulator state: bad level");
-        node.index = indices.at(i);
-        const std::size_t slots = std::min<std::uint64_t>(std::uint64_t{1} << node.level, n_bins);
-        if (c + slots > static_cast<std::size_t>(counts.size()) ||
-            (c + slots) * width > static_cast<std::size_t>(sums.size()))
-            throw std::invalid_argument("corrupt accumulator state: too few values");
-        node.counts.assign(counts.data() + c, counts.data() + c + slots);
-        node.sums.assign(sums.data() + c * width, sums.data() + (c + slots) * width);
-        c += slots;
-        const std::size_t n_tail = tail_lengths.at(i);
-        if (tc + n_tail > static_cast<std::size_t>(tails.size()))
-            throw std::invalid_argument("corrupt accumulator state: too few tail values");
-        node.tail.assign(tails.data() + tc, tails.data() + tc + n_tail);
-        tc += n_tail;
-        t.insert(std::move(node));
-    }
-    if (tc != static_cast<std::size_t>(tails.size()))
-        throw std::invalid_argument("corrupt accumulator state: too many tail values");
-    if (c != static_cast<std::size_t>(counts.size()) ||
-        c * width != static_cast<std::size_t>(sums.size()))
-        throw std::invalid_argument("corrupt accumulator state: too many values");
-    return t;
+    return BlockTree::from_state(n_bins, width, view<std::int64_t>(levels),
+                                 view<std::uint64_t>(indices), view<std::uint64_t>(counts),
+                                 view<double>(sums), view<std::uint64_t>(tail_lengths),
+                                 view<double>(tails));
 }
 
 }  // namespace

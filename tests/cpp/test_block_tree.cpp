@@ -11,6 +11,8 @@
 
 using nnqft::BlockTree;
 using nnqft::Node;
+using nnqft::TreeState;
+using nnqft::View;
 
 static Node leaf(std::uint64_t b, std::size_t width) {
     Node n;
@@ -34,6 +36,70 @@ static void totals_equal(const BlockTree& a, const BlockTree& b) {
     CHECK(sa == sb);  // bit-identical
     CHECK(a.tail() == b.tail());
     CHECK(a.tail().size() == nnqft::kTailSize);
+}
+
+template <class T>
+static View<T> view(const std::vector<T>& v) {
+    return {v.data(), v.size()};
+}
+
+static BlockTree rebuild(const TreeState& s) {
+    return BlockTree::from_state(s.n_bins, s.width, view(s.levels), view(s.indices),
+                                 view(s.counts), view(s.sums), view(s.tail_lengths),
+                                 view(s.tails));
+}
+
+// from_state round-trips, and refuses every corruption with an exception (never reads
+// out of bounds: the sanitizer build checks that).
+static void state_checks() {
+    const std::size_t width = 3;
+    BlockTree tree(8, width);
+    for (std::uint64_t b = 0; b < 13; ++b) tree.insert(leaf(b, width));
+    const TreeState good = tree.state();
+    totals_equal(tree, rebuild(good));
+
+    auto refused = [&](auto&& edit) {
+        TreeState s = good;
+        edit(s);
+        return throws([&] { rebuild(s); });
+    };
+    constexpr std::uint64_t big = std::uint64_t{1} << 63;
+    CHECK(refused([](TreeState& s) { s.width = big; }));  // wrapped the old size check
+    CHECK(refused([](TreeState& s) { s.width = (std::uint64_t{1} << 61) + 1; }));
+    CHECK(refused([](TreeState& s) { s.width = 0; }));
+    CHECK(refused([](TreeState& s) { s.n_bins = 3; }));
+    CHECK(refused([](TreeState& s) { s.n_bins = std::uint64_t{1} << 32; }));
+    CHECK(refused([](TreeState& s) { s.levels[0] = 63; }));
+    CHECK(refused([](TreeState& s) { s.levels[0] = -1; }));
+    CHECK(refused([](TreeState& s) { s.levels.back() += 1; }));  // needs more slots
+    // nodes: blocks [0, 8) at level 3, [8, 12) at level 2, [12, 13) at level 0
+    CHECK(good.levels == (std::vector<std::int64_t>{3, 2, 0}));
+    CHECK(refused([](TreeState& s) { s.indices[2] = 3; }));  // overlaps [0, 8)
+    CHECK(refused([](TreeState& s) { s.indices[1] = big; }));  // past block 2^64
+    CHECK(refused([](TreeState& s) { s.indices.pop_back(); }));
+    CHECK(refused([](TreeState& s) { s.counts.pop_back(); }));
+    CHECK(refused([](TreeState& s) { s.sums.pop_back(); }));
+    CHECK(refused([](TreeState& s) { s.sums.push_back(1.0); }));
+    CHECK(refused([](TreeState& s) {  // counts and sums both short by one slot
+        s.counts.pop_back();
+        s.sums.resize(s.sums.size() - 3);
+    }));
+    CHECK(refused([](TreeState& s) { s.counts[0] = big, s.counts[1] = big; }));
+    CHECK(refused([](TreeState& s) { s.tail_lengths[0] = big; }));
+    CHECK(refused([](TreeState& s) { s.tail_lengths[0] = nnqft::kTailSize + 1; }));
+    CHECK(refused([](TreeState& s) { s.tail_lengths[0] += 1; }));
+    CHECK(refused([](TreeState& s) { s.tails.push_back(0.0); }));
+    CHECK(refused([](TreeState& s) { s.tails[0] = -1.0; }));
+    CHECK(refused([](TreeState& s) { s.tails[0] = std::nan(""); }));
+    CHECK(refused([](TreeState& s) { std::swap(s.tails[0], s.tails[5]); }));  // unsorted
+    // an empty state is a valid empty tree; a huge width with no nodes is still refused
+    TreeState empty;
+    empty.n_bins = 4;
+    empty.width = 2;
+    CHECK(rebuild(empty).n_networks() == 0);
+    empty.width = std::uint64_t{1} << 40;
+    empty.n_bins = std::uint64_t{1} << 31;
+    CHECK(throws([&] { rebuild(empty); }));
 }
 
 int main() {
@@ -79,5 +145,6 @@ int main() {
         CHECK(throws([&] { BlockTree(bins, width + 1).merge(ordered); }));
     }
     CHECK(throws([] { BlockTree(3, 1); }));  // not a power of two
+    state_checks();
     return report("test_block_tree");
 }

@@ -15,6 +15,7 @@
 /// tell when heavy tails make error bars untrustworthy. Merging them is exact.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <vector>
@@ -40,6 +41,27 @@ inline constexpr std::size_t kTailSize = 128;
 /// Merge two descending lists keeping the kTailSize largest values.
 std::vector<double> merge_tails(const std::vector<double>& a, const std::vector<double>& b);
 
+/// A read-only view of `size` values (the arrays of a stored state, not copied).
+template <class T>
+struct View {
+    const T* data = nullptr;
+    std::size_t size = 0;
+};
+
+/// A BlockTree as flat arrays (what files and pickles store): per node its level, index
+/// and tail length; all nodes' slot counts, slot sums (slots x width) and tails
+/// concatenated in node order.
+struct TreeState {
+    std::uint64_t n_bins = 0, width = 0;
+    std::vector<std::int64_t> levels;
+    std::vector<std::uint64_t> indices, counts, tail_lengths;
+    std::vector<double> sums, tails;
+};
+
+/// Largest accumulator width (stored values per bin) a tree accepts: n_bins x width
+/// doubles must be addressable, and no sampler run comes near it.
+inline constexpr std::uint64_t kMaxTreeWidth = std::uint64_t{1} << 40;
+
 class BlockTree {
   public:
     BlockTree(std::uint32_t n_bins, std::size_t width);
@@ -60,6 +82,18 @@ class BlockTree {
     void totals(std::vector<std::uint64_t>& counts, std::vector<double>& sums) const;
     /// The kTailSize largest per-network scales of all nodes, descending.
     std::vector<double> tail() const;
+
+    /// Flat arrays of every node, in block order (inverse of `from_state`).
+    TreeState state() const;
+    /// Rebuild a tree from flat arrays, trusting nothing: every size is checked with
+    /// overflow-safe arithmetic against the arrays actually given, shapes, levels, tails
+    /// and the total count are validated, and overlapping nodes are refused. Throws
+    /// std::invalid_argument naming the first inconsistency ("corrupt accumulator
+    /// state: ..."); never reads out of bounds.
+    static BlockTree from_state(std::uint64_t n_bins, std::uint64_t width,
+                                View<std::int64_t> levels, View<std::uint64_t> indices,
+                                View<std::uint64_t> counts, View<double> sums,
+                                View<std::uint64_t> tail_lengths, View<double> tails);
 
   private:
     Node combine(Node left, Node right) const;
