@@ -31,3 +31,28 @@ def test_ctrl_c_interrupts_sampling_quickly():
     assert proc.returncode == 0, out
     assert out.startswith("interrupted")
     assert latency < 2.0  # process teardown included; the poll interval is 50 ms
+
+
+WIDE_SCRIPT = r"""
+import os, signal, sys, threading, time, numpy as np, nnqft
+arch = nnqft.Architecture("erf", width=10**7)  # one network takes ~0.5-2 s
+sent = []
+def interrupt():
+    sent.append(time.perf_counter())
+    os.kill(os.getpid(), signal.SIGINT)
+for delay in (0.9, 1.6):
+    threading.Timer(delay, interrupt).start()
+    try:
+        nnqft.sample(arch, [0.5], 10**6, orders=(2,), threads=1, block_size=1, n_bins=2)
+    except KeyboardInterrupt:
+        print(f"{time.perf_counter() - sent[-1]:.3f}", flush=True)
+"""
+
+
+def test_ctrl_c_stops_within_half_a_second_inside_one_wide_network():
+    # The stop is polled inside the network evaluation (every 2^16 neurons), not only
+    # between networks: before, width 10^7 took up to a whole network (0.7 s) to stop.
+    out = subprocess.run([sys.executable, "-c", WIDE_SCRIPT], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert len(out) == 2, out
+    assert all(float(t) < 0.5 for t in out), out

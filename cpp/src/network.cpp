@@ -110,25 +110,41 @@ std::size_t Evaluator::observable_size(Estimator e) const {
     return e == Estimator::plain ? k : k * (k + 1) / 2;
 }
 
+void Evaluator::check_stop() const {
+    if (stop_ != nullptr && stop_->load(std::memory_order_relaxed)) throw StopRequested();
+}
+
 Evaluator::Stream& Evaluator::stream(std::uint64_t net, int layer, Purpose p, std::size_t n,
                                      bool normals) {
     Stream& s = streams_[stream_id(layer, p)];
     const std::size_t n_blocks = (n + 1) / 2;  // two 64-bit words per Philox4x32 block
     require(n_blocks <= kMaxBlocks, "a stream holds at most 2^33 draws, asked for ", n);
+    // Drawn in chunks (bit-identical: counter word 0 is the block number) so that a stop
+    // request is seen; the stream counts as cached only once complete.
     if (s.net != net || s.bits.size() != 2 * n_blocks) {
-        s.net = net;
+        s.net = ~std::uint64_t{0};
         s.has_normals = false;
         s.bits.resize(2 * n_blocks);
-        // Stream version 2: counter (block, stream id, net low, net high) under the
-        // seed's first 64 bits.
-        const Counter32 first{0, static_cast<u32>(stream_id(layer, p)), static_cast<u32>(net),
-                              static_cast<u32>(net >> 32)};
-        kernels::philox_stream(stream_key(key_), first, n_blocks, s.bits.data());
+        constexpr std::size_t chunk = kStopChunk / 2;
+        for (std::size_t b = 0; b < n_blocks; b += chunk) {
+            check_stop();
+            // Stream version 2: counter (block, stream id, net low, net high) under the
+            // seed's first 64 bits.
+            const Counter32 first{static_cast<u32>(b), static_cast<u32>(stream_id(layer, p)),
+                                  static_cast<u32>(net), static_cast<u32>(net >> 32)};
+            kernels::philox_stream(stream_key(key_), first, std::min(chunk, n_blocks - b),
+                                   s.bits.data() + 2 * b);
+        }
+        s.net = net;
     }
     if (normals && !s.has_normals) {
         // Box-Muller works on pairs of words: transform all drawn words, use the first n.
         s.normals.resize(s.bits.size());
-        kernels::normals(s.bits.data(), s.normals.data(), s.normals.size());
+        for (std::size_t i = 0; i < s.bits.size(); i += kStopChunk) {
+            check_stop();
+            kernels::normals(s.bits.data() + i, s.normals.data() + i,
+                             std::min(kStopChunk, s.bits.size() - i));
+        }
         s.has_normals = true;
     }
     return s;
@@ -143,7 +159,10 @@ void Evaluator::draw(std::uint64_t net, int layer, Purpose p, std::size_t n, dou
         kernels::uniforms(s.bits.data(), -half, half, out, n);
         return;
     }
-    for (std::size_t i = 0; i < n; ++i) out[i] = scale * s.normals[i];
+    for (std::size_t i0 = 0; i0 < n; i0 += kStopChunk) {
+        check_stop();
+        for (std::size_t i = i0; i < std::min(n, i0 + kStopChunk); ++i) out[i] = scale * s.normals[i];
+    }
 }
 
 void Evaluator::draw_phase(std::uint64_t net) {
@@ -163,14 +182,20 @@ void Evaluator::first_layer() {
     const auto n = static_cast<std::size_t>(spec_.width);
     const auto d = static_cast<std::size_t>(spec_.d_in);
     const bool gauss = spec_.activation == Activation::gauss;
+    // Element-wise, so cutting the neurons into chunks (to poll the stop) changes nothing.
     for (Eigen::Index a = 0; a < x_.rows(); ++a) {
-        double* z = z_.row(a).data();
-        kernels::affine(x_(a, 0), w_.data(), d, b_.data(), z, n);
-        for (std::size_t i = 1; i < d; ++i)
-            kernels::affine(x_(a, static_cast<Eigen::Index>(i)), w_.data() + i, d, z, z, n);
-        if (gauss)  // exp(z - Var z): unit-mean neurons
-            for (std::size_t j = 0; j < n; ++j) z[j] -= gauss_shift_[a];
-        kernels::apply(func_of(spec_.activation), z, h_.row(a).data(), n);
+        for (std::size_t j0 = 0; j0 < n; j0 += kStopChunk) {
+            check_stop();
+            const std::size_t m = std::min(kStopChunk, n - j0);
+            double* z = z_.row(a).data() + j0;
+            const double* w = w_.data() + j0 * d;
+            kernels::affine(x_(a, 0), w, d, b_.data() + j0, z, m);
+            for (std::size_t i = 1; i < d; ++i)
+                kernels::affine(x_(a, static_cast<Eigen::Index>(i)), w + i, d, z, z, m);
+            if (gauss)  // exp(z - Var z): unit-mean neurons
+                for (std::size_t j = 0; j < m; ++j) z[j] -= gauss_shift_[a];
+            kernels::apply(func_of(spec_.activation), z, h_.row(a).data() + j0, m);
+        }
     }
 }
 
@@ -201,6 +226,7 @@ void Evaluator::weights_layer(std::uint64_t net, int layer) {
     if (layer == 0) {
         first_layer();
     } else {
+        check_stop();
         z_.noalias() = h_ * w_.transpose();
         z_.rowwise() += b_.transpose();
         activate();
@@ -220,6 +246,7 @@ void Evaluator::gram_layer(std::uint64_t net, int layer) {
             const auto ia = static_cast<Eigen::Index>(a), ib = static_cast<Eigen::Index>(b);
             kernel_(ia, ib) = kernel_(ib, ia) = sb * sb + sw * sw / spec_.width * packed_[t];
         }
+    check_stop();
     const auto r = static_cast<std::size_t>(factor_.compute(kernel_));
     // unit normals, used in place: cached per network, so a sigma grid redraws nothing
     const double* xi = stream(net, layer, Purpose::weights, r * n, true).normals.data();
@@ -230,6 +257,7 @@ void Evaluator::gram_layer(std::uint64_t net, int layer) {
 
 double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
     hidden_layers(net);
+    check_stop();
     const int L = spec_.depth;
     const double sw = spec_.sigma_w[L], sb = spec_.sigma_b[L];
     const auto k = x_.rows();

@@ -56,9 +56,14 @@ class BlockWorker {
             node.counts = {0};
             node.sums.assign(layout_.stored_size(), 0.0);
         }
-        for (std::uint64_t net = first; net < last; ++net) {
-            if (stop.load(std::memory_order_relaxed)) break;
-            for (std::size_t g = 0; g < points_.size(); ++g) add(net, points_[g], nodes[g]);
+        evaluator_.set_stop(&stop);
+        try {
+            for (std::uint64_t net = first; net < last; ++net) {
+                if (stop.load(std::memory_order_relaxed)) break;
+                for (std::size_t g = 0; g < points_.size(); ++g) add(net, points_[g], nodes[g]);
+            }
+        } catch (const StopRequested&) {
+            return nodes;  // the caller drops a stopped block
         }
         for (Node& node : nodes) std::sort(node.tail.begin(), node.tail.end(), std::greater<double>());
         return nodes;

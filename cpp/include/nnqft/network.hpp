@@ -24,7 +24,9 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <atomic>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -69,6 +71,11 @@ enum class Estimator : int {
 /// Identifies one random stream of a network: weights or biases of a layer.
 enum class Purpose : std::uint64_t { weights = 0, biases = 1 };
 
+/// Thrown by `Evaluator::evaluate` when its stop flag is raised mid-network.
+struct StopRequested : std::exception {
+    const char* what() const noexcept override { return "network evaluation stopped"; }
+};
+
 /// Evaluates networks of one spec on fixed inputs; holds scratch buffers, so use one
 /// instance per thread.
 class Evaluator {
@@ -91,7 +98,14 @@ class Evaluator {
     /// conditional variance of the output), whose tail governs every estimator's.
     double evaluate(std::uint64_t net, Estimator e, double* out);
 
+    /// Poll `stop` while evaluating (every `kStopChunk` neurons of the wide element-wise
+    /// stages), throwing StopRequested once it is set, so that a stop request is honoured
+    /// within milliseconds even when one network takes seconds. Null: never stop.
+    void set_stop(const std::atomic<bool>* stop) { stop_ = stop; }
+    static constexpr std::size_t kStopChunk = std::size_t{1} << 16;
+
   private:
+    void check_stop() const;
     /// The random words of one (layer, purpose) stream of network `net`, and their
     /// Box-Muller transform once asked for; kept until another network is drawn.
     struct Stream {
@@ -112,6 +126,7 @@ class Evaluator {
     void activate();
 
     NetworkSpec spec_;
+    const std::atomic<bool>* stop_ = nullptr;
     RowMatrix x_;  // k x d_in
     Key key_;
     Eigen::VectorXd gauss_shift_;  // Var z(x_a), for the Gauss-net normaliser
