@@ -28,6 +28,9 @@ X = np.array([0.1, 0.5])
     (dict(sigma_b="1"), TypeError, "sigma_b"),
     (dict(activation="gauss", depth=2), ValueError, "gauss.*depth 1 only.*2"),
     (dict(activation="cos", depth=3), ValueError, "cos.*depth 1 only.*3"),
+    # a 32-bit int in the core: pybind's "incompatible function arguments" before
+    (dict(width=2**31), ValueError, r"width must be <= 2147483647, got 2147483648"),
+    (dict(depth=2**40), ValueError, r"depth must be <= 2147483647"),
 ])
 def test_bad_architecture(kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -68,6 +71,8 @@ def test_bad_inputs_x(x, match):
     (dict(start=5), ValueError, "start must be a multiple of block_size=32, got 5"),
     (dict(start=2**62), ValueError, "2\\*\\*62"),
     (dict(n_bins=48), ValueError, "n_bins must be a power of two, got 48"),
+    (dict(n_bins=2**32), ValueError, r"n_bins must be <= 1048576, got 4294967296"),
+    (dict(block_size=2**64), ValueError, r"block_size must be <= 2147483648, got 18446744073709551616"),
     (dict(seed=-3), ValueError, "seed.*-3"),
     (dict(seed=1.5), TypeError, "seed.*1.5"),
 ])
@@ -82,6 +87,27 @@ def test_too_much_memory_is_refused():
     x = np.linspace(-1, 1, 40)
     with pytest.raises(ValueError, match="GiB"):
         nnqft.sample(ARCH, x, 10, orders=(8,))
+
+
+@pytest.mark.parametrize("arch,k,threads,sampler", [
+    (nnqft.Architecture("erf", width=10**9), 1, 1, "auto"),  # ~97 GB at depth 1: was OOM-killed
+    (nnqft.Architecture("relu", width=10**5, depth=2), 1, 1, "weights"),  # 10^10 weights
+    (nnqft.Architecture("relu", width=10**9, depth=3), 2, 1, "gram"),  # k normals a neuron
+    (nnqft.Architecture("erf", width=10**7), 50, 64, "auto"),  # 64 threads x 50 x 10^7
+])
+def test_network_memory_is_refused_before_sampling(arch, k, threads, sampler):
+    with pytest.raises(ValueError, match=f"width {arch.width} .*GiB"):
+        nnqft.sample(arch, np.linspace(-1, 1, k), 10, orders=(2,), threads=threads,
+                     sampler=sampler)
+
+
+def test_network_memory_estimate_is_tight():
+    # The estimate mirrors the evaluator's buffers: width 10^7 at depth 1 measured 880 MB.
+    from nnqft.sampling import network_bytes
+    assert network_bytes(nnqft.Architecture("erf", width=10**7), 1) == pytest.approx(
+        1.1 * 880e6, rel=1e-6)
+    deep = nnqft.Architecture("relu", width=3000, depth=2)
+    assert network_bytes(deep, 4) > 235e6  # measured peak at 4 inputs
 
 
 def test_conditional_needs_gaussian_readout():

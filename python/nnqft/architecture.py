@@ -49,6 +49,10 @@ def _per_layer(name: str, value: float | Sequence[float], n_layers: int) -> tupl
     return tuple(as_real(name, v, minimum=0.0) for v in values)
 
 
+#: Largest width, d_in and depth: the core stores them as 32-bit ints.
+MAX_DIMENSION = 2**31 - 1
+
+
 @dataclasses.dataclass(frozen=True)
 class Architecture:
     """An ensemble of random fully connected networks with scalar output.
@@ -95,9 +99,9 @@ class Architecture:
                 f"weight_dist must be one of {WEIGHT_DISTS}, got {self.weight_dist!r}"
             )
         set_ = object.__setattr__
-        set_(self, "width", as_int("width", self.width, minimum=1))
-        set_(self, "d_in", as_int("d_in", self.d_in, minimum=1))
-        set_(self, "depth", as_int("depth", self.depth, minimum=1))
+        set_(self, "width", as_int("width", self.width, minimum=1, maximum=MAX_DIMENSION))
+        set_(self, "d_in", as_int("d_in", self.d_in, minimum=1, maximum=MAX_DIMENSION))
+        set_(self, "depth", as_int("depth", self.depth, minimum=1, maximum=MAX_DIMENSION))
         n_layers = self.depth + 1
         set_(self, "sigma_w", _per_layer("sigma_w", self.sigma_w, n_layers))
         set_(self, "sigma_b", _per_layer("sigma_b", self.sigma_b, n_layers))

@@ -32,6 +32,10 @@ DEFAULT_N_BINS = 64
 #: Networks averaged for the conditional estimator's fixed shift (numerical centring).
 PILOT_NETWORKS = 16
 MAX_ORDER = 8
+#: Largest block_size and n_bins accepted (the core stores them as 64- and 32-bit
+#: integers; far larger than any useful value).
+MAX_BLOCK_SIZE = 2**31
+MAX_N_BINS = 2**20
 #: Recorded in every result: how to read the numbers.
 CONVENTIONS = (
     "order-n correlators on the sorted index tuples with repetition "
@@ -40,6 +44,7 @@ CONVENTIONS = (
     "delete-one-bin jackknife over the fixed bins (block b -> bin b mod n_bins)"
 )
 _MEMORY_FRACTION = 0.25
+_NETWORK_MEMORY_FRACTION = 0.8
 _MAX_SECONDS = 30 * 24 * 3600.0
 
 
@@ -81,22 +86,54 @@ def _flops_per_network(arch: Architecture, k: int, sampler: str) -> float:
     return first + deep * (2 * k * n * n + 20 * n * n)
 
 
+def _physical_memory() -> float:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8.0 * 2**30
+
+
+def network_bytes(arch: Architecture, k: int, sampler: str = "weights") -> float:
+    """Scratch memory of one worker thread evaluating networks of ``arch`` on ``k`` inputs.
+
+    Mirrors ``Evaluator`` (cpp/src/network.cpp): every (layer, weights/biases) stream
+    keeps its Philox words and normals (16 bytes a value), plus the current layer's
+    weights, biases, pre-activations and activations (8 bytes a value), and 10% for
+    the matrix product's blocks (measured: 880 MB at width 10^7, depth 1, exact; 235
+    MB at width 3000, depth 2, 4 inputs, 8% above the sum).  Width 10^9 at depth 1
+    needs ~97 GB; with ``sampler="weights"`` depth >= 2 is quadratic in the width, the
+    Gram chain draws only ``k`` normals per neuron and layer.
+    """
+    n, d, deep = float(arch.width), float(arch.d_in), arch.depth - 1
+    per_layer = k * n if sampler == "gram" else n * n + n
+    drawn = n * d + n + deep * per_layer + n + 1
+    fan_in = n if deep and sampler != "gram" else d
+    buffers = n * fan_in + 2 * n + 2 * k * n + 2 * k * k
+    return 1.1 * (16.0 * drawn + 8.0 * buffers)
+
+
 def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, threads: int,
                     n_bins: int, block_size: int, sampler: str = "weights") -> None:
     """Refuse runs that could not fit in memory or finish, saying why."""
     n_blocks = -(-n_networks // block_size)
     nodes = 2 * max(1, math.ceil(math.log2(n_blocks + 1))) + 2 * threads
     bytes_needed = nodes * n_bins * width * 8.0
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        total = 8 * 2**30
+    total = _physical_memory()
     if bytes_needed > _MEMORY_FRACTION * total:
         raise ValueError(
             f"the accumulator would need about {bytes_needed / 2**30:.1f} GiB "
             f"({width} stored values per bin x {n_bins} bins x ~{nodes} nodes), more than "
             f"{_MEMORY_FRACTION:.0%} of this machine's {total / 2**30:.0f} GiB: use fewer "
             "inputs, lower orders or fewer bins"
+        )
+    networks = threads * network_bytes(arch, k, sampler)
+    if networks + bytes_needed > _NETWORK_MEMORY_FRACTION * total:
+        raise ValueError(
+            f"evaluating networks of width {arch.width} (depth {arch.depth}, {k} inputs) "
+            f"needs about {networks / 2**30:.1f} GiB on {threads} thread(s) "
+            f"({networks / threads / 2**30:.2f} GiB each), more than "
+            f"{_NETWORK_MEMORY_FRACTION:.0%} of this machine's {total / 2**30:.0f} GiB: use a "
+            "smaller width, fewer threads or fewer inputs"
         )
     per_net = _flops_per_network(arch, k, sampler) + width
     seconds = n_networks * per_net / (2e9 * threads)
@@ -243,8 +280,8 @@ def sample_grid(
             "Use estimator='plain'."
         )
     n_networks = as_int("n_networks", n_networks, minimum=1)
-    block_size = as_int("block_size", block_size, minimum=1)
-    n_bins = as_int("n_bins", n_bins, minimum=2)
+    block_size = as_int("block_size", block_size, minimum=1, maximum=MAX_BLOCK_SIZE)
+    n_bins = as_int("n_bins", n_bins, minimum=2, maximum=MAX_N_BINS)
     if n_bins & (n_bins - 1):
         raise ValueError(f"n_bins must be a power of two, got {n_bins}")
     start = as_int("start", start, minimum=0)
