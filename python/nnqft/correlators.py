@@ -30,10 +30,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core, render
+from ._resources import physical_memory
 from ._result import Result
 from .architecture import Architecture
 from .io import json_record
-from .statistics import jackknife_covariance
+from .statistics import jackknife_covariance, jackknife_errors
 from .tuples import cumulants_from_moments, matchings, moments_from_cumulants, n_tuples, rank
 from .tuples import tuples as tuple_layout
 from .warnings import FewBinsWarning, UnreliableErrorWarning
@@ -61,6 +62,15 @@ def observable_size(k: int, estimator: str) -> int:
     the pairs a <= b, k (k + 1) / 2 values (the C++ core's ``Evaluator::observable_size``).
     """
     return k if estimator == "plain" else k * (k + 1) // 2
+
+
+def _check_covariance_size(t: int, what: str) -> None:
+    """Refuse a T x T covariance that would not fit in a quarter of the memory."""
+    need = 8.0 * t * t
+    if need > 0.25 * physical_memory():
+        raise ValueError(
+            f"the {what} covariance of {t} tuples would need {need / 2**30:.1f} GiB; use "
+            "stderr()/connected() for the errors (no matrix) or fewer inputs")
 
 
 def stored_degrees(orders: tuple[int, ...], estimator: str) -> list[int]:
@@ -236,11 +246,14 @@ class Correlators(Result, kind="correlators"):
         untrustworthy (:meth:`reliable`).
         """
         self._check_reliability(int(n))
-        return jackknife_covariance(self.replicas(n))
+        replicas = self.replicas(n)
+        _check_covariance_size(replicas.shape[1], f"order-{int(n)}")
+        return jackknife_covariance(replicas)
 
     def stderr(self, n: int) -> FloatArray:
-        """Jackknife standard error of each tuple of ``mean(n)``."""
-        return np.sqrt(np.diag(self.covariance(n)))
+        """Jackknife standard error of each tuple of ``mean(n)`` (no covariance matrix)."""
+        self._check_reliability(int(n))
+        return jackknife_errors(self.replicas(n))
 
     def connected(self, n: int) -> tuple[FloatArray, FloatArray]:
         """Connected correlator (joint cumulant) kappa_n and its standard errors.
@@ -251,13 +264,16 @@ class Correlators(Result, kind="correlators"):
         joint cumulants of the empirical kernel (no large cancellation).
         """
         value = self._get(self._point, f"K{int(n)}", "connected correlator").copy()
-        err = np.sqrt(np.diag(self.connected_covariance(n)))
+        self._check_reliability(int(n))
+        err = jackknife_errors(self.replicas(n, connected=True))
         return value, err
 
     def connected_covariance(self, n: int) -> FloatArray:
         """Jackknife covariance between the tuples of ``connected(n)[0]``."""
         self._check_reliability(int(n))
-        return jackknife_covariance(self.replicas(n, connected=True))
+        replicas = self.replicas(n, connected=True)
+        _check_covariance_size(replicas.shape[1], f"connected order-{int(n)}")
+        return jackknife_covariance(replicas)
 
     def replicas(self, n: int, connected: bool = False) -> FloatArray:
         """Delete-one-bin jackknife replicas, shape ``(n_bins, T)``.

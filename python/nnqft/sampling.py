@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import platform
 import sys
 import time
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._resources import physical_memory
 from ._seeding import resolve_seed, resolve_threads, seed_metadata
 from ._validation import as_inputs, as_int, check_arch
 from .architecture import Architecture
@@ -86,13 +86,6 @@ def _flops_per_network(arch: Architecture, k: int, sampler: str) -> float:
     return first + deep * (2 * k * n * n + 20 * n * n)
 
 
-def _physical_memory() -> float:
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 8.0 * 2**30
-
-
 def network_bytes(arch: Architecture, k: int, sampler: str = "weights") -> float:
     """Scratch memory of one worker thread evaluating networks of ``arch`` on ``k`` inputs.
 
@@ -118,7 +111,7 @@ def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, thr
     n_blocks = -(-n_networks // block_size)
     nodes = 2 * max(1, math.ceil(math.log2(n_blocks + 1))) + 2 * threads
     bytes_needed = nodes * n_bins * width * 8.0
-    total = _physical_memory()
+    total = physical_memory()
     if bytes_needed > _MEMORY_FRACTION * total:
         raise ValueError(
             f"the accumulator would need about {bytes_needed / 2**30:.1f} GiB "
