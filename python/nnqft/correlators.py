@@ -426,19 +426,20 @@ class Correlators(Result, kind="correlators"):
                 f"unsupported correlator format version {version!r} "
                 f"(this nnqft reads version {STATE_VERSION})"
             )
+        try:
+            fields = _checked_state(state)
+        except KeyError as err:
+            raise ValueError(f"corrupt correlator state: {err.args[0]!r} is missing") from None
         tree = _core.BlockTree.from_state(
-            state["n_bins"], state["width"], state["levels"], state["indices"],
-            state["counts"], state["sums"], state["tail_lengths"], state["tails"],
-        )
-        return cls(
-            arch=Architecture.from_dict(state["arch"]),
-            x=state["x"],
-            orders=tuple(int(o) for o in state["orders"]),
-            estimator=state["estimator"],
-            tree=tree,
-            shift=state["shift"],
-            meta=state["meta"],
-        )
+            fields["n_bins"], fields["width"], *(fields[name] for name in _TREE_ARRAYS))
+        ranges = fields["meta"]["ranges"]
+        if sum(b - a for a, b in ranges) != tree.n_networks:
+            raise ValueError(
+                f"corrupt correlator state: the stored counts add up to {tree.n_networks} "
+                f"networks but the recorded ranges {ranges} hold {sum(b - a for a, b in ranges)}")
+        return cls(arch=fields["arch"], x=fields["x"], orders=fields["orders"],
+                   estimator=fields["estimator"], tree=tree, shift=fields["shift"],
+                   meta=fields["meta"])
 
     def __getstate__(self) -> dict[str, Any]:
         return self.state()
@@ -563,6 +564,79 @@ def _merge_ranges(ranges: list[list[int]]) -> list[list[int]]:
         else:
             out.append([a, b])
     return out
+
+
+_TREE_ARRAYS = ("levels", "indices", "counts", "sums", "tail_lengths", "tails")
+_UNSIGNED = ("indices", "counts", "tail_lengths")
+
+
+def _int_field(value: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"corrupt correlator state: {name} must be an integer in {lo}..{hi}, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def _array_field(state: dict[str, Any], name: str) -> NDArray[Any]:
+    """A 1-D array of the stored kind (no silent float -> int casts, no objects)."""
+    arr = np.asarray(state[name])
+    kind = "f" if name in ("sums", "tails") else "u" if name in _UNSIGNED else "iu"
+    if arr.ndim != 1 or arr.dtype.kind not in kind:
+        raise ValueError(f"corrupt correlator state: {name} must be a 1-D array of kind "
+                         f"{kind!r}, got shape {arr.shape} dtype {arr.dtype}")
+    return arr
+
+
+def _checked_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Every field of a stored state checked on its own and against the others."""
+    from ._validation import as_inputs
+
+    if not isinstance(state["arch"], dict) or not isinstance(state["meta"], dict):
+        raise ValueError("corrupt correlator state: arch and meta must be mappings")
+    arch = Architecture.from_dict(state["arch"])
+    estimator = state["estimator"]
+    if estimator not in ("plain", "conditional"):
+        raise ValueError(f"corrupt correlator state: unknown estimator {estimator!r}")
+    orders_in = state["orders"]
+    if not isinstance(orders_in, list) or not orders_in:
+        raise ValueError(f"corrupt correlator state: orders must be a list, got {orders_in!r}")
+    orders = tuple(sorted({_int_field(o, "orders", 1, 8) for o in orders_in}))
+    x = as_inputs(state["x"], arch.d_in)
+    k = x.shape[0]
+    r = k if estimator == "plain" else k * (k + 1) // 2
+    width = sum(n_tuples(r, d) for d in stored_degrees(orders, estimator))
+    if state["width"] != width:  # e.g. an edited estimator or order list
+        raise ValueError(
+            f"corrupt correlator state: {estimator} orders {list(orders)} on {k} inputs "
+            f"store {width} values per bin, the file has {state['width']!r}")
+    shift = np.asarray(state["shift"])
+    if shift.dtype.kind not in "fiu" or shift.shape != ((r,) if estimator == "conditional"
+                                                        else (0,)):
+        raise ValueError(f"corrupt correlator state: shift has shape {shift.shape}, "
+                         f"dtype {shift.dtype}")
+    meta = dict(state["meta"])
+    n_bins = _int_field(state["n_bins"], "n_bins", 2, 2**20)
+    if meta.get("n_bins") != n_bins:
+        raise ValueError(f"corrupt correlator state: meta n_bins {meta.get('n_bins')!r} != "
+                         f"{n_bins}")
+    _int_field(meta.get("block_size"), "block_size", 1, 2**31)
+    key = meta.get("key")
+    if not isinstance(key, list) or len(key) != 2:
+        raise ValueError(f"corrupt correlator state: key must be two integers, got {key!r}")
+    for word in key:
+        _int_field(word, "key", 0, 2**64 - 1)
+    ranges = meta.get("ranges")
+    if not isinstance(ranges, list) or not all(
+            isinstance(rg, list) and len(rg) == 2 for rg in ranges):
+        raise ValueError(f"corrupt correlator state: ranges must be [start, stop] pairs, "
+                         f"got {ranges!r}")
+    for a, b in ranges:
+        if _int_field(a, "ranges", 0, 2**62) > _int_field(b, "ranges", 0, 2**62):
+            raise ValueError(f"corrupt correlator state: empty range [{a}, {b}]")
+    fields: dict[str, Any] = {name: _array_field(state, name) for name in _TREE_ARRAYS}
+    fields.update(arch=arch, estimator=estimator, orders=orders, x=x, shift=shift,
+                  meta=meta, n_bins=n_bins, width=width)
+    return fields
 
 
 @functools.lru_cache(maxsize=32)

@@ -12,11 +12,14 @@ output is always valid JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import secrets
-from collections.abc import Callable, Mapping
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -122,24 +125,96 @@ def write_npz(path: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) ->
     return target
 
 
-def read_npz(path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Read a file written by :func:`write_npz`: ``(metadata, arrays)``."""
+#: A member may declare at most this many times its stored size (+1 MiB): nnqft writes
+#: uncompressed members (ratio 1), so only a crafted file comes near it ("zip bomb").
+MAX_EXPANSION = 16
+#: The JSON record is small; a larger one is not an nnqft file.
+MAX_RECORD_BYTES = 16 * 2**20
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> np.ndarray:
+    """One ``.npy`` member, its sizes checked before anything is decompressed."""
+    if info.file_size > MAX_EXPANSION * info.compress_size + 2**20:
+        raise ValueError(f"{where}: member {info.filename} declares {info.file_size} bytes "
+                         f"from {info.compress_size} stored (a decompression bomb?)")
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in _NPY_HEADERS:
+            raise ValueError(f"{where}: member {info.filename} has .npy version {version}")
+        shape, fortran, dtype = _NPY_HEADERS[version](fh)
+        if dtype.hasobject:
+            raise ValueError(f"{where}: member {info.filename} holds Python objects")
+        n_bytes = math.prod(shape) * dtype.itemsize
+        if n_bytes > info.file_size:  # checked before the array is allocated
+            raise ValueError(f"{where}: member {info.filename} declares shape {shape} "
+                             f"({n_bytes} bytes) in a {info.file_size}-byte member")
+        data = fh.read(n_bytes)
+    if len(data) != n_bytes:
+        raise ValueError(f"{where}: member {info.filename} is truncated")
+    flat = np.frombuffer(bytearray(data), dtype=dtype)
+    return flat.reshape(shape, order="F" if fortran else "C")
+
+
+class _Members(Mapping[str, np.ndarray]):
+    """The arrays of an open result file, each read (and checked) when first asked for."""
+
+    def __init__(self, zf: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo], where: str):
+        self._zf, self._infos, self._where = zf, infos, where
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            self._cache[name] = _read_member(self._zf, self._infos[name], self._where)
+        return self._cache[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._infos)
+
+    def __len__(self) -> int:
+        return len(self._infos)
+
+
+@contextlib.contextmanager
+def _open_npz(path: Any) -> Iterator[tuple[dict[str, Any], Mapping[str, np.ndarray]]]:
     path = Path(path)
     if not path.exists() and path.with_name(path.name + ".npz").exists():
         path = path.with_name(path.name + ".npz")
+    where = str(path)
     try:
-        data = np.load(path, allow_pickle=False)
-    except ValueError as err:  # numpy's "pickled (object) data" for anything not .npy/.npz
-        raise ValueError(f"{path} is not an nnqft result file (.npz written by nnqft): "
-                         f"{err.__class__.__name__} reading it") from err
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path} is not an nnqft result file (a bare .npy array)")
-    with data:
-        if "__meta__" not in data.files:
-            raise ValueError(f"{path} is not an nnqft result file (no metadata record)")
-        meta = json.loads(str(data["__meta__"]))
-        arrays = {name: data[name] for name in data.files if name != "__meta__"}
-    return meta, arrays
+        with zipfile.ZipFile(path) as zf:
+            infos = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+            if "__meta__" not in infos:
+                raise ValueError(f"{where} is not an nnqft result file (no metadata record)")
+            if infos["__meta__"].file_size > MAX_RECORD_BYTES:
+                raise ValueError(f"{where}: the metadata record is too large")
+            record = _read_member(zf, infos.pop("__meta__"), where)
+            if record.shape != () or record.dtype.kind != "U":
+                raise ValueError(f"{where}: the metadata record is not a string")
+            meta = json.loads(str(record[()]))
+            if not isinstance(meta, dict):
+                raise ValueError(f"{where}: the metadata record is not a JSON object")
+            yield meta, _Members(zf, infos, where)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RecursionError,
+            UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{where} is not an nnqft result file "
+                         f"({type(err).__name__}: {err})") from None
+    except (zipfile.LargeZipFile, OverflowError) as err:
+        raise ValueError(f"{where} is not an nnqft result file ({err})") from None
+
+
+def read_npz(path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read a file written by :func:`write_npz`: ``(metadata, arrays)``.
+
+    Nothing in the file is trusted: it must be a zip of ``.npy`` members with a JSON
+    record, every member's declared size is bounded before it is decompressed and its
+    array shape checked against that size before it is allocated; anything else is a
+    ValueError naming the file.  (:func:`load` decompresses no array before the
+    file's kind is known.)
+    """
+    with _open_npz(path) as (meta, members):
+        return meta, dict(members)
 
 
 def prefixed(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -174,8 +249,11 @@ def load(path: Any) -> Any:
     ValueError
         If the file is not an nnqft result file or its kind or version is unknown.
     """
-    meta, arrays = read_npz(path)
-    kind = meta.get("kind")
-    if kind not in _LOADERS:
-        raise ValueError(f"{path}: unknown result kind {kind!r}; known: {sorted(_LOADERS)}")
-    return _LOADERS[kind](meta, arrays)
+    with _open_npz(path) as (meta, arrays):
+        kind = meta.get("kind")
+        if kind not in _LOADERS:
+            raise ValueError(f"{path}: unknown result kind {kind!r}; known: {sorted(_LOADERS)}")
+        try:  # the kind is known before any array is decompressed
+            return _LOADERS[kind](meta, dict(arrays))
+        except KeyError as err:
+            raise ValueError(f"{path}: corrupt {kind} file, {err.args[0]!r} is missing") from None
