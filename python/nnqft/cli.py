@@ -7,14 +7,21 @@ writing the same result files (``.npz`` + JSON metadata).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
+
+from ._output import check_output, claim_output, with_suffix
 
 __all__ = ["main", "build_parser"]
 
@@ -92,6 +99,28 @@ def _add_sampler_argument(p: argparse.ArgumentParser) -> None:
                         "gram for Gaussian weights at depth >= 2")
 
 
+def _add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out")
+
+
+@contextlib.contextmanager
+def _claimed(args: argparse.Namespace, suffix: str) -> Iterator[Callable[[Any], Path]]:
+    """Check and lock ``--out`` before any work; yield ``save(result)``.
+
+    ``save`` checks again just before writing: another program may have created the
+    file meanwhile.
+    """
+    path = with_suffix(args.out, suffix)
+
+    def save(result: Any) -> Path:
+        check_output(path, force=args.force)
+        saved: Path = result.save(path)
+        return saved
+
+    with claim_output(path, force=args.force):
+        yield save
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``nnqft`` command."""
     parser = argparse.ArgumentParser(
@@ -107,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="output folder (default: new nnqft-run-*)")
     run.add_argument("--quick", action="store_true", help="a seconds-long version of the study")
     run.add_argument("--config", type=Path, default=None, help="TOML file reshaping the study")
+    _add_force(run)
     _add_run_arguments(run)
 
     sample = sub.add_parser("sample", help="sample an ensemble and save its correlators")
@@ -117,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--start", type=int, default=0, help="first network index")
     _add_sampler_argument(sample)
     sample.add_argument("--out", type=Path, required=True, help="result file (.npz)")
+    _add_force(sample)
     _add_run_arguments(sample)
 
     fit = sub.add_parser("fit", help="fit effective couplings to saved correlators")
@@ -124,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--cutoff", type=float, default=math.inf, help="box cutoff Λ (default inf)")
     fit.add_argument("--terms", default="u4", help="comma-separated: u4,u6,d2,bilocal")
     fit.add_argument("--out", type=Path, default=None, help="write the fit (.json)")
+    _add_force(fit)
 
     flow = sub.add_parser("flow", help="the sigma-driven flow u4(sigma) and the functional-RG flow")
     _add_arch_arguments(flow)
@@ -134,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--cutoff", type=float, default=math.inf)
     _add_sampler_argument(flow)
     flow.add_argument("--out", type=Path, required=True, help="result file (.npz)")
+    _add_force(flow)
     _add_run_arguments(flow)
 
     show = sub.add_parser("show", help="print a summary of any result file")
@@ -144,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="combine runs of one configuration losslessly")
     merge.add_argument("results", type=Path, nargs="+")
     merge.add_argument("--out", type=Path, required=True)
+    _add_force(merge)
     return parser
 
 
@@ -153,10 +187,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from .sampling import sample
 
     arch, x = _arch_from(args)
-    corr = sample(arch, x, args.n_networks, orders=args.orders, estimator=args.estimator,
-                  seed=args.seed, threads=args.threads, progress=args.progress, start=args.start,
-                  sampler=args.sampler)
-    path = corr.save(args.out)
+    with _claimed(args, ".npz") as save:
+        corr = sample(arch, x, args.n_networks, orders=args.orders, estimator=args.estimator,
+                      seed=args.seed, threads=args.threads, progress=args.progress,
+                      start=args.start, sampler=args.sampler)
+        path = save(corr)
     print(corr.describe(max_rows=8))
     print(f"\nsaved {path}")
     return 0
@@ -225,14 +260,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_merge(args: argparse.Namespace) -> int:
     from .io import load
 
-    runs = [load(p) for p in args.results]
-    merged = runs[0]
-    for path, run in zip(args.results[1:], runs[1:], strict=True):
-        reason = merged.compatible_with(run)
-        if reason is not None:
-            raise ValueError(f"{path}: {reason}")
-        merged = merged + run
-    merged.save(args.out)
+    with _claimed(args, ".npz") as save:
+        runs = [load(p) for p in args.results]
+        merged = runs[0]
+        for path, run in zip(args.results[1:], runs[1:], strict=True):
+            reason = getattr(merged, "compatible_with", lambda _: "not a correlators file")(run)
+            if reason is not None:
+                raise ValueError(f"{path}: {reason}")
+            merged = merged + run
+        save(merged)
     print(f"merged {len(runs)} runs, {merged.n_networks} networks -> {args.out}")
     return 0
 
@@ -240,6 +276,10 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .study import run_study
 
+    if args.out is not None:
+        with claim_output(args.out, force=args.force, directory=True):
+            return run_study(out=args.out, quick=args.quick, config=args.config,
+                             seed=args.seed, threads=args.threads, progress=args.progress)
     return run_study(out=args.out, quick=args.quick, config=args.config, seed=args.seed,
                      threads=args.threads, progress=args.progress)
 
@@ -248,14 +288,19 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .fit import fit_couplings
     from .io import load
 
+    if args.out is not None:
+        check_output(args.out, force=args.force)
     corr = load(args.result)
+    if not hasattr(corr, "tail_index"):
+        raise ValueError(f"{args.result} holds a {type(corr).__name__}, not correlators")
     terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
     fit = fit_couplings(corr, corr.arch, corr.x, cutoff=args.cutoff, terms=terms)
     print(fit)
     if args.out is not None:
         from .io import dumps
 
-        args.out.write_text(dumps(fit, indent=2))
+        with claim_output(args.out, force=args.force):
+            args.out.write_text(dumps(fit, indent=2))
         print(f"\nsaved {args.out}")
     return 0
 
@@ -264,10 +309,11 @@ def _cmd_flow(args: argparse.Namespace) -> int:
     from .flow import sigma_flow
 
     arch, x = _arch_from(args)
-    flow = sigma_flow(arch, x, args.sigmas, n_networks=args.n_networks, seed=args.seed,
-                      estimator=args.estimator, cutoff=args.cutoff, vary=args.vary,
-                      threads=args.threads, progress=args.progress, sampler=args.sampler)
-    flow.save(args.out)
+    with _claimed(args, ".npz") as save:
+        flow = sigma_flow(arch, x, args.sigmas, n_networks=args.n_networks, seed=args.seed,
+                          estimator=args.estimator, cutoff=args.cutoff, vary=args.vary,
+                          threads=args.threads, progress=args.progress, sampler=args.sampler)
+        save(flow)
     print(flow)
     print(f"\nsaved {args.out}")
     return 0
@@ -277,18 +323,61 @@ _COMMANDS = {"run": _cmd_run, "sample": _cmd_sample, "fit": _cmd_fit, "flow": _c
              "show": _cmd_show, "merge": _cmd_merge}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that sampling stops and temporaries are removed."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+# Mistakes in the command line, the files or the environment: one line, exit status 2.
+_USER_ERRORS = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, MemoryError,
+                RecursionError)
+
+
+def _user_message(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "the file is nested too deeply to read"
+    if isinstance(exc, MemoryError):
+        return f"out of memory{': ' + str(exc) if str(exc) else ''}"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return str(exc) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``nnqft`` command; returns the exit status."""
+    """Entry point of the ``nnqft`` command; returns the exit status.
+
+    0 on success; 2 for a user error (bad argument, unreadable or invalid file, existing
+    output without ``--force``, no memory or disk space), printed as one line; 1 for an
+    internal error (a bug: please report it; ``NNQFT_DEBUG=1`` shows the traceback);
+    130 after Ctrl-C and 143 after SIGTERM (nothing partial is left behind).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return _COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"nnqft {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except Terminated:
+        print("\nterminated: nothing partial was written", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("\ninterrupted: nothing partial was written", file=sys.stderr)
         return 130
+    except _USER_ERRORS as exc:
+        print(f"nnqft {args.command}: error: {_user_message(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if os.environ.get("NNQFT_DEBUG"):
+            raise
+        print(f"nnqft {args.command}: internal error: {type(exc).__name__}: {exc}\n"
+              "This is a bug in nnqft: please report it with the command line "
+              "(NNQFT_DEBUG=1 shows the traceback).", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover
