@@ -430,6 +430,8 @@ class Correlators(Result, kind="correlators"):
             fields = _checked_state(state)
         except KeyError as err:
             raise ValueError(f"corrupt correlator state: {err.args[0]!r} is missing") from None
+        except TypeError as err:  # a field of the wrong type is a corrupt file too
+            raise ValueError(f"corrupt correlator state: {err}") from None
         tree = _core.BlockTree.from_state(
             fields["n_bins"], fields["width"], *(fields[name] for name in _TREE_ARRAYS))
         ranges = fields["meta"]["ranges"]

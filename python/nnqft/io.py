@@ -182,8 +182,8 @@ def _open_npz(path: Any) -> Iterator[tuple[dict[str, Any], Mapping[str, np.ndarr
     if not path.exists() and path.with_name(path.name + ".npz").exists():
         path = path.with_name(path.name + ".npz")
     where = str(path)
-    try:
-        with zipfile.ZipFile(path) as zf:
+    with open(path, "rb") as fh:  # a missing or unreadable file stays an OSError
+        with _as_format_errors(where), zipfile.ZipFile(fh) as zf:
             infos = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
             if "__meta__" not in infos:
                 raise ValueError(f"{where} is not an nnqft result file (no metadata record)")
@@ -196,12 +196,17 @@ def _open_npz(path: Any) -> Iterator[tuple[dict[str, Any], Mapping[str, np.ndarr
             if not isinstance(meta, dict):
                 raise ValueError(f"{where}: the metadata record is not a JSON object")
             yield meta, _Members(zf, infos, where)
+
+
+@contextlib.contextmanager
+def _as_format_errors(where: str) -> Iterator[None]:
+    """Whatever a malformed file makes zipfile, zlib, numpy or json raise -> ValueError."""
+    try:
+        yield
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RecursionError,
-            UnicodeDecodeError, json.JSONDecodeError) as err:
+            UnicodeDecodeError, json.JSONDecodeError, OSError, OverflowError) as err:
         raise ValueError(f"{where} is not an nnqft result file "
                          f"({type(err).__name__}: {err})") from None
-    except (zipfile.LargeZipFile, OverflowError) as err:
-        raise ValueError(f"{where} is not an nnqft result file ({err})") from None
 
 
 def read_npz(path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -251,9 +256,11 @@ def load(path: Any) -> Any:
     """
     with _open_npz(path) as (meta, arrays):
         kind = meta.get("kind")
-        if kind not in _LOADERS:
+        if not isinstance(kind, str) or kind not in _LOADERS:
             raise ValueError(f"{path}: unknown result kind {kind!r}; known: {sorted(_LOADERS)}")
         try:  # the kind is known before any array is decompressed
             return _LOADERS[kind](meta, dict(arrays))
         except KeyError as err:
             raise ValueError(f"{path}: corrupt {kind} file, {err.args[0]!r} is missing") from None
+        except (TypeError, IndexError) as err:  # metadata of the wrong type or length
+            raise ValueError(f"{path}: corrupt {kind} file ({type(err).__name__}: {err})") from None
