@@ -51,6 +51,8 @@ MIN_BINS = 16
 #: (few enough to stay in the tail at 2000 networks).
 HILL_MIN_NETWORKS = 2000
 HILL_ORDER_STATISTICS = 32
+#: Sampled G2 this many standard errors from the exact depth-1 kernel: errors unreliable.
+KERNEL_CHECK_Z = 5.0
 #: Entries of :meth:`Correlators.state` stored as arrays in files (the rest is JSON).
 _STATE_ARRAYS = ("x", "shift", "levels", "indices", "counts", "sums", "tail_lengths", "tails")
 
@@ -307,21 +309,67 @@ class Correlators(Result, kind="correlators"):
         logs = np.log(tail[:k] / tail[k])
         return float(1.0 / logs.mean()) if logs.mean() > 0 else float("inf")
 
+    def kernel_check(self) -> float | None:
+        """Largest ``|z|`` of the sampled ``G2(x_a, x_a)`` against the exact kernel.
+
+        At depth 1 with Gaussian weights the two-point function is the NNGP kernel at
+        every width (:func:`nnqft.kernel`), so a sampled value many standard errors
+        away means the errors are wrong, typically because the ensemble never reached
+        the tail that carries the mean: a Gauss-net at ``|x| = 6`` samples
+        ``G2 = 1.0000 +- 7e-12`` against the exact 2.0, with a Hill tail index of
+        ``2e8`` (all the order statistics it sees are alike).  None when there is no
+        exact value to compare with (deeper nets, uniform weights, no order 2).
+        """
+        if self.arch.depth != 1 or self.arch.weight_dist != "gaussian":
+            return None
+        key = "G2" if "G2" in self._point else "K2"
+        if key not in self._point or len(self._bins[0]) < 2:
+            return None
+        from .theory import kernel
+
+        diag = [self.index(a, a) for a in range(self.k)]
+        exact = np.diag(kernel(self.arch, self.x))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FewBinsWarning)
+            err = jackknife_errors(self._replicas[key][:, diag])
+        sampled = self._point[key][diag]
+        # a floor of 1e-9 relative: the kernel's quadrature and float rounding
+        tol = err + 1e-9 * np.abs(exact)
+        return float(np.max(np.abs(sampled - exact) / tol))
+
     def reliable(self, n: int) -> bool:
-        """Whether the error bars of order ``n`` can be trusted (see :meth:`tail_index`)."""
+        """Whether the error bars of order ``n`` can be trusted.
+
+        False when the per-network scale has a heavy tail (:meth:`tail_index` <= n) or
+        when the sampled two-point function contradicts the exact kernel
+        (:meth:`kernel_check` > ``KERNEL_CHECK_Z``): then every order is suspect.
+        """
+        return self._unreliable_reason(n) is None
+
+    def _unreliable_reason(self, n: int) -> str | None:
         alpha = self.tail_index()
-        return alpha is None or alpha > n
+        if alpha is not None and alpha <= n:
+            return (f"the per-network kernel scale has a heavy tail (Hill tail index "
+                    f"{alpha:.2f} <= {n}), so the variance of the order-{n} observable looks "
+                    "infinite and typical sample means underestimate the truth")
+        z = self.kernel_check()
+        if z is not None and z > KERNEL_CHECK_Z:
+            return (f"the sampled two-point function is {z:.3g} standard errors from the "
+                    "exact kernel: the networks that carry the mean were never drawn (a "
+                    "tail the sample does not reach), so estimates and errors are both off")
+        return None
 
     def _check_reliability(self, n: int) -> None:
-        if n in self._warned or self.reliable(n):
+        if n in self._warned:
+            return
+        reason = self._unreliable_reason(n)
+        if reason is None:
             return
         self._warned.add(n)
         warnings.warn(
-            f"error bars of order {n} cannot be trusted: the per-network kernel scale has a "
-            f"heavy tail (Hill tail index {self.tail_index():.2f} <= {n}), so the variance "
-            f"of the order-{n} observable looks infinite and typical sample means "
-            "underestimate the truth (e.g. Gauss-net with sigma_b ~ 1 at small width). "
-            "Compare with nnqft.exact() where available.",
+            f"error bars of order {n} cannot be trusted: {reason} (e.g. Gauss-net with "
+            "sigma_b ~ 1 at small width or large |x|). Compare with nnqft.exact() where "
+            "available.",
             UnreliableErrorWarning,
             stacklevel=3,
         )
