@@ -60,3 +60,47 @@ def test_kernel_check_passes_for_light_tails_and_is_skipped_without_exact_g2():
     deep = nnqft.sample(nnqft.Architecture("erf", width=5, depth=2), x, 256, orders=(2,), seed=0)
     assert deep.kernel_check() is None
     assert nnqft.sample(arch, x, 256, orders=(4,), seed=0).kernel_check() is None
+
+
+@pytest.mark.parametrize("sigma_b", [0.0, 1.0])
+def test_deep_relu_kernel_is_range_safe(sigma_b):
+    # sigma_w = 3: the variance grows by 4.5 per layer. The products of variances used to
+    # overflow from 1e154 on: 3e154 at depth 236, NaN at 238, 0 from 240, and 9e39
+    # instead of ~1e196 at depth 300 with sigma_b = 1.
+    x = [1.0]
+    for depth in (236, 238, 240, 300, 470):
+        arch = nnqft.Architecture("relu", width=10, depth=depth, sigma_w=3.0, sigma_b=sigma_b)
+        k = nnqft.kernel(arch, x)[0, 0]
+        assert np.isfinite(k)
+        if sigma_b == 0.0:  # exactly (sigma_w^2 / 2)^depth * sigma_w^2 x^2 / ... : ratio 4.5
+            shallower = nnqft.Architecture("relu", width=10, depth=depth - 1, sigma_w=3.0,
+                                           sigma_b=0.0)
+            assert k / nnqft.kernel(shallower, x)[0, 0] == pytest.approx(4.5, rel=1e-12)
+    deep = nnqft.Architecture("relu", width=10, depth=480, sigma_w=3.0, sigma_b=sigma_b)
+    with pytest.raises(OverflowError, match="overflows float64.*at layer 471"):
+        nnqft.kernel(deep, x)
+
+
+@pytest.mark.parametrize("arch,x,order,match", [
+    (nnqft.Architecture("erf", width=10, sigma_w=1e300), [1.0], 4, "sigma = 1e\\+300"),
+    (nnqft.Architecture("erf", width=10), [1e200], 4, "first-layer variance is inf"),
+    (nnqft.Architecture("relu", width=10, sigma_w=1e40), [1.0], 4, "moments ~1e320"),
+    (nnqft.Architecture("gauss", width=50), [6.0], 8, "8-th moments beyond 1.8e308"),
+])
+def test_exact_refuses_what_float64_cannot_hold(arch, x, order, match):
+    with pytest.raises(OverflowError, match=match):
+        nnqft.exact(arch, x, order)
+
+
+def test_exact_memory_is_checked_before_work():
+    arch = nnqft.Architecture("erf", width=10)
+    with pytest.raises(ValueError, match="72907890277275 tuples .*GiB"):
+        nnqft.exact(arch, np.linspace(-1, 1, 200), 8)  # 16 s then MemoryError before
+
+
+def test_sampled_overflow_is_an_error_not_nan():
+    arch = nnqft.Architecture("erf", width=4, sigma_w=1e300)
+    with pytest.raises(OverflowError, match="overflow float64"):
+        nnqft.sample(arch, [0.5], 64, orders=(2, 4), seed=0, threads=1)
+    with pytest.raises(OverflowError, match="overflow float64"):
+        nnqft.sample(nnqft.Architecture("linear", width=4), [1e200], 64, orders=(2,), seed=0)

@@ -333,7 +333,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 # Mistakes in the command line, the files or the environment: one line, exit status 2.
 _USER_ERRORS = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, MemoryError,
-                RecursionError)
+                RecursionError, OverflowError)
 
 
 def _user_message(exc: BaseException) -> str:

@@ -311,6 +311,7 @@ def sample_grid(
     wall = time.perf_counter() - t0
     if not completed:  # only reachable if the progress hook asked to stop
         raise KeyboardInterrupt("sampling stopped before completion")
+    _check_finite(trees, archs, xs)
     meta = {
         "seed": seed_metadata(ss),
         "key": [int(key[0]), int(key[1])],
@@ -332,6 +333,17 @@ def sample_grid(
     return [Correlators(arch=a, x=xs, orders=orders_t, estimator=estimator, tree=t, shift=sh,
                         meta=dict(meta))
             for a, t, sh in zip(archs, trees, shifts, strict=True)]
+
+
+def _check_finite(trees: Sequence[Any], archs: Sequence[Architecture], xs: np.ndarray) -> None:
+    """Refuse sums that overflowed: a NaN or inf would silently poison every estimate."""
+    for tree, arch in zip(trees, archs, strict=True):
+        if not np.isfinite(tree.totals()[1]).all():
+            raise OverflowError(
+                f"the sampled observables overflow float64 (inf/NaN in the accumulated "
+                f"moments) for sigma_w {arch.sigma_w_layers}, sigma_b {arch.sigma_b_layers} "
+                f"and |x| up to {np.abs(xs).max():.3g}: rescale the inputs or sigma_w, or "
+                "lower the orders")
 
 
 def _run(config: Any, start: int, n_networks: int, threads: int, progress: bool) -> Any:

@@ -44,6 +44,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from . import tuples as _tuples
+from ._resources import physical_memory
 from ._validation import as_bool, as_inputs, as_int, check_arch
 from .architecture import Architecture
 from .quadrature import DEFAULT_NODES, composite, graded_edges, two_sided_unit_rule, unit_rule
@@ -176,13 +177,16 @@ def _gaussian_pair_map(act: str, sxy: FloatArray, sxx: FloatArray, syy: FloatArr
     sxy, sxx, syy = np.broadcast_arrays(sxy, sxx, syy)
     if act == "linear":
         return np.array(sxy, dtype=np.float64)
+    # square roots taken one at a time: the products overflow from variances ~1e154 on
     if act == "erf":
-        ratio = 2.0 * sxy / np.sqrt((1.0 + 2.0 * sxx) * (1.0 + 2.0 * syy))
+        ratio = 2.0 * sxy / np.sqrt(1.0 + 2.0 * sxx) / np.sqrt(1.0 + 2.0 * syy)
         return (2.0 / np.pi) * np.arcsin(np.clip(ratio, -1.0, 1.0))
     if act == "relu":
-        norm = np.sqrt(sxx * syy)
-        safe = np.where(norm > 0, norm, 1.0)
-        theta = np.arccos(np.clip(sxy / safe, -1.0, 1.0))
+        root_x, root_y = np.sqrt(sxx), np.sqrt(syy)
+        norm = root_x * root_y
+        safe_x = np.where(root_x > 0, root_x, 1.0)
+        safe_y = np.where(root_y > 0, root_y, 1.0)
+        theta = np.arccos(np.clip(sxy / safe_x / safe_y, -1.0, 1.0))
         value = norm / (2 * np.pi) * (np.sin(theta) + (np.pi - theta) * np.cos(theta))
         return np.where(norm > 0, value, 0.0)
     if act == "tanh":
@@ -782,21 +786,77 @@ def exact(arch: Architecture, x: Any, order: int, connected: bool = False) -> Fl
     n = as_int("order", order, minimum=1, maximum=8)
     connected = as_bool("connected", connected)
     k = len(xs)
+    _check_exact_size(k, n)
+    _check_exact_range(arch, xs, n)
     if n % 2:
         return np.zeros(_tuples.n_tuples(k, n))
     evens = list(range(2, n + 1, 2))
-    moments = _neuron_moments(arch, xs, evens)
-    w_phi = {m: _readout_moment(arch, m) * moments[m] for m in evens}
-    sw1, sb1, width = arch.sigma_w_layers[1], arch.sigma_b_layers[1], arch.width
-    cumulants = {
-        m: width ** (1 - m / 2) * sw1**m * _tuples.cumulants_from_moments(w_phi, k, m)
-        for m in ([n] if connected else evens)
-    }
-    if 2 in cumulants:  # the read-out bias is Gaussian and independent: kappa_2 only
-        cumulants[2] = cumulants[2] + sb1**2
-    if connected:
-        return np.asarray(cumulants[n], dtype=np.float64)
-    return _tuples.moments_from_cumulants(cumulants, k, n)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite results refused below
+        moments = _neuron_moments(arch, xs, evens)
+        w_phi = {m: _readout_moment(arch, m) * moments[m] for m in evens}
+        sw1, sb1, width = arch.sigma_w_layers[1], arch.sigma_b_layers[1], arch.width
+        cumulants = {
+            m: width ** (1 - m / 2) * sw1**m * _tuples.cumulants_from_moments(w_phi, k, m)
+            for m in ([n] if connected else evens)
+        }
+        if 2 in cumulants:  # the read-out bias is Gaussian and independent: kappa_2 only
+            cumulants[2] = cumulants[2] + sb1**2
+        out = np.asarray(cumulants[n] if connected else
+                         _tuples.moments_from_cumulants(cumulants, k, n), dtype=np.float64)
+    if not np.isfinite(out).all():
+        raise OverflowError(
+            f"exact order-{n} correlators overflow float64 (inf/NaN): sigma_w "
+            f"{arch.sigma_w_layers} and |x| up to {np.abs(xs).max():.3g} put the {n}-th "
+            "moments beyond 1.8e308; rescale the inputs or sigma_w")
+    return out
+
+
+#: Peak working memory of exact() per output tuple, measured (tracemalloc): 760-1600
+#: doubles (quadrature nodes x tuples of every order up to n) at k = 12..30.
+_EXACT_BYTES_PER_TUPLE = 8 * 2000
+
+
+#: Largest first-layer variance exact() integrates over (the quadrature is sized by it).
+_EXACT_MAX_VARIANCE = 1e100
+
+
+def _check_exact_range(arch: Architecture, xs: FloatArray, n: int) -> None:
+    """Refuse before any work when the order-n moments cannot be held in float64."""
+    _check_sigma_range(arch)
+    sw0, sb0, sw1 = arch.sigma_w_layers[0], arch.sigma_b_layers[0], arch.sigma_w_layers[1]
+    with np.errstate(over="ignore"):
+        var0 = float(np.float64(sb0)**2 + np.float64(sw0)**2 * (xs**2).sum(axis=1).max()
+                     / arch.d_in)
+    unbounded = arch.activation in ("relu", "linear")
+    # log10 of the read-out factor sigma_w1^n and, for unbounded activations, var0^(n/2)
+    log_scale = n * math.log10(max(sw1, 1e-300))
+    if unbounded and var0 > 0:
+        log_scale += n / 2 * math.log10(min(var0, 1e308))
+    if not var0 <= _EXACT_MAX_VARIANCE or log_scale > 300:
+        raise OverflowError(
+            f"exact order-{n} correlators are out of float64 range: the first-layer variance "
+            f"is {var0:.3g} (sigma_w0 = {sw0:.3g}, |x| up to {np.abs(xs).max():.3g}) and the "
+            f"read-out sigma_w = {sw1:.3g}, moments ~1e{log_scale:.0f}; rescale the inputs "
+            "or sigma_w")
+
+
+def _check_sigma_range(arch: Architecture) -> None:
+    """Variances sigma^2 must be finite doubles (Python's float ** raises OverflowError)."""
+    big = [s for s in arch.sigma_w_layers + arch.sigma_b_layers if s > 1e150]
+    if big:
+        raise OverflowError(f"sigma = {big[0]:.3g} is out of range: its square overflows "
+                            "float64 (the largest usable standard deviation is ~1e150)")
+
+
+def _check_exact_size(k: int, n: int) -> None:
+    """Refuse exact() runs that would not fit in a quarter of the memory, before work."""
+    t = _tuples.n_tuples(k, n)
+    need = float(t) * _EXACT_BYTES_PER_TUPLE
+    if need > 0.25 * physical_memory():
+        raise ValueError(
+            f"exact order {n} on k = {k} inputs has {t} tuples and would need about "
+            f"{need / 2**30:.3g} GiB, more than a quarter of this machine's memory: use "
+            "fewer inputs or a lower order")
 
 
 # -- public: kernel ------------------------------------------------------------------
@@ -846,15 +906,32 @@ def kernel(arch: Architecture, x: Any, y: Any = None) -> FloatArray:
     check_arch(arch)
     xs = as_inputs(x, arch.d_in, "x")
     ys = xs if y is None else as_inputs(y, arch.d_in, "y")
-    c_xy = _first_layer(arch, xs, ys)
+    _check_sigma_range(arch)
+    with np.errstate(over="ignore", invalid="ignore"):  # refused by _check_range
+        c_xy = _first_layer(arch, xs, ys)
+    _check_range(c_xy, c_xy, 0)
     if arch.depth > 1:
         c_xx = _first_layer(arch, xs, xs, paired=True)
         c_yy = _first_layer(arch, ys, ys, paired=True)
         for layer in range(1, arch.depth):
             sw2, sb2 = arch.sigma_w_layers[layer] ** 2, arch.sigma_b_layers[layer] ** 2
-            s_xy, s_xx, s_yy = (sb2 + sw2 * c for c in (c_xy, c_xx, c_yy))
-            c_xy = _gaussian_pair_map(arch.activation, s_xy, s_xx[:, None], s_yy[None, :])
-            c_xx = _gaussian_pair_map(arch.activation, s_xx, s_xx, s_xx)
-            c_yy = _gaussian_pair_map(arch.activation, s_yy, s_yy, s_yy)
+            with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+                s_xy, s_xx, s_yy = (sb2 + sw2 * c for c in (c_xy, c_xx, c_yy))
+                c_xy = _gaussian_pair_map(arch.activation, s_xy, s_xx[:, None], s_yy[None, :])
+                c_xx = _gaussian_pair_map(arch.activation, s_xx, s_xx, s_xx)
+                c_yy = _gaussian_pair_map(arch.activation, s_yy, s_yy, s_yy)
+            _check_range(c_xx, c_yy, layer)
     sw_out, sb_out = arch.sigma_w_layers[-1], arch.sigma_b_layers[-1]
-    return sb_out**2 + sw_out**2 * c_xy
+    with np.errstate(over="ignore"):
+        out = sb_out**2 + sw_out**2 * c_xy
+    _check_range(out, out, arch.depth)
+    return out
+
+
+def _check_range(c_xx: FloatArray, c_yy: FloatArray, layer: int) -> None:
+    """Refuse variances that left the float64 range (inf or NaN), naming the layer."""
+    if not (np.isfinite(c_xx).all() and np.isfinite(c_yy).all()):
+        raise OverflowError(
+            f"the kernel overflows float64 (variance beyond 1.8e308) at layer {layer}: the "
+            "per-layer gain sigma_w^2 E[phi'^2] compounds over the depth; use fewer layers "
+            "or a smaller sigma_w (the sampled networks overflow there too)")
