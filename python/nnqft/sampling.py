@@ -119,6 +119,14 @@ def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, thr
             f"{_MEMORY_FRACTION:.0%} of this machine's {total / 2**30:.0f} GiB: use fewer "
             "inputs, lower orders or fewer bins"
         )
+    per_net = _flops_per_network(arch, k, sampler) + width
+    seconds = n_networks * per_net / (2e9 * threads)
+    if seconds > _MAX_SECONDS:
+        raise ValueError(
+            f"n_networks={n_networks} would take roughly {seconds / 86400:.0f} days on "
+            f"{threads} threads (~{per_net:.2g} flops per network); split the run "
+            "(start=...) across machines or sample fewer networks"
+        )
     networks = threads * network_bytes(arch, k, sampler)
     if networks + bytes_needed > _NETWORK_MEMORY_FRACTION * total:
         raise ValueError(
@@ -127,14 +135,6 @@ def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, thr
             f"({networks / threads / 2**30:.2f} GiB each), more than "
             f"{_NETWORK_MEMORY_FRACTION:.0%} of this machine's {total / 2**30:.0f} GiB: use a "
             "smaller width, fewer threads or fewer inputs"
-        )
-    per_net = _flops_per_network(arch, k, sampler) + width
-    seconds = n_networks * per_net / (2e9 * threads)
-    if seconds > _MAX_SECONDS:
-        raise ValueError(
-            f"n_networks={n_networks} would take roughly {seconds / 86400:.0f} days on "
-            f"{threads} threads (~{per_net:.2g} flops per network); split the run "
-            "(start=...) across machines or sample fewer networks"
         )
 
 
