@@ -106,8 +106,7 @@ void Evaluator::set_sigmas(const std::vector<double>& sigma_w,
 }
 
 std::size_t Evaluator::observable_size(Estimator e) const {
-    const auto k = static_cast<std::size_t>(x_.rows());
-    return e == Estimator::plain ? k : k * (k + 1) / 2;
+    return nnqft::observable_size(e, static_cast<std::size_t>(x_.rows()));
 }
 
 void Evaluator::check_stop() const {
@@ -238,7 +237,7 @@ void Evaluator::gram_layer(std::uint64_t net, int layer) {
     const auto k = static_cast<std::size_t>(x_.rows());
     const auto n = static_cast<std::size_t>(spec_.width);
     const double sw = spec_.sigma_w[layer], sb = spec_.sigma_b[layer];
-    packed_.resize(k * (k + 1) / 2);
+    packed_.resize(nnqft::observable_size(Estimator::conditional, k));
     kernels::gram(h_.data(), k, n, packed_.data());
     kernel_.resize(x_.rows(), x_.rows());
     for (std::size_t a = 0, t = 0; a < k; ++a)
@@ -283,7 +282,8 @@ double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
     kernels::gram(h_.data(), kk, static_cast<std::size_t>(spec_.width), out);
     double max_diag = 0.0;
     for (std::size_t a = 0, t = 0; a < kk; t += kk - a, ++a) max_diag = std::max(max_diag, out[t]);
-    for (std::size_t t = 0; t < kk * (kk + 1) / 2; ++t) out[t] = shift + factor * out[t];
+    const std::size_t size = nnqft::observable_size(e, kk);
+    for (std::size_t t = 0; t < size; ++t) out[t] = shift + factor * out[t];
     return shift + factor * max_diag;
 }
 

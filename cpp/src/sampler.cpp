@@ -18,8 +18,7 @@ void SampleConfig::validate() const {
     require(block_size >= 1, "block_size must be >= 1, got ", block_size);
     require(estimator != Estimator::conditional || !spec.uniform_weights,
             "the conditional estimator needs Gaussian read-out weights");
-    const auto k = static_cast<std::size_t>(x.rows());
-    const std::size_t r = estimator == Estimator::plain ? k : k * (k + 1) / 2;
+    const std::size_t r = observable_size(estimator, static_cast<std::size_t>(x.rows()));
     for (const GridPoint& g : points()) {
         NetworkSpec at = spec;
         at.sigma_w = g.sigma_w;
@@ -109,9 +108,9 @@ SampleResult sample(const SampleConfig& config, std::uint64_t start, std::uint64
             ") must be a multiple of block_size (", config.block_size, ")");
     const std::uint64_t stop_net = start + count;
     require(stop_net > start, "network range overflows");
-    const std::size_t k = static_cast<std::size_t>(config.x.rows());
     const MonomialLayout layout(
-        config.estimator == Estimator::plain ? k : k * (k + 1) / 2, config.degrees);
+        observable_size(config.estimator, static_cast<std::size_t>(config.x.rows())),
+        config.degrees);
     const std::uint64_t first_block = start / config.block_size;
     const std::uint64_t n_blocks = (count + config.block_size - 1) / config.block_size;
     n_threads = static_cast<unsigned>(std::min<std::uint64_t>(n_threads, n_blocks));

@@ -68,6 +68,12 @@ enum class Estimator : int {
     conditional = 1,  ///< the empirical read-out kernel C_ab, a <= b (packed)
 };
 
+/// Length of the per-network observable at k inputs: k outputs (plain) or the
+/// k (k + 1) / 2 packed entries a <= b of the read-out kernel (conditional).
+inline std::size_t observable_size(Estimator e, std::size_t k) {
+    return e == Estimator::plain ? k : k * (k + 1) / 2;
+}
+
 /// Identifies one random stream of a network: weights or biases of a layer.
 enum class Purpose : std::uint64_t { weights = 0, biases = 1 };
 
