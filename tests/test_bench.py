@@ -15,6 +15,9 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     ("bench_precision.py", ["| relu N=100 | nnqft conditional", "| erf N=1000 | numpy plain"]),
     ("bench_depth.py", ["| depth 3, gram |", "| depth 3, weights |", "Depth scan (gram, N=100)",
                         "| 3 | 300 |"]),
+    ("bench_dask.py", ["| networks per chunk | chunks | local wall (s) | Dask wall (s) |",
+                       "| CPU overhead |", "| 1e+04 | 4 |", "scheduler cost per task",
+                       "idle cluster", "checkpoint writes"]),
 ])
 def test_benchmark_runs(script, expected):
     if not (BENCH / script).exists():

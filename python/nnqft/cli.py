@@ -121,6 +121,22 @@ def _claimed(args: argparse.Namespace, suffix: str) -> Iterator[Callable[[Any], 
         yield save
 
 
+def _add_scale_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scaling out (see README, 'Scaling out')")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on Dask: a scheduler address (tcp://host:8786) or 'local:N' "
+                        "(a LocalCluster of N worker processes); --threads is then per task")
+    g.add_argument("--checkpoint", type=Path, default=None, metavar="DIR",
+                   help="keep every finished chunk in DIR; rerunning the same command resumes")
+    g.add_argument("--chunk-size", type=int, default=None, metavar="N",
+                   help="networks per chunk / Dask task (default 131072)")
+
+
+def _scale_options(args: argparse.Namespace, client: Any) -> dict[str, Any]:
+    """Keyword arguments routing a run through a checkpoint and/or Dask."""
+    return {"checkpoint": args.checkpoint, "client": client, "chunk_size": args.chunk_size}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``nnqft`` command."""
     parser = argparse.ArgumentParser(
@@ -138,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, default=None, help="TOML file reshaping the study")
     _add_force(run)
     _add_run_arguments(run)
+    _add_scale_arguments(run)
 
     sample = sub.add_parser("sample", help="sample an ensemble and save its correlators")
     _add_arch_arguments(sample)
@@ -149,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", type=Path, required=True, help="result file (.npz)")
     _add_force(sample)
     _add_run_arguments(sample)
+    _add_scale_arguments(sample)
 
     fit = sub.add_parser("fit", help="fit effective couplings to saved correlators")
     fit.add_argument("result", type=Path, help="correlators file from 'nnqft sample'")
@@ -168,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--out", type=Path, required=True, help="result file (.npz)")
     _add_force(flow)
     _add_run_arguments(flow)
+    _add_scale_arguments(flow)
 
     show = sub.add_parser("show", help="print a summary of any result file")
     show.add_argument("result", type=Path)
@@ -184,13 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
 # -- commands ---------------------------------------------------------------------------
 
 def _cmd_sample(args: argparse.Namespace) -> int:
+    from .distributed import connect
     from .sampling import sample
 
     arch, x = _arch_from(args)
-    with _claimed(args, ".npz") as save:
+    with _claimed(args, ".npz") as save, connect(args.scheduler) as client:
         corr = sample(arch, x, args.n_networks, orders=args.orders, estimator=args.estimator,
                       seed=args.seed, threads=args.threads, progress=args.progress,
-                      start=args.start, sampler=args.sampler)
+                      start=args.start, sampler=args.sampler, **_scale_options(args, client))
         path = save(corr)
     print(corr.describe(max_rows=8))
     print(f"\nsaved {path}")
@@ -274,14 +294,16 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from .distributed import connect
     from .study import run_study
 
+    claims = contextlib.ExitStack()
     if args.out is not None:
-        with claim_output(args.out, force=args.force, directory=True):
-            return run_study(out=args.out, quick=args.quick, config=args.config,
-                             seed=args.seed, threads=args.threads, progress=args.progress)
-    return run_study(out=args.out, quick=args.quick, config=args.config, seed=args.seed,
-                     threads=args.threads, progress=args.progress)
+        claims.enter_context(claim_output(args.out, force=args.force, directory=True))
+    with claims, connect(args.scheduler) as client:
+        return run_study(out=args.out, quick=args.quick, config=args.config, seed=args.seed,
+                         threads=args.threads, progress=args.progress,
+                         **_scale_options(args, client))
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -306,13 +328,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_flow(args: argparse.Namespace) -> int:
+    from .distributed import connect
     from .flow import sigma_flow
 
     arch, x = _arch_from(args)
-    with _claimed(args, ".npz") as save:
+    with _claimed(args, ".npz") as save, connect(args.scheduler) as client:
         flow = sigma_flow(arch, x, args.sigmas, n_networks=args.n_networks, seed=args.seed,
                           estimator=args.estimator, cutoff=args.cutoff, vary=args.vary,
-                          threads=args.threads, progress=args.progress, sampler=args.sampler)
+                          threads=args.threads, progress=args.progress, sampler=args.sampler,
+                          **_scale_options(args, client))
         save(flow)
     print(flow)
     print(f"\nsaved {args.out}")
@@ -361,10 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except Terminated:
-        print("\nterminated: nothing partial was written", file=sys.stderr)
+        print("\nterminated: " + _kept(args), file=sys.stderr)
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
-        print("\ninterrupted: nothing partial was written", file=sys.stderr)
+        print("\ninterrupted: " + _kept(args), file=sys.stderr)
         return 130
     except _USER_ERRORS as exc:
         print(f"nnqft {args.command}: error: {_user_message(exc)}", file=sys.stderr)
@@ -378,6 +402,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _kept(args: argparse.Namespace) -> str:
+    """What an interrupted command leaves: nothing partial, or a resumable checkpoint."""
+    ckpt = getattr(args, "checkpoint", None)
+    if ckpt is None:
+        return "nothing partial was written"
+    return f"the finished chunks are kept in {ckpt}; rerun the same command to resume"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -319,6 +320,9 @@ def sigma_flow(
     threads: int | None = None,
     progress: bool = False,
     sampler: str = "auto",
+    checkpoint: Any = None,
+    client: Any = None,
+    chunk_size: int | None = None,
 ) -> Flow:
     """Couplings along a σ grid (the "active" flow) with errors and grid covariance.
 
@@ -342,6 +346,9 @@ def sigma_flow(
     with_exact : bool or None
         Also fit theory correlators at every σ (exact at depth 1; the leading 1/N
         theory at depth >= 2, u4 only; default: when available).
+    checkpoint, client, chunk_size :
+        As for :func:`nnqft.sample`: the one pass over the grid is checkpointed and/or
+        run on Dask (independent ensembles use one sub-directory per σ).
 
     Returns
     -------
@@ -355,13 +362,16 @@ def sigma_flow(
     terms = tuple(terms)
     orders = (2, 4, 6) if "u6" in terms else (2, 4)
     archs = [arch.scaled(vary, float(s)) for s in grid]
+    scale = {"client": client, "chunk_size": chunk_size, "sampler": sampler}
     if common_random_numbers:  # one pass of the core: every network evaluated at every sigma
         corrs = sample_grid(archs, xs, n_networks, orders, estimator, seed_sequence, threads,
-                            progress, sampler=sampler)
+                            progress, checkpoint=checkpoint, **scale)
     else:
+        seeds = seed_sequence.spawn(len(grid))
         corrs = [sample(a, xs, n_networks, orders, estimator, sd, threads, progress,
-                        sampler=sampler)
-                 for a, sd in zip(archs, seed_sequence.spawn(len(grid)), strict=True)]
+                        checkpoint=None if checkpoint is None else Path(checkpoint) / f"sigma-{i}",
+                        **scale)
+                 for i, (a, sd) in enumerate(zip(archs, seeds, strict=True))]
     fits: list[CouplingFit] = [fit_couplings(c, a, xs, cutoff=cutoff, terms=terms)
                                for c, a in zip(corrs, archs, strict=True)]
     names = fits[0].parameters

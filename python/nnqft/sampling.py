@@ -6,7 +6,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -178,6 +178,9 @@ def sample(
     block_size: int = DEFAULT_BLOCK_SIZE,
     n_bins: int = DEFAULT_N_BINS,
     sampler: str = "auto",
+    checkpoint: Any = None,
+    client: Any = None,
+    chunk_size: int | None = None,
 ) -> Correlators:
     """Sample networks and accumulate their n-point correlators.
 
@@ -220,6 +223,16 @@ def sample(
         are different random streams, equal only in distribution: runs made with
         different samplers do not merge.  At depth 1 both draw the same networks and
         the result records ``weights``.  The sampler used is ``meta["sampler"]``.
+    checkpoint : path or None
+        Directory keeping every finished chunk (:mod:`nnqft.checkpoint`): rerunning
+        the same call resumes where it stopped and ends bit-identical to an
+        uninterrupted run.  Refused if it holds another configuration's chunks.
+    client : dask.distributed.Client or None
+        Run the chunks on this Dask cluster (:mod:`nnqft.distributed`); ``threads`` is
+        then per task (default 1).
+    chunk_size : int or None
+        Networks per chunk, rounded up to whole blocks (default 131072); chunks are the
+        unit of checkpointing and of Dask tasks.
 
     Returns
     -------
@@ -234,7 +247,8 @@ def sample(
     """
     check_arch(arch)
     return sample_grid([arch], x, n_networks, orders, estimator, seed, threads, progress,
-                       start=start, block_size=block_size, n_bins=n_bins, sampler=sampler)[0]
+                       start=start, block_size=block_size, n_bins=n_bins, sampler=sampler,
+                       checkpoint=checkpoint, client=client, chunk_size=chunk_size)[0]
 
 
 def sample_grid(
@@ -245,20 +259,31 @@ def sample_grid(
     estimator: str = "plain",
     seed: Any = 0,
     threads: int | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[int], None] = False,
     *,
     start: int = 0,
     block_size: int = DEFAULT_BLOCK_SIZE,
     n_bins: int = DEFAULT_N_BINS,
     sampler: str = "auto",
+    checkpoint: Any = None,
+    client: Any = None,
+    chunk_size: int | None = None,
 ) -> list[Correlators]:
     """:func:`sample` for several standard deviations of the same networks, in one pass.
 
     ``archs`` may differ only in ``sigma_w`` / ``sigma_b``.  Every network draws its
     parameters once and is evaluated at each grid point (common random numbers), so
     the random numbers are paid once; each result is bit-identical to ``sample(arch,
-    ...)`` with the same seed and merges with it.  Arguments as for :func:`sample`.
+    ...)`` with the same seed and merges with it.  Arguments as for :func:`sample`;
+    ``progress`` may also be a callable receiving the number of networks done.
     """
+    if checkpoint is not None or client is not None or chunk_size is not None:
+        from .distributed import sample_chunked
+
+        return sample_chunked(archs, x, n_networks, orders=orders, estimator=estimator,
+                              seed=seed, threads=threads, progress=progress, start=start,
+                              block_size=block_size, n_bins=n_bins, sampler=sampler,
+                              checkpoint=checkpoint, client=client, chunk_size=chunk_size)
     archs = list(archs)
     _same_structure(archs)
     arch = archs[0]
@@ -346,18 +371,26 @@ def _check_finite(trees: Sequence[Any], archs: Sequence[Architecture], xs: np.nd
                 "lower the orders")
 
 
-def _run(config: Any, start: int, n_networks: int, threads: int, progress: bool) -> Any:
+def _run(config: Any, start: int, n_networks: int, threads: int,
+         progress: bool | Callable[[int], None]) -> Any:
+    if callable(progress):  # a chunk of a larger run: the caller owns the bar
+        return _core.sample(config, start, n_networks, threads, progress)
     if not progress:
         return _core.sample(config, start, n_networks, threads, None)
+    with progress_bar(n_networks) as bar:
+        def update(done: int) -> None:
+            bar.update(done - bar.n)
+
+        return _core.sample(config, start, n_networks, threads, update)
+
+
+def progress_bar(total: int, initial: int = 0) -> Any:
+    """The tqdm bar of a sampling run, counting networks (``initial`` already done)."""
     from tqdm.auto import tqdm
 
     # A terminal or a notebook widget redraws in place; a log file or CI capture gets a
     # line every 10 s instead of ten a second.
     live = getattr(sys.stderr, "isatty", lambda: False)() or "ipykernel" in sys.modules
     interval = 0.1 if live else 10.0
-    with tqdm(total=n_networks, unit="net", unit_scale=True, desc="sampling",
-              mininterval=interval) as bar:
-        def update(done: int) -> None:
-            bar.update(done - bar.n)
-
-        return _core.sample(config, start, n_networks, threads, update)
+    return tqdm(total=total, initial=initial, unit="net", unit_scale=True, desc="sampling",
+                mininterval=interval)

@@ -160,7 +160,7 @@ def falloff(corr: Correlators, arch: Architecture) -> dict[str, Any]:
 
 
 def _run_falloff(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
-                 progress: bool) -> dict[str, list[dict[str, Any]]]:
+                 progress: bool, scale: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     results: dict[str, list[dict[str, Any]]] = {}
     for net in cfg.nets:
         rows = []
@@ -169,7 +169,7 @@ def _run_falloff(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
             with _reliability_recorded():  # per row instead of warned
                 corr = sample(arch, np.asarray(net["x"]), cfg.n_networks, orders=(2, 4, 6),
                               estimator=cfg.estimator, seed=seed, threads=threads,
-                              progress=progress)
+                              progress=progress, **_scale(scale, f"{net['label']}_N{width}"))
                 corr.save(out / "correlators" / f"{net['label']}_N{width}.npz")
                 row = falloff(corr, arch)
             row["seconds"] = corr.meta["wall_time"]
@@ -286,14 +286,14 @@ def _load_or_none(path: Path) -> Any:
 # -- 3. the sigma flow ------------------------------------------------------------------------
 
 def _run_flow(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
-              progress: bool) -> str:
+              progress: bool, scale: dict[str, Any]) -> str:
     from .flow import sigma_flow
 
     arch = Architecture(cfg.flow_activation, width=cfg.flow_width, sigma_b=cfg.flow_sigma_b)
     with _reliability_recorded():  # the flow's table shows every error bar
         flow = sigma_flow(arch, np.asarray(cfg.flow_x), cfg.flow_sigmas,
                           n_networks=cfg.flow_n_networks, seed=seed, threads=threads,
-                          progress=progress)
+                          progress=progress, **_scale(scale, "flow"))
     flow.save(out / "flow.npz")
     e, de = flow.exponent("u4")
     print(f"      u4 ∝ σ^e with e = {e:.4f} ± {de:.2g} (dimensional analysis: {arch.d_in - 4})")
@@ -360,7 +360,7 @@ def depth_point(corr: Correlators, arch: Architecture, cutoff: float) -> dict[st
 
 
 def _run_depth(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
-               progress: bool) -> dict[str, list[dict[str, Any]]]:
+               progress: bool, scale: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     results: dict[str, list[dict[str, Any]]] = {}
     for net in cfg.depth_nets:
         rows = []
@@ -371,7 +371,8 @@ def _run_depth(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
                 warnings.simplefilter("ignore")  # small-width tails: the errors say so
                 corr = sample(arch, np.asarray(net["x"]), cfg.depth_n_networks, orders=(2, 4),
                               estimator="conditional", seed=seed, threads=threads,
-                              progress=progress)
+                              progress=progress,
+                              **_scale(scale, f"depth_{net['activation']}_L{depth}"))
                 corr.save(out / "correlators" / f"depth_{net['activation']}_L{depth}.npz")
                 rows.append(depth_point(corr, arch, float(net["cutoff"])))
         results[net["label"]] = rows
@@ -457,9 +458,20 @@ def _provenance(cfg: StudyConfig, seed: int, threads: int | None, wall: float) -
     }
 
 
+def _scale(scale: dict[str, Any], name: str) -> dict[str, Any]:
+    """The scale-out options of one sampling run: its own checkpoint sub-directory."""
+    ckpt = scale.get("checkpoint")
+    return dict(scale, checkpoint=None if ckpt is None else Path(ckpt) / name)
+
+
 def run_study(out: Path | None = None, quick: bool = False, config: Path | None = None,
-              seed: int = 0, threads: int | None = None, progress: bool = True) -> int:
-    """Run the default study, write the report folder, print a summary; returns 0."""
+              seed: int = 0, threads: int | None = None, progress: bool = True,
+              **scale: Any) -> int:
+    """Run the default study, write the report folder, print a summary; returns 0.
+
+    ``scale`` (checkpoint, client, chunk_size) is passed to every sampling run as for
+    :func:`nnqft.sample`, each run checkpointing into its own sub-directory.
+    """
     cfg = StudyConfig.quick() if quick else StudyConfig()
     if config is not None:
         cfg = StudyConfig.from_toml(config, cfg)
@@ -469,7 +481,7 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     sections = []
 
     print(f"[1/4] correlators at widths {cfg.widths} ({cfg.n_networks} networks each)")
-    fall = _run_falloff(cfg, out, seed, threads, progress)
+    fall = _run_falloff(cfg, out, seed, threads, progress, scale)
     for label, rows in fall.items():
         r = rows[-1]
         print(f"      {label:>5} N={r['width']}: N*m4 = {r['width'] * r['m4']:.4g} ± "
@@ -491,10 +503,10 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
 
     print(f"[3/4] sigma flow over {cfg.flow_sigmas}")
     sections.append(("The σ-driven flow and the functional-RG flow",
-                     _run_flow(cfg, out, seed, threads, progress)))
+                     _run_flow(cfg, out, seed, threads, progress, scale)))
 
     print(f"[4/4] depth L = {cfg.depth_depths} at N = {cfg.depth_width}")
-    deep = _run_depth(cfg, out, seed, threads, progress)
+    deep = _run_depth(cfg, out, seed, threads, progress, scale)
     for label, rows in deep.items():
         r = rows[-1]
         print(f"      {label}: L={r['depth']}: N*u4 = {r['Nu4']:.4g} ± {r['Nu4_err']:.2g} "

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["FewBinsWarning", "NNQFTDeprecationWarning", "NNQFTWarning", "UnreliableErrorWarning"]
+__all__ = ["CheckpointWarning", "FewBinsWarning", "NNQFTDeprecationWarning", "NNQFTWarning",
+           "UnreliableErrorWarning"]
 
 
 class NNQFTWarning(RuntimeWarning):
@@ -19,3 +20,7 @@ class FewBinsWarning(NNQFTWarning):
 
 class NNQFTDeprecationWarning(NNQFTWarning, DeprecationWarning):
     """A name that still works but will go: the message names its replacement."""
+
+
+class CheckpointWarning(NNQFTWarning):
+    """A checkpoint chunk file that could not be used (corrupt or truncated): it is recomputed."""

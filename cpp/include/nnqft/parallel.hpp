@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -30,6 +31,8 @@ inline bool parallel_for(std::uint64_t n_tasks, unsigned n_threads,
     std::atomic<unsigned> running{n_threads};
     std::exception_ptr error;
     std::mutex error_mutex;
+    std::mutex done_mutex;
+    std::condition_variable done;
 
     auto worker = [&](unsigned thread) {
         try {
@@ -44,7 +47,11 @@ inline bool parallel_for(std::uint64_t n_tasks, unsigned n_threads,
             if (!error) error = std::current_exception();
             stop = true;
         }
-        running.fetch_sub(1);
+        {
+            std::lock_guard<std::mutex> lock(done_mutex);
+            running.fetch_sub(1);
+        }
+        done.notify_one();
     };
 
     std::vector<std::thread> threads;
@@ -52,16 +59,21 @@ inline bool parallel_for(std::uint64_t n_tasks, unsigned n_threads,
     for (unsigned t = 0; t < n_threads; ++t) threads.emplace_back(worker, t);
     bool completed = true;
     auto last = std::chrono::steady_clock::now();
-    while (running.load() > 0) {
-        std::this_thread::sleep_for(poll_interval / 5);
+    std::unique_lock<std::mutex> lock(done_mutex);
+    // Woken as soon as the last worker ends (a short run does not wait out a poll tick:
+    // that was up to poll_interval / 5 per call, a fixed cost of every Dask chunk).
+    while (!done.wait_for(lock, poll_interval / 5, [&] { return running.load() == 0; })) {
         const auto now = std::chrono::steady_clock::now();
         if (now - last < poll_interval) continue;
         last = now;
+        lock.unlock();  // poll may take the GIL: never hold the workers' mutex meanwhile
         if (!stop && !poll()) {
             stop = true;
             completed = false;
         }
+        lock.lock();
     }
+    lock.unlock();
     for (auto& t : threads) t.join();
     if (error) std::rethrow_exception(error);
     if (completed && !poll()) completed = false;
