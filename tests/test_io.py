@@ -133,3 +133,19 @@ def test_metadata_record_is_strict_json(tmp_path):
     with np.load(path) as f:
         assert strict_json(str(f["__meta__"])) == {"kind": "test", "cutoff": None, "p": None}
     assert read_npz(path)[0]["cutoff"] is None
+
+
+def test_load_reads_only_the_members_its_loader_asks_for(corr, tmp_path):
+    # An extra member that would be a decompression bomb (declared 1 GiB from a few
+    # bytes) is never opened: load() decompresses only what the result's loader reads.
+    import zipfile
+
+    bomb = corr.save(tmp_path / "c.npz")
+    before = bomb.stat().st_size
+    with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("extra.npy", bytes(2**24))  # 16 MiB of zeros in a few KiB
+    assert bomb.stat().st_size - before < 2**16
+    assert nnqft.load(bomb) == corr
+    from nnqft.io import read_npz  # reading everything does open it, and refuses it
+    with pytest.raises(ValueError, match="extra"):
+        read_npz(bomb)

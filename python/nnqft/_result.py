@@ -15,6 +15,7 @@ Deriving registers the class's loader with :func:`nnqft.io.register_loader`, so
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,7 +40,7 @@ class Result(abc.ABC):
             register_loader(kind, cls._load)
 
     @classmethod
-    def _load(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    def _load(cls, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> Any:
         check_version(cls._kind, meta, cls._format_version)
         return cls._from_file(meta, arrays)
 
@@ -59,7 +60,7 @@ class Result(abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    def _from_file(cls, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> Any:
         raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -511,9 +511,9 @@ class Correlators(Result, kind="correlators"):
         return state, arrays
 
     @classmethod
-    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, NDArray[Any]]) -> Correlators:
+    def _from_file(cls, meta: dict[str, Any], arrays: Mapping[str, NDArray[Any]]) -> Correlators:
         state = {k: v for k, v in meta.items() if k not in ("kind", "format_version")}
-        state.update(arrays)
+        state.update({name: arrays[name] for name in _STATE_ARRAYS})  # only these are read
         return cls.from_state(state)
 
     def to_dict(self) -> dict[str, Any]:

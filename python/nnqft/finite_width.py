@@ -43,6 +43,7 @@ import dataclasses
 import functools
 import itertools
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -602,7 +603,7 @@ class FiniteWidthTheory(Result, kind="finite_width"):
                                                 "kernel_correction": self._k1, "vertex": self._v}
 
     @classmethod
-    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, FloatArray]) -> FiniteWidthTheory:
+    def _from_file(cls, meta: dict[str, Any], arrays: Mapping[str, FloatArray]) -> FiniteWidthTheory:
         return cls(Architecture.from_dict(meta["arch"]), arrays["x"], arrays["kernel"],
                    arrays["kernel_correction"], arrays["vertex"])
 

@@ -219,7 +219,7 @@ class CouplingFit(Result, kind="coupling_fit"):
         return meta, arrays
 
     @classmethod
-    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, FloatArray]) -> CouplingFit:
+    def _from_file(cls, meta: dict[str, Any], arrays: Mapping[str, FloatArray]) -> CouplingFit:
         names = tuple(meta["parameters"])
         chi2, pvalue, cutoff = (float(v) for v in arrays["scalars"])
         return cls(values=dict(zip(names, map(float, arrays["values"]), strict=True)),
@@ -305,7 +305,7 @@ class CutoffScan(Result, kind="cutoff_scan"):
         return {"terms": terms, "fits": fits}, arrays
 
     @classmethod
-    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, FloatArray]) -> CutoffScan:
+    def _from_file(cls, meta: dict[str, Any], arrays: Mapping[str, FloatArray]) -> CutoffScan:
         fits = tuple(CouplingFit._from_file(m, prefixed(arrays, f"fit{i}"))
                      for i, m in enumerate(meta["fits"]))
         slopes, errors, intercepts = ({t: float(row[j]) for t, row

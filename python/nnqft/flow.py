@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +196,7 @@ class Flow(Result, kind="flow"):
         return meta, arrays
 
     @classmethod
-    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, FloatArray]) -> Flow:
+    def _from_file(cls, meta: dict[str, Any], arrays: Mapping[str, FloatArray]) -> Flow:
         provenance = dict(meta["meta"])
         if provenance.get("cutoff", 0.0) is None:  # JSON has no infinity: null is Λ = ∞
             provenance["cutoff"] = math.inf

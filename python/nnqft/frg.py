@@ -65,7 +65,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -610,7 +610,7 @@ class FRGFlow(Result, kind="frg_flow"):
         return meta, arrays
 
     @classmethod
-    def _from_file(cls, meta: dict[str, Any], arrays: dict[str, FloatArray]) -> FRGFlow:
+    def _from_file(cls, meta: dict[str, Any], arrays: Mapping[str, FloatArray]) -> FRGFlow:
         def optional(name: str) -> FloatArray | None:
             return _frozen(arrays[name]) if name in arrays else None
 

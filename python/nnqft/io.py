@@ -28,7 +28,7 @@ import numpy as np
 __all__ = ["check_version", "dumps", "json_record", "jsonable", "load", "prefixed", "read_npz",
            "register_loader", "write_npz"]
 
-Loader = Callable[[dict[str, Any], dict[str, np.ndarray]], Any]
+Loader = Callable[[dict[str, Any], Mapping[str, np.ndarray]], Any]
 _LOADERS: dict[str, Loader] = {}
 
 
@@ -259,7 +259,7 @@ def load(path: Any) -> Any:
         if not isinstance(kind, str) or kind not in _LOADERS:
             raise ValueError(f"{path}: unknown result kind {kind!r}; known: {sorted(_LOADERS)}")
         try:  # the kind is known before any array is decompressed
-            return _LOADERS[kind](meta, dict(arrays))
+            return _LOADERS[kind](meta, arrays)  # members are read as the loader asks
         except KeyError as err:
             raise ValueError(f"{path}: corrupt {kind} file, {err.args[0]!r} is missing") from None
         except (TypeError, IndexError) as err:  # metadata of the wrong type or length
