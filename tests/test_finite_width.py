@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import itertools
 
 import numpy as np
 import pytest
@@ -224,3 +225,27 @@ def test_sigma_flow_of_a_deep_ensemble_carries_theory_couplings():
     a2 = a.scaled("w", 2.0)
     direct = nnqft.fit_couplings({4: nnqft.finite_width(a2, x).connected(4)}, a2, x, cutoff=1e5)
     assert flow.exact_couplings["u4"][1] == pytest.approx(direct.values["u4"], rel=1e-12)
+
+
+def test_memo_tells_architectures_apart():
+    """The recursion is memoised on everything but the width: architectures that differ in
+    one sigma of one layer, or in the activation, get their own entries (each equal to a
+    fresh computation), and the width only rescales the correlators."""
+    x = X2[:3]
+    base = arch("erf", 2, [1.2, 1.5, 0.7], [0.2, 0.4, 0.1], d_in=2, width=40)
+    variants = [base, base.replace(sigma_b=[0.2, 0.4, 0.3]), base.replace(sigma_b=[0.5, 0.4, 0.1]),
+                base.replace(sigma_w=[1.2, 1.5, 0.9]), base.replace(sigma_w=[1.2, 1.1, 0.7]),
+                base.replace(activation="relu")]
+    memoised = [nnqft.finite_width(a, x) for a in variants]
+    fw._CACHE.clear()
+    for a, th in zip(variants, memoised, strict=True):
+        fresh = nnqft.finite_width(a, x)
+        np.testing.assert_array_equal(th.kernel(), fresh.kernel())
+        np.testing.assert_array_equal(th.kernel_correction(), fresh.kernel_correction())
+        np.testing.assert_array_equal(th.vertex(), fresh.vertex())
+    # every variant changes the answer (the read-out bias moves K only)
+    answers = [np.concatenate([th.kernel().ravel(), th.vertex().ravel()]) for th in memoised]
+    assert all(not np.allclose(u, w) for u, w in itertools.combinations(answers, 2))
+    wide = nnqft.finite_width(base.replace(width=400), x)
+    np.testing.assert_array_equal(wide.vertex(), memoised[0].vertex())
+    np.testing.assert_allclose(wide.connected(4) * 10, memoised[0].connected(4), rtol=1e-14)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import XSET_ERF, assert_z
 from scipy import special
-from test_rng import PHI, draw
+from test_rng import PHI, draw, numpy_network
 
 import nnqft
 from nnqft import _core
@@ -209,6 +209,53 @@ def test_network_matches_numpy_reimplementation(case, x, estimator):
     for row, net in zip(_core.evaluate(config, ids), ids, strict=True):
         np.testing.assert_allclose(row, numpy_gram_network(arch, x, key, net, estimator),
                                    rtol=1e-11, atol=1e-13)
+
+
+@pytest.fixture(params=["generic", "avx2", "avx512"])
+def kernel_path(request):
+    """Every instruction-set path of the kernels this CPU and build support, restoring the
+    path in use (the automatic one, or NNQFT_KERNEL_PATH's) afterwards."""
+    before = _core.kernel_path()
+    if not _core.set_kernel_path(request.param):
+        pytest.skip(f"kernel path {request.param} not supported by this CPU or build")
+    try:
+        yield request.param
+    finally:
+        assert _core.set_kernel_path(before)
+
+
+PATH_CASES = [  # width 37: the vector bodies of every kernel run, and their tails
+    (dict(activation="erf", width=37, d_in=2, depth=3, sigma_w=[1.0, 1.5, 0.7, 2.0],
+          sigma_b=[0.1, 0.4, 0.2, 0.3]), "gram"),
+    (dict(activation="relu", width=37, depth=2, sigma_b=0.3), "gram"),
+    (dict(activation="tanh", width=37, d_in=3, depth=2, sigma_b=0.2), "weights"),
+    (dict(activation="cos", width=37, d_in=1, sigma_b=[0.0, 0.4]), "weights"),
+    (dict(activation="erf", width=37, d_in=2, depth=2, weight_dist="uniform"), "weights"),
+]
+
+
+@pytest.mark.parametrize("case,sampler", PATH_CASES,
+                         ids=lambda v: v if isinstance(v, str) else v["activation"])
+def test_every_kernel_path_draws_the_documented_networks(kernel_path, case, sampler):
+    """Whole networks on each instruction-set path against the numpy reimplementations.
+
+    test_kernels checks the kernels one by one on every path; sampling runs on the
+    automatic path only, so this is where the evaluator's use of a non-default path
+    (strided first-layer affine, Philox, Box-Muller, uniforms, activations, h h^T,
+    A xi, the read-out) meets an independent reference.
+    """
+    assert _core.kernel_path() == kernel_path
+    arch = nnqft.Architecture(**case)
+    x = np.random.default_rng(6).normal(size=(4, arch.d_in))
+    key = np.random.SeedSequence(11).generate_state(2, np.uint64)
+    reference = numpy_gram_network if sampler == "gram" else numpy_network
+    for estimator in ("plain",) if arch.weight_dist == "uniform" else ("plain", "conditional"):
+        config = nnqft.sampling._config(arch, x, key, estimator, (2,), [], 32, 64,
+                                        sampler=sampler)
+        ids = [0, 5, 2**33 + 1]
+        for row, net in zip(_core.evaluate(config, ids), ids, strict=True):
+            np.testing.assert_allclose(row, reference(arch, x, key, net, estimator),
+                                       rtol=1e-11, atol=1e-13)
 
 
 # -- determinism, merging, grids ----------------------------------------------------------

@@ -359,6 +359,36 @@ void test_gram() {
                   "dot_norm agrees", worst));
 }
 
+// affine (the first layer: z = x_a W[:, i] + z, weights strided by d_in, in place)
+// against long double, within the two roundings of an unfused a*u + v.
+void test_affine() {
+    Rng rng{79};
+    bool ok = true;
+    double worst = 0;
+    for (std::size_t stride : {1, 2, 3}) {
+        for (std::size_t n : {1, 7, 8, 33, 1003}) {
+            const double a = rng.uniform(-2.0, 3.0);
+            std::vector<double> u(n * stride), v(n), out(n, -1.0);
+            for (double& e : u) e = rng.uniform(-2.0, 3.0);
+            for (double& e : v) e = rng.uniform(-2.0, 3.0);
+            K::affine(a, u.data(), stride, v.data(), out.data(), n);
+            std::vector<double> inplace = v;
+            K::affine(a, u.data(), stride, inplace.data(), inplace.data(), n);
+            ok = ok && std::memcmp(out.data(), inplace.data(), n * sizeof(double)) == 0;
+            for (std::size_t j = 0; j < n; ++j) {
+                const long double term = static_cast<long double>(a) * u[j * stride];
+                const long double ref = term + v[j];
+                const double err = static_cast<double>(std::fabs(out[j] - ref) /
+                                                       (std::fabs(term) + std::fabs(v[j])));
+                worst = std::max(worst, err);
+                ok = ok && err <= 0x1p-52;
+            }
+        }
+    }
+    check(ok, fmt("affine: a u[j stride] + v[j] against long double, strides 1..3, in place "
+                  "too; max error/(|a u| + |v|) = %.2e", worst));
+}
+
 // combine (z = A xi) against long-double sums; r = 0 gives zeros.
 void test_combine() {
     Rng rng{78};
@@ -437,6 +467,7 @@ int main() {
         test_normals(first_normals, bits, nref, p);
         test_uniforms();
         test_gram();
+        test_affine();
         test_combine();
     }
     check(!K::set_path("no-such-isa") && K::set_path("auto"), "set_path rejects unknown");

@@ -52,6 +52,16 @@ int main() {
         CHECK(f.factor().allFinite());
         CHECK(relative_residual(f, g) < 1e-13);
     }
+    // nearly collinear but full rank (a deep kernel at nearby inputs): directions with
+    // 1e-8 of the variance are genuine (the differences between the inputs' outputs), kept
+    // to full accuracy, at any overall scale
+    for (double scale : {1e-20, 1.0, 1e20}) {
+        const MatrixXd common = random_matrix(6, 1, 11), spread = random_matrix(6, 6, 12);
+        const MatrixXd g =
+            scale * (common * common.transpose() + 1e-8 * spread * spread.transpose());
+        CHECK(f.compute(g) == 6);
+        CHECK(relative_residual(f, g) < 1e-13);
+    }
     // rank 1 over 16 orders of magnitude (ReLU on a ray): no input is dropped
     Eigen::VectorXd v(5);
     v << 1e-8, -3e-3, 1.0, 250.0, 7e5;
