@@ -249,3 +249,18 @@ def test_memo_tells_architectures_apart():
     wide = nnqft.finite_width(base.replace(width=400), x)
     np.testing.assert_array_equal(wide.vertex(), memoised[0].vertex())
     np.testing.assert_allclose(wide.connected(4) * 10, memoised[0].connected(4), rtol=1e-14)
+
+
+def test_overflow_is_refused_naming_the_layer():
+    # relu with sigma_w^2 = 9 multiplies K by 4.5 per layer (V by ~20): float64 runs out
+    # near layer 233; the answer must be an error naming the layer, never inf/NaN.
+    deep = nnqft.Architecture("relu", width=10, depth=300, sigma_w=3.0, sigma_b=0.0)
+    with pytest.raises(OverflowError, match="layer 2[0-9][0-9]"):
+        nnqft.finite_width(deep, [[0.5], [1.0]])
+    shallower = nnqft.finite_width(
+        nnqft.Architecture("relu", width=10, depth=100, sigma_w=3.0, sigma_b=0.0), [[0.5], [1.0]])
+    kernel = shallower.kernel()
+    assert np.isfinite(shallower.vertex()).all()
+    np.testing.assert_allclose(kernel[0, 0], 9 * 0.5**2 * 4.5**100, rtol=1e-10)  # K^1 4.5^L
+    with pytest.raises(OverflowError, match="sigma"):
+        nnqft.finite_width(nnqft.Architecture("erf", width=10, depth=2, sigma_w=1e200), [0.1, 0.2])

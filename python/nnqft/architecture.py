@@ -44,7 +44,8 @@ def _per_layer(name: str, value: float | Sequence[float], n_layers: int) -> tupl
         if len(values) != n_layers:
             raise ValueError(
                 f"{name} needs one value per layer (depth + 1 = {n_layers}), "
-                f"got {len(values)} values: {values!r}"
+                f"got {len(values)} values: "
+                + (repr(values) if len(values) <= 8 else f"({values[0]!r}, ..., {values[-1]!r})")
             )
     return tuple(as_real(name, v, minimum=0.0) for v in values)
 

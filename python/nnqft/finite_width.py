@@ -468,28 +468,41 @@ def _pairs_to_matrix(values: FloatArray, k: int) -> FloatArray:
     return np.asarray(values[_tuples.pair_index(k)], dtype=np.float64)
 
 
+def _check_finite(layer: int, cov: FloatArray, k1: FloatArray, v: FloatArray) -> None:
+    """Refuse to go on once K, K1 or V has left float64 (inf/NaN), naming the layer."""
+    if not (np.isfinite(cov).all() and np.isfinite(k1).all() and np.isfinite(v).all()):
+        raise OverflowError(
+            f"the 1/N recursion overflows float64 at layer {layer}: K up to "
+            f"{np.nanmax(np.abs(cov)):.3g}, V up to {np.nanmax(np.abs(v)):.3g}; the kernel grows "
+            "by sigma_w^2 per layer (e.g. relu with sigma_w^2 > 2): reduce the depth or sigma_w")
+
+
 def _recursion(arch: Architecture, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(K, K1, V) of the output on the sorted pairs (physics-deep.md §2)."""
     k = len(x)
+    _theory._check_sigma_range(arch)
     sw, sb = arch.sigma_w_layers, arch.sigma_b_layers
     cov = sb[0] ** 2 + sw[0] ** 2 * (x @ x.T) / arch.d_in
     n_pairs = _tuples.n_tuples(k, 2)
     k1, v = np.zeros(n_pairs), np.zeros((n_pairs, n_pairs))
     for layer in range(1, arch.depth + 1):
         w2 = sw[layer] ** 2
-        if layer == 1:  # deterministic input kernel: V^1 = K1^1 = 0
-            if arch.activation in ("gauss", "cos"):
-                g, t = _first_layer_moments(arch, x)
+        # overflow is reported below, naming the layer, instead of numpy's raw warnings
+        with np.errstate(over="ignore", invalid="ignore"):
+            if layer == 1:  # deterministic input kernel: V^1 = K1^1 = 0
+                if arch.activation in ("gauss", "cos"):
+                    g, t = _first_layer_moments(arch, x)
+                else:
+                    first = _Layer(arch.activation, cov, need_derivatives=False)
+                    g, t = first.g, first.t
+                v = w2**2 * t
             else:
-                first = _Layer(arch.activation, cov, need_derivatives=False)
-                g, t = first.g, first.t
-            v = w2**2 * t
-        else:
-            lay = _Layer(arch.activation, cov, need_derivatives=True)
-            g = lay.g
-            k1 = w2 * (lay.jacobian @ k1 + 0.5 * lay.second_order(v))
-            v = w2**2 * (lay.t + lay.jacobian @ v @ lay.jacobian.T)
-        cov = _pairs_to_matrix(sb[layer] ** 2 + w2 * g, k)
+                lay = _Layer(arch.activation, cov, need_derivatives=True)
+                g = lay.g
+                k1 = w2 * (lay.jacobian @ k1 + 0.5 * lay.second_order(v))
+                v = w2**2 * (lay.t + lay.jacobian @ v @ lay.jacobian.T)
+            cov = _pairs_to_matrix(sb[layer] ** 2 + w2 * g, k)
+        _check_finite(layer, cov, k1, v)
     pairs = _tuples.tuples(k, 2)
     return cov[pairs[:, 0], pairs[:, 1]], k1, v
 
