@@ -121,3 +121,13 @@ def test_arch_is_checked_everywhere():
     for call in calls:
         with pytest.raises(TypeError, match="arch must be an nnqft.Architecture, got dict"):
             call({"activation": "erf"})
+
+
+def test_replace_depth_keeps_uniform_sigmas_and_asks_for_per_layer_ones():
+    arch = nnqft.Architecture("relu", width=10, depth=3, sigma_w=1.5, sigma_b=[0.1, 0.2, 0.3, 0.4])
+    with pytest.raises(ValueError, match="sigma_b needs one value per layer"):
+        arch.replace(depth=5)
+    deeper = arch.replace(depth=5, sigma_b=0.2)
+    assert deeper.sigma_w_layers == (1.5,) * 6 and deeper.sigma_b_layers == (0.2,) * 6
+    assert arch.replace(depth=1, sigma_b=0.0) == nnqft.Architecture("relu", width=10, depth=1,
+                                                                     sigma_w=1.5, sigma_b=0.0)

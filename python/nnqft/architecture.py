@@ -140,7 +140,16 @@ class Architecture:
         return self.sigma_b  # type: ignore[return-value]
 
     def replace(self, **changes: Any) -> Architecture:
-        """Return a copy with some fields changed (validated again)."""
+        """Return a copy with some fields changed (validated again).
+
+        A new ``depth`` keeps a standard deviation that is the same in every layer (as a
+        scalar gives it); per-layer values that differ must be given anew.
+        """
+        if "depth" in changes:
+            for name in ("sigma_w", "sigma_b"):
+                values = getattr(self, name)
+                if name not in changes and len(set(values)) == 1:
+                    changes[name] = values[0]
         return dataclasses.replace(self, **changes)
 
     def scaled(self, vary: str, sigma: float) -> Architecture:
