@@ -406,7 +406,11 @@ def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
     lines = [f"Width N = {cfg.depth_width}, {cfg.depth_n_networks} networks per depth, "
              "conditional estimator; theory: the leading 1/N recursion (nnqft.finite_width), "
              "its N·u4 from the same GLS fit applied to the theory's κ4 (fit_exact_like), so "
-             "the pull measures sampling error plus the O(1/N²) remainder.", "",
+             "the pull measures sampling error plus the O(1/N²) remainder. Couplings in the "
+             "ELS normalisation, u4 = −ΔG4 / ∫ΠK_EFT over the box [−Λ, Λ] (small where the "
+             "box is large), with Λ = "
+             + " and ".join(f"{n['cutoff']:g} for {n['label']}" for n in cfg.depth_nets)
+             + ".", "",
              "| net | L | N·m4 sampled | N·m4 theory | N·u4 sampled | N·u4 theory | pull | "
              "χ²/ndof | time (s) |", "|---|---|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
