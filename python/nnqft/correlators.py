@@ -61,7 +61,7 @@ def observable_size(k: int, estimator: str) -> int:
     """Length of the per-network observable the core accumulates moments of.
 
     ``plain``: the outputs f(x_a), k values; ``conditional``: the empirical kernel C_ab on
-    the pairs a <= b, k (k + 1) / 2 values (the C++ core's ``Evaluator::observable_size``).
+    the pairs a <= b, k (k + 1) / 2 values (the C++ core's ``nnqft::observable_size``).
     """
     return k if estimator == "plain" else k * (k + 1) // 2
 
@@ -541,7 +541,7 @@ class Correlators(Result, kind="correlators"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FewBinsWarning)  # the display states n_bins
             reps = self.replicas(n, connected=connected)
-        return np.sqrt(np.diag(jackknife_covariance(reps)))
+        return jackknife_errors(reps)  # per tuple: never the T x T covariance
 
     def describe(self, orders: Sequence[int] | None = None, max_rows: int = 8) -> str:
         """Readable summary: setup, provenance, and a table per even order.
@@ -653,7 +653,7 @@ def _checked_state(state: dict[str, Any]) -> dict[str, Any]:
     orders = tuple(sorted({_int_field(o, "orders", 1, 8) for o in orders_in}))
     x = as_inputs(state["x"], arch.d_in)
     k = x.shape[0]
-    r = k if estimator == "plain" else k * (k + 1) // 2
+    r = observable_size(k, estimator)
     width = sum(n_tuples(r, d) for d in stored_degrees(orders, estimator))
     if state["width"] != width:  # e.g. an edited estimator or order list
         raise ValueError(

@@ -62,8 +62,9 @@ class Flow(Result, kind="flow"):
     chi2, ndof : ndarray
         Goodness of each σ's fit.
     exact_couplings : dict of str to ndarray or None
-        The fit applied to the exact correlators, unweighted (depth 1), or None: the
-        exact theory's local couplings.  Where the local form does not describe the
+        The fit applied to the theory's correlators, unweighted, or None: the local
+        couplings of the exact theory (depth 1) or of the leading 1/N theory (depth >= 2,
+        :func:`nnqft.finite_width`).  Where the local form does not describe the
         correlators exactly (non-local nets at O(1) inputs, large χ²), the GLS fit of
         sampled data estimates a projection that depends on its weights; compare it
         with :func:`nnqft.fit.fit_exact_like` of the same run instead.
@@ -212,7 +213,7 @@ class Flow(Result, kind="flow"):
 
     def summary(self) -> str:
         """Text table of the couplings along the grid, with the fitted exponents."""
-        head = "| σ | " + " | ".join(f"{t} ± err" + (f" | {t} exact" if self.exact_couplings
+        head = "| σ | " + " | ".join(f"{t} ± err" + (f" | {t} {self._theory_name}" if self.exact_couplings
                                                       else "") for t in self.terms)
         lines = [head + " | χ²/ndof |", "|" + "---|" * (2 + len(self.terms) * (
             2 if self.exact_couplings else 1))]
@@ -236,13 +237,18 @@ class Flow(Result, kind="flow"):
                 f"{len(self.sigmas)} σ in [{self.sigmas[0]:g}, {self.sigmas[-1]:g}], "
                 f"terms={self.terms}>")
 
+    @property
+    def _theory_name(self) -> str:
+        """What ``exact_couplings`` come from: exact theory (depth 1) or the 1/N theory."""
+        return "exact" if self.arch.depth == 1 else "1/N"
+
     def _tables(self) -> list[render.Table]:
         notes = [f"Flow of {self.arch!r}", f"σ replaces sigma_{self.vary}; "
                  f"{self.meta.get('n_networks', '?')} networks per σ, estimator "
                  f"{self.meta.get('estimator', '?')}, cutoff Λ = {self.meta.get('cutoff', '?')}"]
         columns = ["σ"]
         for t in self.terms:
-            columns += [t] + ([f"{t} exact"] if self.exact_couplings else [])
+            columns += [t] + ([f"{t} {self._theory_name}"] if self.exact_couplings else [])
         rows = []
         for i, s in enumerate(self.sigmas):
             cells = [f"{s:g}"]
@@ -276,7 +282,7 @@ class Flow(Result, kind="flow"):
         ax.errorbar(self.sigmas, np.abs(u), yerr=du, fmt="o", capsize=2, label=f"|{name}| sampled")
         if self.exact_couplings is not None:
             ax.plot(self.sigmas, np.abs(self.exact_couplings[name]), "-", alpha=0.7,
-                    label=f"|{name}| exact theory")
+                    label=f"|{name}| {self._theory_name} theory")
         try:
             (e, de), (a, _) = self._power_law(name)
             grid = np.geomspace(self.sigmas.min(), self.sigmas.max(), 50)

@@ -225,7 +225,8 @@ def read_npz(path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 def prefixed(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     """The arrays stored as ``"<prefix>:<name>"``, keyed by ``name``."""
     head = prefix + ":"
-    return {key[len(head):]: value for key, value in arrays.items() if key.startswith(head)}
+    # by key, so that a lazy mapping of file members reads only the prefixed ones
+    return {key[len(head):]: arrays[key] for key in arrays if key.startswith(head)}
 
 
 def check_version(kind: str, meta: Mapping[str, Any], supported: int) -> None:

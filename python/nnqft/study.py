@@ -22,6 +22,7 @@ import datetime as _dt
 import math
 import os
 import platform
+import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -345,8 +346,7 @@ def depth_point(corr: Correlators, arch: Architecture, cutoff: float) -> dict[st
     theory = finite_width(arch, corr.x)
     gp = wick(theory.kernel(), 4)
     m4 = _m4(np.vstack([corr.connected(4)[0], corr.replicas(4, connected=True)]), gp)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # reliability is recorded per row instead
+    with _reliability_recorded():  # the row's "reliable" entry carries the verdict
         fit = fit_couplings(corr, arch, corr.x, cutoff=cutoff)
         theory_fit = fit_exact_like(corr, arch, corr.x, cutoff=cutoff)
     u4, du4 = fit.values["u4"], fit.errors["u4"]
@@ -356,7 +356,8 @@ def depth_point(corr: Correlators, arch: Architecture, cutoff: float) -> dict[st
             "Nm4_theory": n * float(_m4(theory.connected(4), gp)),
             "Nu4": n * u4, "Nu4_err": n * du4, "Nu4_theory": n * theory_fit.values["u4"],
             "pull": (u4 - theory_fit.values["u4"]) / du4 if du4 else math.nan,
-            "chi2": fit.chi2, "ndof": fit.ndof, "seconds": corr.meta["wall_time"]}
+            "chi2": fit.chi2, "ndof": fit.ndof, "seconds": corr.meta["wall_time"],
+            "reliable": corr.reliable(4)}
 
 
 def _run_depth(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
@@ -367,13 +368,13 @@ def _run_depth(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
         for depth in cfg.depth_depths:
             arch = Architecture(net["activation"], width=cfg.depth_width, depth=depth,
                                 sigma_w=net["sigma_w"], sigma_b=net["sigma_b"])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # small-width tails: the errors say so
+            label = re.sub(r"[^\w.-]+", "_", net["label"]).strip("_")  # labels are unique
+            name = f"depth_{label}_L{depth}"
+            with _reliability_recorded():  # small-width tails: the table flags the row
                 corr = sample(arch, np.asarray(net["x"]), cfg.depth_n_networks, orders=(2, 4),
                               estimator="conditional", seed=seed, threads=threads,
-                              progress=progress,
-                              **_scale(scale, f"depth_{net['activation']}_L{depth}"))
-                corr.save(out / "correlators" / f"depth_{net['activation']}_L{depth}.npz")
+                              progress=progress, **_scale(scale, name))
+                corr.save(out / "correlators" / f"{name}.npz")
                 rows.append(depth_point(corr, arch, float(net["cutoff"])))
         results[net["label"]] = rows
     return results
@@ -415,7 +416,8 @@ def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
              "χ²/ndof | time (s) |", "|---|---|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
         for r in rows:
-            lines.append(f"| {name} | {r['depth']} | {r['Nm4']:.4g} ± {r['Nm4_err']:.2g} | "
+            flag = "" if r.get("reliable", True) else " ⚠ heavy tails"
+            lines.append(f"| {name}{flag} | {r['depth']} | {r['Nm4']:.4g} ± {r['Nm4_err']:.2g} | "
                          f"{r['Nm4_theory']:.4g} | {r['Nu4']:.4g} ± {r['Nu4_err']:.2g} | "
                          f"{r['Nu4_theory']:.4g} | {r['pull']:+.1f} | "
                          f"{r['chi2']:.3g}/{r['ndof']} | {r['seconds']:.2f} |")
@@ -424,10 +426,10 @@ def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
     lines += ["", "At criticality the ReLU vertex grows linearly with depth (V/K² = 5L on a "
               "ray, physics-deep.md §3): the quartic coupling flows with L as it flows with σ "
               "in the ELS flow; the erf net's kernel approaches its fixed point and its "
-              "coupling levels off.  The leading theory is linear in L/N; the exact ray "
-              f"result (1 + 5/N)^L − 1 shows the size of the remainder ({remainder:+.0%} at "
-              f"N = {n}, L = {depth}), which is what separates the sampled ReLU N·m4 from the "
-              "line at large L.",
+              "coupling levels off.  The leading theory is linear in L/N; for the tuples of "
+              "same-sign inputs the exact ray result (1 + 5/N)^L − 1 shows the size of the "
+              f"remainder ({remainder:+.0%} at N = {n}, L = {depth}), which is what separates "
+              "the sampled ReLU N·m4 from the line at large L.",
               "", "![depth](depth.png)"]
     return "\n".join(lines)
 
