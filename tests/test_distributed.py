@@ -231,3 +231,32 @@ def test_dask_arguments_are_checked_before_any_task(kwargs, exc, match):
     n = args.pop("n_networks")
     with pytest.raises(exc, match=match):  # no client needed: refused before submitting
         sample_dask(None, nnqft.Architecture("erf", width=3), [0.5], n, orders=(2,), **args)
+
+
+def test_checkpoint_resumes_on_another_kernel_path(tmp_path):
+    # The pilot shift is recomputed per machine and may differ in the last bit between
+    # kernel paths; the checkpoint's recorded shift is the run's, so a run started on the
+    # generic path resumes on the native one instead of being refused (or not merging).
+    from nnqft import _core
+
+    arch = nnqft.Architecture("erf", width=40, depth=2)
+    kw = dict(orders=(2, 4), estimator="conditional", seed=5, checkpoint=tmp_path,
+              chunk_size=320)
+    native = _core.kernel_path()
+    try:
+        assert _core.set_kernel_path("generic")
+        first = nnqft.sample(arch, XSET_ERF, 320, **kw)
+    finally:
+        _core.set_kernel_path(native)
+    whole = nnqft.sample(arch, XSET_ERF, 640, **kw)
+    assert first.n_networks == 320 and whole.n_networks == 640
+    local = nnqft.sample(arch, XSET_ERF, 640, orders=(2, 4), estimator="conditional", seed=5)
+    np.testing.assert_allclose(whole.mean(4), local.mean(4), rtol=1e-13)
+
+
+def test_sigma_flow_with_checkpoint_needs_a_fixed_seed(tmp_path):
+    arch = nnqft.Architecture("erf", width=8)
+    with pytest.raises(ValueError, match="seed=None"):
+        nnqft.sigma_flow(arch, XSET_ERF, [1.0, 2.0], n_networks=64, seed=None,
+                         checkpoint=tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before any work

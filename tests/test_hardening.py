@@ -1,5 +1,7 @@
 """Hardening regressions (issue 13): no crash, no silent wrong number, nothing lost."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -104,3 +106,20 @@ def test_sampled_overflow_is_an_error_not_nan():
         nnqft.sample(arch, [0.5], 64, orders=(2, 4), seed=0, threads=1)
     with pytest.raises(OverflowError, match="overflow float64"):
         nnqft.sample(nnqft.Architecture("linear", width=4), [1e200], 64, orders=(2,), seed=0)
+
+
+def test_kernel_check_allows_for_few_bins():
+    # With 4 jackknife bins z is Student-t with 3 degrees of freedom: at |z| > 5 about
+    # 13% of honest erf runs (k = 12) were flagged unreliable. The threshold now follows
+    # the bin count; no honest run of 100 is flagged, and with 64 bins it is 5 or a bit
+    # more (the Bonferroni correction over the k diagonal entries).
+    arch = nnqft.Architecture("erf", width=10)
+    x = np.linspace(-1, 1, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nnqft.warnings.FewBinsWarning)
+        runs = [nnqft.sample(arch, x, 128, orders=(2,), seed=s, n_bins=4, threads=1)
+                for s in range(100)]
+    assert max(r.kernel_check() for r in runs) > 5  # the old rule would have flagged these
+    assert all(r.reliable(2) for r in runs)
+    many = nnqft.sample(arch, x, 2048, orders=(2,), seed=0, threads=1)
+    assert 5 <= many._kernel_check_threshold() < 7

@@ -25,7 +25,7 @@ kernels::Func func_of(Activation a) {
     throw std::invalid_argument("unknown activation");
 }
 
-// Counter word 2: one stream per (layer, purpose).
+// The stream id (Philox counter word 1 since stream version 2): one per (layer, purpose).
 std::uint64_t stream_id(int layer, Purpose p) {
     return 2 * static_cast<std::uint64_t>(layer) + static_cast<std::uint64_t>(p);
 }

@@ -11,6 +11,7 @@ from ._validation import as_int, scalar
 
 __all__ = [
     "default_threads",
+    "require_fixed_seed",
     "resolve_seed",
     "resolve_threads",
     "seed_from_metadata",
@@ -76,3 +77,10 @@ def resolve_threads(threads: Any) -> int:
     if threads is None:
         return default_threads()
     return as_int("threads", threads, minimum=1, maximum=1024)
+
+
+def require_fixed_seed(seed: Any, checkpoint: Any) -> None:
+    """A checkpointed run must be repeatable: ``seed=None`` (fresh entropy) is refused."""
+    if seed is None and checkpoint is not None:
+        raise ValueError("seed=None draws fresh entropy, so a checkpointed run could never "
+                         "resume: pass a fixed seed with checkpoint=")

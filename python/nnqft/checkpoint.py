@@ -103,9 +103,11 @@ class Checkpoint:
         Hash of the run configuration; chunk files of another digest are not merged.
     """
 
-    def __init__(self, directory: Any, digest: str) -> None:
+    def __init__(self, directory: Any, digest: str, shift: Any = None) -> None:
         self.directory = Path(directory)
         self.digest = str(digest)
+        #: The run's pilot shifts as recorded (None on workers, which are handed them).
+        self.shift = shift
 
     @classmethod
     def open(cls, directory: Any, config: dict[str, Any]) -> Checkpoint:
@@ -129,16 +131,19 @@ class Checkpoint:
             except (OSError, ValueError) as err:
                 raise ValueError(f"checkpoint {str(path)!r}: cannot read {CONFIG_FILE} "
                                  f"({err}); use another directory") from None
-            diff = _differences(stored, config)
+            # The pilot shift is derived from the rest, but on a machine with another
+            # kernel path it may differ in the last bit: the recorded one is the run's.
+            diff = _differences({**stored, "shift": None}, {**config, "shift": None})
             if diff:
                 raise ValueError(
                     f"checkpoint {str(path)!r} belongs to another run; it differs in "
                     + "; ".join(diff) + ". Use another --checkpoint directory, or delete "
                     "this one to start over")
+            config = stored
         else:
             _write_text(record, json.dumps(config, indent=1, sort_keys=True))
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
-        return cls(path, digest)
+        return cls(path, digest, config["shift"])
 
     def path(self, start: int, stop: int) -> Path:
         """File of the chunk of networks ``[start, stop)``."""

@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -288,8 +289,8 @@ def _cmd_merge(args: argparse.Namespace) -> int:
             if reason is not None:
                 raise ValueError(f"{path}: {reason}")
             merged = merged + run
-        save(merged)
-    print(f"merged {len(runs)} runs, {merged.n_networks} networks -> {args.out}")
+        path = save(merged)
+    print(f"merged {len(runs)} runs, {merged.n_networks} networks -> {path}")
     return 0
 
 
@@ -381,7 +382,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # signal handlers can only be installed from the main thread (main() may be called
+    # from another, e.g. a notebook's worker thread: SIGTERM keeps its default there)
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
     try:
         return _COMMANDS[args.command](args)
     except Terminated:
@@ -401,7 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "(NNQFT_DEBUG=1 shows the traceback).", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _kept(args: argparse.Namespace) -> str:

@@ -342,7 +342,8 @@ class Correlators(Result, kind="correlators"):
 
         False when the per-network scale has a heavy tail (:meth:`tail_index` <= n) or
         when the sampled two-point function contradicts the exact kernel
-        (:meth:`kernel_check` > ``KERNEL_CHECK_Z``): then every order is suspect.
+        (:meth:`kernel_check` beyond ``KERNEL_CHECK_Z``, raised for few bins): then every
+        order is suspect.
         """
         return self._unreliable_reason(n) is None
 
@@ -353,11 +354,23 @@ class Correlators(Result, kind="correlators"):
                     f"{alpha:.2f} <= {n}), so the variance of the order-{n} observable looks "
                     "infinite and typical sample means underestimate the truth")
         z = self.kernel_check()
-        if z is not None and z > KERNEL_CHECK_Z:
+        if z is not None and z > self._kernel_check_threshold():
             return (f"the sampled two-point function is {z:.3g} standard errors from the "
                     "exact kernel: the networks that carry the mean were never drawn (a "
                     "tail the sample does not reach), so estimates and errors are both off")
         return None
+
+    def _kernel_check_threshold(self) -> float:
+        """``KERNEL_CHECK_Z``, raised where few bins make jackknife z heavy-tailed.
+
+        A jackknife error from B bins makes z Student-t with B - 1 degrees of freedom,
+        and the check takes the largest of k: the threshold is the t quantile of the
+        two-sided Gaussian tail beyond KERNEL_CHECK_Z, Bonferroni-corrected over k.
+        """
+        from scipy import stats  # deferred: scipy.stats alone doubles `import nnqft`
+
+        tail = math.erfc(KERNEL_CHECK_Z / math.sqrt(2.0)) / (2 * self.k)
+        return max(KERNEL_CHECK_Z, float(stats.t.isf(tail, len(self._bins[0]) - 1)))
 
     def _check_reliability(self, n: int) -> None:
         if n in self._warned:

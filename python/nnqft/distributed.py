@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from ._seeding import resolve_seed, resolve_threads
+from ._seeding import require_fixed_seed, resolve_seed, resolve_threads
 from ._validation import as_int
 from .architecture import Architecture
 from .checkpoint import Checkpoint, run_config
@@ -127,6 +127,9 @@ def sample_chunked(
     done = sum(b - a for a, b in covered)
     n_todo, todo = _chunks_to_do(_gaps(covered, start, stop), chunk)
     spec = {"archs": [a.to_dict() for a in archs], "x": probe[0].x, "threads": threads,
+            # the probe's pilot shift for every chunk: recomputed on a machine with another
+            # kernel path it may differ in the last bit, and such states refuse to merge
+            "shifts": [c.state()["shift"] for c in probe] if store is None else store.shift,
             "common": common, "store": None if store is None else  # absolute: workers' cwd
             (str(store.directory.resolve()), store.digest)}
     show = bool(progress) and not callable(progress)
@@ -152,9 +155,7 @@ def _arguments(n_networks: Any, chunk_size: Any, checkpoint: Any,
     resolved once.
     """
     seed = options.pop("seed", 0)
-    if seed is None and checkpoint is not None:
-        raise ValueError("seed=None draws fresh entropy, so a checkpointed run could never "
-                         "resume: pass a fixed seed with checkpoint=")
+    require_fixed_seed(seed, checkpoint)
     start = as_int("start", options.pop("start", 0), minimum=0)
     n_networks = as_int("n_networks", n_networks, minimum=1)
     if start + n_networks >= 2**62:
@@ -229,7 +230,7 @@ def _chunk(spec: dict[str, Any], a: int, b: int, progress: Any = False) -> State
             return states
     archs = [Architecture.from_dict(d) for d in spec["archs"]]
     corrs = sample_grid(archs, spec["x"], b - a, threads=spec["threads"], progress=progress,
-                        start=a, **spec["common"])
+                        start=a, _shifts=spec["shifts"], **spec["common"])
     states = [c.state() for c in corrs]
     if store is not None:
         store.save(a, b, states)

@@ -471,6 +471,12 @@ def _pairs_to_matrix(values: FloatArray, k: int) -> FloatArray:
 def _check_finite(layer: int, cov: FloatArray, k1: FloatArray, v: FloatArray) -> None:
     """Refuse to go on once K, K1 or V has left float64 (inf/NaN), naming the layer."""
     if not (np.isfinite(cov).all() and np.isfinite(k1).all() and np.isfinite(v).all()):
+        if np.isfinite(cov).all() and np.abs(cov).max() < 1e150:
+            raise ValueError(
+                f"the 1/N recursion breaks down at layer {layer}: the kernel is finite (up to "
+                f"{np.abs(cov).max():.3g}) but numerically singular or saturated (inputs "
+                "perfectly correlated at this precision, e.g. a saturated erf first layer), "
+                "where the derivatives of g diverge; use smaller sigma_w or distinct inputs")
         raise OverflowError(
             f"the 1/N recursion overflows float64 at layer {layer}: K up to "
             f"{np.nanmax(np.abs(cov)):.3g}, V up to {np.nanmax(np.abs(v)):.3g}; the kernel grows "
@@ -481,6 +487,10 @@ def _recursion(arch: Architecture, x: FloatArray) -> tuple[FloatArray, FloatArra
     """(K, K1, V) of the output on the sorted pairs (physics-deep.md §2)."""
     k = len(x)
     _theory._check_sigma_range(arch)
+    big = [s for s in arch.sigma_w_layers if s > 1e75]
+    if big:  # V carries sigma_w^4
+        raise OverflowError(f"sigma_w = {big[0]:.3g} is out of range for the 1/N theory: V "
+                            "carries sigma_w^4, which overflows float64 beyond ~1e75")
     sw, sb = arch.sigma_w_layers, arch.sigma_b_layers
     cov = sb[0] ** 2 + sw[0] ** 2 * (x @ x.T) / arch.d_in
     n_pairs = _tuples.n_tuples(k, 2)
@@ -488,7 +498,7 @@ def _recursion(arch: Architecture, x: FloatArray) -> tuple[FloatArray, FloatArra
     for layer in range(1, arch.depth + 1):
         w2 = sw[layer] ** 2
         # overflow is reported below, naming the layer, instead of numpy's raw warnings
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if layer == 1:  # deterministic input kernel: V^1 = K1^1 = 0
                 if arch.activation in ("gauss", "cos"):
                     g, t = _first_layer_moments(arch, x)

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from . import render
 from ._result import Result
-from ._seeding import resolve_seed
+from ._seeding import require_fixed_seed, resolve_seed
 from ._validation import as_inputs, check_arch
 from .architecture import Architecture
 from .fit import CouplingFit, fit_couplings, theory_connected
@@ -361,6 +361,7 @@ def sigma_flow(
     Flow
     """
     check_arch(arch)
+    require_fixed_seed(seed, checkpoint)  # before the seed becomes a fresh SeedSequence
     seed_sequence, _ = resolve_seed(seed)  # refuses seed=True, 1.5, ... before any work
     xs = as_inputs(x, arch.d_in)
     grid = _validated_sigmas(sigmas)

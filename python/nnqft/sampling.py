@@ -268,6 +268,7 @@ def sample_grid(
     checkpoint: Any = None,
     client: Any = None,
     chunk_size: int | None = None,
+    _shifts: Sequence[Any] | None = None,
 ) -> list[Correlators]:
     """:func:`sample` for several standard deviations of the same networks, in one pass.
 
@@ -276,6 +277,8 @@ def sample_grid(
     the random numbers are paid once; each result is bit-identical to ``sample(arch,
     ...)`` with the same seed and merges with it.  Arguments as for :func:`sample`;
     ``progress`` may also be a callable receiving the number of networks done.
+    (``_shifts`` is internal: the chunks of one run take the conditional estimator's
+    pilot shift from the run, not from the kernel path of the machine they run on.)
     """
     if checkpoint is not None or client is not None or chunk_size is not None:
         from .distributed import sample_chunked
@@ -321,7 +324,9 @@ def sample_grid(
                     block_size, sampler)
 
     shifts = [np.zeros(0)] * len(archs)
-    if estimator == "conditional":
+    if _shifts is not None:
+        shifts = [np.asarray(sh, dtype=np.float64) for sh in _shifts]
+    elif estimator == "conditional":
         shifts = [_core.evaluate(_config(a, xs, key, estimator, orders_t, [], block_size, n_bins,
                                          sampler=sampler),
                                  list(range(PILOT_NETWORKS))).mean(axis=0) for a in archs]
@@ -334,7 +339,7 @@ def sample_grid(
     t0 = time.perf_counter()
     trees, completed = _run(config, start, n_networks, n_threads, progress)
     wall = time.perf_counter() - t0
-    if not completed:  # only reachable if the progress hook asked to stop
+    if not completed:  # defensive: the core raises (signal, hook error) before this
         raise KeyboardInterrupt("sampling stopped before completion")
     _check_finite(trees, archs, xs)
     meta = {
