@@ -260,3 +260,12 @@ def test_sigma_flow_with_checkpoint_needs_a_fixed_seed(tmp_path):
         nnqft.sigma_flow(arch, XSET_ERF, [1.0, 2.0], n_networks=64, seed=None,
                          checkpoint=tmp_path)
     assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_chunked_runs_are_checked_as_a_whole(tmp_path):
+    # Each chunk is feasible on its own; the run is not (centuries on this machine), and
+    # must be refused before any work, as the unchunked sample() refuses it.
+    arch = nnqft.Architecture("erf", width=1000)
+    with pytest.raises(ValueError, match="days"):
+        nnqft.sample(arch, XSET_ERF, 10**15, chunk_size=10**6, checkpoint=tmp_path)
+    assert not list(tmp_path.glob("chunk-*"))

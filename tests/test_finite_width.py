@@ -264,3 +264,16 @@ def test_overflow_is_refused_naming_the_layer():
     np.testing.assert_allclose(kernel[0, 0], 9 * 0.5**2 * 4.5**100, rtol=1e-10)  # K^1 4.5^L
     with pytest.raises(OverflowError, match="sigma"):
         nnqft.finite_width(nnqft.Architecture("erf", width=10, depth=2, sigma_w=1e200), [0.1, 0.2])
+
+
+def test_loader_checks_the_arrays_against_the_inputs(tmp_path):
+    from nnqft import io
+
+    theory = nnqft.finite_width(nnqft.Architecture("erf", width=10, depth=2), [0.1, 0.5, 0.9])
+    meta, arrays = io.read_npz(theory.save(tmp_path / "t.npz"))
+    for name, bad in [("vertex", arrays["vertex"][:1, :1]),
+                      ("kernel", np.full(6, np.nan)),
+                      ("kernel_correction", arrays["kernel_correction"].astype(np.float32))]:
+        io.write_npz(tmp_path / "bad.npz", meta, {**arrays, name: bad})
+        with pytest.raises(ValueError, match=f"corrupt finite_width file: {name}"):
+            nnqft.load(tmp_path / "bad.npz")

@@ -26,8 +26,9 @@ from ._seeding import require_fixed_seed, resolve_seed, resolve_threads
 from ._validation import as_int
 from .architecture import Architecture
 from .checkpoint import Checkpoint, run_config
-from .correlators import Correlators
-from .sampling import DEFAULT_BLOCK_SIZE, progress_bar, sample_grid
+from .correlators import Correlators, observable_size, stored_degrees
+from .sampling import DEFAULT_BLOCK_SIZE, _check_feasible, progress_bar, sample_grid
+from .tuples import n_tuples
 
 __all__ = ["sample_dask", "sample_chunked", "connect", "DEFAULT_CHUNK_SIZE", "MAX_TASKS"]
 
@@ -118,6 +119,8 @@ def sample_chunked(
     probe = sample_grid(archs, x, min(common["block_size"], n_networks), threads=1,
                         start=start, **common)
     threads = resolve_threads(1 if client is not None and threads is None else threads)
+    _check_whole_run(probe, n_networks, threads if client is None else
+                     max(threads, sum(client.nthreads().values())))
     store = None
     if checkpoint is not None:
         store = Checkpoint.open(checkpoint, run_config([c.state() for c in probe]))
@@ -145,6 +148,19 @@ def sample_chunked(
             "chunk_size": chunk, "computed": n_todo, "resumed_networks": done,
             "scheduler": None if client is None else str(client.scheduler.address)})
     return result
+
+
+def _check_whole_run(probe: Grid, n_networks: int, threads: int) -> None:
+    """The memory and duration checks of one unchunked run, for the whole range.
+
+    The probe and every chunk are checked only for their own networks; this refuses
+    before any work what ``sample`` would refuse (on ``threads``: the cluster's, on Dask).
+    """
+    first = probe[0]
+    width = sum(n_tuples(observable_size(first.k, first.estimator), d)
+                for d in stored_degrees(first.orders, first.estimator))
+    _check_feasible(first.arch, first.k, width * len(probe), n_networks * len(probe), threads,
+                    first.n_bins, int(first.meta["block_size"]), str(first.meta["sampler"]))
 
 
 def _arguments(n_networks: Any, chunk_size: Any, checkpoint: Any,

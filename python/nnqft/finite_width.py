@@ -627,8 +627,16 @@ class FiniteWidthTheory(Result, kind="finite_width"):
 
     @classmethod
     def _from_file(cls, meta: dict[str, Any], arrays: Mapping[str, FloatArray]) -> FiniteWidthTheory:
-        return cls(Architecture.from_dict(meta["arch"]), arrays["x"], arrays["kernel"],
-                   arrays["kernel_correction"], arrays["vertex"])
+        arch = Architecture.from_dict(meta["arch"])
+        x = as_inputs(arrays["x"], arch.d_in)
+        n = _tuples.n_tuples(len(x), 2)
+        shapes = {"kernel": (n,), "kernel_correction": (n,), "vertex": (n, n)}
+        for name, shape in shapes.items():  # checked before anything indexes them
+            a = arrays[name]
+            if a.shape != shape or a.dtype != np.float64 or not np.isfinite(a).all():
+                raise ValueError(f"corrupt finite_width file: {name} must be finite float64 of "
+                                 f"shape {shape} for {len(x)} inputs, got {a.dtype} {a.shape}")
+        return cls(arch, x, arrays["kernel"], arrays["kernel_correction"], arrays["vertex"])
 
     def __repr__(self) -> str:
         return (f"<FiniteWidthTheory {self.arch.activation}-net depth={self.arch.depth} "
