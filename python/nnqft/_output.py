@@ -75,7 +75,11 @@ def claim_output(path: Path, *, force: bool, directory: bool = False) -> Iterato
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            # the holder before us unlinks the file when it is done: a lock on that unlinked
+            # file would not exclude a third process, which locks a new file of that name
+            if os.fstat(fd).st_ino != os.stat(lock).st_ino:
+                raise BlockingIOError
+        except (BlockingIOError, FileNotFoundError):
             raise OutputError(f"another nnqft process is writing {path}") from None
         try:
             yield path

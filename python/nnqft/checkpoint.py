@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .correlators import _STATE_ARRAYS as STATE_ARRAYS
-from .io import dumps, read_npz, write_npz
+from .io import dumps, read_npz, write_npz, write_text
 from .warnings import CheckpointWarning
 
 __all__ = ["Checkpoint", "run_config"]
@@ -141,7 +141,7 @@ class Checkpoint:
                     "this one to start over")
             config = stored
         else:
-            _write_text(record, json.dumps(config, indent=1, sort_keys=True))
+            write_text(record, json.dumps(config, indent=1, sort_keys=True))
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:32]
         return cls(path, digest, config["shift"])
 
@@ -209,7 +209,3 @@ class Checkpoint:
         return None
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -320,10 +320,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     fit = fit_couplings(corr, corr.arch, corr.x, cutoff=args.cutoff, terms=terms)
     print(fit)
     if args.out is not None:
-        from .io import dumps
+        from .io import dumps, write_text
 
         with claim_output(args.out, force=args.force):
-            args.out.write_text(dumps(fit, indent=2))
+            write_text(args.out, dumps(fit, indent=2))
         print(f"\nsaved {args.out}")
     return 0
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["check_version", "dumps", "json_record", "jsonable", "load", "prefixed", "read_npz",
-           "register_loader", "write_npz"]
+           "register_loader", "write_npz", "write_text"]
 
 Loader = Callable[[dict[str, Any], Mapping[str, np.ndarray]], Any]
 _LOADERS: dict[str, Loader] = {}
@@ -93,6 +93,23 @@ def dumps(value: Any, **kwargs: Any) -> str:
     Keyword arguments go to :func:`json.dumps` (``indent``, ``sort_keys``).
     """
     return json.dumps(jsonable(value), allow_nan=False, **kwargs)
+
+
+def write_text(path: Any, text: str) -> Path:
+    """Write ``text`` atomically: a temporary file next to ``path``, then a rename.
+
+    An interrupted write (Ctrl-C, SIGTERM, a full disk) leaves the previous file or
+    none, never a truncated one.
+    """
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
 
 
 def write_npz(path: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:

@@ -38,7 +38,7 @@ except ModuleNotFoundError:  # Python < 3.11
 
 from .architecture import Architecture
 from .correlators import Correlators
-from .io import dumps
+from .io import dumps, write_text
 from .sampling import sample
 from .statistics import jackknife_covariance
 from .theory import exact, kernel
@@ -274,7 +274,7 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
             "that precise data resolve. N·u4 → const shows u4 ∝ 1/N with the kernel used "
             "consistently: the Wick subtraction uses the full K, only the vertex legs K − σ_b1² "
             "(docs/physics.md §7.9).")
-    (out / "couplings.json").write_text(dumps(record, indent=1))
+    write_text(out / "couplings.json", dumps(record, indent=1))
     return "\n".join(table) + scan_text + note, record
 
 
@@ -299,7 +299,7 @@ def _run_flow(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
     e, de = flow.exponent("u4")
     print(f"      u4 ∝ σ^e with e = {e:.4f} ± {de:.2g} (dimensional analysis: {arch.d_in - 4})")
     frg = flow.frg(scale_max=100.0)
-    (out / "frg.json").write_text(dumps(frg))
+    write_text(out / "frg.json", dumps(frg))
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(13, 4), layout="constrained")
@@ -494,7 +494,7 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
               f"{r['width'] * r['m4_err']:.2g} (exact {r['width'] * r['m4_exact']:.4g})"
               + ("" if r["reliable"] else "  [heavy tails: error bars unreliable]"))
     _plot_falloff(fall, out / "falloff.png")
-    (out / "falloff.json").write_text(dumps(fall, indent=1))
+    write_text(out / "falloff.json", dumps(fall, indent=1))
     sections.append(("1/N fall-off of the deviations from the free theory",
                      _falloff_table(fall) + "\n\n![fall-off](falloff.png)"))
 
@@ -518,15 +518,15 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
         print(f"      {label}: L={r['depth']}: N*u4 = {r['Nu4']:.4g} ± {r['Nu4_err']:.2g} "
               f"(1/N theory {r['Nu4_theory']:.4g})")
     _plot_depth(deep, out / "depth.png")
-    (out / "depth.json").write_text(dumps(deep, indent=1))
+    write_text(out / "depth.json", dumps(deep, indent=1))
     sections.append(("Depth: the quartic coupling flowing with the number of layers",
                      _depth_table(deep, cfg)))
 
     wall = time.perf_counter() - t0
     prov = _provenance(cfg, seed, threads, wall)
-    (out / "provenance.json").write_text(dumps(prov, indent=1))
+    write_text(out / "provenance.json", dumps(prov, indent=1))
     report = _report(sections, prov)
-    (out / "report.md").write_text(report)
+    write_text(out / "report.md", report)
     print(f"\ndone in {wall:.1f} s. Everything is in {out}/:")
     print("  report.md (tables), falloff.png, flow.png, depth.png (plots), correlators/*.npz, flow.npz "
           "(results: nnqft.load or 'nnqft show'), falloff.json, couplings.json, frg.json, "
