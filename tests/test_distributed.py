@@ -269,3 +269,14 @@ def test_chunked_runs_are_checked_as_a_whole(tmp_path):
     with pytest.raises(ValueError, match="days"):
         nnqft.sample(arch, XSET_ERF, 10**15, chunk_size=10**6, checkpoint=tmp_path)
     assert not list(tmp_path.glob("chunk-*"))
+
+
+def test_a_progress_callable_is_called_in_chunked_runs(tmp_path):
+    arch = nnqft.Architecture("erf", width=8)
+    seen: list[int] = []
+    nnqft.sample(arch, XSET_ERF, 640, progress=seen.append, checkpoint=tmp_path, chunk_size=128)
+    assert seen == sorted(seen) and seen[-1] == 640
+    resumed: list[int] = []  # a resumed run starts from what the checkpoint holds
+    nnqft.sample(arch, XSET_ERF, 768, progress=resumed.append, checkpoint=tmp_path,
+                 chunk_size=128)
+    assert resumed == [768]

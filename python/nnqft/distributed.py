@@ -135,8 +135,11 @@ def sample_chunked(
             "shifts": [c.state()["shift"] for c in probe] if store is None else store.shift,
             "common": common, "store": None if store is None else  # absolute: workers' cwd
             (str(store.directory.resolve()), store.digest)}
-    show = bool(progress) and not callable(progress)
-    with progress_bar(n_networks, done) if show else contextlib.nullcontext() as bar:
+    if callable(progress):
+        reporter: Any = contextlib.nullcontext(_Reporter(progress, done))
+    else:
+        reporter = progress_bar(n_networks, done) if progress else contextlib.nullcontext()
+    with reporter as bar:
         if client is None or not n_todo:
             computed = _run_local(spec, todo, bar)
         else:
@@ -251,6 +254,17 @@ def _chunk(spec: dict[str, Any], a: int, b: int, progress: Any = False) -> State
     if store is not None:
         store.save(a, b, states)
     return states
+
+
+class _Reporter:
+    """A progress callable behind the two members of tqdm's interface the runs use."""
+
+    def __init__(self, report: Callable[[int], Any], initial: int) -> None:
+        self.report, self.n = report, initial
+
+    def update(self, delta: int) -> None:
+        self.n += delta
+        self.report(self.n)
 
 
 def _run_local(spec: dict[str, Any], todo: Iterable[tuple[int, int]], bar: Any) -> Grid | None:
