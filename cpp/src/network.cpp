@@ -233,17 +233,16 @@ void Evaluator::weights_layer(std::uint64_t net, int layer) {
 }
 
 void Evaluator::gram_layer(std::uint64_t net, int layer) {
-    // G = sigma_b^2 + (sigma_w^2 / N) h h^T of the previous layer, then z_i = A xi_i.
+    // G of the previous layer, then z_i = A xi_i.
     const auto k = static_cast<std::size_t>(x_.rows());
     const auto n = static_cast<std::size_t>(spec_.width);
-    const double sw = spec_.sigma_w[layer], sb = spec_.sigma_b[layer];
     packed_.resize(nnqft::observable_size(Estimator::conditional, k));
-    kernels::gram(h_.data(), k, n, packed_.data());
+    empirical_kernel(layer, packed_.data());
     kernel_.resize(x_.rows(), x_.rows());
     for (std::size_t a = 0, t = 0; a < k; ++a)
         for (std::size_t b = a; b < k; ++b, ++t) {
             const auto ia = static_cast<Eigen::Index>(a), ib = static_cast<Eigen::Index>(b);
-            kernel_(ia, ib) = kernel_(ib, ia) = sb * sb + sw * sw / spec_.width * packed_[t];
+            kernel_(ia, ib) = kernel_(ib, ia) = packed_[t];
         }
     check_stop();
     const auto r = static_cast<std::size_t>(factor_.compute(kernel_));
@@ -277,14 +276,22 @@ double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
         }
         return shift + factor * max_norm;
     }
-    // C = sigma_b^2 + (sigma_w^2 / N) h h^T, packed upper triangle row by row
+    // C: the empirical kernel of the read-out layer
     const auto kk = static_cast<std::size_t>(k);
-    kernels::gram(h_.data(), kk, static_cast<std::size_t>(spec_.width), out);
+    empirical_kernel(L, out);
     double max_diag = 0.0;
     for (std::size_t a = 0, t = 0; a < kk; t += kk - a, ++a) max_diag = std::max(max_diag, out[t]);
-    const std::size_t size = nnqft::observable_size(e, kk);
-    for (std::size_t t = 0; t < size; ++t) out[t] = shift + factor * out[t];
-    return shift + factor * max_diag;
+    return max_diag;
+}
+
+void Evaluator::empirical_kernel(int layer, double* packed) const {
+    // sigma_b^2 + (sigma_w^2 / N) h h^T of the last activations, packed a <= b row by row
+    const auto k = static_cast<std::size_t>(x_.rows());
+    kernels::gram(h_.data(), k, static_cast<std::size_t>(spec_.width), packed);
+    const double sw = spec_.sigma_w[layer], sb = spec_.sigma_b[layer];
+    const double factor = sw * sw / spec_.width, shift = sb * sb;
+    const std::size_t size = nnqft::observable_size(Estimator::conditional, k);
+    for (std::size_t t = 0; t < size; ++t) packed[t] = shift + factor * packed[t];
 }
 
 }  // namespace nnqft

@@ -129,6 +129,9 @@ class Evaluator {
     void first_layer();
     void weights_layer(std::uint64_t net, int layer);
     void gram_layer(std::uint64_t net, int layer);
+    /// packed[t] = sigma_b^2 + (sigma_w^2 / N) sum_j h_j(x_a) h_j(x_b), a <= b, with the
+    /// sigmas of `layer`: the empirical kernel that the next layer (or read-out) sees.
+    void empirical_kernel(int layer, double* packed) const;
     void activate();
 
     NetworkSpec spec_;
@@ -142,7 +145,7 @@ class Evaluator {
     Eigen::VectorXd b_;  // N biases
     RowMatrix z_;        // k x N pre-activations
     RowMatrix h_;        // k x N activations of the last hidden layer
-    std::vector<double> packed_;  // Gram path: packed h h^T
+    std::vector<double> packed_;  // Gram path: packed G
     Eigen::MatrixXd kernel_;      // Gram path: G (k x k)
     PsdFactor factor_;            // Gram path: G = A A^T
     RowMatrix coefficients_;      // Gram path: A, row-major
