@@ -47,9 +47,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from numpy.polynomial.legendre import leggauss
 from numpy.typing import NDArray
 
+from . import quadrature as _quadrature
 from . import render
 from . import theory as _theory
 from . import tuples as _tuples
@@ -154,7 +154,7 @@ def _g_jet(act: str, sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bo
         if diag:
             return a * 0.5
         with np.errstate(divide="ignore", invalid="ignore"):  # zero variance: masked below
-            norm = (a * b).sqrt()
+            norm = a.sqrt() * b.sqrt()  # not (a b)^(1/2): a b overflows from ~1e154
             pos = norm.v > 0
             safe = _Jet(np.where(pos, norm.v, 1.0), norm.d, norm.h)
             rho = c * safe.reciprocal()
@@ -183,10 +183,7 @@ _GL_Q = 12
 def _graded_to_one(levels: int) -> tuple[FloatArray, FloatArray]:
     """Gauss-Legendre panels on [0, 1] with edges 1/2, 3/4, ..., 1 - 2^-levels."""
     edges = np.array([0.0] + [1.0 - 0.5**j for j in range(1, levels + 1)] + [1.0])
-    x, w = leggauss(_GL_Q)
-    x, w = (x + 1) / 2, w / 2
-    lengths = np.diff(edges)
-    return (edges[:-1, None] + lengths[:, None] * x).ravel(), (lengths[:, None] * w).ravel()
+    return _quadrature.composite(edges, _GL_Q)
 
 
 def _correlation(cov: FloatArray) -> FloatArray:
