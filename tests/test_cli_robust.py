@@ -131,6 +131,19 @@ def test_internal_errors_exit_1_with_a_hint(tmp_path, capsys, monkeypatch):
     assert "please report it" in err and "Traceback" not in err
 
 
+def test_a_failed_cluster_is_not_reported_as_a_bug(tmp_path, capsys, monkeypatch):
+    from distributed.scheduler import KilledWorker
+
+    def killed(args):  # what Dask raises when a worker dies, e.g. out of memory
+        raise KilledWorker("chunk-3", "tcp://10.0.0.7:4000", 3)
+
+    monkeypatch.setitem(cli._COMMANDS, "show", killed)
+    assert main(["show", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "the Dask cluster failed (KilledWorker" in err and "--checkpoint to resume" in err
+    assert "internal error" not in err
+
+
 def test_sigterm_stops_fast_and_leaves_nothing(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "nnqft.cli", "sample", *ENDLESS, "--width", "3000", "--n-networks", "1000000000",

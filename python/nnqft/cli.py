@@ -361,6 +361,12 @@ _USER_ERRORS = (ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, Me
                 RecursionError, OverflowError)
 
 
+def _is_cluster_failure(exc: BaseException) -> bool:
+    """A failure of the cluster, not of nnqft (a worker killed, e.g. out of memory)."""
+    return type(exc).__module__.split(".")[0] == "distributed" or type(exc).__name__ in (
+        "KilledWorker", "CommClosedError", "CancelledError")
+
+
 def _user_message(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "the file is nested too deeply to read"
@@ -400,6 +406,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("NNQFT_DEBUG"):
             raise
+        if _is_cluster_failure(exc):
+            print(f"nnqft {args.command}: error: the Dask cluster failed ({type(exc).__name__}: "
+                  f"{exc}); rerun with the same --checkpoint to resume", file=sys.stderr)
+            return 2
         print(f"nnqft {args.command}: internal error: {type(exc).__name__}: {exc}\n"
               "This is a bug in nnqft: please report it with the command line "
               "(NNQFT_DEBUG=1 shows the traceback).", file=sys.stderr)
