@@ -132,10 +132,12 @@ def test_internal_errors_exit_1_with_a_hint(tmp_path, capsys, monkeypatch):
 
 
 def test_a_failed_cluster_is_not_reported_as_a_bug(tmp_path, capsys, monkeypatch):
+    from types import SimpleNamespace
+
     from distributed.scheduler import KilledWorker
 
     def killed(args):  # what Dask raises when a worker dies, e.g. out of memory
-        raise KilledWorker("chunk-3", "tcp://10.0.0.7:4000", 3)
+        raise KilledWorker("chunk-3", SimpleNamespace(address="tcp://127.0.0.1:4000"), 3)
 
     monkeypatch.setitem(cli._COMMANDS, "show", killed)
     assert main(["show", str(tmp_path)]) == 2
