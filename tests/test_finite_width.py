@@ -158,7 +158,7 @@ def test_kernel_correction_against_sampled_deep_networks(act, depth, k, sw, sb):
 
 def test_deep_coupling_fit_against_theory_fit():
     """fit_couplings on a deep ensemble beside the same fit of the 1/N theory's kappa4."""
-    a = arch("erf", 2, 1.2, 0.5, width=30)
+    a = arch("erf", 2, 1.2, 0.5, width=200)
     x = np.linspace(-1.0, 1.0, 5)
     corr = nnqft.sample(a, x, 8_000, orders=(2, 4), estimator="conditional", seed=3,
                         threads=2, progress=False)
@@ -166,8 +166,11 @@ def test_deep_coupling_fit_against_theory_fit():
     theory = nnqft.fit.fit_exact_like(corr, a, x, cutoff=1e5)
     np.testing.assert_allclose(nnqft.fit.theory_connected(a, x, 4),
                                nnqft.finite_width(a, x).connected(4), rtol=1e-14)
-    assert abs(fit.values["u4"] - theory.values["u4"]) < 5 * fit.errors["u4"] + 5 * 2 / 30 * abs(
-        theory.values["u4"])
+    # The two fits share the run's GLS weights, so their difference carries the data noise
+    # only (seeds 3-5 measured: 0.1-1.1% of u4 at N = 200, quoted errors 25-31%): held to
+    # 5% (the O(L/N) remainder is 1%), a 30% error in the theory's kappa4 cannot pass.
+    assert abs(fit.values["u4"] - theory.values["u4"]) < 0.05 * abs(theory.values["u4"])
+    assert abs(fit.values["u4"] - theory.values["u4"]) < 5 * fit.errors["u4"]
     with pytest.raises(ValueError, match="order 6"):
         nnqft.fit.fit_exact_like(corr, a, x, cutoff=1e5, terms=("u4", "u6"))
 
