@@ -27,7 +27,7 @@ from ._validation import as_int
 from .architecture import Architecture
 from .checkpoint import Checkpoint, run_config
 from .correlators import Correlators, observable_size, stored_degrees
-from .sampling import DEFAULT_BLOCK_SIZE, _check_feasible, progress_bar, sample_grid
+from .sampling import DEFAULT_BLOCK_SIZE, _check_feasible, check_index_range, progress_bar, sample_grid
 from .tuples import n_tuples
 
 __all__ = ["sample_dask", "sample_chunked", "connect", "DEFAULT_CHUNK_SIZE", "MAX_TASKS"]
@@ -177,9 +177,7 @@ def _arguments(n_networks: Any, chunk_size: Any, checkpoint: Any,
     require_fixed_seed(seed, checkpoint)
     start = as_int("start", options.pop("start", 0), minimum=0)
     n_networks = as_int("n_networks", n_networks, minimum=1)
-    if start + n_networks >= 2**62:
-        raise ValueError(f"network indices must stay below 2**62, got start + n_networks = "
-                         f"{start + n_networks}")
+    check_index_range(start, n_networks)  # the probe covers only its first block
     block = as_int("block_size", options.get("block_size", DEFAULT_BLOCK_SIZE), minimum=1)
     chunk = as_int("chunk_size", DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
                    minimum=1)

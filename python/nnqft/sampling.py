@@ -62,6 +62,13 @@ def _validate_orders(orders: Any) -> tuple[int, ...]:
     return tuple(sorted(set(values)))
 
 
+def check_index_range(start: int, n_networks: int) -> None:
+    """Network indices must stay below 2**62 (the core's counters keep headroom)."""
+    if start + n_networks >= 2**62:
+        raise ValueError(f"network indices must stay below 2**62, got start + n_networks = "
+                         f"{start + n_networks}")
+
+
 def _resolve_sampler(arch: Architecture, sampler: Any) -> str:
     """The sampler actually used: "gram" or "weights" (see :func:`sample`)."""
     if not isinstance(sampler, str) or sampler not in SAMPLERS:
@@ -312,9 +319,7 @@ def sample_grid(
             f"start must be a multiple of block_size={block_size}, got {start} (e.g. "
             f"{start - start % block_size} or {start - start % block_size + block_size}); "
             "runs meant to be merged should also cover whole blocks")
-    if start + n_networks >= 2**62:
-        raise ValueError(f"network indices must stay below 2**62, got start + n_networks = "
-                         f"{start + n_networks}")
+    check_index_range(start, n_networks)
     sampler = _resolve_sampler(arch, sampler)
     n_threads = resolve_threads(threads)
     ss, key = resolve_seed(seed)
