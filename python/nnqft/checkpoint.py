@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .correlators import _STATE_ARRAYS as STATE_ARRAYS
+from .correlators import STATE_ARRAYS
 from .io import dumps, read_npz, write_npz, write_text
 from .warnings import CheckpointWarning
 

@@ -54,7 +54,7 @@ HILL_ORDER_STATISTICS = 32
 #: Sampled G2 this many standard errors from the exact depth-1 kernel: errors unreliable.
 KERNEL_CHECK_Z = 5.0
 #: Entries of :meth:`Correlators.state` stored as arrays in files (the rest is JSON).
-_STATE_ARRAYS = ("x", "shift", "levels", "indices", "counts", "sums", "tail_lengths", "tails")
+STATE_ARRAYS = ("x", "shift", "levels", "indices", "counts", "sums", "tail_lengths", "tails")
 
 
 def observable_size(k: int, estimator: str) -> int:
@@ -520,13 +520,13 @@ class Correlators(Result, kind="correlators"):
 
     def _to_file(self) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:
         state = self.state()
-        arrays = {name: np.asarray(state.pop(name)) for name in _STATE_ARRAYS}
+        arrays = {name: np.asarray(state.pop(name)) for name in STATE_ARRAYS}
         return state, arrays
 
     @classmethod
     def _from_file(cls, meta: dict[str, Any], arrays: Mapping[str, NDArray[Any]]) -> Correlators:
         state = {k: v for k, v in meta.items() if k not in ("kind", "format_version")}
-        state.update({name: arrays[name] for name in _STATE_ARRAYS})  # only these are read
+        state.update({name: arrays[name] for name in STATE_ARRAYS})  # only these are read
         return cls.from_state(state)
 
     def to_dict(self) -> dict[str, Any]:
