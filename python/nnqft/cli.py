@@ -273,7 +273,7 @@ def _displays() -> dict[type, Callable[[Any, argparse.Namespace], str]]:
     a result of a type not listed is refused rather than printed by a guess.
     """
     from .correlators import Correlators
-    from .finite_width import FiniteWidthTheory
+    from .deep_theory import FiniteWidthTheory
     from .fit import CouplingFit, CutoffScan
     from .flow import Flow
     from .frg import FRGFlow

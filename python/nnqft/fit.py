@@ -660,7 +660,7 @@ def theory_connected(arch: Architecture, x: Any, n: int) -> FloatArray:
             f"theory correlators of order {n} are implemented at depth 1 only (got "
             f"depth={arch.depth}); the leading 1/N theory gives order 4: use terms=('u4',)"
         )
-    from .finite_width import finite_width
+    from .deep_theory import finite_width
 
     return finite_width(arch, x).connected(4)
 
