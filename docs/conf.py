@@ -156,10 +156,7 @@ def _module_page(modname: str, aliases: dict[str, str]) -> str:
     mod = importlib.import_module(full)
     own, shared, data = _split_names(modname, aliases)
     lines = _rst_title(f"``{full}``")
-    lines += [f".. automodule:: {full}", "   :no-members:"]
-    if modname in nnqft.__all__:  # nnqft.finite_width is also the function's name
-        lines += ["   :no-index:"]
-    lines += ["", f".. currentmodule:: {full}", ""]
+    lines += [f".. automodule:: {full}", "   :no-members:", "", f".. currentmodule:: {full}", ""]
     if own:
         lines += [".. autosummary::", "   :toctree: ../generated", ""]
         lines += [f"   {n}" for n in own] + [""]

@@ -104,6 +104,54 @@ def test_merge_refuses_mismatched_runs(tmp_path, capsys):
     assert not (tmp_path / "c.npz").exists()
 
 
+@pytest.fixture(scope="module")
+def other_results(tmp_path_factory):
+    """Files of results that are not correlators."""
+    from nnqft.frg import integrate_flow
+
+    out = tmp_path_factory.mktemp("results")
+    theory = nnqft.finite_width(nnqft.Architecture("erf", width=10, depth=2), [0.3, 0.7])
+    return {"FRGFlow": integrate_flow(0.1, d=1.0, sigma=1.0, num=11).save(out / "frg"),
+            "FiniteWidthTheory": theory.save(out / "theory")}
+
+
+def test_show_has_a_display_for_every_result_class():
+    from nnqft import cli
+    from nnqft._result import result_classes
+
+    assert set(cli._displays()) == set(result_classes().values())
+
+
+def test_show_prints_other_results_and_refuses_correlator_options(other_results, capsys):
+    for name, path in other_results.items():
+        assert main(["show", str(path)]) == 0
+        assert str(nnqft.load(path)) in capsys.readouterr().out
+        assert main(["show", str(path), "--rows", "3"]) == 2
+        assert f"apply to correlators files; {path} holds a {name}" in capsys.readouterr().err
+
+
+def test_show_refuses_a_result_type_it_does_not_know(other_results, monkeypatch, capsys):
+    # a subclass is a new type: printed by no guess at what its parent would print
+    class Derived(nnqft.FiniteWidthTheory):
+        pass
+
+    theory = nnqft.load(other_results["FiniteWidthTheory"])
+    monkeypatch.setattr(nnqft.io, "load", lambda path: theory)
+    assert main(["show", str(other_results["FiniteWidthTheory"])]) == 0
+    theory.__class__ = Derived
+    assert main(["show", str(other_results["FiniteWidthTheory"])]) == 2
+    assert "nnqft show cannot display a Derived" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["fit"], ["merge", "--out", "m"]])
+def test_fit_and_merge_refuse_other_results(other_results, command, tmp_path, capsys):
+    path = other_results["FRGFlow"]
+    argv = [command[0], str(path), *[str(tmp_path / a) if a == "m" else a for a in command[1:]]]
+    assert main(argv) == 2
+    assert f"{path} holds a FRGFlow, not correlators" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def _not_json(name):
     raise ValueError(f"{name} is not JSON")
 

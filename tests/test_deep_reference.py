@@ -4,7 +4,6 @@ Against the check values of physics-deep.md §3, nnqft's exact depth-1 theory, c
 kernels with an entry-by-entry derivative recursion, and one Monte Carlo run at depth 2.
 """
 
-import importlib
 import itertools
 
 import numpy as np
@@ -317,7 +316,8 @@ def test_tanh_four_distinct_inputs_against_tensor_quadrature():
     against the 48^4-node tensor
     rule (itself good to ~1e-11): 1e-8 absolute, on values of 4e-2 and 5e-4. Measured
     errors: 4e-10 with the 8-node Kolmogorov rule, 4e-7 with 4 nodes, 3e-6 with 3."""
-    fw = importlib.import_module("nnqft.finite_width")  # nnqft.finite_width is the function
+    from nnqft import deep_theory as fw
+
     rng = np.random.default_rng(5)
     for shrink in (0.3, 0.05):  # smallest eigenvalues 0.30 and 0.17
         m = rng.normal(size=(4, 4))

@@ -280,3 +280,13 @@ def test_a_progress_callable_is_called_in_chunked_runs(tmp_path):
     nnqft.sample(arch, XSET_ERF, 768, progress=resumed.append, checkpoint=tmp_path,
                  chunk_size=128)
     assert resumed == [768]
+
+
+def test_the_progress_bar_of_a_chunked_run_counts_every_network_once(tmp_path, capfd):
+    # each chunk's hook moves the one bar on from where the chunk began; a resumed run
+    # starts the bar at what the checkpoint holds
+    arch = nnqft.Architecture("erf", width=8)
+    for n in (640, 768):
+        nnqft.sample(arch, XSET_ERF, n, progress=True, checkpoint=tmp_path, chunk_size=128)
+        lines = [ln for ln in capfd.readouterr().err.replace("\r", "\n").splitlines() if ln.strip()]
+        assert lines[-1].startswith("sampling: 100%") and f"{n}/{n}" in lines[-1]

@@ -1,8 +1,7 @@
-"""Leading 1/N theory of deep networks (nnqft.finite_width, physics-deep.md §2-3)."""
+"""Leading 1/N theory of deep networks (nnqft.finite_width in nnqft.deep_theory, physics-deep.md §2-3)."""
 
 from __future__ import annotations
 
-import importlib
 import itertools
 
 import numpy as np
@@ -10,9 +9,8 @@ import pytest
 from scipy import stats
 
 import nnqft
+from nnqft import deep_theory as fw
 from nnqft.tuples import pair_index, tuples, wick
-
-fw = importlib.import_module("nnqft.finite_width")
 
 
 def arch(act: str, depth: int, sw: float | list[float] = 1.0, sb: float | list[float] = 0.0,

@@ -98,10 +98,35 @@ def test_correlators_display_does_not_warn_with_few_bins():
 
 
 def test_every_result_kind_is_registered():
+    import importlib
+    import pkgutil
+
+    from nnqft._result import RESULT_MODULES, Result, result_classes
     from nnqft.io import _LOADERS
 
+    for mod in pkgutil.iter_modules(nnqft.__path__):  # every module's result classes
+        importlib.import_module(f"nnqft.{mod.name}")
+    pending, defined = list(Result.__subclasses__()), []
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        defined += [cls] if "_kind" in vars(cls) else []
+    assert {c.__module__.rsplit(".", 1)[1] for c in defined} <= set(RESULT_MODULES)
+    assert {c._kind: c for c in defined} == result_classes()
     assert {"correlators", "coupling_fit", "cutoff_scan", "flow", "frg_flow",
-            "finite_width"} <= set(_LOADERS)
+            "finite_width"} == set(result_classes()) == set(_LOADERS)
+
+
+def test_a_fresh_process_loads_every_kind(results, tmp_path):
+    # nnqft.frg is not imported by `import nnqft`: load imports the modules of results
+    import subprocess
+    import sys
+
+    paths = [str(results[name].save(tmp_path / f"r{i}")) for i, name in enumerate(NAMES)]
+    code = "import sys, nnqft; print([type(nnqft.load(p)).__name__ for p in sys.argv[1:]])"
+    proc = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str([type(results[n]).__name__ for n in NAMES])
 
 
 def test_unknown_format_version_is_refused(results, tmp_path):

@@ -208,6 +208,29 @@ def test_progress_bar_reaches_the_total_and_stays_quiet_off_a_terminal(capfd):
     assert len(lines) <= 3
 
 
+def test_a_progress_callable_counts_the_networks_of_an_unchunked_run():
+    arch = nnqft.Architecture("erf", width=8)
+    seen: list[int] = []
+    nnqft.sample(arch, XSET_ERF, 4096, orders=(2,), seed=1, threads=2, progress=seen.append)
+    assert seen and seen == sorted(seen) and seen[-1] == 4096
+
+
+def test_the_progress_counter_of_chunks_moves_on_from_where_each_chunk_began():
+    # the chunks of a run share one counter; the core reports networks done per call
+    from nnqft.sampling import core_hook, progress_counter
+
+    seen: list[int] = []
+    with progress_counter(seen.append, total=500, initial=100) as counter:
+        first = core_hook(counter)
+        first(30)
+        first(250)
+        second = core_hook(counter)
+        second(120)
+    assert seen == [130, 350, 470] and counter.n == 470
+    with progress_counter(False, total=500) as counter:
+        assert counter is None and core_hook(counter) is None
+
+
 def test_sample_config_takes_keywords_only():
     from nnqft import _core
 

@@ -72,3 +72,51 @@ def test_gls_replicas_equal_a_direct_refit_per_replica(shrinkage):
         np.testing.assert_allclose(refit[k], want, rtol=1e-9)
         fixed_k = np.linalg.solve(design.T @ w @ design, design.T @ w @ replicas[k])
         np.testing.assert_allclose(fixed[k], fixed_k, rtol=1e-10)
+
+
+def _gaussian_bins(rng, n_bins, t, mix):
+    bins = rng.normal(size=(n_bins, t)) @ mix
+    return bins, (bins.sum(axis=0) - bins) / (n_bins - 1)
+
+
+@pytest.mark.parametrize("target", [300.0, 3000.0, 3e5])
+def test_hotelling_chi2_of_a_bad_fit_is_the_scaled_t2(target):
+    # q = t = 6 modes (all of them): T^2 does not depend on the directions and equals the
+    # residual's quadratic form in the odd bins' covariance of the mean, computed directly
+    from scipy import special
+
+    from nnqft.statistics import hotelling_chi2
+
+    rng = np.random.default_rng(7)
+    t, n_bins = 6, 64
+    bins, replicas = _gaussian_bins(rng, n_bins, t, rng.normal(size=(t, t)))
+    odd_cov = np.cov(bins[1::2], rowvar=False) / n_bins
+    direction = rng.normal(size=t)
+    unit_t2 = direction @ np.linalg.solve(odd_cov, direction)
+    n, q = n_bins // 2 - 1, t
+    residual = direction * np.sqrt(target / (unit_t2 * (n - q - 1) / n))
+    t2 = residual @ np.linalg.solve(odd_cov, residual)
+    chi2, ndof, pvalue, note = hotelling_chi2(residual, replicas, replicas)
+    assert ndof == q and chi2 == pytest.approx(t2 * (n - q - 1) / n, rel=1e-9)
+    assert chi2 == pytest.approx(target, rel=1e-9)  # not squeezed: linear in the misfit
+    # Hotelling: T^2 (n - q + 1) / (n q) ~ F(q, n - q + 1); its tail by the incomplete beta
+    f, d1, d2 = t2 * (n - q + 1) / (n * q), q, n - q + 1
+    assert pvalue == pytest.approx(special.betainc(d2 / 2, d1 / 2, d2 / (d2 + d1 * f)), rel=1e-8)
+    assert f"T² = {t2:.4g}" in note
+
+
+def test_hotelling_chi2_of_a_right_model_has_mean_ndof_and_uniform_p():
+    from nnqft.statistics import hotelling_chi2
+
+    rng = np.random.default_rng(11)
+    t, n_bins, runs = 6, 64, 400
+    mix = rng.normal(size=(t, t))
+    out = np.array([hotelling_chi2(b.mean(axis=0), r, r)[:3:2] for b, r in
+                    (_gaussian_bins(rng, n_bins, t, mix) for _ in range(runs))])
+    chi2, p = out[:, 0], out[:, 1]
+    # chi2 = q (d2 - 2) / d2 F(q, d2), d2 = n - q + 1: sd q sqrt(2 (q + d2 - 2) / (q (d2 - 4)))
+    n, q = n_bins // 2 - 1, t
+    d2 = n - q + 1
+    sd = q * np.sqrt(2 * (q + d2 - 2) / (q * (d2 - 4)))
+    assert abs(chi2.mean() - q) < 5 * sd / np.sqrt(runs)
+    assert abs(p.mean() - 0.5) < 5 * np.sqrt(1 / 12 / runs)

@@ -18,8 +18,8 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
 
 from .architecture import Architecture
 from .correlators import Correlators
+from .deep_theory import FiniteWidthTheory, finite_width
 from .diagnostics import per_tuple_couplings, predict_g6
-from .finite_width import FiniteWidthTheory, finite_width
 from .fit import CouplingFit, cutoff_scan, fit_couplings
 from .flow import Flow, sigma_flow
 from .io import load

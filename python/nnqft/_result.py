@@ -9,12 +9,15 @@ A result class derives from :class:`Result` with a ``kind`` and implements
 * ``_to_file()`` / ``_from_file()`` — ``(metadata, arrays)`` for ``.npz`` files.
 
 Deriving registers the class's loader with :func:`nnqft.io.register_loader`, so
-:func:`nnqft.load` rebuilds it while :mod:`nnqft.io` imports no result class.
+:func:`nnqft.load` rebuilds it while :mod:`nnqft.io` imports no result class.  The
+modules that define result classes are listed in :data:`RESULT_MODULES`, so that
+:func:`result_classes` (and a ``load`` of a kind not yet registered) can import them.
 """
 
 from __future__ import annotations
 
 import abc
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,7 +27,10 @@ import numpy as np
 from . import render
 from .io import check_version, register_loader, write_npz
 
-__all__ = ["Result"]
+__all__ = ["RESULT_MODULES", "Result", "result_classes"]
+
+#: The modules of nnqft that define result classes (a test checks that none is missing).
+RESULT_MODULES = ("correlators", "deep_theory", "fit", "flow", "frg")
 
 
 class Result(abc.ABC):
@@ -37,6 +43,7 @@ class Result(abc.ABC):
         super().__init_subclass__(**kwargs)
         if kind is not None:
             cls._kind = kind
+            _CLASSES[kind] = cls
             register_loader(kind, cls._load)
 
     @classmethod
@@ -83,3 +90,13 @@ class Result(abc.ABC):
         meta, arrays = self._to_file()
         record = {"kind": self._kind, "format_version": self._format_version, **meta}
         return write_npz(path, record, arrays)
+
+
+_CLASSES: dict[str, type[Result]] = {}
+
+
+def result_classes() -> dict[str, type[Result]]:
+    """Every result class by its ``kind``, after importing :data:`RESULT_MODULES`."""
+    for name in RESULT_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+    return dict(_CLASSES)

@@ -191,8 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="print a summary of any result file")
     show.add_argument("result", type=Path)
-    show.add_argument("--orders", type=_ints, default=None, help="orders to tabulate")
-    show.add_argument("--rows", type=int, default=12, help="tuples per table")
+    show.add_argument("--orders", type=_ints, default=None,
+                      help="orders to tabulate (correlators files)")
+    show.add_argument("--rows", type=int, default=None,
+                      help="tuples per table (correlators files; default 12)")
 
     merge = sub.add_parser("merge", help="combine runs of one configuration losslessly")
     merge.add_argument("results", type=Path, nargs="+")
@@ -264,6 +266,43 @@ def _short(value: Any) -> str:
     return str(value)
 
 
+def _displays() -> dict[type, Callable[[Any, argparse.Namespace], str]]:
+    """How ``nnqft show`` prints each result class, by exact type.
+
+    Every class of :func:`nnqft._result.result_classes` has an entry (a test checks it);
+    a result of a type not listed is refused rather than printed by a guess.
+    """
+    from .correlators import Correlators
+    from .deep_theory import FiniteWidthTheory
+    from .fit import CouplingFit, CutoffScan
+    from .flow import Flow
+    from .frg import FRGFlow
+
+    def tables(obj: Any, args: argparse.Namespace) -> str:
+        if args.orders is not None or args.rows is not None:
+            raise ValueError(f"--orders and --rows apply to correlators files; {args.result} "
+                             f"holds a {type(obj).__name__}")
+        return str(obj)
+
+    def correlators(corr: Any, args: argparse.Namespace) -> str:
+        return str(corr.describe(args.orders, 12 if args.rows is None else args.rows))
+
+    return {Correlators: correlators, CouplingFit: tables, CutoffScan: tables, Flow: tables,
+            FRGFlow: tables, FiniteWidthTheory: tables}
+
+
+def _load_correlators(path: Path) -> Any:
+    """The :class:`nnqft.Correlators` of ``path``; any other result is a ValueError."""
+    from .correlators import Correlators
+    from .io import load
+
+    corr = load(path)
+    if not isinstance(corr, Correlators):
+        raise ValueError(f"{path} holds a {type(corr).__name__}, not correlators "
+                         "(a file of 'nnqft sample')")
+    return corr
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     from .io import load
 
@@ -271,21 +310,19 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print("\n".join(_outline(json.loads(args.result.read_text(), parse_constant=_null))))
         return 0
     obj = load(args.result)
-    if hasattr(obj, "tail_index"):
-        print(obj.describe(args.orders, args.rows))
-    else:
-        print(obj)
+    display = _displays().get(type(obj))
+    if display is None:
+        raise ValueError(f"{args.result}: nnqft show cannot display a {type(obj).__name__}")
+    print(display(obj, args))
     return 0
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from .io import load
-
     with _claimed(args, ".npz") as save:
-        runs = [load(p) for p in args.results]
+        runs = [_load_correlators(p) for p in args.results]
         merged = runs[0]
         for path, run in zip(args.results[1:], runs[1:], strict=True):
-            reason = getattr(merged, "compatible_with", lambda _: "not a correlators file")(run)
+            reason = merged.compatible_with(run)
             if reason is not None:
                 raise ValueError(f"{path}: {reason}")
             merged = merged + run
@@ -309,13 +346,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from .fit import fit_couplings
-    from .io import load
 
     if args.out is not None:
         check_output(args.out, force=args.force)
-    corr = load(args.result)
-    if not hasattr(corr, "tail_index"):
-        raise ValueError(f"{args.result} holds a {type(corr).__name__}, not correlators")
+    corr = _load_correlators(args.result)
     terms = tuple(t.strip() for t in args.terms.split(",") if t.strip())
     fit = fit_couplings(corr, corr.arch, corr.x, cutoff=args.cutoff, terms=terms)
     print(fit)

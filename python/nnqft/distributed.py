@@ -27,7 +27,14 @@ from ._validation import as_int
 from .architecture import Architecture
 from .checkpoint import Checkpoint, run_config
 from .correlators import Correlators, observable_size, stored_degrees
-from .sampling import DEFAULT_BLOCK_SIZE, _check_feasible, check_index_range, progress_bar, sample_grid
+from .sampling import (
+    DEFAULT_BLOCK_SIZE,
+    _check_feasible,
+    check_index_range,
+    core_hook,
+    progress_counter,
+    sample_grid,
+)
 from .tuples import n_tuples
 
 __all__ = ["sample_dask", "sample_chunked", "connect", "DEFAULT_CHUNK_SIZE", "MAX_TASKS"]
@@ -135,15 +142,11 @@ def sample_chunked(
             "shifts": [c.state()["shift"] for c in probe] if store is None else store.shift,
             "common": common, "store": None if store is None else  # absolute: workers' cwd
             (str(store.directory.resolve()), store.digest)}
-    if callable(progress):
-        reporter: Any = contextlib.nullcontext(_Reporter(progress, done))
-    else:
-        reporter = progress_bar(n_networks, done) if progress else contextlib.nullcontext()
-    with reporter as bar:
+    with progress_counter(progress, n_networks, done) as counter:
         if client is None or not n_todo:
-            computed = _run_local(spec, todo, bar)
+            computed = _run_local(spec, todo, counter)
         else:
-            computed = _run_dask(client, spec, todo, bar)
+            computed = _run_dask(client, spec, todo, counter)
     result = _merge(resumed, computed)
     assert result is not None  # todo is empty only when the checkpoint covers the run
     for corr in result:
@@ -238,7 +241,8 @@ def _merge(total: Grid | None, part: Grid | None) -> Grid | None:
     return [t + p for t, p in zip(total, part, strict=True)]
 
 
-def _chunk(spec: dict[str, Any], a: int, b: int, progress: Any = False) -> States:
+def _chunk(spec: dict[str, Any], a: int, b: int,
+           progress: Callable[[int], None] | None = None) -> States:
     """Sample networks ``[a, b)`` (or reload them from the checkpoint); their states."""
     store = None if spec["store"] is None else Checkpoint(*spec["store"])
     if store is not None:
@@ -246,34 +250,19 @@ def _chunk(spec: dict[str, Any], a: int, b: int, progress: Any = False) -> State
         if states is not None:  # a task redone after its worker died: the file is there
             return states
     archs = [Architecture.from_dict(d) for d in spec["archs"]]
-    corrs = sample_grid(archs, spec["x"], b - a, threads=spec["threads"], progress=progress,
-                        start=a, _shifts=spec["shifts"], **spec["common"])
+    corrs = sample_grid(archs, spec["x"], b - a, threads=spec["threads"],
+                        progress=progress or False, start=a, _shifts=spec["shifts"], **spec["common"])
     states = [c.state() for c in corrs]
     if store is not None:
         store.save(a, b, states)
     return states
 
 
-class _Reporter:
-    """A progress callable behind the two members of tqdm's interface the runs use."""
-
-    def __init__(self, report: Callable[[int], Any], initial: int) -> None:
-        self.report, self.n = report, initial
-
-    def update(self, delta: int) -> None:
-        self.n += delta
-        self.report(self.n)
-
-
-def _run_local(spec: dict[str, Any], todo: Iterable[tuple[int, int]], bar: Any) -> Grid | None:
+def _run_local(spec: dict[str, Any], todo: Iterable[tuple[int, int]],
+               counter: Any) -> Grid | None:
     total: Grid | None = None
     for a, b in todo:
-        base = None if bar is None else bar.n
-
-        def hook(done: int, base: Any = base) -> None:
-            bar.update(base + done - bar.n)
-
-        states = _chunk(spec, a, b, hook if bar is not None else False)
+        states = _chunk(spec, a, b, core_hook(counter))
         total = _merge(total, [Correlators.from_state(s) for s in states])
     return total
 
@@ -285,7 +274,7 @@ def _merge_states(left: States, right: States) -> States:
 
 
 def _run_dask(client: Any, spec: dict[str, Any], todo: Iterable[tuple[int, int]],
-              bar: Any) -> Grid:
+              counter: Any) -> Grid:
     """Submit the chunks through a bounded window and reduce them on the workers.
 
     The reduction is a binary counter over the chunk index: chunk i is pushed at level
@@ -301,7 +290,7 @@ def _run_dask(client: Any, spec: dict[str, Any], todo: Iterable[tuple[int, int]]
     try:
         for a, b in todo:
             while running.count() >= window:
-                _finished(next(running), sizes, bar)
+                _finished(next(running), sizes, counter)
             fut = client.submit(_chunk, spec, a, b, pure=False)
             sizes[fut.key] = b - a
             running.add(fut)
@@ -310,7 +299,7 @@ def _run_dask(client: Any, spec: dict[str, Any], todo: Iterable[tuple[int, int]]
                 (level, right), (_, left) = stack.pop(), stack.pop()
                 stack.append((level + 1, client.submit(_merge_states, left, right, pure=False)))
         for fut in running:
-            _finished(fut, sizes, bar)
+            _finished(fut, sizes, counter)
         while len(stack) > 1:
             (_, right), (level, left) = stack.pop(), stack.pop()
             stack.append((level, client.submit(_merge_states, left, right, pure=False)))
@@ -321,13 +310,12 @@ def _run_dask(client: Any, spec: dict[str, Any], todo: Iterable[tuple[int, int]]
     return [Correlators.from_state(s) for s in states]
 
 
-def _finished(fut: Any, sizes: dict[str, int], bar: Any) -> None:
+def _finished(fut: Any, sizes: dict[str, int], counter: Any) -> None:
     if fut.status == "error":
         fut.result()  # raises the task's exception here
-    if bar is not None:
-        bar.update(sizes.pop(fut.key))
-    else:
-        sizes.pop(fut.key)
+    size = sizes.pop(fut.key)
+    if counter is not None:
+        counter.update(size)
 
 
 def _dask() -> Any:

@@ -38,8 +38,12 @@ Sampled correlators (generalised least squares)
       bins, and ``T^2`` is formed with the covariance of the odd bins along those modes:
       for Gaussian bins this is exactly Hotelling's ``T^2(q, n)``, ``n = B/2 - 1``.
       Modes below ``1e-10`` of the data's largest mode are numerically zero, and
-      ``q <= n // 2``.  ``chi2`` is quoted as the ``chi2(q)`` value with the same p-value
-      (``chi2/ndof ~ 1`` for a good fit), ``ndof = q``.  ``ndof = 0`` means the data
+      ``q <= n // 2``.  ``chi2`` is quoted as ``T^2 (n - q - 1) / n``, whose mean is
+      ``ndof = q`` for a right model (``chi2/ndof ~ 1``, spread wider than ``chi2(q)``'s:
+      +-0.55 rather than +-0.37 at ``q = 15``, ``n = 31``) and which grows in proportion
+      to the misfit; the p-value is Hotelling's.  (The ``chi2(q)`` value of equal
+      p-value grows only logarithmically in ``T^2``, the F law having a power tail with
+      ``n`` this small: every bad fit read ~150-190.)  ``ndof = 0`` means the data
       carry no information beyond the fitted couplings (e.g. ReLU with ``sigma_b = 0`` at
       positive inputs: every network is linear and all tuples are one number times
       ``prod x``).  In simulations with ``B = 64`` and ``400`` bins the rate of
@@ -660,7 +664,7 @@ def theory_connected(arch: Architecture, x: Any, n: int) -> FloatArray:
             f"theory correlators of order {n} are implemented at depth 1 only (got "
             f"depth={arch.depth}); the leading 1/N theory gives order 4: use terms=('u4',)"
         )
-    from .finite_width import finite_width
+    from .deep_theory import finite_width
 
     return finite_width(arch, x).connected(4)
 

@@ -274,6 +274,10 @@ def load(path: Any) -> Any:
     """
     with _open_npz(path) as (meta, arrays):
         kind = meta.get("kind")
+        if isinstance(kind, str) and kind not in _LOADERS:  # its module is not imported yet
+            from ._result import result_classes
+
+            result_classes()
         if not isinstance(kind, str) or kind not in _LOADERS:
             raise ValueError(f"{path}: unknown result kind {kind!r}; known: {sorted(_LOADERS)}")
         try:  # the kind is known before any array is decompressed

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -384,15 +385,54 @@ def _check_finite(trees: Sequence[Any], archs: Sequence[Architecture], xs: np.nd
 
 def _run(config: Any, start: int, n_networks: int, threads: int,
          progress: bool | Callable[[int], None]) -> Any:
-    if callable(progress):  # a chunk of a larger run: the caller owns the bar
-        return _core.sample(config, start, n_networks, threads, progress)
-    if not progress:
-        return _core.sample(config, start, n_networks, threads, None)
-    with progress_bar(n_networks) as bar:
-        def update(done: int) -> None:
-            bar.update(done - bar.n)
+    with progress_counter(progress, n_networks) as counter:
+        return _core.sample(config, start, n_networks, threads, core_hook(counter))
 
-        return _core.sample(config, start, n_networks, threads, update)
+
+@contextlib.contextmanager
+def progress_counter(progress: bool | Callable[[int], None], total: int,
+                     initial: int = 0) -> Iterator[Any]:
+    """Count a run's networks for ``progress``: a tqdm bar, the caller's callable, or None.
+
+    ``progress`` is True (a bar of ``total`` networks), False (None is yielded) or a
+    callable receiving the number of networks done.  What is yielded has the two members
+    of tqdm's interface the runs use, ``n`` and ``update(delta)``; ``initial`` networks
+    are done already (a resumed run).
+    """
+    if callable(progress):
+        yield _CallbackCounter(progress, initial)
+    elif progress:
+        with progress_bar(total, initial) as bar:
+            yield bar
+    else:
+        yield None
+
+
+def core_hook(counter: Any) -> Callable[[int], None] | None:
+    """The progress hook of one ``_core.sample`` call, or None without a counter.
+
+    The core reports the networks done in that call; ``counter`` moves on from where it
+    stood when the call began (the chunks of a run share one counter).
+    """
+    if counter is None:
+        return None
+    base = counter.n
+
+    def hook(done: int) -> None:
+        counter.update(base + done - counter.n)
+
+    return hook
+
+
+class _CallbackCounter:
+    """A progress callable behind the two members of tqdm's interface the runs use."""
+
+    def __init__(self, report: Callable[[int], Any], initial: int) -> None:
+        self.report, self.n = report, initial
+
+    def update(self, delta: int) -> None:
+        self.n += delta
+        self.report(self.n)
 
 
 def progress_bar(total: int, initial: int = 0) -> Any:

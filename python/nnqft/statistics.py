@@ -83,6 +83,12 @@ def hotelling_chi2(
     directions, so ``T^2`` follows Hotelling's law exactly for Gaussian bins (choosing
     the directions and their variances from the same bins makes chi2 depend on the
     eigenvalue spectrum: too small or too large by factors of 2 in simulations).
+
+    Returns
+    -------
+    chi2, ndof, pvalue, note : float, int, float, str
+        ``T^2 (n - q - 1) / n`` (mean ``q`` for a right model, ``n + 1`` odd bins),
+        ``q``, the p-value of ``T^2`` under Hotelling's law, and how it was formed.
     """
     n_bins = len(residual_replicas)
     scale = jackknife_errors(data_replicas)
@@ -103,12 +109,15 @@ def hotelling_chi2(
 
     t2 = float(z @ np.linalg.solve(cov, z))
     pvalue = float(stats.f.sf(t2 * (n - q + 1) / (n * q), q, n - q + 1))
-    # report the chi2(q) value with the same p-value, so that chi2/ndof ~ 1 for a good fit
-    chi2 = float(stats.chi2.isf(pvalue, q)) if pvalue > 1e-300 else t2 * (n - q - 1) / n
+    # T^2 (n - q - 1) / n has mean q for a right model, like chi2(q), and grows in
+    # proportion to the misfit. (The chi2(q) value of equal p-value, quoted before, grows
+    # only like (n - q + 1) ln T^2, the F law's tail being a power: T^2 = 4e4 read ~150.)
+    chi2 = t2 * (n - q - 1) / n
     note = (
         f"χ²: Hotelling T² = {t2:.4g} of the residuals in q = {q} leading modes (even "
         f"bins; {above} above {MODE_RCOND:g}, cap {cap}) with the odd-bin covariance "
-        f"(n = {n}), quoted as the χ²(q) value of equal p-value"
+        f"(n = {n}), quoted as T²·(n − q − 1)/n (mean q for a right model); p-value "
+        "from Hotelling's law"
     )
     return chi2, q, pvalue, note
 

@@ -339,7 +339,7 @@ def _m4(kappa4: np.ndarray, gp: np.ndarray) -> np.ndarray:
 
 def depth_point(corr: Correlators, arch: Architecture, cutoff: float) -> dict[str, Any]:
     """N*m4 and the fitted N*u4 of one deep ensemble, sampled beside the 1/N theory."""
-    from .finite_width import finite_width
+    from .deep_theory import finite_width
     from .fit import fit_couplings, fit_exact_like
 
     n = arch.width

@@ -518,7 +518,7 @@ def _loadings_measure(act: str, loadings: FloatArray) -> _Measure:
     """Spherical-radial quadrature for ``z = loadings @ h``, h standard normal in R^r.
 
     ``loadings`` has full column rank r <= 3 (any number of rows); used for the first
-    layer here and for deeper layers' kernels by :mod:`nnqft.finite_width`.
+    layer here and for deeper layers' kernels by :mod:`nnqft.deep_theory`.
     """
     phi = _ACTIVATION[act]
     k, r = loadings.shape

@@ -1,5 +1,8 @@
 """Leading 1/N theory of deep networks: NNGP kernel K, its correction K1 and the vertex V.
 
+Its entry point is :func:`nnqft.finite_width`, which returns a
+:class:`nnqft.FiniteWidthTheory`.
+
 The empirical kernel of layer ``l`` is ``G^l = K^l + delta^l`` with
 ``E delta = K1 / N`` and ``Cov(delta_p, delta_q) = V_pq / N`` to leading order; the
 first layer is deterministic and every further layer follows from a two-line recursion
@@ -675,8 +678,8 @@ def finite_width(arch: Architecture, x: Any) -> FiniteWidthTheory:
 
     Notes
     -----
-    The recursion and its derivation are in physics-deep.md §2 and the module
-    docstring.  At depth 1, ``K1 = 0`` and ``connected(4)`` equals
+    The recursion and its derivation are in physics-deep.md §2 and the docstring of
+    :mod:`nnqft.deep_theory`.  At depth 1, ``K1 = 0`` and ``connected(4)`` equals
     ``exact(arch, x, 4, connected=True)``.  Closed forms make erf, relu and linear
     accurate to about 1e-10 relative; tanh's four-point functions carry a ~1e-7 error.
     Results are memoised on everything but the width.
