@@ -71,9 +71,9 @@ def per_element_ns(fn, n_elements: int, repeats: int) -> float:
 def stage_costs(width: int, quick: bool) -> dict[str, dict[str, float]]:
     """ns per normal draw and per erf value of both implementations (one thread).
 
-    nnqft's kernels run on cache-resident arrays as in the sampler (Philox words, then
-    Box-Muller); numpy draws and evaluates the arrays of one batch of 256 networks, as
-    its sampler does.
+    nnqft's kernels run on cache-resident arrays as in the sampler (Philox blocks turned
+    into normals in registers); numpy draws and evaluates the arrays of one batch of 256
+    networks, as its sampler does.
     """
     m, reps = 4096, (20 if quick else 400)  # a few rows of a network: L1-resident
     reps_np = max(3, reps // 40)
@@ -81,10 +81,6 @@ def stage_costs(width: int, quick: bool) -> dict[str, dict[str, float]]:
     z = rng.standard_normal(m) * np.sqrt(1.5)
     batch = rng.standard_normal((256, 6, width))
 
-    def philox() -> np.ndarray:
-        return nnqft._core.philox_stream([0, 1, 2, 0], [3, 4], m // 2)
-
-    bits = philox()
     return {
         "numpy": {
             "normal": per_element_ns(lambda: rng.standard_normal((256, width)), 256 * width,
@@ -92,8 +88,8 @@ def stage_costs(width: int, quick: bool) -> dict[str, dict[str, float]]:
             "erf": per_element_ns(lambda: special.erf(batch), batch.size, reps_np),
         },
         "nnqft": {
-            "normal": per_element_ns(philox, m, reps)
-            + per_element_ns(lambda: nnqft._core.normals_from_bits(bits), m, reps),
+            "normal": per_element_ns(
+                lambda: nnqft._core.philox_normals([0, 1, 2, 0], [3, 4], m // 4), m, reps),
             "erf": per_element_ns(lambda: nnqft._core.apply_function("erf", z), m, reps),
         },
     }

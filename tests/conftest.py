@@ -15,6 +15,21 @@ def threads(request):
     return request.param
 
 
+@pytest.fixture(params=["generic", "avx2", "avx512"])
+def kernel_path(request):
+    """Every instruction-set path of the kernels this CPU and build support, restoring the
+    path in use (the automatic one, or NNQFT_KERNEL_PATH's) afterwards."""
+    from nnqft import _core
+
+    before = _core.kernel_path()
+    if not _core.set_kernel_path(request.param):
+        pytest.skip(f"kernel path {request.param} not supported by this CPU or build")
+    try:
+        yield request.param
+    finally:
+        assert _core.set_kernel_path(before)
+
+
 def zscores(estimate, error, exact):
     """(estimate - exact) / error, with exact-zero errors only allowed where equal."""
     estimate, error, exact = map(np.asarray, (estimate, error, exact))

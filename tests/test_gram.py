@@ -211,19 +211,6 @@ def test_network_matches_numpy_reimplementation(case, x, estimator):
                                    rtol=1e-11, atol=1e-13)
 
 
-@pytest.fixture(params=["generic", "avx2", "avx512"])
-def kernel_path(request):
-    """Every instruction-set path of the kernels this CPU and build support, restoring the
-    path in use (the automatic one, or NNQFT_KERNEL_PATH's) afterwards."""
-    before = _core.kernel_path()
-    if not _core.set_kernel_path(request.param):
-        pytest.skip(f"kernel path {request.param} not supported by this CPU or build")
-    try:
-        yield request.param
-    finally:
-        assert _core.set_kernel_path(before)
-
-
 PATH_CASES = [  # width 37: the vector bodies of every kernel run, and their tails
     (dict(activation="erf", width=37, d_in=2, depth=3, sigma_w=[1.0, 1.5, 0.7, 2.0],
           sigma_b=[0.1, 0.4, 0.2, 0.3]), "gram"),

@@ -59,20 +59,108 @@ def test_philox_stream_matches_numpy():
         np.testing.assert_array_equal(got, numpy_philox_words(first, key, n_blocks))
 
 
-def box_muller(bits):
-    u1 = ((bits[0::2] >> np.uint64(11)).astype(float) + 1) * 2.0**-53
-    u2 = (bits[1::2] >> np.uint64(11)).astype(float) * 2.0**-53
-    r = np.sqrt(-2 * np.log(u1))
-    out = np.empty(len(bits))
-    out[0::2], out[1::2] = r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)
+F32 = np.float32
+# Stream version 3's single-precision Box-Muller, operation by operation as documented in
+# cpp/src/kernels_impl.hpp (numpy float32 arithmetic rounds each operation once, as the
+# kernels do: they use no FMA), so the normals must agree bit for bit on every path.
+LOG_P = [F32(float.fromhex(h)) for h in ("0x1.55555cp-1", "0x1.997c26p-2", "0x1.2ee788p-2")]
+SIN_F = [F32(float.fromhex(h)) for h in ("0x1.921fb6p+2", "-0x1.4abbbap+5", "0x1.465e92p+6",
+                                         "-0x1.2d9302p+6")]
+COS_F = [F32(float.fromhex(h)) for h in ("0x1.3bd3ccp+4", "-0x1.03c1dep+6", "0x1.55c5e0p+6",
+                                         "-0x1.d9d57cp+5")]
+LN2_HI, LN2_LO = F32(float.fromhex("0x1.62e4p-1")), F32(float.fromhex("0x1.7f7d1cp-20"))
+
+
+def horner32(c, x):
+    p = x * c[-1] + c[-2]
+    for ck in c[-3::-1]:
+        p = p * x + ck
+    return p
+
+
+def box_muller(words):
+    """Two normals per 64-bit word: a = low half (radius), b = high half (angle)."""
+    w = np.asarray(words, dtype=np.uint64)
+    a = (w & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    b = (w >> np.uint64(32)).astype(np.uint32)
+    with np.errstate(over="ignore"):  # uint32 arithmetic wraps, as intended
+        h = (a >> np.uint32(16)).astype(np.int32).astype(F32) * F32(2.0**-16)
+        lo = ((a & np.uint32(0xFFFF)).astype(np.int32).astype(F32) + F32(0.5)) * F32(2.0**-32)
+        k = ((h + lo).view(np.uint32) - np.uint32(0x3F3504F3)).view(np.int32) >> np.int32(23)
+        scale = ((np.int32(127) - k) << np.int32(23)).view(F32)
+        f = (h * scale - F32(1)) + lo * scale
+        s = f / (F32(2) + f)
+        z = s * s
+        hfsq = (F32(0.5) * f) * f
+        log1pf = f - (hfsq - s * (hfsq + z * horner32(LOG_P, z)))
+        nk = (-k).astype(F32)
+        t = nk * LN2_HI - (log1pf - nk * LN2_LO)
+        rad = np.sqrt(t + t)
+        v = b + np.uint32(0x20000000)
+        x = ((v & np.uint32(0x3FFFFFFF)).astype(np.int32) - np.int32(0x20000000)).astype(F32)
+        x = x * F32(2.0**-32)
+        xx = x * x
+        sn, cs = x * horner32(SIN_F, xx), F32(1) - xx * horner32(COS_F, xx)
+    q = v >> np.uint32(30)
+    cos = np.choose(q, [cs, -sn, -cs, sn])
+    sin = np.choose(q, [sn, cs, -sn, -cs])
+    out = np.empty(2 * len(w))
+    out[0::2], out[1::2] = rad * cos, rad * sin
     return out
 
 
-def test_normals_match_numpy_box_muller():
-    bits = np.random.default_rng(2).integers(0, 2**64, 200_000, dtype=np.uint64)
-    bits[:4] = [0, 0, 2**64 - 1, 2**64 - 1]  # extreme uniforms
-    np.testing.assert_allclose(_core.normals_from_bits(bits), box_muller(bits),
-                               rtol=1e-13, atol=1e-14)
+def box_muller_exact(words):
+    """The same pairs in double precision from the defining formula."""
+    w = np.asarray(words, dtype=np.uint64)
+    a = (w & np.uint64(0xFFFFFFFF)).astype(float)
+    theta = 2 * np.pi * (w >> np.uint64(32)).astype(float) * 2.0**-32
+    r = np.sqrt(-2 * np.log((a + 0.5) * 2.0**-32))
+    out = np.empty(2 * len(w))
+    out[0::2], out[1::2] = r * np.cos(theta), r * np.sin(theta)
+    return out, np.repeat(r, 2)
+
+
+EXTREME_WORDS = [0, 2**64 - 1, 2**32 - 1, (2**32 - 1) << 32, 1, 2**31, 2**29 << 32,
+                 2**30 << 32, 3 * 2**29 << 32, (2**29 - 1) << 32, 2**32 - 2**8]
+
+
+def test_normals_match_numpy_box_muller_bit_for_bit(kernel_path):
+    rng = np.random.default_rng(2)
+    words = np.concatenate([
+        np.array(EXTREME_WORDS, dtype=np.uint64),
+        rng.integers(0, 2**64, 200_000, dtype=np.uint64),
+        # small a: the tail of the radius; a near 2^32: radii near 0
+        (rng.integers(0, 2**32, 20_000, dtype=np.uint64) << np.uint64(32))
+        | rng.integers(0, 2**12, 20_000, dtype=np.uint64),
+        (rng.integers(0, 2**32, 20_000, dtype=np.uint64) << np.uint64(32))
+        | rng.integers(2**32 - 2**12, 2**32, 20_000, dtype=np.uint64)])
+    got = _core.normals_from_bits(words)
+    np.testing.assert_array_equal(got.view(np.uint64), box_muller(words).view(np.uint64))
+    # ... and the formula they evaluate, to single precision: |error| <= 4 2^-24 R.
+    exact, radius = box_muller_exact(words)
+    assert np.all(np.abs(got - exact) <= 4 * 2.0**-24 * radius)
+    assert np.max(np.abs(got)) == pytest.approx(math.sqrt(66 * math.log(2)), rel=1e-7)
+
+
+def test_fused_normals_equal_words_then_transform(kernel_path):
+    rng = np.random.default_rng(8)
+    for n_blocks in (0, 1, 3, 31, 32, 33, 100, 1027):
+        key = [int(v) for v in rng.integers(0, 2**32, 2)]
+        first = [2**32 - 9, *(int(v) for v in rng.integers(0, 2**32, 3))]  # word 0 wraps
+        got = _core.philox_normals(first, key, n_blocks)
+        words = numpy_philox_words(first, key, n_blocks)
+        np.testing.assert_array_equal(got.view(np.uint64), box_muller(words).view(np.uint64))
+
+
+def test_normal_moments():
+    """The lattice of (a, b) and the 6.76 cap leave the moments of N(0, 1) intact: mean,
+    variance, kurtosis and the 6th and 8th moments of 4e6 normals, |z| < 5 each."""
+    z = _core.philox_normals([0, 7, 1, 0], [12345, 6789], 1_000_000)
+    for p, exact in ((1, 0.0), (2, 1.0), (3, 0.0), (4, 3.0), (6, 15.0), (8, 105.0)):
+        zp = z**p
+        assert abs(zp.mean() - exact) < 5 * zp.std() / math.sqrt(len(z)), p
+    # pairs (cos, sin) of one word are uncorrelated
+    assert abs(np.mean(z[0::2] * z[1::2])) < 5 / math.sqrt(len(z) / 2)
 
 
 @pytest.mark.parametrize("name,ref", [("erf", special.erf), ("tanh", np.tanh),
@@ -88,20 +176,20 @@ def test_activation_kernels(name, ref):
 
 # ---- the whole network, re-implemented in numpy from the documented conventions ----
 
-def words(key, net, layer, purpose, n):
-    """Stream version 2: counter (block, 2 layer + purpose, net mod 2^32, net >> 32) under
-    the seed's first 64 bits."""
+def words(key, net, layer, purpose, n_words):
+    """Stream version 3: counter (block, 2 layer + purpose, net mod 2^32, net >> 32) under
+    the seed's first 64 bits; two words per block."""
     key32 = [int(key[0]) & 0xFFFFFFFF, int(key[0]) >> 32]
     first = [0, 2 * layer + purpose, net & 0xFFFFFFFF, net >> 32]
-    return numpy_philox_words(first, key32, (n + 1) // 2)
+    return numpy_philox_words(first, key32, (n_words + 1) // 2)
 
 
 def draw(key, net, layer, purpose, n, scale, uniform=False):
-    w = words(key, net, layer, purpose, n)
+    """n draws of a stream: a uniform per word, or a pair of normals per word."""
     if uniform:
-        u = (w >> np.uint64(11)).astype(float) * 2.0**-53
+        u = (words(key, net, layer, purpose, n) >> np.uint64(11)).astype(float) * 2.0**-53
         return (-math.sqrt(3) * scale + 2 * math.sqrt(3) * scale * u)[:n]
-    return scale * box_muller(w)[:n]
+    return scale * box_muller(words(key, net, layer, purpose, (n + 1) // 2))[:n]
 
 
 PHI = {"erf": special.erf, "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0),
@@ -176,23 +264,23 @@ def test_stream_version_recorded_and_merge_refused(tmp_path, capsys):
     arch = nnqft.Architecture(activation="erf", width=3)
     x = np.array([[0.3], [1.0]])
     run = nnqft.sample(arch, x, 256, orders=(2,), seed=4, threads=1, progress=False)
-    assert _core.STREAM_VERSION == 2 and run.meta["stream_version"] == 2
+    assert _core.STREAM_VERSION == 3 and run.meta["stream_version"] == 3
     # A file written before stream versions were recorded is version 1: it loads, but
-    # cannot be merged with a version-2 run of the same seed.
+    # cannot be merged with a version-3 run of the same seed.
     state = run.state()
     state["meta"] = {k: v for k, v in state["meta"].items() if k != "stream_version"}
     old = nnqft.Correlators.from_state(state)
     assert old.stream_version == 1
     later = nnqft.sample(arch, x, 256, orders=(2,), seed=4, threads=1, progress=False, start=256)
     for a, b in ((old, later), (later, old)):
-        with pytest.raises(ValueError, match=r"random-stream versions \((1 and 2|2 and 1)\)"):
+        with pytest.raises(ValueError, match=r"random-stream versions \((1 and 3|3 and 1)\)"):
             a + b
-    assert (run + later).meta["stream_version"] == 2
+    assert (run + later).meta["stream_version"] == 3
     # Saved and loaded, and through the CLI's merge.
     old.save(tmp_path / "old")
     later.save(tmp_path / "new")
     assert nnqft.load(tmp_path / "old.npz").stream_version == 1
     status = main(["merge", str(tmp_path / "old.npz"), str(tmp_path / "new.npz"),
                    "--out", str(tmp_path / "both.npz")])
-    assert status == 2 and "random-stream versions (1 and 2)" in capsys.readouterr().err
+    assert status == 2 and "random-stream versions (1 and 3)" in capsys.readouterr().err
     assert not (tmp_path / "both.npz").exists()

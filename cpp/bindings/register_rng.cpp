@@ -42,13 +42,22 @@ void register_rng(py::module_& m) {
     m.def(
         "normals_from_bits",
         [](const U64Array& bits) {
-            if (bits.size() % 2) throw std::invalid_argument("need an even number of words");
-            F64Array out(bits.size());
+            F64Array out(2 * bits.size());
             nnqft::kernels::normals(bits.data(), out.mutable_data(),
-                                    static_cast<std::size_t>(bits.size()));
+                                    static_cast<std::size_t>(2 * bits.size()));
             return out;
         },
-        "bits"_a, "Box-Muller standard normals from pairs of 64-bit words.");
+        "bits"_a, "Box-Muller standard normals, two per 64-bit word (stream version 3).");
+    m.def(
+        "philox_normals",
+        [](nnqft::Counter32 first, nnqft::Key32 key, std::size_t n_blocks) {
+            F64Array out(static_cast<py::ssize_t>(4 * n_blocks));
+            nnqft::kernels::philox_normals(key, first, n_blocks, out.mutable_data());
+            return out;
+        },
+        "first"_a, "key"_a, "n_blocks"_a,
+        "The 4 n_blocks standard normals of philox_stream(first, key, n_blocks), drawn "
+        "without storing the words (the sampler's draws).");
     m.def(
         "apply_function",
         [](const std::string& name, const F64Array& x) {

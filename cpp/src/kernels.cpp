@@ -21,6 +21,7 @@ struct Impl {
     const char* name;
     bool (*supported)();
     void (*philox)(const u32*, const u32*, std::size_t, u64*);
+    void (*philox_normals)(const u32*, const u32*, std::size_t, double*);
     void (*normals)(const u64*, double*, std::size_t);
     void (*uniforms)(const u64*, double, double, double*, std::size_t);
     void (*apply)(int, const double*, double*, std::size_t);
@@ -47,14 +48,14 @@ bool cpu_has_avx512() {
 // Best first.
 constexpr Impl kImpls[] = {
 #if defined(NNQFT_KERNELS_AVX512)
-    {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::normals, avx512::uniforms,
+    {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::philox_normals, avx512::normals, avx512::uniforms,
      avx512::apply, avx512::affine, avx512::dot_norm, avx512::gram, avx512::combine},
 #endif
 #if defined(NNQFT_KERNELS_AVX2)
-    {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::normals, avx2::uniforms,
+    {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::philox_normals, avx2::normals, avx2::uniforms,
      avx2::apply, avx2::affine, avx2::dot_norm, avx2::gram, avx2::combine},
 #endif
-    {"generic", [] { return true; }, generic::philox_stream, generic::normals,
+    {"generic", [] { return true; }, generic::philox_stream, generic::philox_normals, generic::normals,
      generic::uniforms, generic::apply, generic::affine, generic::dot_norm, generic::gram,
      generic::combine},
 };
@@ -98,6 +99,11 @@ const Impl& impl() {
 
 void philox_stream(const Key32& key, const Counter32& first, std::size_t n_blocks, u64* out) {
     impl().philox(key.data(), first.data(), n_blocks, out);
+}
+
+void philox_normals(const Key32& key, const Counter32& first, std::size_t n_blocks,
+                    double* out) {
+    impl().philox_normals(key.data(), first.data(), n_blocks, out);
 }
 
 void normals(const u64* bits, double* out, std::size_t n) { impl().normals(bits, out, n); }

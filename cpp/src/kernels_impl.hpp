@@ -14,12 +14,10 @@
 ///   "Software Manual for the Elementary Functions", 1980), e^r - 1 = r + r^2 Q(r),
 ///   scaling by 2^n in two exact steps so that overflow, subnormals and underflow
 ///   round once, as libm does.
-/// - log (Box-Muller): x = 2^e m, m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s),
-///   s = (m-1)/(m+1), written as in fdlibm's e_log.c (Sun, 1993) so that the result is
-///   accurate to ~1 ulp.
-/// - sin/cos(2 pi u) for u in [0,1): the quadrant comes from the integer bits of u,
-///   the remainder t in [-1/8, 1/8] is exact, sin(2 pi t)/t and cos(2 pi t) are
-///   polynomials in t^2.
+/// - Box-Muller (stream version 3): single precision, correctly rounded operations
+///   only (no FMA), so that the normals are the same bits on every path; log by
+///   s = f/(2+f) as in fdlibm's e_log.c (Sun, 1993), sin/cos(2 pi b 2^-32) with the
+///   quadrant and an exact remainder taken from the integer b.
 /// - cos: Cody-Waite reduction by pi/2 in four parts (exact for |x| < 2^17); larger
 ///   |x| goes to libm's cos (Payne-Hanek) in a scalar slow path.
 /// - erf: erf(x) = x P(x^2 - 25/8) for |x| <= 2.5; beyond, erf = 1 - exp(-H(|x|))
@@ -169,20 +167,6 @@ constexpr double kExpQ[10] = {
     0x1.1111111114495p-7,  0x1.6c16c178835cep-10, 0x1.a01a018c2cc16p-13,
     0x1.a019b9296e020p-16, 0x1.71de5a47e43d9p-19, 0x1.289167f71e146p-22,
     0x1.aeaae95c4675bp-26};
-// log(1+f) = 2s + s R(s^2): R(z)/z on z <= ((sqrt2-1)/(sqrt2+1))^2, deg 6, rel 4.6e-16.
-constexpr double kLogR[7] = {0x1.5555555555558p-1, 0x1.99999999952a7p-2,
-                             0x1.2492492df7013p-2, 0x1.c71c62df03856p-3,
-                             0x1.7462b65499dd8p-3, 0x1.39fe2e2c1d89dp-3,
-                             0x1.2b5a83caa6f77p-3};
-// sin(2 pi t)/t (degree 6, relative error 3.3e-18) and (1 - cos(2 pi t))/t^2 (degree 5,
-// error 6.1e-17 relative to cos) in w = t^2 <= 1/64.
-constexpr double kSin2Pi[7] = {0x1.921fb54442d18p+2,  -0x1.4abbce625be41p+5,
-                               0x1.466bc67758700p+6,  -0x1.32d2cce2d535ep+6,
-                               0x1.50782fca38955p+5,  -0x1.e30063a00a3e9p+3,
-                               0x1.e3eed5c3e771ep+1};
-constexpr double kCos2Pi[6] = {0x1.3bd3cc9be459dp+4,  -0x1.03c1f081b0e26p+6,
-                               0x1.55d3c7dc3dc60p+6,  -0x1.e1f4fb842ea08p+5,
-                               0x1.a6c9ca46c6be7p+4,  -0x1.f3dcec783ab7ep+2};
 // (sin r - r)/r^3 and (cos r - 1 + r^2/2)/r^4 in z = r^2 <= (pi/4)^2, degree 5.
 constexpr double kSinS[6] = {-0x1.5555555555550p-3, 0x1.1111111110311p-7,
                              -0x1.a01a019d4a582p-13, 0x1.71de367452944p-19,
@@ -356,9 +340,115 @@ NNQFT_INLINE double cos_fast(double x) {
 }
 
 // ---------------------------------------------------------------------------------
-// Philox4x32-10.
+// Box-Muller in single precision (stream version 3).
+//
+// Every step below is a correctly rounded IEEE single-precision +, -, *, / or sqrt, an
+// exact integer or bit operation or an exact conversion, in a fixed order and with no
+// FMA: the normals are bit-identical on every path and every IEEE machine
+// (tests/test_rng.py recomputes them bit for bit in numpy float32). The same template
+// runs on one lane (scalar types) and on whole SIMD registers (GCC vector types).
 
 using u32 = std::uint32_t;
+using i32 = std::int32_t;
+
+/// Reinterpretation of the bits of x (scalar or vector) as To.
+template <class To, class From>
+NNQFT_INLINE To bits_as(From x) {
+    static_assert(sizeof(To) == sizeof(From));
+    To y;
+    __builtin_memcpy(&y, &x, sizeof y);
+    return y;
+}
+
+// log(1+f) = f - (f^2/2 - s (f^2/2 + z P(z))), s = f/(2+f), z = s^2 <= 0.0295: P
+// approximates (2 atanh(s)/s - 2)/z to 2.8e-7 relative (its share of log(1+f) is < 1%).
+constexpr float kLogP[3] = {0x1.55555cp-1f, 0x1.997c26p-2f, 0x1.2ee788p-2f};
+// sin(2 pi t)/t (relative error 3.2e-9) and (1 - cos(2 pi t))/t^2 (6.4e-11 relative to
+// cos) in w = t^2 <= 1/64.
+constexpr float kSinF[4] = {0x1.921fb6p+2f, -0x1.4abbbap+5f, 0x1.465e92p+6f,
+                            -0x1.2d9302p+6f};
+constexpr float kCosF[4] = {0x1.3bd3ccp+4f, -0x1.03c1dep+6f, 0x1.55c5e0p+6f,
+                            -0x1.d9d57cp+5f};
+// ln2 = kLn2HiF + kLn2LoF; kLn2HiF has 17 significant bits, so n kLn2HiF is exact.
+constexpr float kLn2HiF = 0x1.62e4p-1f;
+constexpr float kLn2LoF = 0x1.7f7d1cp-20f;
+
+/// c[0] + c[1] x + ... by Horner's scheme, a multiply and an add per step (no FMA).
+template <class F, int N>
+NNQFT_INLINE F horner_f32(const float (&c)[N], F x) {
+    F p = x * c[N - 1] + c[N - 2];
+#pragma GCC unroll 8
+    for (int k = N - 3; k >= 0; --k) p = p * x + c[k];
+    return p;
+}
+
+// Lane types: float, uint32, int32 as scalars, and as GCC vectors of one register
+// where the kernels below use whole registers (to_float and sqrt_lanes per type).
+NNQFT_INLINE float to_float(i32 x) { return static_cast<float>(x); }
+NNQFT_INLINE float sqrt_lanes(float x) { return __builtin_sqrtf(x); }
+#if defined(__AVX512F__)
+using VF = float __attribute__((vector_size(64)));
+using VU = u32 __attribute__((vector_size(64)));
+using VS = i32 __attribute__((vector_size(64)));
+NNQFT_INLINE VF sqrt_lanes(VF x) { return bits_as<VF>(_mm512_sqrt_ps(bits_as<__m512>(x))); }
+#elif defined(__AVX2__)
+using VF = float __attribute__((vector_size(32)));
+using VU = u32 __attribute__((vector_size(32)));
+using VS = i32 __attribute__((vector_size(32)));
+NNQFT_INLINE VF sqrt_lanes(VF x) { return bits_as<VF>(_mm256_sqrt_ps(bits_as<__m256>(x))); }
+#endif
+#if defined(__AVX512F__) || defined(__AVX2__)
+NNQFT_INLINE VF to_float(VS x) { return __builtin_convertvector(x, VF); }
+#endif
+
+/// Box-Muller pairs from 32-bit words a (radius) and b (angle), lane by lane:
+/// R = sqrt(-2 log((a + 1/2) 2^-32)) <= sqrt(66 ln 2) = 6.76, theta = 2 pi b 2^-32,
+/// (c, s) = (R cos theta, R sin theta), |error| <= 4 2^-24 R (tests/test_rng.py).
+template <class F, class U, class S>
+NNQFT_INLINE void box_muller_lanes(U a, U b, F& c, F& s) {
+    // -log u for u = (a + 1/2) 2^-32 = h + l, h and l exact floats, so that f = u 2^-k - 1
+    // is formed with one rounding even within 2^-24 of u = 1 (where u is not a float).
+    const F h = to_float(bits_as<S>(a >> 16)) * 0x1p-16f;
+    const F l = (to_float(bits_as<S>(a & 0xFFFFU)) + 0.5f) * 0x1p-32f;
+    // h + l ~ 2^k m, m in [sqrt(1/2), sqrt(2)), -33 <= k <= 0 (an arithmetic shift).
+    const S k = bits_as<S>(bits_as<U>(h + l) - 0x3F3504F3U) >> 23;
+    const F scale = bits_as<F>((127 - k) << 23);  // 2^-k, exact
+    const F f = (h * scale - 1.0f) + l * scale;  // h 2^-k - 1 is exact (Sterbenz)
+    const F q = f / (2.0f + f);
+    const F z = q * q;
+    const F hfsq = (0.5f * f) * f;
+    const F log1pf = f - (hfsq - q * (hfsq + z * horner_f32(kLogP, z)));
+    const F nk = to_float(-k);
+    const F t = nk * kLn2HiF - (log1pf - nk * kLn2LoF);  // -log u >= 0
+    const F rad = sqrt_lanes(t + t);
+    // theta = 2 pi (q/4 + x): the quadrant q = round(4 b 2^-32) mod 4 is the top two bits
+    // of v, and x 2^32 = (v mod 2^30) - 2^29 in [-2^29, 2^29) is exact.
+    const U v = b + 0x20000000U;
+    const F x = to_float(bits_as<S>(v & 0x3FFFFFFFU) - 0x20000000) * 0x1p-32f;
+    const F xx = x * x;
+    const F sn = x * horner_f32(kSinF, xx);
+    const F cs = 1.0f - xx * horner_f32(kCosF, xx);
+    // (cos, sin)(theta) = (c, s), (-s, c), (-c, -s), (s, -c) for q = 0..3: swap where q is
+    // odd (bit 30 of v), negate cos where q is 1 or 2 (bit 31 xor bit 30), sin where q
+    // is 2 or 3 (bit 31).
+    const U swap = bits_as<U>(bits_as<S>(v << 1) >> 31);
+    const U cb = ((bits_as<U>(cs) & ~swap) | (bits_as<U>(sn) & swap)) ^ ((v ^ (v << 1)) & 0x80000000U);
+    const U sb = ((bits_as<U>(sn) & ~swap) | (bits_as<U>(cs) & swap)) ^ (v & 0x80000000U);
+    c = rad * bits_as<F>(cb);
+    s = rad * bits_as<F>(sb);
+}
+
+/// The pair of one 64-bit word w: a = w mod 2^32, b = w >> 32 (stream version 3).
+NNQFT_INLINE void box_muller_word(u64 w, double* out) {
+    float c, s;
+    box_muller_lanes<float, u32, i32>(static_cast<u32>(w), static_cast<u32>(w >> 32), c, s);
+    out[0] = static_cast<double>(c);
+    out[1] = static_cast<double>(s);
+}
+
+// ---------------------------------------------------------------------------------
+// Philox4x32-10.
+
 constexpr u64 kPhM0 = 0xD2511F53U;
 constexpr u64 kPhM1 = 0xCD9E8D57U;
 constexpr u32 kPhW0 = 0x9E3779B9U;
@@ -434,6 +524,24 @@ NNQFT_INLINE void v_store_words(VecI c0, VecI c1, VecI c2, VecI c3, u64* out) {
     _mm512_storeu_si512(out, _mm512_permutex2var_epi64(w01, lo, w23));
     _mm512_storeu_si512(out + 8, _mm512_permutex2var_epi64(w01, hi, w23));
 }
+/// Box-Muller words of 8 blocks: lane l + 8p of a (radius) and b (angle) is pair p of
+/// block l, i.e. a = x0 | x2 words, b = x1 | x3 words (the low halves of the lanes).
+NNQFT_INLINE void v_pair_words(VecI c0, VecI c1, VecI c2, VecI c3, VU& a, VU& b) {
+    const VecI low = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    a = bits_as<VU>(_mm512_permutex2var_epi32(c0, low, c2));
+    b = bits_as<VU>(_mm512_permutex2var_epi32(c1, low, c3));
+}
+/// out[4l + 2p] = c[l + 8p], out[4l + 2p + 1] = s[l + 8p] (normals in stream order).
+NNQFT_INLINE void v_store_normals(VF c, VF s, double* out) {
+    const VecI lo = _mm512_set_epi32(27, 11, 19, 3, 26, 10, 18, 2, 25, 9, 17, 1, 24, 8, 16, 0);
+    const VecI hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
+    const __m512 first = _mm512_permutex2var_ps(bits_as<__m512>(c), lo, bits_as<__m512>(s));
+    const __m512 second = _mm512_permutex2var_ps(bits_as<__m512>(c), hi, bits_as<__m512>(s));
+    _mm512_storeu_pd(out, _mm512_cvtps_pd(_mm512_castps512_ps256(first)));
+    _mm512_storeu_pd(out + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(first), 1))));
+    _mm512_storeu_pd(out + 16, _mm512_cvtps_pd(_mm512_castps512_ps256(second)));
+    _mm512_storeu_pd(out + 24, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(second), 1))));
+}
 #elif defined(__AVX2__)
 constexpr size_t kPhW = 4, kPhG = 4;
 using VecI = __m256i;
@@ -455,6 +563,21 @@ NNQFT_INLINE void v_store_words(VecI c0, VecI c1, VecI c2, VecI c3, u64* out) {
     _mm256_storeu_si256(o, _mm256_permute2x128_si256(a, b, 0x20));
     _mm256_storeu_si256(o + 1, _mm256_permute2x128_si256(a, b, 0x31));
 }
+/// Box-Muller words of 4 blocks: lane 2l + p of a (radius) and b (angle) is pair p of
+/// block l (a = x0 | x2 words, b = x1 | x3 words).
+NNQFT_INLINE void v_pair_words(VecI c0, VecI c1, VecI c2, VecI c3, VU& a, VU& b) {
+    a = bits_as<VU>(_mm256_blend_epi32(c0, _mm256_slli_epi64(c2, 32), 0xAA));
+    b = bits_as<VU>(_mm256_blend_epi32(c1, _mm256_slli_epi64(c3, 32), 0xAA));
+}
+/// out[2i] = c[i], out[2i + 1] = s[i] (normals in stream order).
+NNQFT_INLINE void v_store_normals(VF c, VF s, double* out) {
+    const __m256 lo = _mm256_unpacklo_ps(bits_as<__m256>(c), bits_as<__m256>(s));  // lanes 0 1 | 4 5
+    const __m256 hi = _mm256_unpackhi_ps(bits_as<__m256>(c), bits_as<__m256>(s));  // lanes 2 3 | 6 7
+    _mm256_storeu_pd(out, _mm256_cvtps_pd(_mm256_castps256_ps128(lo)));
+    _mm256_storeu_pd(out + 4, _mm256_cvtps_pd(_mm256_castps256_ps128(hi)));
+    _mm256_storeu_pd(out + 8, _mm256_cvtps_pd(_mm256_extractf128_ps(lo, 1)));
+    _mm256_storeu_pd(out + 12, _mm256_cvtps_pd(_mm256_extractf128_ps(hi, 1)));
+}
 #elif defined(__SSE2__)  // every x86-64 CPU: pmuludq on 2 blocks per xmm
 constexpr size_t kPhW = 2, kPhG = 4;
 using VecI = __m128i;
@@ -475,7 +598,10 @@ NNQFT_INLINE void v_store_words(VecI c0, VecI c1, VecI c2, VecI c3, u64* out) {
 
 #if defined(__AVX512F__) || defined(__AVX2__) || defined(__SSE2__)
 constexpr size_t kPhStep = kPhW * kPhG;
-NNQFT_INLINE void philox_step(const RoundKeys& rk, const u32* first, u32 c0start, u64* out) {
+/// The kPhStep blocks from counter word 0 = c0start, handed to sink(g, c0, c1, c2, c3)
+/// group by group (W blocks each) in structure-of-arrays form.
+template <class Sink>
+NNQFT_INLINE void philox_groups(const RoundKeys& rk, const u32* first, u32 c0start, Sink sink) {
     const VecI m0 = v_set1(kPhM0), m1 = v_set1(kPhM1);
     VecI c0[kPhG], c1[kPhG], c2[kPhG], c3[kPhG];
 #pragma GCC unroll 4
@@ -499,12 +625,39 @@ NNQFT_INLINE void philox_step(const RoundKeys& rk, const u32* first, u32 c0start
         }
     }
 #pragma GCC unroll 4
-    for (size_t g = 0; g < kPhG; ++g) v_store_words(c0[g], c1[g], c2[g], c3[g], out + 2 * kPhW * g);
+    for (size_t g = 0; g < kPhG; ++g) sink(g, c0[g], c1[g], c2[g], c3[g]);
+}
+NNQFT_INLINE void philox_step(const RoundKeys& rk, const u32* first, u32 c0start, u64* out) {
+    philox_groups(rk, first, c0start, [out](size_t g, VecI c0, VecI c1, VecI c2, VecI c3) {
+        v_store_words(c0, c1, c2, c3, out + 2 * kPhW * g);
+    });
 }
 #else
 constexpr size_t kPhStep = 8;
 NNQFT_INLINE void philox_step(const RoundKeys& rk, const u32* first, u32 c0start, u64* out) {
     philox_blocks<kPhStep>(rk, first, c0start, out);
+}
+#endif
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+/// The 4 kPhStep normals of kPhStep blocks, transformed in registers.
+NNQFT_INLINE void philox_normals_step(const RoundKeys& rk, const u32* first, u32 c0start,
+                                      double* out) {
+    philox_groups(rk, first, c0start, [out](size_t g, VecI c0, VecI c1, VecI c2, VecI c3) {
+        VU a, b;
+        v_pair_words(c0, c1, c2, c3, a, b);
+        VF c, s;
+        box_muller_lanes<VF, VU, VS>(a, b, c, s);
+        v_store_normals(c, s, out + 4 * kPhW * g);
+    });
+}
+#else
+/// The 4 kPhStep normals of kPhStep blocks, through a buffer of words.
+NNQFT_INLINE void philox_normals_step(const RoundKeys& rk, const u32* first, u32 c0start,
+                                      double* out) {
+    u64 words[2 * kPhStep];
+    philox_step(rk, first, c0start, words);
+    for (size_t i = 0; i < 2 * kPhStep; ++i) box_muller_word(words[i], out + 2 * i);
 }
 #endif
 
@@ -532,40 +685,21 @@ void philox_stream(const u32* key, const u32* first, size_t n_blocks, u64* out) 
         philox_blocks<1>(rk, first, first[0] + static_cast<u32>(j), out + 2 * j);
 }
 
-void normals(const u64* __restrict bits, double* __restrict out, size_t n) {
-    const size_t pairs = n / 2;
-    for (size_t i = 0; i < pairs; ++i) {
-        const u64 b1 = bits[2 * i], b2 = bits[2 * i + 1];
-        // Radius: u1 = ((b1 >> 11) + 1) 2^-53 in (0, 1], r = sqrt(-2 log u1).
-        const double u1 = u53_to_double((b1 >> 11) + 1) * kTwoM53;
-        // log u1 = e ln2 + log m: e = floor(log2(u1 / sqrt(1/2))) read off the bits
-        // (biased by 1024 so that the shift is logical), m = u1 2^-e.
-        const u64 ub = as_bits(u1);
-        const u64 eb = (ub - 0x3FE6A09E667F3BCDULL + (1024ULL << 52)) >> 52;
-        const double e = as_double(eb | kExpMagic) - (kTwo52 + 1024.0);
-        const double f = as_double(ub - (eb << 52) + (1024ULL << 52)) - 1.0;
-        const double s = f / (2.0 + f);
-        const double z = s * s;
-        const double R = z * horner(kLogR, z);
-        const double hfsq = 0.5 * f * f;
-        const double lg = e * kLn2Hi - ((hfsq - fmadd(s, hfsq + R, e * kLn2Lo)) - f);
-        const double rad = __builtin_sqrt(-2.0 * lg);
-        // Angle 2 pi u2, u2 = v 2^-53: quadrant q = round(4 u2) mod 4 and the exact
-        // remainder t = u2 - q/4 in [-1/8, 1/8) from the integer v.
-        const u64 v = b2 >> 11;
-        const u64 a = (v + (1ULL << 50)) & ((1ULL << 51) - 1);  // (t + 1/8) 2^53
-        const u64 q = (v + (1ULL << 50)) >> 51;                 // 0..4
-        const double t = (as_double(a | kExpMagic) - (kTwo52 + 1125899906842624.0)) * kTwoM53;
-        const double w = t * t;
-        const double sn = t * horner(kSin2Pi, w);
-        const double cs = fmadd(-w, horner(kCos2Pi, w), 1.0);
-        // (cos, sin)(2 pi u2) = (c, s), (-s, c), (-c, -s), (s, -c) for q = 0..3.
-        const u64 odd = 0 - (q & 1);
-        const u64 cb = (as_bits(cs) & ~odd) | (as_bits(sn) & odd);
-        const u64 sb = (as_bits(sn) & ~odd) | (as_bits(cs) & odd);
-        out[2 * i] = rad * as_double(cb ^ ((((q + 1) >> 1) & 1) << 63));
-        out[2 * i + 1] = rad * as_double(sb ^ (((q >> 1) & 1) << 63));
+void philox_normals(const u32* key, const u32* first, size_t n_blocks, double* out) {
+    const RoundKeys rk(key);
+    size_t j = 0;
+    for (; j + kPhStep <= n_blocks; j += kPhStep)
+        philox_normals_step(rk, first, first[0] + static_cast<u32>(j), out + 4 * j);
+    for (; j < n_blocks; ++j) {
+        u64 words[2];
+        philox_blocks<1>(rk, first, first[0] + static_cast<u32>(j), words);
+        box_muller_word(words[0], out + 4 * j);
+        box_muller_word(words[1], out + 4 * j + 2);
     }
+}
+
+void normals(const u64* __restrict bits, double* __restrict out, size_t n) {
+    for (size_t i = 0; i < n / 2; ++i) box_muller_word(bits[i], out + 2 * i);
 }
 
 void uniforms(const u64* __restrict bits, double lo, double hi, double* __restrict out,

@@ -13,6 +13,8 @@
     namespace nnqft::kernels::ns {                                                      \
     void philox_stream(const std::uint32_t* key, const std::uint32_t* first,           \
                        std::size_t n_blocks, std::uint64_t* out);                       \
+    void philox_normals(const std::uint32_t* key, const std::uint32_t* first,          \
+                        std::size_t n_blocks, double* out);                             \
     void normals(const std::uint64_t* bits, double* out, std::size_t n);                \
     void uniforms(const std::uint64_t* bits, double lo, double hi, double* out,         \
                   std::size_t n);                                                       \

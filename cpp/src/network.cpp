@@ -116,36 +116,33 @@ void Evaluator::check_stop() const {
 Evaluator::Stream& Evaluator::stream(std::uint64_t net, int layer, Purpose p, std::size_t n,
                                      bool normals) {
     Stream& s = streams_[stream_id(layer, p)];
-    const std::size_t n_blocks = (n + 1) / 2;  // two 64-bit words per Philox4x32 block
-    require(n_blocks <= kMaxBlocks, "a stream holds at most 2^33 draws, asked for ", n);
+    // A Philox4x32 block gives four normals or two uniforms (stream version 3).
+    const std::size_t per_block = normals ? 4 : 2;
+    const std::size_t n_blocks = (n + per_block - 1) / per_block;
+    require(n_blocks <= kMaxBlocks, "a stream holds at most 2^34 normals or 2^33 uniforms, asked for ", n);
+    if (s.net == net && s.gaussian == normals && s.n_blocks >= n_blocks) return s;
     // Drawn in chunks (bit-identical: counter word 0 is the block number) so that a stop
     // request is seen; the stream counts as cached only once complete.
-    if (s.net != net || s.bits.size() != 2 * n_blocks) {
-        s.net = ~std::uint64_t{0};
-        s.has_normals = false;
+    s.net = ~std::uint64_t{0};
+    if (normals)
+        s.normals.resize(4 * n_blocks);
+    else
         s.bits.resize(2 * n_blocks);
-        constexpr std::size_t chunk = kStopChunk / 2;
-        for (std::size_t b = 0; b < n_blocks; b += chunk) {
-            check_stop();
-            // Stream version 2: counter (block, stream id, net low, net high) under the
-            // seed's first 64 bits.
-            const Counter32 first{static_cast<u32>(b), static_cast<u32>(stream_id(layer, p)),
-                                  static_cast<u32>(net), static_cast<u32>(net >> 32)};
-            kernels::philox_stream(stream_key(key_), first, std::min(chunk, n_blocks - b),
-                                   s.bits.data() + 2 * b);
-        }
-        s.net = net;
+    constexpr std::size_t chunk = kStopChunk / 4;
+    for (std::size_t b = 0; b < n_blocks; b += chunk) {
+        check_stop();
+        // Counter (block, stream id, net low, net high) under the seed's first 64 bits.
+        const Counter32 first{static_cast<u32>(b), static_cast<u32>(stream_id(layer, p)),
+                              static_cast<u32>(net), static_cast<u32>(net >> 32)};
+        const std::size_t m = std::min(chunk, n_blocks - b);
+        if (normals)
+            kernels::philox_normals(stream_key(key_), first, m, s.normals.data() + 4 * b);
+        else
+            kernels::philox_stream(stream_key(key_), first, m, s.bits.data() + 2 * b);
     }
-    if (normals && !s.has_normals) {
-        // Box-Muller works on pairs of words: transform all drawn words, use the first n.
-        s.normals.resize(s.bits.size());
-        for (std::size_t i = 0; i < s.bits.size(); i += kStopChunk) {
-            check_stop();
-            kernels::normals(s.bits.data() + i, s.normals.data() + i,
-                             std::min(kStopChunk, s.bits.size() - i));
-        }
-        s.has_normals = true;
-    }
+    s.net = net;
+    s.gaussian = normals;
+    s.n_blocks = n_blocks;
     return s;
 }
 

@@ -1,8 +1,10 @@
 /// @file network.hpp
 /// Random fully connected networks addressed by index: network i draws every parameter
 /// from Philox4x32-10 streams with counter (block, stream, i mod 2^32, i >> 32) under
-/// the seed's first 64 bits (stream version 2, philox.hpp), so it is the same network
-/// on any thread, process or machine (design.md "Determinism").
+/// the seed's first 64 bits (stream version 3, philox.hpp): draw j of a Gaussian stream
+/// is normal j of kernels::normals (four per block), of a uniform stream word j (two
+/// per block). So it is the same network on any thread, process or machine
+/// (design.md "Determinism").
 ///
 /// Conventions (design.md): depth L hidden layers of width N, z^(0) = W0 x + b0,
 /// z^(l+1) = W^(l) phi(z^(l)) + b^(l), scalar linear read-out. A weight of a layer with
@@ -112,11 +114,13 @@ class Evaluator {
 
   private:
     void check_stop() const;
-    /// The random words of one (layer, purpose) stream of network `net`, and their
-    /// Box-Muller transform once asked for; kept until another network is drawn.
+    /// The first draws of one (layer, purpose) stream of network `net`: unit normals
+    /// (four per Philox block) or random words (two per block, for uniforms); kept until
+    /// another network, or more of the stream, is asked for.
     struct Stream {
         std::uint64_t net = ~std::uint64_t{0};
-        bool has_normals = false;
+        bool gaussian = false;
+        std::size_t n_blocks = 0;
         std::vector<std::uint64_t> bits;
         std::vector<double> normals;
     };

@@ -22,8 +22,10 @@ using Key32 = std::array<u32, 2>;
 /// Version of the random streams (generator, counter layout and normal transform):
 /// results drawn with different versions are different ensembles and must not be
 /// merged. 1: Philox4x64-10 + Box-Muller on 53-bit uniforms (nnqft <= 0.1, no version
-/// recorded); 2: Philox4x32-10 (see kernels::philox_stream) + the same Box-Muller.
-inline constexpr int kStreamVersion = 2;
+/// recorded); 2: Philox4x32-10 (see kernels::philox_stream) + the same Box-Muller;
+/// 3: Philox4x32-10 + single-precision Box-Muller on 32-bit uniforms, one 64-bit word
+/// per pair of normals (kernels::normals).
+inline constexpr int kStreamVersion = 3;
 
 namespace philox_detail {
 inline constexpr u32 kMul0 = 0xD2511F53U;
