@@ -26,7 +26,7 @@ struct Impl {
     void (*uniforms)(const u64*, double, double, double*, std::size_t);
     void (*apply)(int, const double*, double*, std::size_t);
     void (*affine)(double, const double*, std::size_t, const double*, double*, std::size_t);
-    void (*dot_norm)(const double*, const double*, std::size_t, double*);
+    void (*dot_norms)(const double*, std::size_t, const double*, std::size_t, double*);
     void (*gram)(const double*, std::size_t, std::size_t, double*);
     void (*combine)(const double*, std::size_t, std::size_t, const double*, std::size_t,
                     double*);
@@ -49,14 +49,14 @@ bool cpu_has_avx512() {
 constexpr Impl kImpls[] = {
 #if defined(NNQFT_KERNELS_AVX512)
     {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::philox_normals, avx512::normals, avx512::uniforms,
-     avx512::apply, avx512::affine, avx512::dot_norm, avx512::gram, avx512::combine},
+     avx512::apply, avx512::affine, avx512::dot_norms, avx512::gram, avx512::combine},
 #endif
 #if defined(NNQFT_KERNELS_AVX2)
     {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::philox_normals, avx2::normals, avx2::uniforms,
-     avx2::apply, avx2::affine, avx2::dot_norm, avx2::gram, avx2::combine},
+     avx2::apply, avx2::affine, avx2::dot_norms, avx2::gram, avx2::combine},
 #endif
     {"generic", [] { return true; }, generic::philox_stream, generic::philox_normals, generic::normals,
-     generic::uniforms, generic::apply, generic::affine, generic::dot_norm, generic::gram,
+     generic::uniforms, generic::apply, generic::affine, generic::dot_norms, generic::gram,
      generic::combine},
 };
 
@@ -121,8 +121,9 @@ void affine(double a, const double* u, std::size_t stride, const double* v, doub
     impl().affine(a, u, stride, v, out, n);
 }
 
-void dot_norm(const double* h, const double* w, std::size_t n, double* result) {
-    impl().dot_norm(h, w, n, result);
+void dot_norms(const double* h, std::size_t k, const double* w, std::size_t n,
+               double* result) {
+    impl().dot_norms(h, k, w, n, result);
 }
 
 void gram(const double* h, std::size_t k, std::size_t n, double* out) {

@@ -69,6 +69,7 @@ using u64 = std::uint64_t;
 using std::size_t;
 
 #define NNQFT_INLINE inline __attribute__((always_inline))
+#define NNQFT_LAMBDA_INLINE __attribute__((always_inline))  // after a lambda's parameters
 #if defined(__clang__)
 #define NNQFT_IVDEP _Pragma("clang loop vectorize(enable)")
 #else
@@ -667,10 +668,165 @@ NNQFT_INLINE void philox_normals_step(const RoundKeys& rk, const u32* first, u32
 // Entry points (declared in kernels_isa.hpp).
 
 namespace {
-/// The fixed-order sum of eight interleaved partial sums (dot_norm, gram): the same
+/// The fixed-order sum of eight interleaved partial sums (dot_norms, gram): the same
 /// tree on every path, so results differ between paths only by FMA rounding.
 NNQFT_INLINE double sum_lanes(const double (&c)[8]) {
     return ((c[0] + c[4]) + (c[1] + c[5])) + ((c[2] + c[6]) + (c[3] + c[7]));
+}
+
+// W doubles in one register, for the register-tiled kernels below (intrinsics: GCC
+// keeps auto-vectorised accumulator arrays on the stack). In the sums of eight
+// interleaved partial sums, lane l holds the terms j = l mod 8 in increasing j; a path
+// with W < 8 sweeps the data 8 / W times, sweep p covering lanes p W .. p W + W - 1,
+// so every sum is formed in the same order on every path. kRegs: registers of the ISA.
+#if defined(__AVX512F__)
+struct Vec {
+    using V = __m512d;
+    static constexpr size_t W = 8, kRegs = 32;
+    static NNQFT_INLINE V zero() { return _mm512_setzero_pd(); }
+    static NNQFT_INLINE V load(const double* p) { return _mm512_loadu_pd(p); }
+    static NNQFT_INLINE V bcast(double v) { return _mm512_set1_pd(v); }
+    static NNQFT_INLINE V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+    static NNQFT_INLINE void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+struct Vec {
+    using V = __m256d;
+    static constexpr size_t W = 4, kRegs = 16;
+    static NNQFT_INLINE V zero() { return _mm256_setzero_pd(); }
+    static NNQFT_INLINE V load(const double* p) { return _mm256_loadu_pd(p); }
+    static NNQFT_INLINE V bcast(double v) { return _mm256_set1_pd(v); }
+    static NNQFT_INLINE V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+    static NNQFT_INLINE void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+};
+#elif defined(__SSE2__) && !defined(__FMA__)
+struct Vec {  // no FMA: a * b + c, as fmadd() on this path
+    using V = __m128d;
+    static constexpr size_t W = 2, kRegs = 16;
+    static NNQFT_INLINE V zero() { return _mm_setzero_pd(); }
+    static NNQFT_INLINE V load(const double* p) { return _mm_loadu_pd(p); }
+    static NNQFT_INLINE V bcast(double v) { return _mm_set1_pd(v); }
+    static NNQFT_INLINE V fma(V a, V b, V c) { return _mm_add_pd(_mm_mul_pd(a, b), c); }
+    static NNQFT_INLINE void store(double* p, V v) { _mm_storeu_pd(p, v); }
+};
+#else
+struct Vec {
+    using V = double;
+    static constexpr size_t W = 1, kRegs = 16;
+    static NNQFT_INLINE V zero() { return 0.0; }
+    static NNQFT_INLINE V load(const double* p) { return *p; }
+    static NNQFT_INLINE V bcast(double v) { return v; }
+    static NNQFT_INLINE V fma(V a, V b, V c) { return fmadd(a, b, c); }
+    static NNQFT_INLINE void store(double* p, V v) { *p = v; }
+};
+#endif
+
+template <size_t M>
+struct Size {
+    static constexpr size_t value = M;
+};
+
+/// f(Size<m>()) for a run-time m in 1..Max: a tile kernel unrolled for each row count.
+template <size_t Max, class F>
+NNQFT_INLINE void with_size(size_t m, F&& f) {
+    if constexpr (Max > 1) {
+        if (m < Max) return with_size<Max - 1>(m, f);
+    }
+    f(Size<Max>());
+}
+
+/// Lane sums acc[t][0..8) over the columns j < n8 (a multiple of 8) of the products of
+/// rows: kTri, all pairs (a[p], a[q]), p <= q < MA, t packed; else all (a[p], b[q]),
+/// t = p MB + q. Each row vector is loaded once per step and used by every pair.
+template <size_t MA, size_t MB, bool kTri>
+NNQFT_INLINE void gram_tile(const double* const* a, const double* const* b, size_t n8,
+                            double (*acc)[8]) {
+    using V = Vec::V;
+    constexpr size_t P = kTri ? MA * (MA + 1) / 2 : MA * MB;
+    for (size_t sweep = 0; sweep < 8; sweep += Vec::W) {
+        V s[P];
+#pragma GCC unroll 64
+        for (size_t t = 0; t < P; ++t) s[t] = Vec::zero();
+        for (size_t j = sweep; j < n8; j += 8) {
+            V x[MA];
+#pragma GCC unroll 16
+            for (size_t p = 0; p < MA; ++p) x[p] = Vec::load(a[p] + j);
+            if constexpr (kTri) {
+#pragma GCC unroll 16
+                for (size_t p = 0; p < MA; ++p)
+#pragma GCC unroll 16
+                    for (size_t q = p; q < MA; ++q) {
+                        const size_t t = p * MA - p * (p - 1) / 2 + (q - p);
+                        s[t] = Vec::fma(x[p], x[q], s[t]);
+                    }
+            } else {
+#pragma GCC unroll 16
+                for (size_t q = 0; q < MB; ++q) {
+                    const V y = Vec::load(b[q] + j);
+#pragma GCC unroll 16
+                    for (size_t p = 0; p < MA; ++p) s[p * MB + q] = Vec::fma(x[p], y, s[p * MB + q]);
+                }
+            }
+        }
+#pragma GCC unroll 64
+        for (size_t t = 0; t < P; ++t) Vec::store(acc[t] + sweep, s[t]);
+    }
+}
+
+/// Lane sums over the columns j < n8 of the dot products h[p] . w and the squares
+/// h[p] . h[p] of M rows; w is loaded once per step for all rows.
+template <size_t M>
+NNQFT_INLINE void dot_norm_tile(const double* const* h, const double* w, size_t n8,
+                                double (*dot)[8], double (*sq)[8]) {
+    using V = Vec::V;
+    for (size_t sweep = 0; sweep < 8; sweep += Vec::W) {
+        V d[M], s[M];
+#pragma GCC unroll 16
+        for (size_t p = 0; p < M; ++p) d[p] = s[p] = Vec::zero();
+        for (size_t j = sweep; j < n8; j += 8) {
+            const V y = Vec::load(w + j);
+#pragma GCC unroll 16
+            for (size_t p = 0; p < M; ++p) {
+                const V x = Vec::load(h[p] + j);
+                d[p] = Vec::fma(x, y, d[p]);
+                s[p] = Vec::fma(x, x, s[p]);
+            }
+        }
+#pragma GCC unroll 16
+        for (size_t p = 0; p < M; ++p) {
+            Vec::store(dot[p] + sweep, d[p]);
+            Vec::store(sq[p] + sweep, s[p]);
+        }
+    }
+}
+
+/// out[p n + j + q W] = sum_s c[p r + s] u[s n + j + q W] for p < M rows, q < C
+/// vectors of columns: the M C accumulators stay in registers over the r terms, each
+/// summed in the order s = 0, 1, ... starting from 0.
+template <size_t M, size_t C>
+NNQFT_INLINE void combine_tile(const double* c, size_t r, const double* u, size_t n,
+                               size_t j, double* out) {
+    using V = Vec::V;
+    V acc[M][C];
+#pragma GCC unroll 16
+    for (size_t p = 0; p < M; ++p)
+#pragma GCC unroll 16
+        for (size_t q = 0; q < C; ++q) acc[p][q] = Vec::zero();
+    for (size_t s = 0; s < r; ++s) {
+        V us[C];
+#pragma GCC unroll 16
+        for (size_t q = 0; q < C; ++q) us[q] = Vec::load(u + s * n + j + q * Vec::W);
+#pragma GCC unroll 16
+        for (size_t p = 0; p < M; ++p) {
+            const V cp = Vec::bcast(c[p * r + s]);
+#pragma GCC unroll 16
+            for (size_t q = 0; q < C; ++q) acc[p][q] = Vec::fma(cp, us[q], acc[p][q]);
+        }
+    }
+#pragma GCC unroll 16
+    for (size_t p = 0; p < M; ++p)
+#pragma GCC unroll 16
+        for (size_t q = 0; q < C; ++q) Vec::store(out + p * n + j + q * Vec::W, acc[p][q]);
 }
 }  // namespace
 
@@ -771,110 +927,79 @@ void affine(double a, const double* u, size_t stride, const double* v, double* o
     }
 }
 
-void dot_norm(const double* __restrict h, const double* __restrict w, size_t n,
-              double* result) {
-    // Eight interleaved partial sums in a fixed order: vectorisable without
-    // reassociation, so the sum is the same on every path up to FMA rounding.
-    constexpr size_t L = 8;
-    double dot[L] = {}, sq[L] = {};
-    size_t j = 0;
-    for (; j + L <= n; j += L) {
-#pragma GCC unroll 8
-        for (size_t l = 0; l < L; ++l) {
-            dot[l] = fmadd(h[j + l], w[j + l], dot[l]);
-            sq[l] = fmadd(h[j + l], h[j + l], sq[l]);
+void dot_norms(const double* __restrict h, size_t k, const double* __restrict w, size_t n,
+               double* __restrict result) {
+    // Rows in groups of R, all against the same loads of w (one row at a time is
+    // bound by the latency of its two FMA chains); per row, eight interleaved partial
+    // sums in the fixed order described at Vec.
+    constexpr size_t R = 6;  // 2 R accumulators + 2 registers
+    const size_t n8 = n / 8 * 8;
+    for (size_t i0 = 0; i0 < k; i0 += R) {
+        const size_t m = k - i0 < R ? k - i0 : R;
+        const double* rows[R];
+        for (size_t p = 0; p < m; ++p) rows[p] = h + (i0 + p) * n;
+        double dot[R][8], sq[R][8];
+        with_size<R>(m, [&](auto M) NNQFT_LAMBDA_INLINE { dot_norm_tile<M.value>(rows, w, n8, dot, sq); });
+        for (size_t p = 0; p < m; ++p) {
+            for (size_t j = n8, l = 0; j < n; ++j, ++l) {
+                dot[p][l] = fmadd(rows[p][j], w[j], dot[p][l]);
+                sq[p][l] = fmadd(rows[p][j], rows[p][j], sq[p][l]);
+            }
+            result[2 * (i0 + p)] = sum_lanes(dot[p]);
+            result[2 * (i0 + p) + 1] = sum_lanes(sq[p]);
         }
     }
-    for (size_t l = 0; j < n; ++j, ++l) {
-        dot[l] = fmadd(h[j], w[j], dot[l]);
-        sq[l] = fmadd(h[j], h[j], sq[l]);
-    }
-    result[0] = sum_lanes(dot);
-    result[1] = sum_lanes(sq);
 }
 
 void gram(const double* __restrict h, size_t k, size_t n, double* __restrict out) {
-    // For each row a, the pairs (a, b >= a) in groups of G rows b that share the loads
-    // of row a; eight interleaved partial sums per pair as in dot_norm (a fixed order:
-    // the same value on every path up to FMA rounding, whatever the thread).
-#if defined(__AVX512F__)
-    constexpr size_t G = 4;  // 32 zmm registers
-#elif defined(__AVX2__)
-    constexpr size_t G = 3;  // measured best of 2..6 (k = 6, n = 1000)
-#else
-    constexpr size_t G = 2;  // 16 xmm registers hold 2 x 8 partial sums
-#endif
-    constexpr size_t L = 8;
-    size_t t = 0;
-    for (size_t a = 0; a < k; ++a) {
+    // Rows in blocks of T: a triangle of pairs per diagonal block, rectangles of T x Q
+    // rows off the diagonal; each tile is one sweep over the columns (8 / W sweeps on
+    // narrower paths) with its accumulators and rows in registers: T (T + 1) / 2 + T,
+    // or T Q + T + 1. k = 6 is one tile with AVX-512, three with 16 registers.
+    constexpr size_t T = Vec::kRegs >= 32 ? 6 : 3, Q = 3;
+    const size_t n8 = n / 8 * 8;
+    const double* rows_a[T];
+    const double* rows_b[Q];
+    double acc[T * T][8];
+    // The remaining columns j >= n8 go to lanes j - n8; then the fixed tree.
+    auto finish = [&](size_t t, size_t a, size_t b) NNQFT_LAMBDA_INLINE {
         const double* ha = h + a * n;
-        for (size_t b0 = a; b0 < k; b0 += G) {
-            const size_t g = k - b0 < G ? k - b0 : G;
-            const double* hb[G];
-            for (size_t q = 0; q < G; ++q) hb[q] = h + (q < g ? b0 + q : a) * n;  // spare: row a
-            double acc[G][L] = {};
-            size_t j = 0;
-            for (; j + L <= n; j += L) {
-#pragma GCC unroll 8
-                for (size_t q = 0; q < G; ++q)
-#pragma GCC unroll 8
-                    for (size_t l = 0; l < L; ++l)
-                        acc[q][l] = fmadd(ha[j + l], hb[q][j + l], acc[q][l]);
-            }
-            for (size_t l = 0; j < n; ++j, ++l)
-                for (size_t q = 0; q < G; ++q) acc[q][l] = fmadd(ha[j], hb[q][j], acc[q][l]);
-            for (size_t q = 0; q < g; ++q) out[t + q] = sum_lanes(acc[q]);
-            t += g;
+        const double* hb = h + b * n;
+        for (size_t j = n8, l = 0; j < n; ++j, ++l) acc[t][l] = fmadd(ha[j], hb[j], acc[t][l]);
+        out[a * (2 * k - a + 1) / 2 + (b - a)] = sum_lanes(acc[t]);
+    };
+    for (size_t i0 = 0; i0 < k; i0 += T) {
+        const size_t mi = k - i0 < T ? k - i0 : T;
+        for (size_t p = 0; p < mi; ++p) rows_a[p] = h + (i0 + p) * n;
+        with_size<T>(mi, [&](auto M) NNQFT_LAMBDA_INLINE { gram_tile<M.value, M.value, true>(rows_a, rows_a, n8, acc); });
+        for (size_t p = 0, t = 0; p < mi; ++p)
+            for (size_t q = p; q < mi; ++q, ++t) finish(t, i0 + p, i0 + q);
+        for (size_t j0 = i0 + T; j0 < k; j0 += Q) {  // here block i0 is full (mi = T)
+            const size_t mj = k - j0 < Q ? k - j0 : Q;
+            for (size_t q = 0; q < mj; ++q) rows_b[q] = h + (j0 + q) * n;
+            with_size<Q>(mj, [&](auto M) NNQFT_LAMBDA_INLINE { gram_tile<T, M.value, false>(rows_a, rows_b, n8, acc); });
+            for (size_t p = 0; p < T; ++p)
+                for (size_t q = 0; q < mj; ++q) finish(p * mj + q, i0 + p, j0 + q);
         }
     }
 }
 
 void combine(const double* __restrict c, size_t k, size_t r, const double* __restrict u,
              size_t n, double* __restrict out) {
-    // Column blocks of u are read from memory once and reused from L1 for all k rows;
-    // four vector accumulators per row stay in registers over the r terms (four
-    // independent FMA chains). Every output sums its terms in the order s = 0, 1, ...
-    // on every path. Intrinsics: GCC keeps an auto-vectorised accumulator array on the
-    // stack.
+    // Tiles of M rows x C vectors of columns: per term s, C loads of u and M broadcasts
+    // feed M C independent FMA chains (loads of u shared by M rows; enough chains to
+    // hide the FMA latency). Column blocks outermost: u's block stays in L1 for all k
+    // rows. Every output sums its terms in the order s = 0, 1, ... on every path.
+    constexpr size_t M = 3, C = Vec::kRegs >= 32 ? 4 : 3;  // M C + C + 1 registers
+    auto rows = [&](auto width, size_t j) NNQFT_LAMBDA_INLINE {
+        for (size_t i0 = 0; i0 < k; i0 += M)
+            with_size<M>(k - i0 < M ? k - i0 : M, [&](auto m) NNQFT_LAMBDA_INLINE {
+                combine_tile<m.value, width.value>(c + i0 * r, r, u, n, j, out + i0 * n);
+            });
+    };
     size_t j = 0;
-#if defined(__AVX512F__) || defined(__AVX2__)
-#if defined(__AVX512F__)
-    using V = __m512d;
-    constexpr size_t L = 8;
-    auto zero = [] { return _mm512_setzero_pd(); };
-    auto bcast = [](double v) { return _mm512_set1_pd(v); };
-    auto load = [](const double* p) { return _mm512_loadu_pd(p); };
-    auto fma = [](V a, V b, V acc) { return _mm512_fmadd_pd(a, b, acc); };
-    auto store = [](double* p, V v) { _mm512_storeu_pd(p, v); };
-#else
-    using V = __m256d;
-    constexpr size_t L = 4;
-    auto zero = [] { return _mm256_setzero_pd(); };
-    auto bcast = [](double v) { return _mm256_set1_pd(v); };
-    auto load = [](const double* p) { return _mm256_loadu_pd(p); };
-    auto fma = [](V a, V b, V acc) { return _mm256_fmadd_pd(a, b, acc); };
-    auto store = [](double* p, V v) { _mm256_storeu_pd(p, v); };
-#endif
-    for (; j + 4 * L <= n; j += 4 * L) {
-        for (size_t i = 0; i < k; ++i) {
-            const double* ci = c + i * r;
-            V a0 = zero(), a1 = zero(), a2 = zero(), a3 = zero();
-            for (size_t s = 0; s < r; ++s) {
-                const V cs = bcast(ci[s]);
-                const double* us = u + s * n + j;
-                a0 = fma(cs, load(us), a0);
-                a1 = fma(cs, load(us + L), a1);
-                a2 = fma(cs, load(us + 2 * L), a2);
-                a3 = fma(cs, load(us + 3 * L), a3);
-            }
-            double* o = out + i * n + j;
-            store(o, a0);
-            store(o + L, a1);
-            store(o + 2 * L, a2);
-            store(o + 3 * L, a3);
-        }
-    }
-#endif
+    for (; j + C * Vec::W <= n; j += C * Vec::W) rows(Size<C>(), j);
+    for (; j + Vec::W <= n; j += Vec::W) rows(Size<1>(), j);
     for (; j < n; ++j) {
         for (size_t i = 0; i < k; ++i) {
             double acc = 0.0;

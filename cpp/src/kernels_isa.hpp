@@ -21,7 +21,8 @@
     void apply(int func, const double* in, double* out, std::size_t n);                 \
     void affine(double a, const double* u, std::size_t stride, const double* v,          \
                 double* out, std::size_t n);                                            \
-    void dot_norm(const double* h, const double* w, std::size_t n, double* result);     \
+    void dot_norms(const double* h, std::size_t k, const double* w, std::size_t n,      \
+                   double* result);                                                     \
     void gram(const double* h, std::size_t k, std::size_t n, double* out);              \
     void combine(const double* c, std::size_t k, std::size_t r, const double* u,        \
                  std::size_t n, double* out);                                           \

@@ -264,12 +264,13 @@ double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
              w_out_.data());
         double b_out = 0.0;
         draw(net, L, Purpose::biases, 1, sb, false, &b_out);
+        dot_norms_.resize(2 * static_cast<std::size_t>(k));
+        kernels::dot_norms(h_.data(), static_cast<std::size_t>(k), w_out_.data(),
+                           static_cast<std::size_t>(n), dot_norms_.data());
         double max_norm = 0.0;
         for (Eigen::Index a = 0; a < k; ++a) {
-            double r[2];
-            kernels::dot_norm(h_.row(a).data(), w_out_.data(), static_cast<std::size_t>(n), r);
-            out[a] = r[0] + b_out;
-            max_norm = std::max(max_norm, r[1]);
+            out[a] = dot_norms_[2 * a] + b_out;
+            max_norm = std::max(max_norm, dot_norms_[2 * a + 1]);
         }
         return shift + factor * max_norm;
     }

@@ -330,7 +330,7 @@ void test_uniforms() {
     check(same && in_range, "uniforms: bit-identical to lo + (hi-lo) (b >> 11) 2^-53");
 }
 
-// Gram matrix and dot_norm against long-double sums, on sizes that leave tails
+// Gram matrix and dot_norms against long-double sums, on sizes that leave tails
 // (k = 7 rows: groups of pairs that do not divide evenly; n not a multiple of 8).
 void test_gram() {
     Rng rng{77};
@@ -353,14 +353,18 @@ void test_gram() {
                     worst = std::max(worst, err);
                     ok = ok && err < 1e-15 * static_cast<double>(n < 16 ? 16 : n);
                 }
-            double r[2];
-            K::dot_norm(h.data(), h.data() + (k - 1) * n, n, r);
-            ok = ok && r[1] == out[0] &&
-                 (k == 1 || std::fabs(r[0] - out[k - 1]) <= 1e-13 * std::fabs(r[1]) + 1e-300);
+            // every row against the last: the squares are gram's diagonal, bit for bit
+            std::vector<double> r(2 * k);
+            K::dot_norms(h.data(), k, h.data() + (k - 1) * n, n, r.data());
+            for (std::size_t a = 0; a < k; ++a) {
+                const double diag = out[a * (2 * k - a + 1) / 2];
+                const double cross = out[a * (2 * k - a + 1) / 2 + (k - 1 - a)];
+                ok = ok && r[2 * a + 1] == diag && r[2 * a] == cross;
+            }
         }
     }
     check(ok, fmt("gram: packed h h^T against long double, max error/sum|terms| = %.2e; "
-                  "dot_norm agrees", worst));
+                  "dot_norms agree", worst));
 }
 
 // affine (the first layer: z = x_a W[:, i] + z, weights strided by d_in, in place)
@@ -427,6 +431,51 @@ void test_combine() {
                   worst));
 }
 
+
+// The summation order of gram, dot_norms and combine, exactly: on the FMA paths every
+// value must equal, bit for bit, a scalar std::fma evaluation in the documented order
+// (eight partial sums, lane l holding the terms j = l mod 8 in increasing j, summed by
+// the fixed tree; combine's terms s = 0, 1, ...), whatever k, n and tiling. This is what
+// makes AVX2 and AVX-512 results identical.
+double lane_sum_ref(const double* a, const double* b, std::size_t n) {
+    double c[8] = {};
+    for (std::size_t j = 0; j < n; ++j) c[j % 8] = std::fma(a[j], b[j], c[j % 8]);
+    return ((c[0] + c[4]) + (c[1] + c[5])) + ((c[2] + c[6]) + (c[3] + c[7]));
+}
+
+void test_summation_order() {
+    Rng rng{80};
+    bool ok = true;
+    for (std::size_t k : {1, 2, 3, 5, 6, 7, 13}) {
+        for (std::size_t n : {1, 7, 8, 13, 37, 1003}) {
+            std::vector<double> h(k * n), w(n), out(k * (k + 1) / 2), r(2 * k);
+            for (double& v : h) v = rng.uniform(-2.0, 3.0);
+            for (double& v : w) v = rng.uniform(-2.0, 3.0);
+            K::gram(h.data(), k, n, out.data());
+            K::dot_norms(h.data(), k, w.data(), n, r.data());
+            for (std::size_t a = 0, t = 0; a < k; ++a) {
+                const double* ha = h.data() + a * n;
+                ok = ok && r[2 * a] == lane_sum_ref(ha, w.data(), n) &&
+                     r[2 * a + 1] == lane_sum_ref(ha, ha, n);
+                for (std::size_t b = a; b < k; ++b, ++t)
+                    ok = ok && out[t] == lane_sum_ref(ha, h.data() + b * n, n);
+            }
+            const std::size_t rank = k < 6 ? k : 6;
+            std::vector<double> c(k * rank), u(rank * n), z(k * n);
+            for (double& v : c) v = rng.uniform(-2.0, 3.0);
+            for (double& v : u) v = rng.uniform(-2.0, 3.0);
+            K::combine(c.data(), k, rank, u.data(), n, z.data());
+            for (std::size_t i = 0; i < k; ++i)
+                for (std::size_t j = 0; j < n; ++j) {
+                    double acc = 0.0;
+                    for (std::size_t s = 0; s < rank; ++s)
+                        acc = std::fma(c[i * rank + s], u[s * n + j], acc);
+                    ok = ok && z[i * n + j] == acc;
+                }
+        }
+    }
+    check(ok, "gram, dot_norms, combine: bit-identical to std::fma in the documented order");
+}
 }  // namespace
 
 int main() {
@@ -472,6 +521,7 @@ int main() {
         test_gram();
         test_affine();
         test_combine();
+        if (std::strcmp(p, "generic") != 0) test_summation_order();  // FMA paths
     }
     check(!K::set_path("no-such-isa") && K::set_path("auto"), "set_path rejects unknown");
     check(n_paths >= 1, "at least the generic path ran");

@@ -51,13 +51,16 @@ void apply(Func f, const double* in, double* out, std::size_t n);
 void affine(double a, const double* u, std::size_t stride, const double* v, double* out,
             std::size_t n);
 
-/// result[0] = sum_j h[j] w[j], result[1] = sum_j h[j]^2 (the read-out and the
-/// conditional variance of one input, in one pass; fixed summation order).
-void dot_norm(const double* h, const double* w, std::size_t n, double* result);
+/// result[2 a] = sum_j h[a n + j] w[j], result[2 a + 1] = sum_j h[a n + j]^2 for the
+/// k rows a of h (row-major k x n): the read-outs and the conditional variances of k
+/// inputs in one pass; each sum in a fixed order (eight interleaved partial sums, the
+/// same on every path), independent of k.
+void dot_norms(const double* h, std::size_t k, const double* w, std::size_t n,
+               double* result);
 
 /// The Gram matrix of the k rows of h (row-major k x n): out[t] = sum_j h[a n + j]
 /// h[b n + j] for a <= b, packed row by row (t = 0 .. k (k + 1) / 2 - 1); the same
-/// fixed summation order per pair as dot_norm.
+/// fixed summation order per pair as dot_norms.
 void gram(const double* h, std::size_t k, std::size_t n, double* out);
 
 /// out[i n + j] = sum_{s < r} c[i r + s] u[s n + j] for i < k, j < n: the product of

@@ -154,6 +154,7 @@ class Evaluator {
     PsdFactor factor_;            // Gram path: G = A A^T
     RowMatrix coefficients_;      // Gram path: A, row-major
     Eigen::VectorXd w_out_;
+    std::vector<double> dot_norms_;  // plain read-out: (h_a . w, |h_a|^2) per input
 };
 
 }  // namespace nnqft
