@@ -1,6 +1,7 @@
 """Philox4x32, Box-Muller and network draws against numpy and Random123; stream versions."""
 
 import math
+import platform
 
 import numpy as np
 import pytest
@@ -61,25 +62,37 @@ def test_philox_stream_matches_numpy():
 
 F32 = np.float32
 # Stream version 3's single-precision Box-Muller, operation by operation as documented in
-# cpp/src/kernels_impl.hpp (numpy float32 arithmetic rounds each operation once, as the
-# kernels do: they use no FMA), so the normals must agree bit for bit on every path.
+# cpp/src/kernels_impl.hpp: numpy float32 arithmetic rounds each operation once, and a
+# fused multiply-add is emulated in 80-bit long double (the product of two floats is
+# exact there, the sum rounds to 64 bits first: a double rounding that needs the exact
+# sum within 2^-64 of a float midpoint, ~1e-12 per operation). So the normals must agree
+# bit for bit on every path.
 LOG_P = [F32(float.fromhex(h)) for h in ("0x1.55555cp-1", "0x1.997c26p-2", "0x1.2ee788p-2")]
 SIN_F = [F32(float.fromhex(h)) for h in ("0x1.921fb6p+2", "-0x1.4abbbap+5", "0x1.465e92p+6",
                                          "-0x1.2d9302p+6")]
 COS_F = [F32(float.fromhex(h)) for h in ("0x1.3bd3ccp+4", "-0x1.03c1dep+6", "0x1.55c5e0p+6",
                                          "-0x1.d9d57cp+5")]
 LN2_HI, LN2_LO = F32(float.fromhex("0x1.62e4p-1")), F32(float.fromhex("0x1.7f7d1cp-20"))
+LONG = np.longdouble
 
 
-def horner32(c, x):
-    p = x * c[-1] + c[-2]
+def mul_add(a, b, c, fused):
+    if not fused:
+        return a * b + c
+    return (LONG(1) * a * b + c).astype(F32)  # a b exact in 64 mantissa bits
+
+
+def horner32(c, x, fused):
+    p = mul_add(x, c[-1], c[-2], fused)
     for ck in c[-3::-1]:
-        p = p * x + ck
+        p = mul_add(p, x, ck, fused)
     return p
 
 
-def box_muller(words):
-    """Two normals per 64-bit word: a = low half (radius), b = high half (angle)."""
+def box_muller(words, fused=None):
+    """Two normals per 64-bit word: a = low half (radius), b = high half (angle); fused:
+    with FMA (default: as the kernel path in use has it)."""
+    fused = _core.kernel_fma() if fused is None else fused
     w = np.asarray(words, dtype=np.uint64)
     a = (w & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     b = (w >> np.uint64(32)).astype(np.uint32)
@@ -88,19 +101,20 @@ def box_muller(words):
         lo = ((a & np.uint32(0xFFFF)).astype(np.int32).astype(F32) + F32(0.5)) * F32(2.0**-32)
         k = ((h + lo).view(np.uint32) - np.uint32(0x3F3504F3)).view(np.int32) >> np.int32(23)
         scale = ((np.int32(127) - k) << np.int32(23)).view(F32)
-        f = (h * scale - F32(1)) + lo * scale
+        f = (h * scale - F32(1)) + lo * scale  # exact products: the same with FMA
         s = f / (F32(2) + f)
         z = s * s
         hfsq = (F32(0.5) * f) * f
-        log1pf = f - (hfsq - s * (hfsq + z * horner32(LOG_P, z)))
+        log1pf = f - (hfsq - s * mul_add(z, horner32(LOG_P, z, fused), hfsq, fused))
         nk = (-k).astype(F32)
-        t = nk * LN2_HI - (log1pf - nk * LN2_LO)
+        t = nk * LN2_HI - mul_add(-nk, LN2_LO, log1pf, fused)  # nk LN2_HI is exact
         rad = np.sqrt(t + t)
         v = b + np.uint32(0x20000000)
         x = ((v & np.uint32(0x3FFFFFFF)).astype(np.int32) - np.int32(0x20000000)).astype(F32)
         x = x * F32(2.0**-32)
         xx = x * x
-        sn, cs = x * horner32(SIN_F, xx), F32(1) - xx * horner32(COS_F, xx)
+        sn = x * horner32(SIN_F, xx, fused)
+        cs = mul_add(-xx, horner32(COS_F, xx, fused), F32(1), fused)
     q = v >> np.uint32(30)
     cos = np.choose(q, [cs, -sn, -cs, sn])
     sin = np.choose(q, [sn, cs, -sn, -cs])
@@ -135,10 +149,13 @@ def test_normals_match_numpy_box_muller_bit_for_bit(kernel_path):
         (rng.integers(0, 2**32, 20_000, dtype=np.uint64) << np.uint64(32))
         | rng.integers(2**32 - 2**12, 2**32, 20_000, dtype=np.uint64)])
     got = _core.normals_from_bits(words)
+    assert _core.kernel_fma() == (kernel_path != "generic" or platform.machine() != "x86_64")
     np.testing.assert_array_equal(got.view(np.uint64), box_muller(words).view(np.uint64))
-    # ... and the formula they evaluate, to single precision: |error| <= 4 2^-24 R.
+    # ... and the formula they evaluate, to single precision: |error| <= 4 2^-24 R, with
+    # or without FMA (which changes 1/3 of the values by an ulp or so).
     exact, radius = box_muller_exact(words)
-    assert np.all(np.abs(got - exact) <= 4 * 2.0**-24 * radius)
+    for values in (got, box_muller(words, fused=not _core.kernel_fma())):
+        assert np.all(np.abs(values - exact) <= 4 * 2.0**-24 * radius)
     assert np.max(np.abs(got)) == pytest.approx(math.sqrt(66 * math.log(2)), rel=1e-7)
 
 

@@ -68,6 +68,9 @@ void register_rng(py::module_& m) {
         },
         "name"_a, "x"_a, "Element-wise kernel function (erf, relu, tanh, identity, exp, cos).");
     m.def("kernel_path", &nnqft::kernels::path, "Instruction-set path of the kernels in use.");
+    m.def("kernel_fma", &nnqft::kernels::fused_multiply_add,
+          "Whether the kernel path in use has a fused multiply-add (normals round once per "
+          "multiply-add there).");
     m.def(
         "set_kernel_path", [](const std::string& name) { return nnqft::kernels::set_path(name.c_str()); },
         "name"_a, "Force a kernel path ('generic', 'avx2', 'avx512' or 'auto'); False if unsupported.");

@@ -23,6 +23,7 @@ struct Impl {
     void (*philox)(const u32*, const u32*, std::size_t, u64*);
     void (*philox_normals)(const u32*, const u32*, std::size_t, double*);
     void (*normals)(const u64*, double*, std::size_t);
+    bool (*fused_multiply_add)();
     void (*uniforms)(const u64*, double, double, double*, std::size_t);
     void (*apply)(int, const double*, double*, std::size_t);
     void (*affine)(double, const double*, std::size_t, const double*, double*, std::size_t);
@@ -48,14 +49,14 @@ bool cpu_has_avx512() {
 // Best first.
 constexpr Impl kImpls[] = {
 #if defined(NNQFT_KERNELS_AVX512)
-    {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::philox_normals, avx512::normals, avx512::uniforms,
+    {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::philox_normals, avx512::normals, avx512::fused_multiply_add, avx512::uniforms,
      avx512::apply, avx512::affine, avx512::dot_norms, avx512::gram, avx512::combine},
 #endif
 #if defined(NNQFT_KERNELS_AVX2)
-    {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::philox_normals, avx2::normals, avx2::uniforms,
+    {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::philox_normals, avx2::normals, avx2::fused_multiply_add, avx2::uniforms,
      avx2::apply, avx2::affine, avx2::dot_norms, avx2::gram, avx2::combine},
 #endif
-    {"generic", [] { return true; }, generic::philox_stream, generic::philox_normals, generic::normals,
+    {"generic", [] { return true; }, generic::philox_stream, generic::philox_normals, generic::normals, generic::fused_multiply_add,
      generic::uniforms, generic::apply, generic::affine, generic::dot_norms, generic::gram,
      generic::combine},
 };
@@ -107,6 +108,8 @@ void philox_normals(const Key32& key, const Counter32& first, std::size_t n_bloc
 }
 
 void normals(const u64* bits, double* out, std::size_t n) { impl().normals(bits, out, n); }
+
+bool fused_multiply_add() { return impl().fused_multiply_add(); }
 
 void uniforms(const u64* bits, double lo, double hi, double* out, std::size_t n) {
     impl().uniforms(bits, lo, hi, out, n);

@@ -343,11 +343,13 @@ NNQFT_INLINE double cos_fast(double x) {
 // ---------------------------------------------------------------------------------
 // Box-Muller in single precision (stream version 3).
 //
-// Every step below is a correctly rounded IEEE single-precision +, -, *, / or sqrt, an
-// exact integer or bit operation or an exact conversion, in a fixed order and with no
-// FMA: the normals are bit-identical on every path and every IEEE machine
-// (tests/test_rng.py recomputes them bit for bit in numpy float32). The same template
-// runs on one lane (scalar types) and on whole SIMD registers (GCC vector types).
+// Every step below is a correctly rounded IEEE single-precision +, -, *, /, sqrt or
+// fused multiply-add (mul_add: a true FMA on the AVX2 and AVX-512 paths and wherever the
+// generic build has one, a * b + c on x86-64 without FMA), an exact integer or bit
+// operation or an exact conversion, in a fixed order: the normals are bit-identical on
+// every path with FMA (tests/test_rng.py recomputes them bit for bit in numpy, with and
+// without FMA). The same template runs on one lane (scalar types) and on whole SIMD
+// registers (GCC vector types).
 
 using u32 = std::uint32_t;
 using i32 = std::int32_t;
@@ -374,30 +376,48 @@ constexpr float kCosF[4] = {0x1.3bd3ccp+4f, -0x1.03c1dep+6f, 0x1.55c5e0p+6f,
 constexpr float kLn2HiF = 0x1.62e4p-1f;
 constexpr float kLn2LoF = 0x1.7f7d1cp-20f;
 
-/// c[0] + c[1] x + ... by Horner's scheme, a multiply and an add per step (no FMA).
-template <class F, int N>
-NNQFT_INLINE F horner_f32(const float (&c)[N], F x) {
-    F p = x * c[N - 1] + c[N - 2];
-#pragma GCC unroll 8
-    for (int k = N - 3; k >= 0; --k) p = p * x + c[k];
-    return p;
-}
-
 // Lane types: float, uint32, int32 as scalars, and as GCC vectors of one register
-// where the kernels below use whole registers (to_float and sqrt_lanes per type).
+// where the kernels below use whole registers (to_float, sqrt_lanes, mul_add per type).
 NNQFT_INLINE float to_float(i32 x) { return static_cast<float>(x); }
 NNQFT_INLINE float sqrt_lanes(float x) { return __builtin_sqrtf(x); }
+NNQFT_INLINE float mul_add(float a, float b, float c) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    return __builtin_fmaf(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
 #if defined(__AVX512F__)
 using VF = float __attribute__((vector_size(64)));
 using VU = u32 __attribute__((vector_size(64)));
 using VS = i32 __attribute__((vector_size(64)));
 NNQFT_INLINE VF sqrt_lanes(VF x) { return bits_as<VF>(_mm512_sqrt_ps(bits_as<__m512>(x))); }
+NNQFT_INLINE VF mul_add(VF a, VF b, VF c) {
+    return bits_as<VF>(_mm512_fmadd_ps(bits_as<__m512>(a), bits_as<__m512>(b), bits_as<__m512>(c)));
+}
 #elif defined(__AVX2__)
 using VF = float __attribute__((vector_size(32)));
 using VU = u32 __attribute__((vector_size(32)));
 using VS = i32 __attribute__((vector_size(32)));
 NNQFT_INLINE VF sqrt_lanes(VF x) { return bits_as<VF>(_mm256_sqrt_ps(bits_as<__m256>(x))); }
+NNQFT_INLINE VF mul_add(VF a, VF b, VF c) {
+    return bits_as<VF>(_mm256_fmadd_ps(bits_as<__m256>(a), bits_as<__m256>(b), bits_as<__m256>(c)));
+}
 #endif
+/// The constant c in every lane of F.
+template <class F>
+NNQFT_INLINE F splat(float c) {
+    return F{} + c;
+}
+
+/// c[0] + c[1] x + ... by Horner's scheme, one mul_add per step.
+template <class F, int N>
+NNQFT_INLINE F horner_f32(const float (&c)[N], F x) {
+    F p = mul_add(x, splat<F>(c[N - 1]), splat<F>(c[N - 2]));
+#pragma GCC unroll 8
+    for (int k = N - 3; k >= 0; --k) p = mul_add(p, x, splat<F>(c[k]));
+    return p;
+}
 #if defined(__AVX512F__) || defined(__AVX2__)
 NNQFT_INLINE VF to_float(VS x) { return __builtin_convertvector(x, VF); }
 #endif
@@ -414,13 +434,14 @@ NNQFT_INLINE void box_muller_lanes(U a, U b, F& c, F& s) {
     // h + l ~ 2^k m, m in [sqrt(1/2), sqrt(2)), -33 <= k <= 0 (an arithmetic shift).
     const S k = bits_as<S>(bits_as<U>(h + l) - 0x3F3504F3U) >> 23;
     const F scale = bits_as<F>((127 - k) << 23);  // 2^-k, exact
-    const F f = (h * scale - 1.0f) + l * scale;  // h 2^-k - 1 is exact (Sterbenz)
+    // h 2^-k - 1 is exact (Sterbenz) and so is l 2^-k: only the sum rounds, FMA or not.
+    const F f = mul_add(l, scale, mul_add(h, scale, splat<F>(-1.0f)));
     const F q = f / (2.0f + f);
     const F z = q * q;
     const F hfsq = (0.5f * f) * f;
-    const F log1pf = f - (hfsq - q * (hfsq + z * horner_f32(kLogP, z)));
+    const F log1pf = f - (hfsq - q * mul_add(z, horner_f32(kLogP, z), hfsq));
     const F nk = to_float(-k);
-    const F t = nk * kLn2HiF - (log1pf - nk * kLn2LoF);  // -log u >= 0
+    const F t = mul_add(nk, splat<F>(kLn2HiF), -mul_add(-nk, splat<F>(kLn2LoF), log1pf));
     const F rad = sqrt_lanes(t + t);
     // theta = 2 pi (q/4 + x): the quadrant q = round(4 b 2^-32) mod 4 is the top two bits
     // of v, and x 2^32 = (v mod 2^30) - 2^29 in [-2^29, 2^29) is exact.
@@ -428,7 +449,7 @@ NNQFT_INLINE void box_muller_lanes(U a, U b, F& c, F& s) {
     const F x = to_float(bits_as<S>(v & 0x3FFFFFFFU) - 0x20000000) * 0x1p-32f;
     const F xx = x * x;
     const F sn = x * horner_f32(kSinF, xx);
-    const F cs = 1.0f - xx * horner_f32(kCosF, xx);
+    const F cs = mul_add(-xx, horner_f32(kCosF, xx), splat<F>(1.0f));
     // (cos, sin)(theta) = (c, s), (-s, c), (-c, -s), (s, -c) for q = 0..3: swap where q is
     // odd (bit 30 of v), negate cos where q is 1 or 2 (bit 31 xor bit 30), sin where q
     // is 2 or 3 (bit 31).
@@ -852,6 +873,14 @@ void philox_normals(const u32* key, const u32* first, size_t n_blocks, double* o
         box_muller_word(words[0], out + 4 * j);
         box_muller_word(words[1], out + 4 * j + 2);
     }
+}
+
+bool fused_multiply_add() {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    return true;
+#else
+    return false;
+#endif
 }
 
 void normals(const u64* __restrict bits, double* __restrict out, size_t n) {

@@ -16,6 +16,7 @@
     void philox_normals(const std::uint32_t* key, const std::uint32_t* first,          \
                         std::size_t n_blocks, double* out);                             \
     void normals(const std::uint64_t* bits, double* out, std::size_t n);                \
+    bool fused_multiply_add();                                                          \
     void uniforms(const std::uint64_t* bits, double lo, double hi, double* out,         \
                   std::size_t n);                                                       \
     void apply(int func, const double* in, double* out, std::size_t n);                 \

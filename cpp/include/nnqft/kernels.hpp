@@ -28,8 +28,9 @@ void philox_stream(const Key32& key, const Counter32& first, std::size_t n_block
 /// from a = w mod 2^32 and b = w >> 32,
 ///   R = sqrt(-2 ln u), u = (a + 1/2) 2^-32,  theta = 2 pi b 2^-32,
 ///   out[2i] = R cos theta,  out[2i + 1] = R sin theta   (word i = bits[i], i < n/2),
-/// evaluated in IEEE single precision with correctly rounded operations only (the
-/// same bits on every path and machine), |error| <= 4 2^-24 R, then widened to double.
+/// evaluated in IEEE single precision with correctly rounded operations and fused
+/// multiply-adds (the same bits on every path with FMA; x86-64 without it, the generic
+/// path, rounds the products too), |error| <= 4 2^-24 R, then widened to double.
 /// Tails: R <= sqrt(66 ln 2) = 6.76, beyond which a normal pair has probability 2^-33;
 /// the lattice of u and theta biases moments up to the 8th by < 1e-6 relative.
 void normals(const u64* bits, double* out, std::size_t n);
@@ -68,6 +69,9 @@ void gram(const double* h, std::size_t k, std::size_t n, double* out);
 /// (the Gram-chain sampler's z = A xi).
 void combine(const double* c, std::size_t k, std::size_t r, const double* u, std::size_t n,
              double* out);
+
+/// Whether the path in use has a true fused multiply-add (every path but x86-64 generic).
+bool fused_multiply_add();
 
 /// Name of the instruction-set path in use: "avx512", "avx2" or "generic".
 const char* path();
