@@ -3,9 +3,17 @@
 // first kernels.cpp, reproduced in namespace ref below: one 64-bit word and half a
 // double-precision Box-Muller pair per normal). In stream version 3 a normal costs half
 // a 64-bit Philox4x32 word and half a single-precision Box-Muller pair: the row
-// "normal (both)" is kernels::philox_normals, the sampler's fused draw, in ns per normal. Plain std::chrono: 5 runs of
-// ~1e7 elements each in calls on a cache-resident buffer of 4096 elements (the
-// sampler works on per-network arrays of a few thousand); the fastest call counts.
+// "normal (both)" is kernels::philox_normals, the sampler's fused draw, in ns per
+// normal. Plain std::chrono: 5 runs of ~1e7 elements each in calls on a cache-resident
+// buffer of 4096 elements (the sampler works on per-network arrays of a few thousand).
+//
+// Random-number rows: the fastest call counts. Activation rows: the input buffer is
+// shuffled (untimed) before every call, so that the branch predictor cannot learn the
+// positions of the inputs that take a slow path (erf's |x| > 2.5, cos's |x| >= 2^17)
+// as it does when one buffer is re-run (the sampler never sees the same data twice);
+// every call then does the same work, and the median call counts (the fastest would
+// pick the call with the fewest mispredictions). The row "erf ... same data" re-runs
+// one buffer without shuffling, for comparison.
 //
 //   bench_kernels [n_elements]
 #include <algorithm>
@@ -14,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -81,20 +90,53 @@ namespace {
 volatile double g_sink;  // keeps results observable
 
 /// ns per element: `total` elements are processed in calls of `chunk`, five times;
-/// each call is timed and the fastest call counts (robust against preemption on a
-/// shared machine; the arrays are cache-resident, so calls are alike otherwise).
-double best_ns(std::size_t total, std::size_t chunk, const std::function<void()>& call) {
-    double best = 1e300;
+/// each call is timed. Without `prepare`, the fastest call counts (robust against
+/// preemption on a shared machine; the arrays are cache-resident, so calls are alike
+/// otherwise). With it, `prepare` runs untimed before every call and the median call
+/// counts.
+double time_ns(std::size_t total, std::size_t chunk, const std::function<void()>& call,
+               const std::function<void()>& prepare) {
     const std::size_t reps = std::max<std::size_t>(1, total / chunk);
-    for (int run = 0; run < 5; ++run) {
-        for (std::size_t r = 0; r < reps; ++r) {
-            const auto t0 = std::chrono::steady_clock::now();
-            call();
-            const auto t1 = std::chrono::steady_clock::now();
-            best = std::min(best, std::chrono::duration<double, std::nano>(t1 - t0).count());
+    std::vector<double> t(5 * reps);
+    for (std::size_t c = 0; c < t.size(); ++c) {
+        if (prepare) prepare();
+        const auto t0 = std::chrono::steady_clock::now();
+        call();
+        const auto t1 = std::chrono::steady_clock::now();
+        t[c] = std::chrono::duration<double, std::nano>(t1 - t0).count();
+    }
+    const auto pick = t.begin() + (prepare ? static_cast<std::ptrdiff_t>(t.size() / 2) : 0);
+    std::nth_element(t.begin(), pick, t.end());
+    return *pick / static_cast<double>(chunk);
+}
+
+__extension__ typedef unsigned __int128 u128;
+
+/// Fisher-Yates shuffles of a buffer, a new permutation each call (splitmix64 bits;
+/// the multiply-shift bound is biased by < 2^-50, irrelevant here).
+struct Shuffler {
+    std::vector<double>* buf;
+    u64 s = 0x243F6A8885A308D3ULL;
+    void operator()() {
+        std::vector<double>& v = *buf;
+        for (std::size_t i = v.size() - 1; i > 0; --i) {
+            u64 z = (s += 0x9E3779B97F4A7C15ULL);
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+            z ^= z >> 31;
+            const auto j = static_cast<std::size_t>(
+                (static_cast<u128>(z) * (i + 1)) >> 64);
+            std::swap(v[i], v[j]);
         }
     }
-    return best / static_cast<double>(chunk);
+};
+
+/// The CPU's model name (Linux), for the record.
+std::string cpu_model() {
+    std::ifstream f("/proc/cpuinfo");
+    for (std::string line; std::getline(f, line);)
+        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+    return "unknown CPU";
 }
 
 }  // namespace
@@ -112,10 +154,11 @@ int main(int argc, char** argv) {
         zwide[i] = -7.0 + 14.0 * static_cast<double>(bits[i] >> 11) * 0x1p-53;
         zcos[i] = z[i] + 3.0 * (zwide[i] / 7.0);          // cos net: w x + U(-pi, pi)
     }
+    const std::vector<double> zsame = z;  // never shuffled
 
     struct Row {
         std::string name;
-        std::function<void()> fast, slow;
+        std::function<void()> fast, slow, prepare;  // prepare: untimed, before each call
     };
     const Key32 key{0x452821e6U, 0xbe5466cfU};
     const Counter32 ctr{7, 1, 2, 3};
@@ -125,44 +168,50 @@ int main(int argc, char** argv) {
     auto rf = [&](K::Func f, const std::vector<double>& in) {
         return std::function<void()>([&, f] { ref::apply(f, in.data(), out.data(), n); });
     };
+    auto fresh = [](std::vector<double>& in) { return std::function<void()>(Shuffler{&in}); };
     const std::vector<Row> rows = {
         {"philox4x32 (u64)",
          [&] { K::philox_stream(key, ctr, n / 2, bits.data()); },
-         [&] { ref::philox_stream(key, ctr, n / 2, bits.data()); }},
+         [&] { ref::philox_stream(key, ctr, n / 2, bits.data()); },
+         {}},
         {"box-muller (u64->z)", [&] { K::normals(bits.data(), out.data(), n); },
-         [&] { ref::normals(bits.data(), out.data(), n); }},
+         [&] { ref::normals(bits.data(), out.data(), n); }, {}},
         {"normal (both)", [&] { K::philox_normals(key, ctr, n / 4, out.data()); },
          [&] {
              ref::philox_stream(key, ctr, n / 2, bits.data());
              ref::normals(bits.data(), out.data(), n);
-         }},
+         },
+         {}},
         {"uniforms", [&] { K::uniforms(bits.data(), -3.0, 3.0, out.data(), n); },
-         [&] { ref::uniforms(bits.data(), -3.0, 3.0, out.data(), n); }},
-        {"erf  z~N(0,1.5)", fn(K::Func::erf, z), rf(K::Func::erf, z)},
-        {"erf  U(-7,7)", fn(K::Func::erf, zwide), rf(K::Func::erf, zwide)},
-        {"tanh z~N(0,1.5)", fn(K::Func::tanh, z), rf(K::Func::tanh, z)},
-        {"exp  z~N(0,1.5)", fn(K::Func::exp, z), rf(K::Func::exp, z)},
-        {"cos  z+U(-3,3)", fn(K::Func::cos, zcos), rf(K::Func::cos, zcos)},
-        {"relu", fn(K::Func::relu, z), rf(K::Func::relu, z)},
-        {"identity", fn(K::Func::identity, z), rf(K::Func::identity, z)},
+         [&] { ref::uniforms(bits.data(), -3.0, 3.0, out.data(), n); }, {}},
+        {"erf  z~N(0,1.5)", fn(K::Func::erf, z), rf(K::Func::erf, z), fresh(z)},
+        {"erf  ... same data", fn(K::Func::erf, zsame), rf(K::Func::erf, zsame), [] {}},
+        {"erf  U(-7,7)", fn(K::Func::erf, zwide), rf(K::Func::erf, zwide), fresh(zwide)},
+        {"tanh z~N(0,1.5)", fn(K::Func::tanh, z), rf(K::Func::tanh, z), fresh(z)},
+        {"exp  z~N(0,1.5)", fn(K::Func::exp, z), rf(K::Func::exp, z), fresh(z)},
+        {"cos  z+U(-3,3)", fn(K::Func::cos, zcos), rf(K::Func::cos, zcos), fresh(zcos)},
+        {"relu", fn(K::Func::relu, z), rf(K::Func::relu, z), fresh(z)},
+        {"identity", fn(K::Func::identity, z), rf(K::Func::identity, z), fresh(z)},
     };
 
     std::vector<std::string> paths;
     for (const char* p : {"avx512", "avx2", "generic"})
         if (K::set_path(p)) paths.emplace_back(p);
 
-    std::printf("ns/element, fastest of 5 x %zu elements in calls of %zu (auto path: %s)\n",
-                total, n, (K::set_path("auto"), K::path()));
+    std::printf("%s; ns/element in calls of %zu, 5 x %zu elements (auto path: %s)\n"
+                "random numbers: fastest call; activations: median call, inputs shuffled "
+                "before each call\n",
+                cpu_model().c_str(), n, total, (K::set_path("auto"), K::path()));
     std::printf("%-21s %10s", "kernel", "reference");
     for (const auto& p : paths) std::printf(" %10s", p.c_str());
     std::printf(" %9s\n", "speed-up");
     for (const Row& row : rows) {
-        const double t_ref = best_ns(total, n, row.slow);
+        const double t_ref = time_ns(total, n, row.slow, row.prepare);
         std::printf("%-21s %10.3f", row.name.c_str(), t_ref);
         double best = 1e300;
         for (const auto& p : paths) {
             K::set_path(p.c_str());
-            const double t = best_ns(total, n, row.fast);
+            const double t = time_ns(total, n, row.fast, row.prepare);
             best = std::min(best, t);
             std::printf(" %10.3f", t);
         }

@@ -26,6 +26,7 @@ struct Impl {
     bool (*fused_multiply_add)();
     void (*uniforms)(const u64*, double, double, double*, std::size_t);
     void (*apply)(int, const double*, double*, std::size_t);
+    void (*erf_forms)(const double*, double*, double*, std::size_t);
     void (*affine)(double, const double*, std::size_t, const double*, double*, std::size_t);
     void (*dot_norms)(const double*, std::size_t, const double*, std::size_t, double*);
     void (*gram)(const double*, std::size_t, std::size_t, double*);
@@ -49,15 +50,18 @@ bool cpu_has_avx512() {
 // Best first.
 constexpr Impl kImpls[] = {
 #if defined(NNQFT_KERNELS_AVX512)
-    {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::philox_normals, avx512::normals, avx512::fused_multiply_add, avx512::uniforms,
-     avx512::apply, avx512::affine, avx512::dot_norms, avx512::gram, avx512::combine},
+    {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::philox_normals,
+     avx512::normals, avx512::fused_multiply_add, avx512::uniforms, avx512::apply,
+     avx512::erf_forms, avx512::affine, avx512::dot_norms, avx512::gram, avx512::combine},
 #endif
 #if defined(NNQFT_KERNELS_AVX2)
-    {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::philox_normals, avx2::normals, avx2::fused_multiply_add, avx2::uniforms,
-     avx2::apply, avx2::affine, avx2::dot_norms, avx2::gram, avx2::combine},
+    {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::philox_normals, avx2::normals,
+     avx2::fused_multiply_add, avx2::uniforms, avx2::apply, avx2::erf_forms, avx2::affine,
+     avx2::dot_norms, avx2::gram, avx2::combine},
 #endif
-    {"generic", [] { return true; }, generic::philox_stream, generic::philox_normals, generic::normals, generic::fused_multiply_add,
-     generic::uniforms, generic::apply, generic::affine, generic::dot_norms, generic::gram,
+    {"generic", [] { return true; }, generic::philox_stream, generic::philox_normals,
+     generic::normals, generic::fused_multiply_add, generic::uniforms, generic::apply,
+     generic::erf_forms, generic::affine, generic::dot_norms, generic::gram,
      generic::combine},
 };
 
@@ -117,6 +121,10 @@ void uniforms(const u64* bits, double lo, double hi, double* out, std::size_t n)
 
 void apply(Func f, const double* in, double* out, std::size_t n) {
     impl().apply(static_cast<int>(f), in, out, n);
+}
+
+void erf_forms(const double* in, double* small, double* large, std::size_t n) {
+    impl().erf_forms(in, small, large, n);
 }
 
 void affine(double a, const double* u, std::size_t stride, const double* v, double* out,

@@ -20,6 +20,7 @@
     void uniforms(const std::uint64_t* bits, double lo, double hi, double* out,         \
                   std::size_t n);                                                       \
     void apply(int func, const double* in, double* out, std::size_t n);                 \
+    void erf_forms(const double* in, double* small, double* large, std::size_t n);      \
     void affine(double a, const double* u, std::size_t stride, const double* v,          \
                 double* out, std::size_t n);                                            \
     void dot_norms(const double* h, std::size_t k, const double* w, std::size_t n,      \

@@ -333,6 +333,82 @@ void test_uniforms() {
     check(same && in_range, "uniforms: bit-identical to lo + (hi-lo) (b >> 11) 2^-53");
 }
 
+// apply(erf) works in chunks that set the large-|x| elements aside without branches
+// (kernels_impl.hpp, erf_chunk): every element must get, bit for bit, the value of its
+// own form (erf_forms: small for |x| <= 2.5 and NaN, large otherwise), whatever the
+// pattern of large elements around it, the length (not a multiple of the vector, group
+// or chunk sizes), the alignment, and in == out.
+double erf_input(Rng& rng, bool large) {
+    const double inf = std::numeric_limits<double>::infinity();
+    const int kind = static_cast<int>(rng.next() % 8);
+    double x;
+    if (large) {
+        const double edge[] = {0x1.4000000000001p+1, 6.0, 0x1.8000000000001p+2, 27.0,
+                               1e300, inf};  // just above 2.5, the clamp at 6, huge
+        x = kind < 5 ? rng.uniform(2.5, 7.0) : edge[rng.next() % 6];
+    } else {
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        const double edge[] = {2.5, 0x1.3ffffffffffffp+1, 0.0, 4.9e-324, 1e-300, nan};
+        x = kind < 5 ? rng.uniform(0.0, 2.5) : edge[rng.next() % 6];
+    }
+    return rng.next() & 1 ? -x : x;
+}
+
+void test_erf_chunks() {
+    Rng rng{2025};
+    const std::size_t sizes[] = {1,   3,   7,   8,   9,    15,   16,   17,   31,  63,
+                                 64,  65,  127, 129, 511,  512,  513,  1000, 1023, 1024,
+                                 1025, 1535, 2047, 2048, 2049, 3001};
+    const double densities[] = {0.0, 0.01, 0.04, 0.3, 0.5, 0.9, 1.0};
+    std::size_t cases = 0, bad = 0, large_seen = 0;
+    double bad_x = 0;
+    for (std::size_t n : sizes) {
+        for (int pattern = 0; pattern < 11; ++pattern) {
+            // patterns 0-6: random positions at a density; 7: alternating; 8: only the
+            // last element; 9: only multiples of 64 and of 512; 10: runs of 1-20.
+            std::vector<char> big(n, 0);
+            for (std::size_t i = 0; i < n; ++i) {
+                if (pattern < 7)
+                    big[i] = rng.uniform(0.0, 1.0) < densities[pattern];
+                else if (pattern == 7)
+                    big[i] = i % 2;
+                else if (pattern == 8)
+                    big[i] = i + 1 == n;
+                else if (pattern == 9)
+                    big[i] = i % 64 == 0 || i % 512 == 511;
+            }
+            if (pattern == 10)
+                for (std::size_t i = 0; i < n;) {
+                    const std::size_t run = 1 + rng.next() % 20;
+                    const bool on = rng.next() & 1;
+                    for (std::size_t r = 0; i < n && r < run; ++i, ++r) big[i] = on;
+                }
+            // One spare element in front: the kernels also run on misaligned arrays.
+            std::vector<double> x(n + 1), small(n + 1), large(n + 1), out(n + 1);
+            for (std::size_t i = 0; i < n; ++i) x[i + 1] = erf_input(rng, big[i] != 0);
+            K::erf_forms(x.data() + 1, small.data() + 1, large.data() + 1, n);
+            std::vector<double> inplace = x;
+            K::apply(K::Func::erf, x.data() + 1, out.data() + 1, n);
+            K::apply(K::Func::erf, inplace.data() + 1, inplace.data() + 1, n);
+            for (std::size_t i = 1; i <= n; ++i) {
+                const bool is_large = std::fabs(x[i]) > 2.5;  // false for NaN
+                large_seen += is_large;
+                const double want = is_large ? large[i] : small[i];
+                if (std::memcmp(&out[i], &want, sizeof want) != 0 ||
+                    std::memcmp(&inplace[i], &want, sizeof want) != 0) {
+                    if (bad++ == 0) bad_x = x[i];
+                }
+            }
+            ++cases;
+        }
+    }
+    check(bad == 0 && large_seen > 10000,
+          fmt("erf: bit-identical to the per-element forms in %.0f arrays (%.0f large "
+              "elements), ",
+              static_cast<double>(cases), static_cast<double>(large_seen)) +
+              fmt("%.0f mismatches (first at x = %.17g)", static_cast<double>(bad), bad_x));
+}
+
 // Gram matrix and dot_norms against long-double sums, on sizes that leave tails
 // (k = 7 rows: groups of pairs that do not divide evenly; n not a multiple of 8).
 void test_gram() {
@@ -519,6 +595,7 @@ int main() {
         check(std::strcmp(K::path(), p) == 0, "set_path/path");
         test_philox();
         test_functions(cases);
+        test_erf_chunks();
         test_normals(first_normals, words, nref, p);
         test_uniforms();
         test_gram();

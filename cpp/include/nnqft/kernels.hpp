@@ -47,6 +47,11 @@ void uniforms(const u64* bits, double lo, double hi, double* out, std::size_t n)
 /// out[i] = f(in[i]); in and out may alias.
 void apply(Func f, const double* in, double* out, std::size_t n);
 
+/// The two forms behind apply(Func::erf), each on every element (tests: apply must
+/// give, bit for bit, small[i] where |in[i]| <= 2.5 or in[i] is NaN, large[i]
+/// otherwise): small = x P(x^2 - 25/8), large = sign(x) (1 - e^-H(|x|)).
+void erf_forms(const double* in, double* small, double* large, std::size_t n);
+
 /// out[j] = a u[j stride] + v[j] (one input coordinate of a first-layer pre-activation);
 /// v and out may alias.
 void affine(double a, const double* u, std::size_t stride, const double* v, double* out,
