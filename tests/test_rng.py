@@ -67,7 +67,9 @@ F32 = np.float32
 # exact there, the sum rounds to 64 bits first: a double rounding that needs the exact
 # sum within 2^-64 of a float midpoint, ~1e-12 per operation). So the normals must agree
 # bit for bit on every path.
-LOG_P = [F32(float.fromhex(h)) for h in ("0x1.55555cp-1", "0x1.997c26p-2", "0x1.2ee788p-2")]
+LOG_Q = [F32(float.fromhex(h)) for h in ("-0x1.fffff8p-2", "0x1.55555p-2", "-0x1.000428p-2",
+                                         "0x1.99a402p-3", "-0x1.542744p-3", "0x1.227088p-3",
+                                         "-0x1.0f377ep-3", "0x1.084e78p-3", "-0x1.383e14p-4")]
 SIN_F = [F32(float.fromhex(h)) for h in ("0x1.921fb6p+2", "-0x1.4abbbap+5", "0x1.465e92p+6",
                                          "-0x1.2d9302p+6")]
 COS_F = [F32(float.fromhex(h)) for h in ("0x1.3bd3ccp+4", "-0x1.03c1dep+6", "0x1.55c5e0p+6",
@@ -102,10 +104,7 @@ def box_muller(words, fused=None):
         k = ((h + lo).view(np.uint32) - np.uint32(0x3F3504F3)).view(np.int32) >> np.int32(23)
         scale = ((np.int32(127) - k) << np.int32(23)).view(F32)
         f = (h * scale - F32(1)) + lo * scale  # exact products: the same with FMA
-        s = f / (F32(2) + f)
-        z = s * s
-        hfsq = (F32(0.5) * f) * f
-        log1pf = f - (hfsq - s * mul_add(z, horner32(LOG_P, z, fused), hfsq, fused))
+        log1pf = mul_add(f * f, horner32(LOG_Q, f, fused), f, fused)
         nk = (-k).astype(F32)
         t = nk * LN2_HI - mul_add(-nk, LN2_LO, log1pf, fused)  # nk LN2_HI is exact
         rad = np.sqrt(t + t)
