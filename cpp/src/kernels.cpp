@@ -30,8 +30,8 @@ struct Impl {
     void (*affine)(double, const double*, std::size_t, const double*, double*, std::size_t);
     void (*dot_norms)(const double*, std::size_t, const double*, std::size_t, double*);
     void (*gram)(const double*, std::size_t, std::size_t, double*);
-    void (*combine)(const double*, std::size_t, std::size_t, const double*, std::size_t,
-                    double*);
+    void (*combine)(const double*, std::size_t, std::size_t, const u32*, const double*,
+                    std::size_t, double*);
 };
 
 #if defined(NNQFT_KERNELS_AVX2) || defined(NNQFT_KERNELS_AVX512)
@@ -141,9 +141,9 @@ void gram(const double* h, std::size_t k, std::size_t n, double* out) {
     impl().gram(h, k, n, out);
 }
 
-void combine(const double* c, std::size_t k, std::size_t r, const double* u, std::size_t n,
-             double* out) {
-    impl().combine(c, k, r, u, n, out);
+void combine(const double* c, std::size_t k, std::size_t r, const u32* order, const double* u,
+             std::size_t n, double* out) {
+    impl().combine(c, k, r, order, u, n, out);
 }
 
 const char* path() { return impl().name; }

@@ -962,21 +962,21 @@ NNQFT_INLINE void dot_norm_tile(const double* const* h, const double* w, size_t 
 /// vectors of columns: the M C accumulators stay in registers over the r terms, each
 /// summed in the order s = 0, 1, ... starting from 0.
 template <size_t M, size_t C>
-NNQFT_INLINE void combine_tile(const double* c, size_t r, const double* u, size_t n,
-                               size_t j, double* out) {
+NNQFT_INLINE void combine_tile(const double* const* c, size_t terms, const double* u,
+                               size_t n, size_t j, double* const* out) {
     using V = Vec::V;
     V acc[M][C];
 #pragma GCC unroll 16
     for (size_t p = 0; p < M; ++p)
 #pragma GCC unroll 16
         for (size_t q = 0; q < C; ++q) acc[p][q] = Vec::zero();
-    for (size_t s = 0; s < r; ++s) {
+    for (size_t s = 0; s < terms; ++s) {
         V us[C];
 #pragma GCC unroll 16
         for (size_t q = 0; q < C; ++q) us[q] = Vec::load(u + s * n + j + q * Vec::W);
 #pragma GCC unroll 16
         for (size_t p = 0; p < M; ++p) {
-            const V cp = Vec::bcast(c[p * r + s]);
+            const V cp = Vec::bcast(c[p][s]);
 #pragma GCC unroll 16
             for (size_t q = 0; q < C; ++q) acc[p][q] = Vec::fma(cp, us[q], acc[p][q]);
         }
@@ -984,7 +984,7 @@ NNQFT_INLINE void combine_tile(const double* c, size_t r, const double* u, size_
 #pragma GCC unroll 16
     for (size_t p = 0; p < M; ++p)
 #pragma GCC unroll 16
-        for (size_t q = 0; q < C; ++q) Vec::store(out + p * n + j + q * Vec::W, acc[p][q]);
+        for (size_t q = 0; q < C; ++q) Vec::store(out[p] + j + q * Vec::W, acc[p][q]);
 }
 }  // namespace
 
@@ -1157,17 +1157,39 @@ void gram(const double* __restrict h, size_t k, size_t n, double* __restrict out
     }
 }
 
-void combine(const double* __restrict c, size_t k, size_t r, const double* __restrict u,
-             size_t n, double* __restrict out) {
+void combine(const double* __restrict c, size_t k, size_t r, const u32* order,
+             const double* __restrict u, size_t n, double* __restrict out) {
     // Tiles of M rows x C vectors of columns: per term s, C loads of u and M broadcasts
     // feed M C independent FMA chains (loads of u shared by M rows; enough chains to
     // hide the FMA latency). Column blocks outermost: u's block stays in L1 for all k
-    // rows. Every output sums its terms in the order s = 0, 1, ... on every path.
+    // rows. Every output sums its terms in the order s = 0, 1, ... on every path, up to
+    // the last non-zero coefficient of its tile (trailing zero terms only add zeros).
     constexpr size_t M = 3, C = Vec::kRegs >= 32 ? 4 : 3;  // M C + C + 1 registers
+    constexpr size_t kMaxTiles = 64;
+    size_t tile_terms[kMaxTiles];
+    const size_t n_tiles = (k + M - 1) / M;
+    auto row = [&](size_t t) { return order != nullptr ? size_t{order[t]} : t; };
+    auto terms_of = [&](size_t i) {
+        size_t m = r;
+        while (m > 0 && c[i * r + m - 1] == 0.0) --m;
+        return m;
+    };
+    for (size_t t = 0; t < n_tiles && t < kMaxTiles; ++t) {
+        tile_terms[t] = 0;
+        for (size_t p = t * M; p < k && p < (t + 1) * M; ++p)
+            tile_terms[t] = tile_terms[t] > terms_of(row(p)) ? tile_terms[t] : terms_of(row(p));
+    }
     auto rows = [&](auto width, size_t j) NNQFT_LAMBDA_INLINE {
-        for (size_t i0 = 0; i0 < k; i0 += M)
+        for (size_t i0 = 0, t = 0; i0 < k; i0 += M, ++t)
             with_size<M>(k - i0 < M ? k - i0 : M, [&](auto m) NNQFT_LAMBDA_INLINE {
-                combine_tile<m.value, width.value>(c + i0 * r, r, u, n, j, out + i0 * n);
+                const double* crow[m.value];
+                double* orow[m.value];
+                for (size_t p = 0; p < m.value; ++p) {
+                    crow[p] = c + row(i0 + p) * r;
+                    orow[p] = out + row(i0 + p) * n;
+                }
+                combine_tile<m.value, width.value>(crow, t < kMaxTiles ? tile_terms[t] : r, u,
+                                                   n, j, orow);
             });
     };
     size_t j = 0;
@@ -1176,7 +1198,8 @@ void combine(const double* __restrict c, size_t k, size_t r, const double* __res
     for (; j < n; ++j) {
         for (size_t i = 0; i < k; ++i) {
             double acc = 0.0;
-            for (size_t s = 0; s < r; ++s) acc = fmadd(c[i * r + s], u[s * n + j], acc);
+            for (size_t s = 0, m = terms_of(i); s < m; ++s)
+                acc = fmadd(c[i * r + s], u[s * n + j], acc);
             out[i * n + j] = acc;
         }
     }

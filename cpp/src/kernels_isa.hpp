@@ -26,8 +26,8 @@
     void dot_norms(const double* h, std::size_t k, const double* w, std::size_t n,      \
                    double* result);                                                     \
     void gram(const double* h, std::size_t k, std::size_t n, double* out);              \
-    void combine(const double* c, std::size_t k, std::size_t r, const double* u,        \
-                 std::size_t n, double* out);                                           \
+    void combine(const double* c, std::size_t k, std::size_t r,                         \
+                 const std::uint32_t* order, const double* u, std::size_t n, double* out); \
     }
 
 NNQFT_DECLARE_KERNEL_ISA(generic)

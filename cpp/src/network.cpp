@@ -246,7 +246,7 @@ void Evaluator::gram_layer(std::uint64_t net, int layer) {
     // unit normals, used in place: cached per network, so a sigma grid redraws nothing
     const double* xi = stream(net, layer, Purpose::weights, r * n, true).normals.data();
     coefficients_ = factor_.factor();  // row-major for the kernel
-    kernels::combine(coefficients_.data(), k, r, xi, n, z_.data());
+    kernels::combine(coefficients_.data(), k, r, factor_.order().data(), xi, n, z_.data());
     activate();
 }
 

@@ -11,9 +11,11 @@ int PsdFactor::compute(const Eigen::MatrixXd& g) {
     s_.resize(k, k);
     a_.resize(k, k);
     chosen_.assign(static_cast<std::size_t>(k), 0);
+    order_.clear();
     rank_ = 0;
     if (!g.allFinite()) {  // let the NaN reach the outputs, as on the explicit path
         a_.col(0).setConstant(std::numeric_limits<double>::quiet_NaN());
+        for (Eigen::Index i = 0; i < k; ++i) order_.push_back(static_cast<std::uint32_t>(i));
         rank_ = k > 0 ? 1 : 0;
         return rank_;
     }
@@ -30,6 +32,7 @@ int PsdFactor::compute(const Eigen::MatrixXd& g) {
             if (unchosen(i) && s_(i, i) > best) best = s_(i, i), p = i;
         if (p < 0) break;
         chosen_[static_cast<std::size_t>(p)] = 1;
+        order_.push_back(static_cast<std::uint32_t>(p));
         const double pivot = std::sqrt(best);
         auto f = a_.col(rank_);
         for (Eigen::Index i = 0; i < k; ++i) f(i) = unchosen(i) ? s_(i, p) / pivot : 0.0;
@@ -41,6 +44,8 @@ int PsdFactor::compute(const Eigen::MatrixXd& g) {
         ++rank_;
     }
     a_.leftCols(rank_) = d_.asDiagonal() * a_.leftCols(rank_);  // back to G's scale
+    for (Eigen::Index i = 0; i < k; ++i)
+        if (unchosen(i)) order_.push_back(static_cast<std::uint32_t>(i));
     return rank_;
 }
 

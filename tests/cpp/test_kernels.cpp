@@ -487,7 +487,7 @@ void test_combine() {
                 std::vector<double> c(k * r), u(r * n), out(k * n, -1.0);
                 for (double& v : c) v = rng.uniform(-2.0, 3.0);
                 for (double& v : u) v = rng.uniform(-2.0, 3.0);
-                K::combine(c.data(), k, r, u.data(), n, out.data());
+                K::combine(c.data(), k, r, nullptr, u.data(), n, out.data());
                 for (std::size_t i = 0; i < k; ++i)
                     for (std::size_t j = 0; j < n; ++j) {
                         long double ref = 0, scale = 0;
@@ -543,14 +543,27 @@ void test_summation_order() {
             std::vector<double> c(k * rank), u(rank * n), z(k * n);
             for (double& v : c) v = rng.uniform(-2.0, 3.0);
             for (double& v : u) v = rng.uniform(-2.0, 3.0);
-            K::combine(c.data(), k, rank, u.data(), n, z.data());
-            for (std::size_t i = 0; i < k; ++i)
-                for (std::size_t j = 0; j < n; ++j) {
-                    double acc = 0.0;
-                    for (std::size_t s = 0; s < rank; ++s)
-                        acc = std::fma(c[i * rank + s], u[s * n + j], acc);
-                    ok = ok && z[i * n + j] == acc;
-                }
+            // Dense, then lower trapezoidal in a shuffled pivot order (row order[t] has
+            // exact zeros beyond column t, as PsdFactor's A): tiles that stop at their
+            // last non-zero coefficient give the same values as the full sums.
+            std::vector<std::uint32_t> order(k);
+            for (std::size_t i = 0; i < k; ++i) order[i] = static_cast<std::uint32_t>(i);
+            for (std::size_t i = k; i > 1; --i)
+                std::swap(order[i - 1], order[static_cast<std::size_t>(rng.uniform(0.0, 1.0) * i)]);
+            for (int triangular = 0; triangular < 2; ++triangular) {
+                if (triangular)
+                    for (std::size_t t = 0; t < k; ++t)
+                        for (std::size_t s = t + 1; s < rank; ++s) c[order[t] * rank + s] = 0.0;
+                K::combine(c.data(), k, rank, triangular ? order.data() : nullptr, u.data(), n,
+                           z.data());
+                for (std::size_t i = 0; i < k; ++i)
+                    for (std::size_t j = 0; j < n; ++j) {
+                        double acc = 0.0;
+                        for (std::size_t s = 0; s < rank; ++s)
+                            acc = std::fma(c[i * rank + s], u[s * n + j], acc);
+                        ok = ok && z[i * n + j] == acc;
+                    }
+            }
         }
     }
     check(ok, "gram, dot_norms, combine: bit-identical to std::fma in the documented order");

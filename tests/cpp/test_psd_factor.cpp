@@ -2,6 +2,7 @@
 // sign of round-off, with the rank revealed and nothing non-finite.
 #include <cmath>
 #include <random>
+#include <vector>
 
 #include "check.hpp"
 #include "nnqft/psd_factor.hpp"
@@ -32,6 +33,23 @@ double relative_residual(const nnqft::PsdFactor& f, const MatrixXd& g) {
     return worst;
 }
 
+// order() is a permutation of the rows; row order[t] has zeros beyond column t (t < r):
+// the structure combine() skips.
+bool order_is_triangular(const nnqft::PsdFactor& f, Eigen::Index k) {
+    const MatrixXd a = f.factor();
+    const auto& order = f.order();
+    std::vector<char> seen(static_cast<std::size_t>(k), 0);
+    bool ok = static_cast<Eigen::Index>(order.size()) == k;
+    for (std::size_t t = 0; ok && t < order.size(); ++t) {
+        const auto i = static_cast<Eigen::Index>(order[t]);
+        ok = i < k && !seen[order[t]];
+        seen[order[t]] = 1;
+        for (Eigen::Index s = static_cast<Eigen::Index>(t) + 1; ok && s < a.cols(); ++s)
+            ok = a(i, s) == 0.0;
+    }
+    return ok;
+}
+
 }  // namespace
 
 int main() {
@@ -43,6 +61,7 @@ int main() {
         CHECK(f.compute(g) == 6);
         CHECK(f.factor().cols() == 6 && f.factor().allFinite());
         CHECK(relative_residual(f, g) < 1e-13);
+        CHECK(order_is_triangular(f, 6));
     }
     // every rank below k, including k > rank + 1 and rank 0
     for (int r = 0; r <= 5; ++r) {
@@ -51,6 +70,7 @@ int main() {
         CHECK(f.compute(g) == r);
         CHECK(f.factor().allFinite());
         CHECK(relative_residual(f, g) < 1e-13);
+        CHECK(order_is_triangular(f, 6));
     }
     // nearly collinear but full rank (a deep kernel at nearby inputs): directions with
     // 1e-8 of the variance are genuine (the differences between the inputs' outputs), kept

@@ -71,9 +71,13 @@ void gram(const double* h, std::size_t k, std::size_t n, double* out);
 
 /// out[i n + j] = sum_{s < r} c[i r + s] u[s n + j] for i < k, j < n: the product of
 /// c (row-major k x r) and u (row-major r x n), each sum in the order s = 0, 1, ...
-/// (the Gram-chain sampler's z = A xi).
-void combine(const double* c, std::size_t k, std::size_t r, const double* u, std::size_t n,
-             double* out);
+/// (the Gram-chain sampler's z = A xi). Rows are computed in tiles of consecutive
+/// entries of `order` (a permutation of 0..k-1; null: 0, 1, ...), and a tile stops at
+/// the last non-zero coefficient of its rows: ordered by pivot, a triangular c costs
+/// about half. Terms skipped are exact zeros, so the values are the same either way
+/// (up to the sign of a zero sum).
+void combine(const double* c, std::size_t k, std::size_t r, const u32* order, const double* u,
+             std::size_t n, double* out);
 
 /// Whether the path in use has a true fused multiply-add (every path but x86-64 generic).
 bool fused_multiply_add();

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <cstdint>
 #include <vector>
 
 namespace nnqft {
@@ -39,11 +40,16 @@ class PsdFactor {
     /// A (k x r, lower trapezoidal in pivot order): A A^T = g up to round-off.
     auto factor() const { return a_.leftCols(rank_); }
 
+    /// The rows of A by pivot order, then the rows spanned by the pivots: row order()[t]
+    /// has non-zeros in columns 0..t only, for t < r.
+    const std::vector<std::uint32_t>& order() const { return order_; }
+
   private:
     Eigen::MatrixXd s_;  // Schur complement of the correlation matrix
     Eigen::MatrixXd a_;  // k x k; the first rank_ columns hold A
     Eigen::VectorXd d_;  // sqrt(g_aa), 0 for a zero-variance input
     std::vector<char> chosen_;
+    std::vector<std::uint32_t> order_;
     int rank_ = 0;
 };
 
