@@ -255,6 +255,14 @@ def test_checkpoint_resumes_on_another_kernel_path(tmp_path):
     # single-precision normals differ from the native ones by an ulp (2^-24), which moves
     # these means by ~1e-10 relative; a different network would move them by ~1e-2.
     np.testing.assert_allclose(whole.mean(4), local.mean(4), rtol=1e-8)
+    # Between paths that both have FMA the networks are the same bits.
+    if native != "avx2" and _core.set_kernel_path("avx2"):
+        try:
+            on_avx2 = nnqft.sample(arch, XSET_ERF, 640, orders=(2, 4), estimator="conditional",
+                                   seed=5)
+        finally:
+            _core.set_kernel_path(native)
+        assert on_avx2 == local
 
 
 def test_sigma_flow_with_checkpoint_needs_a_fixed_seed(tmp_path):

@@ -134,7 +134,10 @@ def box_muller_exact(words):
 
 
 EXTREME_WORDS = [0, 2**64 - 1, 2**32 - 1, (2**32 - 1) << 32, 1, 2**31, 2**29 << 32,
-                 2**30 << 32, 3 * 2**29 << 32, (2**29 - 1) << 32, 2**32 - 2**8]
+                 2**30 << 32, 3 * 2**29 << 32, (2**29 - 1) << 32, 2**32 - 2**8,
+                 # the largest errors a targeted search found, 3.60 and 3.51 2^-24 R
+                 # (without and with FMA): the bound of 4 is nearly tight
+                 0xE096CD90DFB5FF9F, 0xE07C0D90DF3D229F]
 
 
 def test_normals_match_numpy_box_muller_bit_for_bit(kernel_path):

@@ -277,7 +277,7 @@ NNQFT_INLINE u64 erf_is_large(double x) {
 // large-|x| form as one dense vector loop, every element through the small-|x| form,
 // and the large results are scattered over the small ones. Each element's result is
 // the one its own form gives, so this is bit-identical to choosing per element.
-constexpr size_t kErfChunk = 1024;  // the sampler calls apply on one width (1000) at a time
+constexpr size_t kErfChunk = 1024;  // the first layer calls apply on one width (1000) at a time
 // Doubles per vector, and vectors per group of erf_small_vecs (below).
 #if defined(__AVX512F__)
 constexpr size_t kErfLanes = 8, kErfVecs = 8;
@@ -379,7 +379,11 @@ NNQFT_INLINE ErfVec ev_fmadd(ErfVec a, ErfVec b, ErfVec c) {  // fmadd() lane by
 #elif defined(__AVX2__)
     return _mm256_fmadd_pd(a, b, c);
 #else
-    return a * b + c;
+    // fmadd() itself: a true FMA where the generic build has one (aarch64, -mfma), as
+    // erf_small's scalar Horner uses, so that both forms round alike.
+    ErfVec r;
+    for (size_t l = 0; l < kErfLanes; ++l) r[l] = fmadd(a[l], b[l], c[l]);
+    return r;
 #endif
 }
 
@@ -484,7 +488,7 @@ NNQFT_INLINE double cos_fast(double x) {
 // Every step below is a correctly rounded IEEE single-precision +, -, *, /, sqrt or
 // fused multiply-add (mul_add: a true FMA on the AVX2 and AVX-512 paths and wherever the
 // generic build has one, a * b + c on x86-64 without FMA), an exact integer or bit
-// operation or an exact conversion, in a fixed order: the normals are bit-identical on
+// operation or a correctly rounded conversion, in a fixed order: the normals are bit-identical on
 // every path with FMA (tests/test_rng.py recomputes them bit for bit in numpy, with and
 // without FMA). The same template runs on one lane (scalar types) and on whole SIMD
 // registers (GCC vector types).
@@ -502,17 +506,18 @@ NNQFT_INLINE To bits_as(From x) {
 }
 
 // log(1+f) = f + f^2 Q(f) on f in [sqrt(1/2) - 1, sqrt(2) - 1], Q of degree 8 (relative
-// error 4.1e-9 in log(1+f), 0.75 ulp as evaluated; no division).
+// error 4.7e-9 in log(1+f) with the coefficients rounded to float, 0.75 ulp as
+// evaluated; no division).
 constexpr float kLogQ[9] = {-0x1.fffff8p-2f, 0x1.55555p-2f,   -0x1.000428p-2f,
                             0x1.99a402p-3f,  -0x1.542744p-3f, 0x1.227088p-3f,
                             -0x1.0f377ep-3f, 0x1.084e78p-3f,  -0x1.383e14p-4f};
-// sin(2 pi t)/t (relative error 3.2e-9) and (1 - cos(2 pi t))/t^2 (6.4e-11 relative to
+// sin(2 pi t)/t (relative error 3.4e-8) and (1 - cos(2 pi t))/t^2 (1.1e-8 relative to
 // cos) in w = t^2 <= 1/64.
 constexpr float kSinF[4] = {0x1.921fb6p+2f, -0x1.4abbbap+5f, 0x1.465e92p+6f,
                             -0x1.2d9302p+6f};
 constexpr float kCosF[4] = {0x1.3bd3ccp+4f, -0x1.03c1dep+6f, 0x1.55c5e0p+6f,
                             -0x1.d9d57cp+5f};
-// ln2 = kLn2HiF + kLn2LoF; kLn2HiF has 17 significant bits, so n kLn2HiF is exact.
+// ln2 = kLn2HiF + kLn2LoF; kLn2HiF has 15 significant bits, so n kLn2HiF is exact.
 constexpr float kLn2HiF = 0x1.62e4p-1f;
 constexpr float kLn2LoF = 0x1.7f7d1cp-20f;
 
@@ -581,7 +586,8 @@ NNQFT_INLINE void box_muller_lanes(U a, U b, F& c, F& s) {
     const F t = mul_add(nk, splat<F>(kLn2HiF), -mul_add(-nk, splat<F>(kLn2LoF), log1pf));
     const F rad = sqrt_lanes(t + t);
     // theta = 2 pi (q/4 + x): the quadrant q = round(4 b 2^-32) mod 4 is the top two bits
-    // of v, and x 2^32 = (v mod 2^30) - 2^29 in [-2^29, 2^29) is exact.
+    // of v, and x 2^32 = (v mod 2^30) - 2^29 in [-2^29, 2^29) is an exact integer (its
+    // conversion to float rounds to 24 bits).
     const U v = b + 0x20000000U;
     const F x = to_float(bits_as<S>(v & 0x3FFFFFFFU) - 0x20000000) * 0x1p-32f;
     const F xx = x * x;

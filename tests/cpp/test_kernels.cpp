@@ -216,6 +216,10 @@ std::vector<u64> normal_words(std::size_t n_words) {
     for (u64 a : radius)
         for (u64 b : angle)
             if (i < n_words) w[i++] = a | b << 32;
+    // The largest errors found by a targeted search (3.60 and 3.51 2^-24 R, generic and
+    // FMA paths): the bound of 4 is tight there.
+    for (u64 worst : {0xe096cd90dfb5ff9fULL, 0xe07c0d90df3d229fULL})
+        if (i < n_words) w[i++] = worst;
     return w;
 }
 
@@ -257,7 +261,8 @@ void test_normals(std::vector<double>& first_path_out, const std::vector<u64>& w
         std::vector<double> two(4 * n_blocks), fused(4 * n_blocks);
         K::normals(w.data(), two.data(), two.size());
         K::philox_normals(key, first, n_blocks, fused.data());
-        fused_same = fused_same && std::memcmp(two.data(), fused.data(), two.size() * 8) == 0;
+        fused_same = fused_same && (two.empty() ||
+                                    std::memcmp(two.data(), fused.data(), two.size() * 8) == 0);
     }
     check(fused_same, "philox_normals == normals(philox_stream) bit for bit, 0..1027 blocks");
 

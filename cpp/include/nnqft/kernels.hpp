@@ -27,7 +27,8 @@ void philox_stream(const Key32& key, const Counter32& first, std::size_t n_block
 /// Standard normals, stream version 3: each 64-bit word w gives one Box-Muller pair
 /// from a = w mod 2^32 and b = w >> 32,
 ///   R = sqrt(-2 ln u), u = (a + 1/2) 2^-32,  theta = 2 pi b 2^-32,
-///   out[2i] = R cos theta,  out[2i + 1] = R sin theta   (word i = bits[i], i < n/2),
+///   out[2i] = R cos theta,  out[2i + 1] = R sin theta   (word i = bits[i], i < n/2;
+///   n even),
 /// evaluated in IEEE single precision with correctly rounded operations and fused
 /// multiply-adds (the same bits on every path with FMA; x86-64 without it, the generic
 /// path, rounds the products too), |error| <= 4 2^-24 R, then widened to double.
@@ -74,8 +75,8 @@ void gram(const double* h, std::size_t k, std::size_t n, double* out);
 /// (the Gram-chain sampler's z = A xi). Rows are computed in tiles of consecutive
 /// entries of `order` (a permutation of 0..k-1; null: 0, 1, ...), and a tile stops at
 /// the last non-zero coefficient of its rows: ordered by pivot, a triangular c costs
-/// about half. Terms skipped are exact zeros, so the values are the same either way
-/// (up to the sign of a zero sum).
+/// about half. Terms skipped are exact zeros times finite u, so the values are the same
+/// either way (up to the sign of a zero sum).
 void combine(const double* c, std::size_t k, std::size_t r, const u32* order, const double* u,
              std::size_t n, double* out);
 
