@@ -485,12 +485,12 @@ NNQFT_INLINE double cos_fast(double x) {
 // ---------------------------------------------------------------------------------
 // Box-Muller in single precision (stream version 3).
 //
-// Every step below is a correctly rounded IEEE single-precision +, -, *, /, sqrt or
+// Every step below is a correctly rounded IEEE single-precision +, -, *, sqrt or
 // fused multiply-add (mul_add: a true FMA on the AVX2 and AVX-512 paths and wherever the
 // generic build has one, a * b + c on x86-64 without FMA), an exact integer or bit
-// operation or a correctly rounded conversion, in a fixed order: the normals are bit-identical on
-// every path with FMA (tests/test_rng.py recomputes them bit for bit in numpy, with and
-// without FMA). The same template runs on one lane (scalar types) and on whole SIMD
+// operation or a correctly rounded conversion, in a fixed order: the normals are
+// bit-identical on every path with FMA (tests/test_rng.py recomputes them bit for bit in
+// numpy, with and without FMA). The same template runs on one lane (scalar types) and on whole SIMD
 // registers (GCC vector types).
 
 using u32 = std::uint32_t;
@@ -583,6 +583,7 @@ NNQFT_INLINE void box_muller_lanes(U a, U b, F& c, F& s) {
     const F f = mul_add(l, scale, mul_add(h, scale, splat<F>(-1.0f)));
     const F log1pf = mul_add(f * f, horner_f32(kLogQ, f), f);
     const F nk = to_float(-k);
+    // -log u = -k ln2 - log(1+f) >= 0, with -k kLn2HiF exact
     const F t = mul_add(nk, splat<F>(kLn2HiF), -mul_add(-nk, splat<F>(kLn2LoF), log1pf));
     const F rad = sqrt_lanes(t + t);
     // theta = 2 pi (q/4 + x): the quadrant q = round(4 b 2^-32) mod 4 is the top two bits
@@ -597,8 +598,9 @@ NNQFT_INLINE void box_muller_lanes(U a, U b, F& c, F& s) {
     // odd (bit 30 of v), negate cos where q is 1 or 2 (bit 31 xor bit 30), sin where q
     // is 2 or 3 (bit 31).
     const U swap = bits_as<U>(bits_as<S>(v << 1) >> 31);
-    const U cb = ((bits_as<U>(cs) & ~swap) | (bits_as<U>(sn) & swap)) ^ ((v ^ (v << 1)) & 0x80000000U);
-    const U sb = ((bits_as<U>(sn) & ~swap) | (bits_as<U>(cs) & swap)) ^ (v & 0x80000000U);
+    const U cos_sign = (v ^ (v << 1)) & 0x80000000U, sin_sign = v & 0x80000000U;
+    const U cb = ((bits_as<U>(cs) & ~swap) | (bits_as<U>(sn) & swap)) ^ cos_sign;
+    const U sb = ((bits_as<U>(sn) & ~swap) | (bits_as<U>(cs) & swap)) ^ sin_sign;
     c = rad * bits_as<F>(cb);
     s = rad * bits_as<F>(sb);
 }
@@ -702,10 +704,13 @@ NNQFT_INLINE void v_store_normals(VF c, VF s, double* out) {
     const VecI hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
     const __m512 first = _mm512_permutex2var_ps(bits_as<__m512>(c), lo, bits_as<__m512>(s));
     const __m512 second = _mm512_permutex2var_ps(bits_as<__m512>(c), hi, bits_as<__m512>(s));
+    auto upper = [](__m512 v) {  // lanes 8..15 (AVX512F has no 256-bit float extract)
+        return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    };
     _mm512_storeu_pd(out, _mm512_cvtps_pd(_mm512_castps512_ps256(first)));
-    _mm512_storeu_pd(out + 8, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(first), 1))));
+    _mm512_storeu_pd(out + 8, _mm512_cvtps_pd(upper(first)));
     _mm512_storeu_pd(out + 16, _mm512_cvtps_pd(_mm512_castps512_ps256(second)));
-    _mm512_storeu_pd(out + 24, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(second), 1))));
+    _mm512_storeu_pd(out + 24, _mm512_cvtps_pd(upper(second)));
 }
 #elif defined(__AVX2__)
 constexpr size_t kPhW = 4, kPhG = 4;
@@ -736,8 +741,9 @@ NNQFT_INLINE void v_pair_words(VecI c0, VecI c1, VecI c2, VecI c3, VU& a, VU& b)
 }
 /// out[2i] = c[i], out[2i + 1] = s[i] (normals in stream order).
 NNQFT_INLINE void v_store_normals(VF c, VF s, double* out) {
-    const __m256 lo = _mm256_unpacklo_ps(bits_as<__m256>(c), bits_as<__m256>(s));  // lanes 0 1 | 4 5
-    const __m256 hi = _mm256_unpackhi_ps(bits_as<__m256>(c), bits_as<__m256>(s));  // lanes 2 3 | 6 7
+    const __m256 cv = bits_as<__m256>(c), sv = bits_as<__m256>(s);
+    const __m256 lo = _mm256_unpacklo_ps(cv, sv);  // pairs of lanes 0 1 | 4 5
+    const __m256 hi = _mm256_unpackhi_ps(cv, sv);  // pairs of lanes 2 3 | 6 7
     _mm256_storeu_pd(out, _mm256_cvtps_pd(_mm256_castps256_ps128(lo)));
     _mm256_storeu_pd(out + 4, _mm256_cvtps_pd(_mm256_castps256_ps128(hi)));
     _mm256_storeu_pd(out + 8, _mm256_cvtps_pd(_mm256_extractf128_ps(lo, 1)));

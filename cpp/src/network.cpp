@@ -119,7 +119,8 @@ Evaluator::Stream& Evaluator::stream(std::uint64_t net, int layer, Purpose p, st
     // A Philox4x32 block gives four normals or two uniforms (stream version 3).
     const std::size_t per_block = normals ? 4 : 2;
     const std::size_t n_blocks = (n + per_block - 1) / per_block;
-    require(n_blocks <= kMaxBlocks, "a stream holds at most 2^34 normals or 2^33 uniforms, asked for ", n);
+    require(n_blocks <= kMaxBlocks,
+            "a stream holds at most 2^34 normals or 2^33 uniforms, asked for ", n);
     if (s.net == net && s.gaussian == normals && s.n_blocks >= n_blocks) return s;
     // Drawn in chunks (bit-identical: counter word 0 is the block number) so that a stop
     // request is seen; the stream counts as cached only once complete.
