@@ -143,3 +143,9 @@ def test_an_infeasible_run_is_refused_alike():
     assert exc is ValueError and re.search(f"n_networks={n} would take roughly", message)
     for entry in (_chunked, _client, _dask):
         assert _refusal(entry, None, n=n) == (exc, message)
+    # independent ensembles: sample per sigma, with the flow's orders
+    assert _refusal(_flow_independent, None, n=n) == _refusal(_sample, None, n=n, orders=(2, 4))
+    # A grid evaluates every network at each point: the message quotes the argument given.
+    for entry in (_grid, _flow):
+        exc, message = _refusal(entry, None, n=n)
+        assert exc is ValueError and message.startswith(f"n_networks={n} at 2 grid points would")

@@ -116,9 +116,15 @@ def network_bytes(arch: Architecture, k: int, sampler: str = "weights") -> float
 
 
 def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, threads: int,
-                    n_bins: int, block_size: int, sampler: str = "weights") -> None:
-    """Refuse runs that could not fit in memory or finish, saying why."""
-    n_blocks = -(-n_networks // block_size)
+                    n_bins: int, block_size: int, sampler: str = "weights",
+                    grid_points: int = 1) -> None:
+    """Refuse runs that could not fit in memory or finish, saying why.
+
+    ``width`` counts the stored values of every grid point; each of the ``n_networks``
+    networks is evaluated at ``grid_points`` points.
+    """
+    evaluations = n_networks * grid_points
+    n_blocks = -(-evaluations // block_size)
     nodes = 2 * max(1, math.ceil(math.log2(n_blocks + 1))) + 2 * threads
     bytes_needed = nodes * n_bins * width * 8.0
     total = physical_memory()
@@ -130,10 +136,11 @@ def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, thr
             "inputs, lower orders or fewer bins"
         )
     per_net = _flops_per_network(arch, k, sampler) + width
-    seconds = n_networks * per_net / (2e9 * threads)
+    seconds = evaluations * per_net / (2e9 * threads)
     if seconds > _MAX_SECONDS:
+        at = f" at {grid_points} grid points" if grid_points > 1 else ""
         raise ValueError(
-            f"n_networks={n_networks} would take roughly {seconds / 86400:.0f} days on "
+            f"n_networks={n_networks}{at} would take roughly {seconds / 86400:.0f} days on "
             f"{threads} threads (~{per_net:.2g} flops per network); split the run "
             "(start=...) across machines or sample fewer networks"
         )
@@ -248,8 +255,8 @@ def check_run_feasible(run: RunArguments, threads: int) -> None:
     r = observable_size(k, run.estimator)
     width = sum(n_tuples(r, d) for d in stored_degrees(run.orders, run.estimator))
     n_grid = len(run.archs)
-    _check_feasible(run.archs[0], k, width * n_grid, run.n_networks * n_grid, threads,
-                    run.n_bins, run.block_size, run.sampler)
+    _check_feasible(run.archs[0], k, width * n_grid, run.n_networks, threads, run.n_bins,
+                    run.block_size, run.sampler, n_grid)
 
 
 def sample(
