@@ -9,7 +9,12 @@ import numpy as np
 
 from ._validation import as_int, scalar
 
+#: Most worker threads a run may ask for.
+MAX_THREADS = 1024
+
 __all__ = [
+    "MAX_THREADS",
+    "check_threads",
     "default_threads",
     "require_fixed_seed",
     "resolve_seed",
@@ -76,7 +81,12 @@ def resolve_threads(threads: Any) -> int:
     """Validate a ``threads`` argument (None means :func:`default_threads`)."""
     if threads is None:
         return default_threads()
-    return as_int("threads", threads, minimum=1, maximum=1024)
+    return check_threads(threads)
+
+
+def check_threads(threads: Any, name: str = "threads") -> int:
+    """Validate a thread count, 1 to :data:`MAX_THREADS` (``name`` for the messages)."""
+    return as_int(name, threads, minimum=1, maximum=MAX_THREADS)
 
 
 def require_fixed_seed(seed: Any, checkpoint: Any) -> None:

@@ -22,20 +22,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from ._seeding import require_fixed_seed, resolve_seed, resolve_threads
-from ._validation import as_int
+from ._seeding import check_threads, require_fixed_seed
+from ._validation import as_int, check_arch
 from .architecture import Architecture
 from .checkpoint import Checkpoint, run_config
-from .correlators import Correlators, observable_size, stored_degrees
+from .correlators import Correlators
 from .sampling import (
-    DEFAULT_BLOCK_SIZE,
-    _check_feasible,
-    check_index_range,
+    check_arguments,
+    check_run_feasible,
     core_hook,
     progress_counter,
     sample_grid,
 )
-from .tuples import n_tuples
 
 __all__ = ["sample_dask", "sample_chunked", "connect", "DEFAULT_CHUNK_SIZE", "MAX_TASKS"]
 
@@ -93,10 +91,9 @@ def sample_dask(
     """
     if "threads" in kwargs:
         raise ValueError("threads are per task here: use threads_per_task")
-    threads_per_task = as_int("threads_per_task", threads_per_task, minimum=1)
-    chunk_size = as_int("chunk_size", chunk_size, minimum=1)
-    if not isinstance(arch, Architecture):
-        raise TypeError(f"arch must be an nnqft.Architecture, got {type(arch).__name__}")
+    threads_per_task = check_threads(threads_per_task, "threads_per_task")
+    chunk_size = as_int("chunk_size", chunk_size, minimum=1)  # None is refused here
+    check_arch(arch)
     return sample_chunked([arch], x, n_networks, threads=threads_per_task, progress=progress,
                           checkpoint=checkpoint, client=client, chunk_size=chunk_size,
                           **kwargs)[0]
@@ -120,14 +117,19 @@ def sample_chunked(
     block_size, n_bins); ``sample(..., checkpoint=, client=, chunk_size=)`` calls this.
     The result is bit-identical to the unchunked run.
     """
-    start, n_networks, chunk, common = _arguments(n_networks, chunk_size, checkpoint, options)
-    archs = list(archs)
-    # validates every argument and yields the configuration, in a few milliseconds
-    probe = sample_grid(archs, x, min(common["block_size"], n_networks), threads=1,
+    seed, start = options.pop("seed", 0), options.pop("start", 0)  # each chunk has its own
+    require_fixed_seed(seed, checkpoint)  # before the seed becomes a fresh SeedSequence
+    run = check_arguments(archs, x, n_networks, seed=seed, start=start, threads=1 if client
+                          is not None and threads is None else threads, **options)
+    check_run_feasible(run, run.threads if client is None else  # the cluster's threads
+                       max(run.threads, sum(client.nthreads().values())))
+    start, n_networks, threads = run.start, run.n_networks, run.threads
+    chunk = _chunk_size(chunk_size, n_networks, run.block_size)
+    # every chunk's sample_grid call: the seed resolved once (every chunk needs its key)
+    common = dict(options, seed=run.seed, block_size=run.block_size)
+    # the run's configuration (pilot shifts, the checkpoint's identity), in milliseconds
+    probe = sample_grid(run.archs, run.x, min(run.block_size, n_networks), threads=1,
                         start=start, **common)
-    threads = resolve_threads(1 if client is not None and threads is None else threads)
-    _check_whole_run(probe, n_networks, threads if client is None else
-                     max(threads, sum(client.nthreads().values())))
     store = None
     if checkpoint is not None:
         store = Checkpoint.open(checkpoint, run_config([c.state() for c in probe]))
@@ -136,7 +138,7 @@ def sample_chunked(
     resumed, covered = _resume(store, start, stop, common["block_size"])
     done = sum(b - a for a, b in covered)
     n_todo, todo = _chunks_to_do(_gaps(covered, start, stop), chunk)
-    spec = {"archs": [a.to_dict() for a in archs], "x": probe[0].x, "threads": threads,
+    spec = {"archs": [a.to_dict() for a in run.archs], "x": run.x, "threads": threads,
             # the probe's pilot shift for every chunk: recomputed on a machine with another
             # kernel path it may differ in the last bit, and such states refuse to merge
             "shifts": [c.state()["shift"] for c in probe] if store is None else store.shift,
@@ -156,32 +158,8 @@ def sample_chunked(
     return result
 
 
-def _check_whole_run(probe: Grid, n_networks: int, threads: int) -> None:
-    """The memory and duration checks of one unchunked run, for the whole range.
-
-    The probe and every chunk are checked only for their own networks; this refuses
-    before any work what ``sample`` would refuse (on ``threads``: the cluster's, on Dask).
-    """
-    first = probe[0]
-    width = sum(n_tuples(observable_size(first.k, first.estimator), d)
-                for d in stored_degrees(first.orders, first.estimator))
-    _check_feasible(first.arch, first.k, width * len(probe), n_networks * len(probe), threads,
-                    first.n_bins, int(first.meta["block_size"]), str(first.meta["sampler"]))
-
-
-def _arguments(n_networks: Any, chunk_size: Any, checkpoint: Any,
-               options: dict[str, Any]) -> tuple[int, int, int, dict[str, Any]]:
-    """Checked ``start``, ``n_networks`` and chunk size (whole blocks).
-
-    Also the keyword arguments every chunk's ``sample_grid`` call shares, with the seed
-    resolved once.
-    """
-    seed = options.pop("seed", 0)
-    require_fixed_seed(seed, checkpoint)
-    start = as_int("start", options.pop("start", 0), minimum=0)
-    n_networks = as_int("n_networks", n_networks, minimum=1)
-    check_index_range(start, n_networks)  # the probe covers only its first block
-    block = as_int("block_size", options.get("block_size", DEFAULT_BLOCK_SIZE), minimum=1)
+def _chunk_size(chunk_size: Any, n_networks: int, block: int) -> int:
+    """The checked chunk size, rounded up to whole blocks."""
     chunk = as_int("chunk_size", DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
                    minimum=1)
     n_tasks = -(-n_networks // chunk)
@@ -189,9 +167,7 @@ def _arguments(n_networks: Any, chunk_size: Any, checkpoint: Any,
         raise ValueError(
             f"chunk_size={chunk} cuts {n_networks} networks into {n_tasks} tasks (more "
             f"than {MAX_TASKS}); use chunk_size >= {-(-n_networks // MAX_TASKS)}")
-    ss, _ = resolve_seed(seed)  # once: every chunk must use the same key
-    return start, n_networks, -(-chunk // block) * block, dict(options, seed=ss,
-                                                               block_size=block)
+    return -(-chunk // block) * block
 
 
 def _resume(store: Checkpoint | None, start: int, stop: int,

@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -20,10 +20,12 @@ from .architecture import Architecture
 from .correlators import Correlators, observable_size, stored_degrees
 from .tuples import n_tuples
 
-__all__ = ["sample", "sample_grid", "ESTIMATORS", "SAMPLERS", "DEFAULT_BLOCK_SIZE",
-           "DEFAULT_N_BINS"]
+__all__ = ["sample", "sample_grid", "ESTIMATORS", "SAMPLERS", "DEFAULT_ORDERS",
+           "DEFAULT_BLOCK_SIZE", "DEFAULT_N_BINS"]
 
 ESTIMATORS = ("plain", "conditional")
+#: Correlator orders accumulated unless told otherwise.
+DEFAULT_ORDERS = (2, 4, 6)
 #: How hidden layers after the first are drawn (see :func:`sample`).
 SAMPLERS = ("auto", "gram", "weights")
 #: Networks per block: the unit of work, of merging and of jackknife binning.
@@ -114,9 +116,15 @@ def network_bytes(arch: Architecture, k: int, sampler: str = "weights") -> float
 
 
 def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, threads: int,
-                    n_bins: int, block_size: int, sampler: str = "weights") -> None:
-    """Refuse runs that could not fit in memory or finish, saying why."""
-    n_blocks = -(-n_networks // block_size)
+                    n_bins: int, block_size: int, sampler: str = "weights",
+                    grid_points: int = 1) -> None:
+    """Refuse runs that could not fit in memory or finish, saying why.
+
+    ``width`` counts the stored values of every grid point; each of the ``n_networks``
+    networks is evaluated at ``grid_points`` points.
+    """
+    evaluations = n_networks * grid_points
+    n_blocks = -(-evaluations // block_size)
     nodes = 2 * max(1, math.ceil(math.log2(n_blocks + 1))) + 2 * threads
     bytes_needed = nodes * n_bins * width * 8.0
     total = physical_memory()
@@ -128,10 +136,11 @@ def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, thr
             "inputs, lower orders or fewer bins"
         )
     per_net = _flops_per_network(arch, k, sampler) + width
-    seconds = n_networks * per_net / (2e9 * threads)
+    seconds = evaluations * per_net / (2e9 * threads)
     if seconds > _MAX_SECONDS:
+        at = f" at {grid_points} grid points" if grid_points > 1 else ""
         raise ValueError(
-            f"n_networks={n_networks} would take roughly {seconds / 86400:.0f} days on "
+            f"n_networks={n_networks}{at} would take roughly {seconds / 86400:.0f} days on "
             f"{threads} threads (~{per_net:.2g} flops per network); split the run "
             "(start=...) across machines or sample fewer networks"
         )
@@ -158,6 +167,13 @@ def _config(arch: Architecture, x: np.ndarray, key: Any, estimator: str,
     )
 
 
+def _run_config(run: RunArguments, arch: Architecture, shift: Any,
+                grid: Sequence[Any] = ()) -> Any:
+    """:func:`_config` of ``run`` for ``arch`` (one grid point, or the grid)."""
+    return _config(arch, run.x, run.key, run.estimator, run.orders, shift, run.block_size,
+                   run.n_bins, grid, run.sampler)
+
+
 def _same_structure(archs: Sequence[Architecture]) -> None:
     """A sigma grid rescales one set of networks: everything but the sigmas must agree."""
     if not archs:
@@ -172,11 +188,82 @@ def _same_structure(archs: Sequence[Architecture]) -> None:
                                  f"{getattr(a, f)!r} (only sigma_w and sigma_b may differ)")
 
 
+class RunArguments(NamedTuple):
+    """A sampling run's checked arguments (see :func:`check_arguments`)."""
+
+    archs: list[Architecture]
+    x: np.ndarray
+    n_networks: int
+    orders: tuple[int, ...]
+    estimator: str
+    seed: np.random.SeedSequence
+    key: np.ndarray
+    threads: int
+    start: int
+    block_size: int
+    n_bins: int
+    sampler: str  # resolved: "gram" or "weights"
+
+
+def check_arguments(archs: Sequence[Architecture], x: Any, n_networks: Any,
+                    orders: Any = DEFAULT_ORDERS, estimator: Any = "plain", seed: Any = 0,
+                    threads: Any = None, *, start: Any = 0,
+                    block_size: Any = DEFAULT_BLOCK_SIZE, n_bins: Any = DEFAULT_N_BINS,
+                    sampler: Any = "auto") -> RunArguments:
+    """Check every argument of a run over ``[start, start + n_networks)``, in one order.
+
+    The one place these checks live: :func:`sample_grid` (so :func:`sample` and
+    :func:`nnqft.sigma_flow`) and the chunked runs (:mod:`nnqft.distributed`) call it,
+    so every entry point raises the same exception with the same message.  The seed is
+    resolved here (``seed=None`` draws fresh entropy once).
+    """
+    archs = list(archs)
+    _same_structure(archs)
+    arch = archs[0]
+    xs = as_inputs(x, arch.d_in)
+    orders_t = _validate_orders(orders)
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if estimator == "conditional" and arch.weight_dist != "gaussian":
+        raise ValueError(
+            "estimator='conditional' needs Gaussian read-out weights (the output given the "
+            f"last hidden layer is then exactly Gaussian); got weight_dist={arch.weight_dist!r}. "
+            "Use estimator='plain'."
+        )
+    n_networks = as_int("n_networks", n_networks, minimum=1)
+    block_size = as_int("block_size", block_size, minimum=1, maximum=MAX_BLOCK_SIZE)
+    n_bins = as_int("n_bins", n_bins, minimum=2, maximum=MAX_N_BINS)
+    if n_bins & (n_bins - 1):
+        raise ValueError(f"n_bins must be a power of two, got {n_bins}")
+    start = as_int("start", start, minimum=0)
+    if start % block_size:
+        raise ValueError(
+            f"start must be a multiple of block_size={block_size}, got {start} (e.g. "
+            f"{start - start % block_size} or {start - start % block_size + block_size}); "
+            "runs meant to be merged should also cover whole blocks")
+    check_index_range(start, n_networks)
+    sampler = _resolve_sampler(arch, sampler)
+    n_threads = resolve_threads(threads)
+    ss, key = resolve_seed(seed)
+    return RunArguments(archs, xs, n_networks, orders_t, estimator, ss, key, n_threads, start,
+                        block_size, n_bins, sampler)
+
+
+def check_run_feasible(run: RunArguments, threads: int) -> None:
+    """Refuse ``run`` on ``threads`` threads if it could not fit in memory or finish."""
+    k = run.x.shape[0]
+    r = observable_size(k, run.estimator)
+    width = sum(n_tuples(r, d) for d in stored_degrees(run.orders, run.estimator))
+    n_grid = len(run.archs)
+    _check_feasible(run.archs[0], k, width * n_grid, run.n_networks, threads, run.n_bins,
+                    run.block_size, run.sampler, n_grid)
+
+
 def sample(
     arch: Architecture,
     x: Any,
     n_networks: int = 100_000,
-    orders: Sequence[int] | int = (2, 4, 6),
+    orders: Sequence[int] | int = DEFAULT_ORDERS,
     estimator: str = "plain",
     seed: Any = 0,
     threads: int | None = None,
@@ -264,7 +351,7 @@ def sample_grid(
     archs: Sequence[Architecture],
     x: Any,
     n_networks: int = 100_000,
-    orders: Sequence[int] | int = (2, 4, 6),
+    orders: Sequence[int] | int = DEFAULT_ORDERS,
     estimator: str = "plain",
     seed: Any = 0,
     threads: int | None = None,
@@ -296,68 +383,36 @@ def sample_grid(
                               seed=seed, threads=threads, progress=progress, start=start,
                               block_size=block_size, n_bins=n_bins, sampler=sampler,
                               checkpoint=checkpoint, client=client, chunk_size=chunk_size)
-    archs = list(archs)
-    _same_structure(archs)
-    arch = archs[0]
-    xs = as_inputs(x, arch.d_in)
-    orders_t = _validate_orders(orders)
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if estimator == "conditional" and arch.weight_dist != "gaussian":
-        raise ValueError(
-            "estimator='conditional' needs Gaussian read-out weights (the output given the "
-            f"last hidden layer is then exactly Gaussian); got weight_dist={arch.weight_dist!r}. "
-            "Use estimator='plain'."
-        )
-    n_networks = as_int("n_networks", n_networks, minimum=1)
-    block_size = as_int("block_size", block_size, minimum=1, maximum=MAX_BLOCK_SIZE)
-    n_bins = as_int("n_bins", n_bins, minimum=2, maximum=MAX_N_BINS)
-    if n_bins & (n_bins - 1):
-        raise ValueError(f"n_bins must be a power of two, got {n_bins}")
-    start = as_int("start", start, minimum=0)
-    if start % block_size:
-        raise ValueError(
-            f"start must be a multiple of block_size={block_size}, got {start} (e.g. "
-            f"{start - start % block_size} or {start - start % block_size + block_size}); "
-            "runs meant to be merged should also cover whole blocks")
-    check_index_range(start, n_networks)
-    sampler = _resolve_sampler(arch, sampler)
-    n_threads = resolve_threads(threads)
-    ss, key = resolve_seed(seed)
-    k = xs.shape[0]
-    r = observable_size(k, estimator)
-    width = sum(n_tuples(r, d) for d in stored_degrees(orders_t, estimator))
-    _check_feasible(arch, k, width * len(archs), n_networks * len(archs), n_threads, n_bins,
-                    block_size, sampler)
-
+    run = check_arguments(archs, x, n_networks, orders, estimator, seed, threads, start=start,
+                          block_size=block_size, n_bins=n_bins, sampler=sampler)
+    check_run_feasible(run, run.threads)
+    archs, key = run.archs, run.key
     shifts = [np.zeros(0)] * len(archs)
     if _shifts is not None:
         shifts = [np.asarray(sh, dtype=np.float64) for sh in _shifts]
-    elif estimator == "conditional":
-        shifts = [_core.evaluate(_config(a, xs, key, estimator, orders_t, [], block_size, n_bins,
-                                         sampler=sampler),
-                                 list(range(PILOT_NETWORKS))).mean(axis=0) for a in archs]
+    elif run.estimator == "conditional":
+        shifts = [_core.evaluate(_run_config(run, a, []), list(range(PILOT_NETWORKS))).mean(axis=0)
+                  for a in archs]
     grid = [] if len(archs) == 1 else [
         (list(a.sigma_w_layers), list(a.sigma_b_layers), list(sh))
         for a, sh in zip(archs, shifts, strict=True)]
-    config = _config(arch, xs, key, estimator, orders_t, shifts[0], block_size, n_bins, grid,
-                     sampler)
+    config = _run_config(run, archs[0], shifts[0], grid)
 
     t0 = time.perf_counter()
-    trees, completed = _run(config, start, n_networks, n_threads, progress)
+    trees, completed = _run(config, run.start, run.n_networks, run.threads, progress)
     wall = time.perf_counter() - t0
     if not completed:  # defensive: the core raises (signal, hook error) before this
         raise KeyboardInterrupt("sampling stopped before completion")
-    _check_finite(trees, archs, xs)
+    _check_finite(trees, archs, run.x)
     meta = {
-        "seed": seed_metadata(ss),
+        "seed": seed_metadata(run.seed),
         "key": [int(key[0]), int(key[1])],
-        "block_size": block_size,
-        "n_bins": n_bins,
-        "sampler": sampler,
-        "ranges": [[start, start + n_networks]],
+        "block_size": run.block_size,
+        "n_bins": run.n_bins,
+        "sampler": run.sampler,
+        "ranges": [[run.start, run.start + run.n_networks]],
         "wall_time": wall,
-        "threads": n_threads,
+        "threads": run.threads,
         "kernel_path": _core.kernel_path(),
         "stream_version": _core.STREAM_VERSION,
         "conventions": CONVENTIONS,
@@ -367,8 +422,8 @@ def sample_grid(
     }
     if len(archs) > 1:
         meta["grid_points"] = len(archs)
-    return [Correlators(arch=a, x=xs, orders=orders_t, estimator=estimator, tree=t, shift=sh,
-                        meta=dict(meta))
+    return [Correlators(arch=a, x=run.x, orders=run.orders, estimator=run.estimator, tree=t,
+                        shift=sh, meta=dict(meta))
             for a, t, sh in zip(archs, trees, shifts, strict=True)]
 
 
