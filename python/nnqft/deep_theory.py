@@ -46,7 +46,7 @@ import dataclasses
 import functools
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -194,30 +194,44 @@ def _correlation(cov: FloatArray) -> FloatArray:
     return np.asarray(cov / sd[..., :, None] / sd[..., None, :], dtype=np.float64)
 
 
-def _orthant4(r: FloatArray) -> FloatArray:
+_Entry = Callable[[FloatArray, int, int], FloatArray]
+
+
+def _entry(r: FloatArray, p: int, q: int) -> FloatArray:
+    return np.asarray(r[..., p, q])
+
+
+def _orthant4(r: FloatArray, entry: _Entry = _entry) -> FloatArray:
     """``P(z > 0)`` for 4-variate z with correlation matrices r (..., 4, 4), full rank.
 
     Along ``R(t) = I + t (R - I)``, ``dP/dt = sum_{i<j} r_ij phi2(0, 0; t r_ij)
-    P2(k, l | z_i = z_j = 0)`` (Plackett 1954); P(0) = 1/16.
+    P2(k, l | z_i = z_j = 0)`` (Plackett 1954); P(0) = 1/16.  ``entry(r, p, q)`` gives
+    ``r_pq`` broadcastable to ``r.shape[:-2]``: entries constant along batch axes may
+    come reduced to length 1 there, and the work on them shrinks accordingly.
     """
     lam = float(np.linalg.eigvalsh(r.reshape(-1, 4, 4)).min(initial=1.0))
     # the integrand's nearest singularity lies ~lam beyond t = 1: panels down to that size
     levels = min(48, max(1, math.ceil(math.log2(1.0 / max(lam, 1e-300)))))
     t, w = _graded_to_one(levels)
     shape = (len(t),) + (1,) * (r.ndim - 2)
+    t, w = t.reshape(shape), w.reshape(shape)
+    t2 = t * t
     out = np.full(r.shape[:-2], 1.0 / 16.0)
     for i, j, k, m in _PAIRINGS:
-        rij, rkm = r[..., i, j], r[..., k, m]
-        a = t.reshape(shape) * rij
-        det = 1.0 - a**2
-        b = t.reshape(shape)
-        ki, kj, mi, mj = (b * r[..., p, q] for p, q in ((k, i), (k, j), (m, i), (m, j)))
-        ckk = 1.0 - (ki**2 - 2 * a * ki * kj + kj**2) / det
-        cmm = 1.0 - (mi**2 - 2 * a * mi * mj + mj**2) / det
-        ckm = b * rkm - (ki * mi - a * (ki * mj + kj * mi) + kj * mj) / det
-        partial = np.clip(ckm / np.sqrt(ckk * cmm), -1.0, 1.0)
-        f = rij / (2 * np.pi * np.sqrt(det)) * (0.25 + np.arcsin(partial) / (2 * np.pi))
-        out = out + np.tensordot(w, f, axes=1)
+        rij, rkm, rki, rkj, rmi, rmj = (entry(r, p, q) for p, q in
+                                        ((i, j), (k, m), (k, i), (k, j), (m, i), (m, j)))
+        # the Schur complement of (i, j) at R(t), as polynomials in t over det = 1 - t^2 rij^2
+        det = 1.0 - t2 * (rij * rij)
+        q = t2 / det
+        ckk = 1.0 - q * ((rki * rki + rkj * rkj) - t * (2.0 * rij * rki * rkj))
+        cmm = 1.0 - q * ((rmi * rmi + rmj * rmj) - t * (2.0 * rij * rmi * rmj))
+        ckm = t * rkm - q * ((rki * rmi + rkj * rmj) - t * (rij * (rki * rmj + rkj * rmi)))
+        partial = ckm / np.sqrt(ckk * cmm)
+        np.clip(partial, -1.0, 1.0, out=partial)
+        # sum_t w rij / (2 pi sqrt det) (1/4 + asin(partial) / (2 pi))
+        wd = w / np.sqrt(det)
+        inner = np.einsum("t...,t...->...", wd, np.arcsin(partial, out=partial))
+        out = out + rij / (2 * np.pi) * (0.25 * wd.sum(axis=0) + inner / (2 * np.pi))
     return out
 
 
@@ -237,11 +251,11 @@ def _orthant(cov: FloatArray) -> FloatArray:
     return _orthant4(r)
 
 
-def _sign4(cov: FloatArray) -> FloatArray:
-    """``E[sign z_1 ... sign z_4]`` for full-rank covariances (..., 4, 4)."""
+def _sign4(cov: FloatArray, entry: _Entry = _entry) -> FloatArray:
+    """``E[sign z_1 ... sign z_4]`` for full-rank covariances (..., 4, 4) (entry: _orthant4)."""
     r = _correlation(cov)
-    s = sum(np.arcsin(r[..., i, j]) for i, j in itertools.combinations(range(4), 2))
-    return np.asarray(16.0 * _orthant4(r) - 1.0 - (2.0 / np.pi) * s)
+    s = sum(np.arcsin(entry(r, i, j)) for i, j in itertools.combinations(range(4), 2))
+    return np.asarray(16.0 * _orthant4(r, entry) - 1.0 - (2.0 / np.pi) * s)
 
 
 def _condition_on_zero(cov: FloatArray, j: int) -> FloatArray:
@@ -310,14 +324,29 @@ def _erf_four(cov: FloatArray) -> FloatArray:
     return _sign4(cov + 0.5 * np.eye(4))
 
 
+def _scale_axes_entry(r: FloatArray, p: int, q: int) -> FloatArray:
+    """``r_pq`` of correlations (S, n, n, n, n, 4, 4) with one Kolmogorov-scale axis per variable.
+
+    It depends on the scales of p and q only, so the other two axes are cut to length 1.
+    """
+    cut = tuple(slice(None) if a in (p, q) else slice(0, 1) for a in range(4))
+    return np.asarray(r[(slice(None),) + cut + (p, q)])
+
+
 def _tanh_four(cov: FloatArray) -> FloatArray:
-    """``E prod tanh z_a`` (full rank): the sign moment averaged over Kolmogorov scales."""
+    """``E prod tanh z_a`` (full rank): the sign moment averaged over Kolmogorov scales.
+
+    The scales of the four variables are four axes of the batch (one set at a time, so
+    each set keeps its own quadrature in t): pair terms then cost one axis pair only.
+    """
     k, w = _kolmogorov_gauss()
-    scales = np.array(list(itertools.product(k**2, repeat=4)))
-    weights = np.prod(np.array(list(itertools.product(w, repeat=4))), axis=1)
+    n = len(k)
+    grid = np.stack(np.meshgrid(k**2, k**2, k**2, k**2, indexing="ij"), axis=-1)
+    shift = grid[..., :, None] * np.eye(4)  # (n, n, n, n, 4, 4): the scales on the diagonal
     out = np.empty(len(cov))
     for s in range(len(cov)):
-        out[s] = _sign4(cov[s] + scales[:, :, None] * np.eye(4)) @ weights
+        sign = _sign4((cov[s] + shift)[None], _scale_axes_entry)
+        out[s] = np.einsum("abcd,a,b,c,d->", sign.reshape(n, n, n, n), w, w, w, w)
     return out
 
 
@@ -343,11 +372,15 @@ def _full_rank_sets(cov: FloatArray, sets: tuple[_InputSet, ...]) -> NDArray[np.
     return full
 
 
-def _spherical_moments(act: str, sub: FloatArray) -> FloatArray:
-    """Order-4 moments on the sorted tuples of sub's variables, rank <= 3 (theory's rule)."""
+def _spherical_moments(act: str, sub: FloatArray, local: IntArray) -> FloatArray:
+    """Order-4 moments of sub's variables (rank <= 3, theory's rule) on its tuples ``local``.
+
+    ``local`` ranks the wanted tuples among sub's sorted 4-tuples; only those are summed.
+    """
     lam, vec = np.linalg.eigh(sub)
     keep = lam > 1e-12 * max(float(lam.max()), 1e-300)
-    return _theory._loadings_measure(act, vec[:, keep] * np.sqrt(lam[keep])).moment(4)
+    measure = _theory._loadings_measure(act, vec[:, keep] * np.sqrt(lam[keep]))
+    return measure.moment_on(_tuples.tuples(len(sub), 4)[local])
 
 
 @functools.lru_cache(maxsize=16)
@@ -391,7 +424,7 @@ def _four_by_sets(act: str, cov: FloatArray) -> FloatArray:
         elif act == "tanh" and full and len(var) == 4:
             four.extend((int(row), var) for row in rows)
         else:
-            out[rows] = _spherical_moments(act, sub)[local]
+            out[rows] = _spherical_moments(act, sub, local)
     for p, members in stein.items():
         idx = np.array([v for _, v in members])
         out[[r for r, _ in members]] = _truncated_moment(cov[idx[:, :, None], idx[:, None, :]], p)
