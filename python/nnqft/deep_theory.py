@@ -168,13 +168,40 @@ def _g_jet(act: str, sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bo
     if act == "erf":
         ratio = c * 2.0 * ((a * 2.0 + 1.0) * (b * 2.0 + 1.0)).sqrt().reciprocal()
         return ratio.arcsin() * (2.0 / np.pi)
-    if act == "tanh":  # (2/pi) E_{K1,K2} arcsin(c / sqrt((K1^2 + a)(K2^2 + b)))
-        k, w = _theory._kolmogorov_rule()
-        a2, b2, c2 = (_Jet(j.v[..., None, None], j.d[..., None, None, :], j.h[..., None, None, :, :])
-                      for j in (a, b, c))
-        den = ((a2 + (k**2)[:, None]) * (b2 + (k**2)[None, :])).sqrt().reciprocal()
-        return (c2 * den).arcsin().weighted_sum(np.outer(w, w) * (2.0 / np.pi), (-2, -1))
+    if act == "tanh":
+        return _tanh_g_jet(sxx, sxy, syy, diag)
     raise ValueError(f"no Gaussian two-point map for activation {act!r}")
+
+
+def _tanh_g_jet(sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bool) -> _Jet:
+    """The tanh ``g = (2/pi) E_{K1,K2} arcsin(u)``, ``u = c A B``, ``A, B = (K^2 + a, b)^-1/2``.
+
+    The derivatives of u in (a, c, b) are closed monomials in u, A, B, so the jet is
+    summed over the 72 x 72 Kolmogorov nodes without carrying (3, 3) blocks per node;
+    ``diag`` (a = b = c) contracts them onto slot 0 as the one-variable jet does.
+    """
+    k, w = _theory._kolmogorov_rule()
+    a2 = 1.0 / (sxx[:, None, None] + (k**2)[:, None])  # A^2
+    b2 = 1.0 / (syy[:, None, None] + (k**2)[None, :])  # B^2
+    ab = np.sqrt(a2 * b2)
+    u = sxy[:, None, None] * ab
+    du = np.stack([-0.5 * u * a2, ab, -0.5 * u * b2], axis=-1)
+    zero = np.zeros_like(u)
+    ddu = np.stack([np.stack([0.75 * u * a2 * a2, -0.5 * ab * a2, 0.25 * u * a2 * b2], -1),
+                    np.stack([-0.5 * ab * a2, zero, -0.5 * ab * b2], -1),
+                    np.stack([0.25 * u * a2 * b2, -0.5 * ab * b2, 0.75 * u * b2 * b2], -1)], -2)
+    s1 = 1.0 / np.sqrt(1.0 - u * u)  # arcsin'
+    s2 = u * s1**3  # arcsin''
+    ww = np.outer(w, w) * (2.0 / np.pi)
+    v = np.einsum("pij,ij->p", np.arcsin(u), ww)
+    d = np.einsum("pij,pijx,ij->px", s1, du, ww)
+    h = (np.einsum("pij,pijxy,ij->pxy", s1, ddu, ww)
+         + np.einsum("pij,pijx,pijy,ij->pxy", s2, du, du, ww))
+    if not diag:
+        return _Jet(v, d, h)
+    d1, h1 = np.zeros_like(d), np.zeros_like(h)
+    d1[:, 0], h1[:, 0, 0] = d.sum(axis=1), h.sum(axis=(1, 2))
+    return _Jet(v, d1, h1)
 
 
 # -- four-point functions ---------------------------------------------------------------
@@ -220,17 +247,24 @@ def _orthant4(r: FloatArray, entry: _Entry = _entry) -> FloatArray:
     for i, j, k, m in _PAIRINGS:
         rij, rkm, rki, rkj, rmi, rmj = (entry(r, p, q) for p, q in
                                         ((i, j), (k, m), (k, i), (k, j), (m, i), (m, j)))
-        # the Schur complement of (i, j) at R(t), as polynomials in t over det = 1 - t^2 rij^2
+        # the Schur complement of (i, j) at R(t), as polynomials in t over det = 1 - t^2 rij^2;
+        # the full (t, batch) array is only built for ckm, in place (temporaries cost most)
         det = 1.0 - t2 * (rij * rij)
         q = t2 / det
-        ckk = 1.0 - q * ((rki * rki + rkj * rkj) - t * (2.0 * rij * rki * rkj))
-        cmm = 1.0 - q * ((rmi * rmi + rmj * rmj) - t * (2.0 * rij * rmi * rmj))
-        ckm = t * rkm - q * ((rki * rmi + rkj * rmj) - t * (rij * (rki * rmj + rkj * rmi)))
-        partial = ckm / np.sqrt(ckk * cmm)
+        inv_k = 1.0 / np.sqrt(1.0 - q * ((rki * rki + rkj * rkj) - t * (2.0 * rij * rki * rkj)))
+        inv_m = 1.0 / np.sqrt(1.0 - q * ((rmi * rmi + rmj * rmj) - t * (2.0 * rij * rmi * rmj)))
+        partial = t * (rij * (rki * rmj + rkj * rmi))
+        np.subtract(rki * rmi + rkj * rmj, partial, out=partial)
+        partial *= q
+        np.subtract(t * rkm, partial, out=partial)  # ckm
+        partial *= inv_k
+        partial *= inv_m
         np.clip(partial, -1.0, 1.0, out=partial)
         # sum_t w rij / (2 pi sqrt det) (1/4 + asin(partial) / (2 pi))
         wd = w / np.sqrt(det)
-        inner = np.einsum("t...,t...->...", wd, np.arcsin(partial, out=partial))
+        np.arcsin(partial, out=partial)
+        partial *= wd
+        inner = partial.sum(axis=0)
         out = out + rij / (2 * np.pi) * (0.25 * wd.sum(axis=0) + inner / (2 * np.pi))
     return out
 
