@@ -20,7 +20,8 @@ Numerics
 --------
 * ``g`` and its first and second derivatives: closed forms (erf arcsine, relu
   arc-cosine, linear) differentiated exactly by second-order forward jets; tanh through
-  the Kolmogorov scale mixture of erf (:func:`nnqft.theory._tanh_pair`), also by jets.
+  the Kolmogorov scale mixture of erf (:func:`nnqft.theory._tanh_pair`), differentiated
+  in closed form under the mixture.
 * Four-point functions ``E[phi_a phi_b phi_c phi_d]`` (rank up to 4):
 
   - erf: ``erf(z) = E sign(z - Y/sqrt 2)`` turns the product into the sign moment of a
@@ -30,7 +31,8 @@ Numerics
     a bivariate orthant probability, both closed form), done by Gauss-Legendre panels
     graded towards the end where the covariance is closest to singular.
   - tanh: the same with ``tanh(z) = E sign(z - K Y)``, K Kolmogorov distributed,
-    summed over an 8-node Gauss rule of the Kolmogorov law per factor (about 1e-7).
+    summed over an 8-node Gauss rule of the Kolmogorov law per factor (about 1e-7); the
+    four scales are four batch axes, so terms of one pair of inputs cost 8 x 8 only.
   - relu: Stein's lemma reduces ``E[prod z_i^m_i 1{z > 0}]`` to lower moments and
     orthant probabilities of conditional Gaussians (closed forms up to 3 variables,
     ``P4`` as above), exact up to the 1-D quadrature; no kink is ever integrated over.
