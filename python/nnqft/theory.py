@@ -578,8 +578,12 @@ def _loadings_measure(act: str, loadings: FloatArray) -> _Measure:
     else:
         dirs, w_dir = _sphere_rule(loadings, _SPHERE_LEVELS, _sphere_azimuths(scale), half=True)
     rho, w_rho = _radial_rule(r, scale)
-    values = phi((dirs @ loadings.T)[:, None, :] * rho[None, :, None]).reshape(-1, k)
-    return _Measure(values, np.outer(w_dir, w_rho).ravel(), odd_vanish=True)
+    z = (dirs @ loadings.T)[:, None, :] * rho[None, :, None]
+    if isinstance(phi, np.ufunc):  # erf, tanh: in place, the array is large
+        phi(z, out=z)
+    else:
+        z = phi(z)
+    return _Measure(z.reshape(-1, k), np.outer(w_dir, w_rho).ravel(), odd_vanish=True)
 
 
 def _uniform_relu_measure(arch: Architecture, x: FloatArray) -> _Measure:
