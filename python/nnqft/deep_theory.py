@@ -20,7 +20,8 @@ Numerics
 --------
 * ``g`` and its first and second derivatives: closed forms (erf arcsine, relu
   arc-cosine, linear) differentiated exactly by second-order forward jets; tanh through
-  the Kolmogorov scale mixture of erf (:func:`nnqft.theory._tanh_pair`), also by jets.
+  the Kolmogorov scale mixture of erf (:func:`nnqft.theory._tanh_pair`), differentiated
+  in closed form under the mixture.
 * Four-point functions ``E[phi_a phi_b phi_c phi_d]`` (rank up to 4):
 
   - erf: ``erf(z) = E sign(z - Y/sqrt 2)`` turns the product into the sign moment of a
@@ -30,7 +31,8 @@ Numerics
     a bivariate orthant probability, both closed form), done by Gauss-Legendre panels
     graded towards the end where the covariance is closest to singular.
   - tanh: the same with ``tanh(z) = E sign(z - K Y)``, K Kolmogorov distributed,
-    summed over an 8-node Gauss rule of the Kolmogorov law per factor (about 1e-7).
+    summed over an 8-node Gauss rule of the Kolmogorov law per factor (about 1e-7); the
+    four scales are four batch axes, so terms of one pair of inputs cost 8 x 8 only.
   - relu: Stein's lemma reduces ``E[prod z_i^m_i 1{z > 0}]`` to lower moments and
     orthant probabilities of conditional Gaussians (closed forms up to 3 variables,
     ``P4`` as above), exact up to the 1-D quadrature; no kink is ever integrated over.
@@ -46,7 +48,7 @@ import dataclasses
 import functools
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -168,13 +170,40 @@ def _g_jet(act: str, sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bo
     if act == "erf":
         ratio = c * 2.0 * ((a * 2.0 + 1.0) * (b * 2.0 + 1.0)).sqrt().reciprocal()
         return ratio.arcsin() * (2.0 / np.pi)
-    if act == "tanh":  # (2/pi) E_{K1,K2} arcsin(c / sqrt((K1^2 + a)(K2^2 + b)))
-        k, w = _theory._kolmogorov_rule()
-        a2, b2, c2 = (_Jet(j.v[..., None, None], j.d[..., None, None, :], j.h[..., None, None, :, :])
-                      for j in (a, b, c))
-        den = ((a2 + (k**2)[:, None]) * (b2 + (k**2)[None, :])).sqrt().reciprocal()
-        return (c2 * den).arcsin().weighted_sum(np.outer(w, w) * (2.0 / np.pi), (-2, -1))
+    if act == "tanh":
+        return _tanh_g_jet(sxx, sxy, syy, diag)
     raise ValueError(f"no Gaussian two-point map for activation {act!r}")
+
+
+def _tanh_g_jet(sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bool) -> _Jet:
+    """The tanh ``g = (2/pi) E_{K1,K2} arcsin(u)``, ``u = c A B``, ``A, B = (K^2 + a, b)^-1/2``.
+
+    The derivatives of u in (a, c, b) are closed monomials in u, A, B, so the jet is
+    summed over the 72 x 72 Kolmogorov nodes without carrying (3, 3) blocks per node;
+    ``diag`` (a = b = c) contracts them onto slot 0 as the one-variable jet does.
+    """
+    k, w = _theory._kolmogorov_rule()
+    a2 = 1.0 / (sxx[:, None, None] + (k**2)[:, None])  # A^2
+    b2 = 1.0 / (syy[:, None, None] + (k**2)[None, :])  # B^2
+    ab = np.sqrt(a2 * b2)
+    u = sxy[:, None, None] * ab
+    du = np.stack([-0.5 * u * a2, ab, -0.5 * u * b2], axis=-1)
+    zero = np.zeros_like(u)
+    ddu = np.stack([np.stack([0.75 * u * a2 * a2, -0.5 * ab * a2, 0.25 * u * a2 * b2], -1),
+                    np.stack([-0.5 * ab * a2, zero, -0.5 * ab * b2], -1),
+                    np.stack([0.25 * u * a2 * b2, -0.5 * ab * b2, 0.75 * u * b2 * b2], -1)], -2)
+    s1 = 1.0 / np.sqrt(1.0 - u * u)  # arcsin'
+    s2 = u * s1**3  # arcsin''
+    ww = np.outer(w, w) * (2.0 / np.pi)
+    v = np.einsum("pij,ij->p", np.arcsin(u), ww)
+    d = np.einsum("pij,pijx,ij->px", s1, du, ww)
+    h = (np.einsum("pij,pijxy,ij->pxy", s1, ddu, ww)
+         + np.einsum("pij,pijx,pijy,ij->pxy", s2, du, du, ww))
+    if not diag:
+        return _Jet(v, d, h)
+    d1, h1 = np.zeros_like(d), np.zeros_like(h)
+    d1[:, 0], h1[:, 0, 0] = d.sum(axis=1), h.sum(axis=(1, 2))
+    return _Jet(v, d1, h1)
 
 
 # -- four-point functions ---------------------------------------------------------------
@@ -194,30 +223,68 @@ def _correlation(cov: FloatArray) -> FloatArray:
     return np.asarray(cov / sd[..., :, None] / sd[..., None, :], dtype=np.float64)
 
 
-def _orthant4(r: FloatArray) -> FloatArray:
+_Entry = Callable[[FloatArray, int, int], FloatArray]
+
+
+def _entry(r: FloatArray, p: int, q: int) -> FloatArray:
+    return np.asarray(r[..., p, q])
+
+
+def _panel_levels(r: FloatArray) -> int:
+    """``ceil(log2(1 / lam))`` in [1, 48], lam the least eigenvalue of all r (B, 4, 4).
+
+    The integrand's nearest singularity lies ~lam beyond t = 1, so the panels go down to
+    that size.  ``lam >= 2^-L`` is tested by the LDL pivots of ``r - 2^-L I`` (all
+    positive), vectorised over the batch: far cheaper than B small eigenproblems.
+    """
+    for level in range(1, 48):
+        a = r - 2.0**-level * np.eye(4)
+        ok = np.ones(len(a), dtype=bool)
+        with np.errstate(divide="ignore", invalid="ignore"):  # failed rows stay failed
+            for j in range(4):
+                ok &= a[:, j, j] > 0
+                col = a[:, j + 1:, j] / a[:, j, j, None]
+                a[:, j + 1:, j + 1:] -= col[:, :, None] * a[:, j, None, j + 1:]
+        if ok.all():
+            return level
+    return 48
+
+
+def _orthant4(r: FloatArray, entry: _Entry = _entry) -> FloatArray:
     """``P(z > 0)`` for 4-variate z with correlation matrices r (..., 4, 4), full rank.
 
     Along ``R(t) = I + t (R - I)``, ``dP/dt = sum_{i<j} r_ij phi2(0, 0; t r_ij)
-    P2(k, l | z_i = z_j = 0)`` (Plackett 1954); P(0) = 1/16.
+    P2(k, l | z_i = z_j = 0)`` (Plackett 1954); P(0) = 1/16.  ``entry(r, p, q)`` gives
+    ``r_pq`` broadcastable to ``r.shape[:-2]``: entries constant along batch axes may
+    come reduced to length 1 there, and the work on them shrinks accordingly.
     """
-    lam = float(np.linalg.eigvalsh(r.reshape(-1, 4, 4)).min(initial=1.0))
-    # the integrand's nearest singularity lies ~lam beyond t = 1: panels down to that size
-    levels = min(48, max(1, math.ceil(math.log2(1.0 / max(lam, 1e-300)))))
-    t, w = _graded_to_one(levels)
+    t, w = _graded_to_one(_panel_levels(r.reshape(-1, 4, 4)))
     shape = (len(t),) + (1,) * (r.ndim - 2)
+    t, w = t.reshape(shape), w.reshape(shape)
+    t2 = t * t
     out = np.full(r.shape[:-2], 1.0 / 16.0)
     for i, j, k, m in _PAIRINGS:
-        rij, rkm = r[..., i, j], r[..., k, m]
-        a = t.reshape(shape) * rij
-        det = 1.0 - a**2
-        b = t.reshape(shape)
-        ki, kj, mi, mj = (b * r[..., p, q] for p, q in ((k, i), (k, j), (m, i), (m, j)))
-        ckk = 1.0 - (ki**2 - 2 * a * ki * kj + kj**2) / det
-        cmm = 1.0 - (mi**2 - 2 * a * mi * mj + mj**2) / det
-        ckm = b * rkm - (ki * mi - a * (ki * mj + kj * mi) + kj * mj) / det
-        partial = np.clip(ckm / np.sqrt(ckk * cmm), -1.0, 1.0)
-        f = rij / (2 * np.pi * np.sqrt(det)) * (0.25 + np.arcsin(partial) / (2 * np.pi))
-        out = out + np.tensordot(w, f, axes=1)
+        rij, rkm, rki, rkj, rmi, rmj = (entry(r, p, q) for p, q in
+                                        ((i, j), (k, m), (k, i), (k, j), (m, i), (m, j)))
+        # the Schur complement of (i, j) at R(t), as polynomials in t over det = 1 - t^2 rij^2;
+        # the full (t, batch) array is only built for ckm, in place (temporaries cost most)
+        det = 1.0 - t2 * (rij * rij)
+        q = t2 / det
+        inv_k = 1.0 / np.sqrt(1.0 - q * ((rki * rki + rkj * rkj) - t * (2.0 * rij * rki * rkj)))
+        inv_m = 1.0 / np.sqrt(1.0 - q * ((rmi * rmi + rmj * rmj) - t * (2.0 * rij * rmi * rmj)))
+        partial = t * (rij * (rki * rmj + rkj * rmi))
+        np.subtract(rki * rmi + rkj * rmj, partial, out=partial)
+        partial *= q
+        np.subtract(t * rkm, partial, out=partial)  # ckm
+        partial *= inv_k
+        partial *= inv_m
+        np.clip(partial, -1.0, 1.0, out=partial)
+        # sum_t w rij / (2 pi sqrt det) (1/4 + asin(partial) / (2 pi))
+        wd = w / np.sqrt(det)
+        np.arcsin(partial, out=partial)
+        partial *= wd
+        inner = partial.sum(axis=0)
+        out = out + rij / (2 * np.pi) * (0.25 * wd.sum(axis=0) + inner / (2 * np.pi))
     return out
 
 
@@ -237,11 +304,11 @@ def _orthant(cov: FloatArray) -> FloatArray:
     return _orthant4(r)
 
 
-def _sign4(cov: FloatArray) -> FloatArray:
-    """``E[sign z_1 ... sign z_4]`` for full-rank covariances (..., 4, 4)."""
+def _sign4(cov: FloatArray, entry: _Entry = _entry) -> FloatArray:
+    """``E[sign z_1 ... sign z_4]`` for full-rank covariances (..., 4, 4) (entry: _orthant4)."""
     r = _correlation(cov)
-    s = sum(np.arcsin(r[..., i, j]) for i, j in itertools.combinations(range(4), 2))
-    return np.asarray(16.0 * _orthant4(r) - 1.0 - (2.0 / np.pi) * s)
+    s = sum(np.arcsin(entry(r, i, j)) for i, j in itertools.combinations(range(4), 2))
+    return np.asarray(16.0 * _orthant4(r, entry) - 1.0 - (2.0 / np.pi) * s)
 
 
 def _condition_on_zero(cov: FloatArray, j: int) -> FloatArray:
@@ -310,14 +377,29 @@ def _erf_four(cov: FloatArray) -> FloatArray:
     return _sign4(cov + 0.5 * np.eye(4))
 
 
+def _scale_axes_entry(r: FloatArray, p: int, q: int) -> FloatArray:
+    """``r_pq`` of correlations (S, n, n, n, n, 4, 4) with one Kolmogorov-scale axis per variable.
+
+    It depends on the scales of p and q only, so the other two axes are cut to length 1.
+    """
+    cut = tuple(slice(None) if a in (p, q) else slice(0, 1) for a in range(4))
+    return np.asarray(r[(slice(None),) + cut + (p, q)])
+
+
 def _tanh_four(cov: FloatArray) -> FloatArray:
-    """``E prod tanh z_a`` (full rank): the sign moment averaged over Kolmogorov scales."""
+    """``E prod tanh z_a`` (full rank): the sign moment averaged over Kolmogorov scales.
+
+    The scales of the four variables are four axes of the batch (one set at a time, so
+    each set keeps its own quadrature in t): pair terms then cost one axis pair only.
+    """
     k, w = _kolmogorov_gauss()
-    scales = np.array(list(itertools.product(k**2, repeat=4)))
-    weights = np.prod(np.array(list(itertools.product(w, repeat=4))), axis=1)
+    n = len(k)
+    grid = np.stack(np.meshgrid(k**2, k**2, k**2, k**2, indexing="ij"), axis=-1)
+    shift = grid[..., :, None] * np.eye(4)  # (n, n, n, n, 4, 4): the scales on the diagonal
     out = np.empty(len(cov))
     for s in range(len(cov)):
-        out[s] = _sign4(cov[s] + scales[:, :, None] * np.eye(4)) @ weights
+        sign = _sign4((cov[s] + shift)[None], _scale_axes_entry)
+        out[s] = np.einsum("abcd,a,b,c,d->", sign.reshape(n, n, n, n), w, w, w, w)
     return out
 
 
@@ -343,11 +425,15 @@ def _full_rank_sets(cov: FloatArray, sets: tuple[_InputSet, ...]) -> NDArray[np.
     return full
 
 
-def _spherical_moments(act: str, sub: FloatArray) -> FloatArray:
-    """Order-4 moments on the sorted tuples of sub's variables, rank <= 3 (theory's rule)."""
+def _spherical_moments(act: str, sub: FloatArray, local: IntArray) -> FloatArray:
+    """Order-4 moments of sub's variables (rank <= 3, theory's rule) on its tuples ``local``.
+
+    ``local`` ranks the wanted tuples among sub's sorted 4-tuples; only those are summed.
+    """
     lam, vec = np.linalg.eigh(sub)
     keep = lam > 1e-12 * max(float(lam.max()), 1e-300)
-    return _theory._loadings_measure(act, vec[:, keep] * np.sqrt(lam[keep])).moment(4)
+    measure = _theory._loadings_measure(act, vec[:, keep] * np.sqrt(lam[keep]))
+    return measure.moment_on(_tuples.tuples(len(sub), 4)[local])
 
 
 @functools.lru_cache(maxsize=16)
@@ -391,7 +477,7 @@ def _four_by_sets(act: str, cov: FloatArray) -> FloatArray:
         elif act == "tanh" and full and len(var) == 4:
             four.extend((int(row), var) for row in rows)
         else:
-            out[rows] = _spherical_moments(act, sub)[local]
+            out[rows] = _spherical_moments(act, sub, local)
     for p, members in stein.items():
         idx = np.array([v for _, v in members])
         out[[r for r, _ in members]] = _truncated_moment(cov[idx[:, :, None], idx[:, None, :]], p)
