@@ -21,6 +21,21 @@ nnqft::kernels::Func func_from_name(const std::string& name) {
     throw std::invalid_argument("unknown kernel function '" + name + "'");
 }
 
+/// m.name(first, key, n_blocks): the per_block values per Philox block that `draw` makes.
+template <class T>
+void def_block_draw(py::module_& m, const char* name, std::size_t per_block,
+                    void (*draw)(const nnqft::Key32&, const nnqft::Counter32&, std::size_t, T*),
+                    const char* doc) {
+    m.def(
+        name,
+        [per_block, draw](nnqft::Counter32 first, nnqft::Key32 key, std::size_t n_blocks) {
+            py::array_t<T> out(static_cast<py::ssize_t>(per_block * n_blocks));
+            draw(key, first, n_blocks, out.mutable_data());
+            return out;
+        },
+        "first"_a, "key"_a, "n_blocks"_a, doc);
+}
+
 }  // namespace
 
 void register_rng(py::module_& m) {
@@ -29,16 +44,9 @@ void register_rng(py::module_& m) {
         "philox4x32",
         [](nnqft::Counter32 counter, nnqft::Key32 key) { return nnqft::philox4x32(counter, key); },
         "counter"_a, "key"_a, "One Philox4x32-10 block (4 32-bit words) for a counter and key.");
-    m.def(
-        "philox_stream",
-        [](nnqft::Counter32 first, nnqft::Key32 key, std::size_t n_blocks) {
-            U64Array out(static_cast<py::ssize_t>(2 * n_blocks));
-            nnqft::kernels::philox_stream(key, first, n_blocks, out.mutable_data());
-            return out;
-        },
-        "first"_a, "key"_a, "n_blocks"_a,
-        "Philox4x32 blocks for counters first + (j, 0, 0, 0), j < n_blocks, as 64-bit "
-        "words (two per block, low 32-bit word first).");
+    def_block_draw(m, "philox_stream", 2, nnqft::kernels::philox_stream,
+                   "Philox4x32 blocks for counters first + (j, 0, 0, 0), j < n_blocks, as "
+                   "64-bit words (two per block, low 32-bit word first).");
     m.def(
         "normals_from_bits",
         [](const U64Array& bits) {
@@ -48,16 +56,9 @@ void register_rng(py::module_& m) {
             return out;
         },
         "bits"_a, "Box-Muller standard normals, two per 64-bit word (stream version 3).");
-    m.def(
-        "philox_normals",
-        [](nnqft::Counter32 first, nnqft::Key32 key, std::size_t n_blocks) {
-            F64Array out(static_cast<py::ssize_t>(4 * n_blocks));
-            nnqft::kernels::philox_normals(key, first, n_blocks, out.mutable_data());
-            return out;
-        },
-        "first"_a, "key"_a, "n_blocks"_a,
-        "The 4 n_blocks standard normals of philox_stream(first, key, n_blocks), drawn "
-        "without storing the words (the sampler's draws).");
+    def_block_draw(m, "philox_normals", 4, nnqft::kernels::philox_normals,
+                   "The 4 n_blocks standard normals of philox_stream(first, key, n_blocks), "
+                   "drawn without storing the words (the sampler's draws).");
     m.def(
         "apply_function",
         [](const std::string& name, const F64Array& x) {

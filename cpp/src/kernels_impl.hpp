@@ -278,15 +278,62 @@ NNQFT_INLINE u64 erf_is_large(double x) {
 // and the large results are scattered over the small ones. Each element's result is
 // the one its own form gives, so this is bit-identical to choosing per element.
 constexpr size_t kErfChunk = 1024;  // the first layer calls apply on one width (1000) at a time
-// Doubles per vector, and vectors per group of erf_small_vecs (below).
+// W doubles in one register, for the register-tiled kernels (erf's Horner groups, gram,
+// dot_norms, combine; intrinsics: GCC keeps auto-vectorised accumulator arrays on the
+// stack). In the sums of eight
+// interleaved partial sums, lane l holds the terms j = l mod 8 in increasing j; a path
+// with W < 8 sweeps the data 8 / W times, sweep p covering lanes p W .. p W + W - 1,
+// so every sum is formed in the same order on every path. kRegs: registers of the ISA.
 #if defined(__AVX512F__)
-constexpr size_t kErfLanes = 8, kErfVecs = 8;
-#elif defined(__AVX2__)
-constexpr size_t kErfLanes = 4, kErfVecs = 6;
-#elif defined(__SSE2__)
-constexpr size_t kErfLanes = 2, kErfVecs = 4;
+struct Vec {
+    using V = __m512d;
+    static constexpr size_t W = 8, kRegs = 32;
+    static NNQFT_INLINE V zero() { return _mm512_setzero_pd(); }
+    static NNQFT_INLINE V load(const double* p) { return _mm512_loadu_pd(p); }
+    static NNQFT_INLINE V bcast(double v) { return _mm512_set1_pd(v); }
+    static NNQFT_INLINE V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+    static NNQFT_INLINE void store(double* p, V v) { _mm512_storeu_pd(p, v); }
+};
+#elif defined(__AVX2__) && defined(__FMA__)
+struct Vec {
+    using V = __m256d;
+    static constexpr size_t W = 4, kRegs = 16;
+    static NNQFT_INLINE V zero() { return _mm256_setzero_pd(); }
+    static NNQFT_INLINE V load(const double* p) { return _mm256_loadu_pd(p); }
+    static NNQFT_INLINE V bcast(double v) { return _mm256_set1_pd(v); }
+    static NNQFT_INLINE V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+    static NNQFT_INLINE void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+};
+#elif defined(__SSE2__) && !defined(__FMA__)
+struct Vec {  // no FMA: a * b + c, as fmadd() on this path
+    using V = __m128d;
+    static constexpr size_t W = 2, kRegs = 16;
+    static NNQFT_INLINE V zero() { return _mm_setzero_pd(); }
+    static NNQFT_INLINE V load(const double* p) { return _mm_loadu_pd(p); }
+    static NNQFT_INLINE V bcast(double v) { return _mm_set1_pd(v); }
+    static NNQFT_INLINE V fma(V a, V b, V c) { return _mm_add_pd(_mm_mul_pd(a, b), c); }
+    static NNQFT_INLINE void store(double* p, V v) { _mm_storeu_pd(p, v); }
+};
 #else
-constexpr size_t kErfLanes = 1, kErfVecs = 4;
+struct Vec {
+    using V = double;
+    static constexpr size_t W = 1, kRegs = 16;
+    static NNQFT_INLINE V zero() { return 0.0; }
+    static NNQFT_INLINE V load(const double* p) { return *p; }
+    static NNQFT_INLINE V bcast(double v) { return v; }
+    static NNQFT_INLINE V fma(V a, V b, V c) { return fmadd(a, b, c); }
+    static NNQFT_INLINE void store(double* p, V v) { *p = v; }
+};
+#endif
+
+// Doubles per vector, and vectors per group of erf_small_vecs (below).
+constexpr size_t kErfLanes = Vec::W;
+#if defined(__AVX512F__)
+constexpr size_t kErfVecs = 8;
+#elif defined(__AVX2__)
+constexpr size_t kErfVecs = 6;
+#else
+constexpr size_t kErfVecs = 4;
 #endif
 
 /// Writes position i to where[k] and steps k only if in[i] takes the large form:
@@ -359,54 +406,28 @@ NNQFT_INLINE size_t erf_collect_large(const double* in, size_t n, std::uint32_t*
 // vectors. The same operations per element as erf_small, so the same bits. kErfVecs
 // measured best of 4/8/12 (AVX-512), 4/6/8 (AVX2), 2/4/6 (SSE2).
 constexpr size_t kErfGroup = kErfLanes * kErfVecs;
-// A GCC/Clang vector type: + - * are the ISA's packed instructions (-ffp-contract=off
-// keeps them unfused), and __m512d / __m256d are this same type.
-typedef double ErfVec __attribute__((vector_size(8 * kErfLanes)));
-NNQFT_INLINE ErfVec ev_load(const double* p) {
-    ErfVec v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-NNQFT_INLINE void ev_store(double* p, ErfVec v) { __builtin_memcpy(p, &v, sizeof v); }
-NNQFT_INLINE ErfVec ev_set1(double x) {
-    ErfVec v;
-    for (size_t l = 0; l < kErfLanes; ++l) v[l] = x;
-    return v;
-}
-NNQFT_INLINE ErfVec ev_fmadd(ErfVec a, ErfVec b, ErfVec c) {  // fmadd() lane by lane
-#if defined(__AVX512F__)
-    return _mm512_fmadd_pd(a, b, c);
-#elif defined(__AVX2__)
-    return _mm256_fmadd_pd(a, b, c);
-#else
-    // fmadd() itself: a true FMA where the generic build has one (aarch64, -mfma), as
-    // erf_small's scalar Horner uses, so that both forms round alike.
-    ErfVec r;
-    for (size_t l = 0; l < kErfLanes; ++l) r[l] = fmadd(a[l], b[l], c[l]);
-    return r;
-#endif
-}
-
 /// erf_small of V vectors (V kErfLanes elements).
 template <size_t V>
 NNQFT_INLINE void erf_small_vecs(const double* in, double* out) {
-    ErfVec d[V], p[V];
-    const ErfVec top = ev_set1(kErfA[19]);
+    // Vec::V's + - * are the ISA's packed instructions (-ffp-contract=off keeps them
+    // unfused) and Vec::fma is fmadd(): the operations of erf_small, lane by lane.
+    Vec::V d[V], p[V];
+    const Vec::V top = Vec::bcast(kErfA[19]);
 #pragma GCC unroll 16
     for (size_t g = 0; g < V; ++g) {
-        const ErfVec x = ev_load(in + kErfLanes * g);
-        d[g] = x * x - ev_set1(kErfA0);
+        const Vec::V x = Vec::load(in + kErfLanes * g);
+        d[g] = x * x - Vec::bcast(kErfA0);
         p[g] = top;
     }
 #pragma GCC unroll 19
     for (int c = 18; c >= 0; --c) {
-        const ErfVec cc = ev_set1(kErfA[c]);
+        const Vec::V cc = Vec::bcast(kErfA[c]);
 #pragma GCC unroll 16
-        for (size_t g = 0; g < V; ++g) p[g] = ev_fmadd(p[g], d[g], cc);
+        for (size_t g = 0; g < V; ++g) p[g] = Vec::fma(p[g], d[g], cc);
     }
 #pragma GCC unroll 16
     for (size_t g = 0; g < V; ++g)
-        ev_store(out + kErfLanes * g, ev_load(in + kErfLanes * g) * p[g]);
+        Vec::store(out + kErfLanes * g, Vec::load(in + kErfLanes * g) * p[g]);
 }
 
 /// erf_small_vecs<v> for a run-time v < V.
@@ -844,52 +865,6 @@ NNQFT_INLINE double sum_lanes(const double (&c)[8]) {
     return ((c[0] + c[4]) + (c[1] + c[5])) + ((c[2] + c[6]) + (c[3] + c[7]));
 }
 
-// W doubles in one register, for the register-tiled kernels below (intrinsics: GCC
-// keeps auto-vectorised accumulator arrays on the stack). In the sums of eight
-// interleaved partial sums, lane l holds the terms j = l mod 8 in increasing j; a path
-// with W < 8 sweeps the data 8 / W times, sweep p covering lanes p W .. p W + W - 1,
-// so every sum is formed in the same order on every path. kRegs: registers of the ISA.
-#if defined(__AVX512F__)
-struct Vec {
-    using V = __m512d;
-    static constexpr size_t W = 8, kRegs = 32;
-    static NNQFT_INLINE V zero() { return _mm512_setzero_pd(); }
-    static NNQFT_INLINE V load(const double* p) { return _mm512_loadu_pd(p); }
-    static NNQFT_INLINE V bcast(double v) { return _mm512_set1_pd(v); }
-    static NNQFT_INLINE V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-    static NNQFT_INLINE void store(double* p, V v) { _mm512_storeu_pd(p, v); }
-};
-#elif defined(__AVX2__) && defined(__FMA__)
-struct Vec {
-    using V = __m256d;
-    static constexpr size_t W = 4, kRegs = 16;
-    static NNQFT_INLINE V zero() { return _mm256_setzero_pd(); }
-    static NNQFT_INLINE V load(const double* p) { return _mm256_loadu_pd(p); }
-    static NNQFT_INLINE V bcast(double v) { return _mm256_set1_pd(v); }
-    static NNQFT_INLINE V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-    static NNQFT_INLINE void store(double* p, V v) { _mm256_storeu_pd(p, v); }
-};
-#elif defined(__SSE2__) && !defined(__FMA__)
-struct Vec {  // no FMA: a * b + c, as fmadd() on this path
-    using V = __m128d;
-    static constexpr size_t W = 2, kRegs = 16;
-    static NNQFT_INLINE V zero() { return _mm_setzero_pd(); }
-    static NNQFT_INLINE V load(const double* p) { return _mm_loadu_pd(p); }
-    static NNQFT_INLINE V bcast(double v) { return _mm_set1_pd(v); }
-    static NNQFT_INLINE V fma(V a, V b, V c) { return _mm_add_pd(_mm_mul_pd(a, b), c); }
-    static NNQFT_INLINE void store(double* p, V v) { _mm_storeu_pd(p, v); }
-};
-#else
-struct Vec {
-    using V = double;
-    static constexpr size_t W = 1, kRegs = 16;
-    static NNQFT_INLINE V zero() { return 0.0; }
-    static NNQFT_INLINE V load(const double* p) { return *p; }
-    static NNQFT_INLINE V bcast(double v) { return v; }
-    static NNQFT_INLINE V fma(V a, V b, V c) { return fmadd(a, b, c); }
-    static NNQFT_INLINE void store(double* p, V v) { *p = v; }
-};
-#endif
 
 template <size_t M>
 struct Size {
@@ -1188,8 +1163,10 @@ void combine(const double* __restrict c, size_t k, size_t r, const u32* order,
     };
     for (size_t t = 0; t < n_tiles && t < kMaxTiles; ++t) {
         tile_terms[t] = 0;
-        for (size_t p = t * M; p < k && p < (t + 1) * M; ++p)
-            tile_terms[t] = tile_terms[t] > terms_of(row(p)) ? tile_terms[t] : terms_of(row(p));
+        for (size_t p = t * M; p < k && p < (t + 1) * M; ++p) {
+            const size_t m = terms_of(row(p));
+            if (m > tile_terms[t]) tile_terms[t] = m;
+        }
     }
     auto rows = [&](auto width, size_t j) NNQFT_LAMBDA_INLINE {
         for (size_t i0 = 0, t = 0; i0 < k; i0 += M, ++t)
@@ -1207,12 +1184,12 @@ void combine(const double* __restrict c, size_t k, size_t r, const u32* order,
     size_t j = 0;
     for (; j + C * Vec::W <= n; j += C * Vec::W) rows(Size<C>(), j);
     for (; j + Vec::W <= n; j += Vec::W) rows(Size<1>(), j);
-    for (; j < n; ++j) {
-        for (size_t i = 0; i < k; ++i) {
+    for (size_t i = 0; j < n && i < k; ++i) {  // the last columns, one by one
+        const size_t m = terms_of(i);
+        for (size_t jj = j; jj < n; ++jj) {
             double acc = 0.0;
-            for (size_t s = 0, m = terms_of(i); s < m; ++s)
-                acc = fmadd(c[i * r + s], u[s * n + j], acc);
-            out[i * n + j] = acc;
+            for (size_t s = 0; s < m; ++s) acc = fmadd(c[i * r + s], u[s * n + jj], acc);
+            out[i * n + jj] = acc;
         }
     }
 }
