@@ -1,0 +1,50 @@
+"""Hardening regressions, second round (issue 21): no confident wrong number, no crash."""
+
+import numpy as np
+import pytest
+
+import nnqft
+from nnqft import Architecture
+
+
+# -- the kernel refuses to underflow, as it refuses to overflow -----------------------------
+def test_kernel_underflow_is_refused_like_overflow():
+    # ReLU at sigma_w = 1, sigma_b = 0 halves the variance per layer: 2**-1022 is the
+    # smallest normal double, reached at layer ~1021; it read 0 at depth 2000.
+    deep = Architecture("relu", width=1, depth=2000, sigma_w=1.0, sigma_b=0.0)
+    with pytest.raises(FloatingPointError, match="underflows float64.*layer 10[12][0-9]"):
+        nnqft.kernel(deep, [1.0])
+    # just above the edge the kernel is the exact 2**-depth x^2
+    fine = deep.replace(depth=1000)
+    assert nnqft.kernel(fine, [1.0])[0, 0] == 2.0**-1000
+    # inputs so small that the first layer's variance underflows
+    with pytest.raises(FloatingPointError, match="layer 0"):
+        nnqft.kernel(Architecture("erf", width=1, sigma_b=0.0), [1e-200])
+    # zero variance that is exact (x = 0, no biases) is a valid kernel, not an underflow
+    assert nnqft.kernel(fine, [0.0, 1.0])[0, 0] == 0.0
+    # an underflowing post-activation moment absorbed by sigma_b^2 > 0 is harmless
+    gauss = Architecture("gauss", width=4, sigma_b=0.5, weight_dist="uniform")
+    np.testing.assert_array_equal(nnqft.kernel(gauss, [300.0, 310.0]), 0.25)
+
+
+# -- tanh's 1/N theory at depth: one rank threshold -----------------------------------------
+def test_tanh_finite_width_at_depth_with_one_input_dimension():
+    # At depth >~ 19 the inputs' correlations approach 1; the full-rank test (1e-9 on
+    # the correlation) and the spherical rule's rank cut (1e-12 on the covariance)
+    # disagreed, and a four-input set reached the rank-3 quadrature with four directions.
+    arch = Architecture("tanh", width=10, depth=22)
+    x = [0.5, 1.0, 1.5, 2.0]
+    theory = nnqft.finite_width(arch, x)
+    kappa = theory.connected(4)
+    assert np.isfinite(kappa).all()
+    # each input alone (rank 1, never near the threshold) gives the same diagonal tuples
+    for a, xa in enumerate(x):
+        alone = nnqft.finite_width(arch, [xa]).connected(4)[0]
+        assert kappa[theory_index(len(x), a)] == pytest.approx(alone, rel=1e-9)
+
+
+def theory_index(k, a):
+    """Position of the tuple (a, a, a, a) in the order-4 layout on k inputs."""
+    from nnqft.tuples import rank
+
+    return int(rank(np.array([a, a, a, a]), k))
