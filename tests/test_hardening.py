@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nnqft
-from nnqft import correlators, study
+from nnqft import statistics, study
 
 
 def test_errors_without_the_covariance_matrix_agree_with_its_diagonal():
@@ -28,7 +28,7 @@ def test_many_inputs_errors_need_no_covariance(monkeypatch):
     err = c.stderr(4)
     assert err.shape == (40920,) and np.isfinite(err).all() and (err > 0).all()
     assert np.isfinite(c.connected(4)[1]).all()
-    monkeypatch.setattr(correlators, "physical_memory", lambda: 8.0 * 2**30)
+    monkeypatch.setattr(statistics, "physical_memory", lambda: 8.0 * 2**30)
     with pytest.raises(ValueError, match="covariance of 40920 tuples would need 12.5 GiB"):
         c.covariance(4)
     with pytest.raises(ValueError, match="connected order-4 covariance of 40920 tuples"):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import nnqft
-from nnqft import Architecture
+from nnqft import Architecture, diagnostics
 
 
 # -- the kernel refuses to underflow, as it refuses to overflow -----------------------------
@@ -48,3 +48,49 @@ def theory_index(k, a):
     from nnqft.tuples import rank
 
     return int(rank(np.array([a, a, a, a]), k))
+
+
+# -- T x T matrices are sized before they are formed ------------------------------------------
+@pytest.fixture
+def small_memory(monkeypatch):
+    """A machine with 32 MiB: a quarter is 8 MiB, one T x T matrix of T <~ 1000."""
+    from nnqft import statistics
+
+    monkeypatch.setattr(statistics, "physical_memory", lambda: 32.0 * 2**20, raising=False)
+
+
+def test_gls_fit_refuses_weights_that_do_not_fit(small_memory):
+    # 12 inputs, order 4: T = 1365; the weights are 3 T x T matrices = 45 MB > 8 MiB.
+    # (30 inputs: T = 40920, several 13 GB matrices, and OpenBLAS segfaulted.)
+    arch = Architecture("erf", width=5)
+    corr = nnqft.sample(arch, np.linspace(-1, 1, 12), 512, orders=(2, 4),
+                        estimator="conditional", seed=0)
+    with pytest.raises(ValueError, match=r"GLS weights of 1365 tuples .* would need 0\.0416 "
+                                         r"GiB.*fit fewer inputs"):
+        nnqft.fit_couplings(corr, arch, corr.x)
+    from nnqft import statistics
+
+    with pytest.raises(ValueError, match="covariance of 1365 values"):
+        statistics.jackknife_covariance(corr.replicas(4, connected=True))
+    # per tuple, nothing dense: still available
+    assert np.isfinite(corr.connected(4)[1]).all()
+
+
+def test_sigma_flow_refuses_an_oversized_fit_before_sampling(small_memory, monkeypatch):
+    from nnqft import flow
+
+    def must_not_sample(*args, **kwargs):
+        raise AssertionError("sampled before refusing the fit's size")
+
+    monkeypatch.setattr(flow, "sample_grid", must_not_sample)
+    with pytest.raises(ValueError, match="GLS weights of 1365 tuples"):
+        nnqft.sigma_flow(Architecture("erf", width=5), np.linspace(-1, 1, 12), [0.5, 1.0],
+                         n_networks=256)
+
+
+def test_quartic_vertex_refuses_a_dense_array_that_does_not_fit(small_memory):
+    arch = Architecture("erf", width=5)
+    corr = nnqft.sample(arch, np.linspace(-1, 1, 12), 512, orders=(2, 4),
+                        estimator="conditional", seed=0)
+    with pytest.raises(ValueError, match="amputation of the four-point function on 12 inputs"):
+        diagnostics.quartic_vertex(corr, arch, corr.x)

@@ -30,11 +30,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core, render
-from ._resources import physical_memory
 from ._result import Result
 from .architecture import Architecture
 from .io import json_record
-from .statistics import jackknife_covariance, jackknife_errors
+from .statistics import check_dense_size, jackknife_covariance, jackknife_errors
 from .tuples import cumulants_from_moments, matchings, moments_from_cumulants, n_tuples, rank
 from .tuples import tuples as tuple_layout
 from .warnings import FewBinsWarning, UnreliableErrorWarning
@@ -68,11 +67,8 @@ def observable_size(k: int, estimator: str) -> int:
 
 def _check_covariance_size(t: int, what: str) -> None:
     """Refuse a T x T covariance that would not fit in a quarter of the memory."""
-    need = 8.0 * t * t
-    if need > 0.25 * physical_memory():
-        raise ValueError(
-            f"the {what} covariance of {t} tuples would need {need / 2**30:.1f} GiB; use "
-            "stderr()/connected() for the errors (no matrix) or fewer inputs")
+    check_dense_size(t * t, f"the {what} covariance of {t} tuples",
+                     "use stderr()/connected() for the errors (no matrix) or fewer inputs")
 
 
 def stored_degrees(orders: tuple[int, ...], estimator: str) -> list[int]:

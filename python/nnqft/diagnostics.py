@@ -23,9 +23,9 @@ from numpy.typing import NDArray
 from ._validation import as_inputs
 from .architecture import Architecture
 from .fit import CouplingFit, read_connected
-from .statistics import hotelling_chi2, jackknife_errors
+from .statistics import check_dense_size, hotelling_chi2, jackknife_errors
 from .theory import kernel
-from .tuples import rank, tuples, wick
+from .tuples import n_tuples, rank, tuples, wick
 from .vertex import eft_kernel, exchange_integral, vertex_integral
 
 __all__ = ["G6Prediction", "per_tuple_couplings", "predict_g6", "quartic_vertex"]
@@ -147,6 +147,10 @@ def quartic_vertex(
         data = read_connected(corr_or_kappa4, arch, xs, (4,))
     else:
         data = read_connected({4: corr_or_kappa4}, arch, xs, (4,))
+    # the amputation runs on dense (replicas, k, k, k, k) arrays, a few copies at a time
+    check_dense_size(3 * (data.n_bins + 1) * k**4,
+                     f"the amputation of the four-point function on {k} inputs",
+                     "use fewer inputs, or per_tuple_couplings() (no dense array)")
     gram = eft_kernel(arch, xs) if subtract_zero_mode else kernel(arch, xs)
     inverse, _ = _symmetric_pinv(gram, rcond)
     dense_rank = rank(np.array(list(itertools.product(range(k), repeat=4))), k)
@@ -221,8 +225,12 @@ def predict_g6(
     if arch is None or x is None:
         raise ValueError("pass arch and x (corr does not carry them)")
     xs = as_inputs(x, arch.d_in)
-    data = read_connected(corr, arch, xs, (4, 6))
     k = len(xs)
+    data = read_connected(corr, arch, xs, (4, 6))
+    # replicas of prediction, measurement and their difference on the order-6 tuples
+    check_dense_size(6 * (data.n_bins + 1) * n_tuples(k, 6),
+                     f"the six-point prediction on {k} inputs ({n_tuples(k, 6)} tuples)",
+                     "use fewer inputs")
     gram = kernel(arch, xs)
     k2 = gram
 

@@ -69,7 +69,7 @@ from ._result import Result
 from ._validation import as_inputs, check_arch
 from .architecture import Architecture
 from .io import json_record, prefixed
-from .statistics import GLSWeights, hotelling_chi2, jackknife_covariance
+from .statistics import GLSWeights, check_gls_size, hotelling_chi2, jackknife_covariance
 from .theory import exact
 from .tuples import n_tuples
 from .vertex import (
@@ -504,6 +504,16 @@ class _Prepared:
     weights: dict[int, GLSWeights]
 
 
+def check_fit_size(k: int, terms: Sequence[str]) -> None:
+    """Refuse a GLS fit whose T x T weights would not fit in memory, before any work.
+
+    A ValueError naming the size, for ``terms`` fitted on ``k`` inputs (checked by
+    :func:`fit_couplings` and by :func:`nnqft.sigma_flow` before it samples).
+    """
+    for n in (4, 6) if "u6" in _check_terms(terms) else (4,):
+        check_gls_size(n_tuples(k, n))
+
+
 def _prepare(
     corr: Any, arch: Architecture, x: Any, terms: Any, shrinkage: float | None
 ) -> _Prepared:
@@ -513,6 +523,8 @@ def _prepare(
     terms = _check_terms(terms)
     xs = as_inputs(x, arch.d_in)
     orders = (4, 6) if "u6" in terms else (4,)
+    if not isinstance(corr, Mapping):  # exact data: least squares, no T x T matrix
+        check_fit_size(len(xs), terms)
     data = read_connected(corr, arch, xs, orders)
     weights = {}
     if data.replicas is not None:

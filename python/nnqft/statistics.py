@@ -16,10 +16,15 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg
 
+from ._resources import physical_memory
+
 __all__ = [
     "GLSWeights",
+    "GLS_MATRICES",
     "MODE_RCOND",
     "bin_deviations",
+    "check_dense_size",
+    "check_gls_size",
     "hotelling_chi2",
     "jackknife_covariance",
     "jackknife_errors",
@@ -32,6 +37,24 @@ FloatArray = NDArray[np.float64]
 
 #: Residual modes below this fraction of the data's largest mode are numerically zero.
 MODE_RCOND = 1e-10
+#: T x T matrices :class:`GLSWeights` holds at its peak (sample covariance, two factors).
+GLS_MATRICES = 3
+
+
+def check_dense_size(n_values: float, what: str, remedy: str) -> None:
+    """Refuse a dense float64 array of ``n_values`` entries that would not fit in memory.
+
+    The limit is a quarter of the physical memory, checked before the work: a 30-input
+    order-4 fit formed several 40920 x 40920 matrices and crashed inside OpenBLAS.
+    ``what`` names the array (``"the covariance of 40920 tuples"``); ``remedy`` says what
+    the caller can do instead.
+    """
+    need = 8.0 * float(n_values)
+    memory = physical_memory()
+    if need > 0.25 * memory:
+        raise ValueError(
+            f"{what} would need {need / 2**30:.3g} GiB, more than a quarter of this "
+            f"machine's {memory / 2**30:.3g} GiB; {remedy}")
 
 
 def jackknife_covariance(replicas: FloatArray) -> FloatArray:
@@ -40,7 +63,9 @@ def jackknife_covariance(replicas: FloatArray) -> FloatArray:
     ``(B - 1) / B * sum_b (theta_b - mean)(theta_b - mean)^T``.
     """
     r = np.asarray(replicas, dtype=np.float64)
-    b = r.shape[0]
+    b, t = r.shape
+    check_dense_size(t * t, f"the covariance of {t} values",
+                     "use jackknife_errors() for standard errors without the matrix")
     d = r - r.mean(axis=0)
     cov: FloatArray = (b - 1) / b * (d.T @ d)
     return cov
@@ -147,6 +172,15 @@ def shrink(cov: FloatArray, intensity: float) -> FloatArray:
     return out
 
 
+def check_gls_size(t: int) -> None:
+    """Refuse GLS weights of ``t`` tuples that would not fit in memory (before any work)."""
+    check_dense_size(GLS_MATRICES * t * t,
+                     f"GLS weights of {t} tuples ({GLS_MATRICES} {t} x {t} matrices)",
+                     "fit fewer inputs (order-n tuples grow as k^n / n!: 126 for order 4 on "
+                     "6 inputs, 40920 on 30), or use connected() / per_tuple_couplings() "
+                     "for tuple-by-tuple values without weights")
+
+
 class GLSWeights:
     """Shrunk inverse covariance of one data vector, for the full sample and each replica.
 
@@ -164,7 +198,8 @@ class GLSWeights:
     """
 
     def __init__(self, replicas: FloatArray, shrinkage: float | None) -> None:
-        b = len(replicas)
+        b, t = replicas.shape
+        check_gls_size(t)
         dev = bin_deviations(replicas)
         sd = dev.std(axis=0, ddof=1)
         self.active = sd > 0  # a tuple known exactly in every bin carries no weight
@@ -173,11 +208,14 @@ class GLSWeights:
         dev = dev[:, self.active]
         self.lam = shrinkage_intensity(dev) if shrinkage is None else float(shrinkage)
         s = dev.T @ dev / (b - 1)
-        diag = np.diag(np.diag(s))
-        common = (1 - self.lam) * (b - 1) / (b - 2) * s + self.lam * diag
+        diag = self.lam * np.diag(s)
+        full, common = (1 - self.lam) * s, (1 - self.lam) * (b - 1) / (b - 2) * s
+        del s  # GLS_MATRICES T x T matrices at the peak: s, full, common
+        for matrix in (full, common):
+            matrix[np.diag_indices_from(matrix)] += diag
         try:
-            self._full = linalg.cho_factor(shrink(s, self.lam))
-            self._common = linalg.cho_factor(common)
+            self._full = linalg.cho_factor(full, overwrite_a=True)
+            self._common = linalg.cho_factor(common, overwrite_a=True)
         except linalg.LinAlgError:
             raise ValueError(
                 f"the jackknife covariance of {dev.shape[1]} tuples from {b} bins is "
