@@ -66,8 +66,9 @@ class Flow(Result, kind="flow"):
         couplings of the exact theory (depth 1) or of the leading 1/N theory (depth >= 2,
         :func:`nnqft.finite_width`).  Where the local form does not describe the
         correlators exactly (non-local nets at O(1) inputs, large χ²), the GLS fit of
-        sampled data estimates a projection that depends on its weights; compare it
-        with :func:`nnqft.fit.fit_exact_like` of the same run instead.
+        sampled data estimates a projection that depends on its weights; compare the
+        run with :func:`nnqft.fit.compare_with_theory` instead (sample and theory under
+        one fixed-weight fit, with a calibrated pull).
     meta : dict
         Provenance: seed, estimator, sampler, n_networks, cutoff, terms, common random
         numbers.

@@ -19,6 +19,7 @@ from scipy import linalg
 from ._resources import physical_memory
 
 __all__ = [
+    "FixedWeights",
     "GLSWeights",
     "GLS_MATRICES",
     "MODE_RCOND",
@@ -252,5 +253,51 @@ class GLSWeights:
         """Condition number of the normal equations of ``design`` (columns normalised)."""
         x = design[self.active]
         normal = x.T @ linalg.cho_solve(self._full, x)
+        scale = np.sqrt(np.diag(normal))
+        return float(np.linalg.cond(normal / np.outer(scale, scale)))
+
+
+class FixedWeights:
+    """Fixed diagonal least-squares weights, the same for every sample and for theory.
+
+    The estimate is one fixed linear map of the data, so a sampled fit and the fit of
+    exact correlators estimate the same functional, and the jackknife error of the sampled
+    one is the error of their difference: ``(sampled - theory) / error`` is a z-score
+    whether or not the fitted model describes the data (with GLS weights estimated from
+    the sample it is not; see :func:`nnqft.fit.compare_with_theory`).
+
+    Parameters
+    ----------
+    weights : ndarray, shape (T,)
+        Non-negative weight of each tuple.
+    replicas : ndarray, shape (B, T), or None
+        Jackknife replicas of sampled data (they set which tuples enter the chi2 test);
+        None for exact data.
+    """
+
+    lam = math.nan  # no shrinkage (the attribute GLSWeights reports)
+
+    def __init__(self, weights: FloatArray, replicas: FloatArray | None) -> None:
+        self.weights = np.asarray(weights, dtype=np.float64)
+        if replicas is None:
+            self.active = self.weights > 0
+        else:  # chi2 needs a non-zero error; tuples known exactly still enter the estimate
+            self.active = jackknife_errors(replicas) > 0
+
+    def operator(self, design: FloatArray) -> FloatArray:
+        """The (p, T) map from data to estimate: ``(X^T W X)^-1 X^T W``."""
+        weighted = design * self.weights[:, None]
+        return np.asarray(np.linalg.solve(design.T @ weighted, weighted.T), dtype=np.float64)
+
+    def fit(
+        self, design: FloatArray, y: FloatArray, refit: FloatArray, fixed: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Estimate and the two kinds of replicas (:meth:`GLSWeights.fit`'s interface)."""
+        operator = self.operator(design)
+        return operator @ y, refit @ operator.T, fixed @ operator.T
+
+    def condition(self, design: FloatArray) -> float:
+        """Condition number of the normal equations of ``design`` (columns normalised)."""
+        normal = design.T @ (design * self.weights[:, None])
         scale = np.sqrt(np.diag(normal))
         return float(np.linalg.cond(normal / np.outer(scale, scale)))

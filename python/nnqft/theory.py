@@ -694,14 +694,19 @@ def _neuron_moments(arch: Architecture, x: FloatArray, orders: Sequence[int]) ->
     """
     key = (arch.activation, arch.d_in, arch.sigma_w_layers[0], arch.sigma_b_layers[0],
            arch.weight_dist, x.shape, x.tobytes())
-    missing = [n for n in orders if (key, n) not in _MOMENT_CACHE]
+    out = {n: _MOMENT_CACHE[(key, n)] for n in orders if (key, n) in _MOMENT_CACHE}
+    missing = [n for n in orders if n not in out]
     if missing:
-        for n, values in _compute_neuron_moments(arch, x, missing).items():
-            values.setflags(write=False)
-            _MOMENT_CACHE[(key, n)] = values
-            if len(_MOMENT_CACHE) > _MOMENT_CACHE_SIZE:
-                _MOMENT_CACHE.popitem(last=False)
-    return {n: _MOMENT_CACHE[(key, n)] for n in orders}
+        out.update(_compute_neuron_moments(arch, x, missing))
+    # the answer is assembled before any eviction: a full cache used to evict this
+    # call's own hit while storing its miss (KeyError in `nnqft run`)
+    for n in orders:
+        out[n].setflags(write=False)
+        _MOMENT_CACHE[(key, n)] = out[n]
+        _MOMENT_CACHE.move_to_end((key, n))
+    while len(_MOMENT_CACHE) > _MOMENT_CACHE_SIZE:
+        _MOMENT_CACHE.popitem(last=False)
+    return out
 
 
 _MOMENT_CACHE: collections.OrderedDict[Any, FloatArray] = collections.OrderedDict()
