@@ -1,5 +1,7 @@
 """Hardening regressions, second round (issue 21): no confident wrong number, no crash."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,66 @@ def test_pull_against_theory_is_a_calibrated_z_score():
                       for seed in range(24)])
     assert 0.7 <= pulls.std(ddof=1) <= 1.4
     assert abs(pulls.mean()) < 5 / np.sqrt(len(pulls))
+
+
+# -- the sample against the theory the library has ------------------------------------------
+def test_dead_deep_relu_is_unreliable_and_warned():
+    # width 1, depth 20: each layer kills the network with probability 1/2, so all but
+    # ~2^-20 of the draws output 0; G2 read 0 +- 0 with reliable() True (kernel: 0.5)
+    arch = Architecture("relu", width=1, depth=20, sigma_w=2**0.5, sigma_b=0.0)
+    with pytest.warns(nnqft.warnings.UnreliableErrorWarning, match="nearly every network is dead"):
+        corr = nnqft.sample(arch, [0.5, 1.0], 65536, orders=(2,), estimator="conditional",
+                            seed=3)
+    assert corr.mean(2)[0] == 0.0 and nnqft.kernel(arch, [0.5])[0, 0] == pytest.approx(0.5)
+    assert not corr.reliable(2)
+    check = corr.theory_check()
+    assert not check.agrees and check.labels[check.worst] == "G2(x0,x0)"
+    assert "NOT RELIABLE" in corr.describe() and "NOT RELIABLE" in repr(corr)
+    # a loaded copy is checked lazily by reliable(); switched off, no theory is evaluated
+    # and reliable() is back to the heavy-tail tests alone
+    assert not pickle.loads(pickle.dumps(corr)).reliable(2)
+    quiet = pickle.loads(pickle.dumps(corr)).with_theory_check(enabled=False)
+    assert quiet.theory_check() is None and quiet.reliable(2)
+
+
+def test_theory_check_passes_valid_runs_at_depth_one_and_deeper():
+    # depth 1: G2 = K and kappa4 = exact at every width; deeper: the 1/N theory within
+    # its truncation (here L/N = 0.1: allowance ~ 0.3 of the 1/N terms)
+    for arch, x in ((Architecture("erf", width=5, sigma_b=1.0), [-1.0, 0.2, 0.9]),
+                    (Architecture("tanh", width=30, depth=3, sigma_w=1.2, sigma_b=0.3),
+                     [-0.5, 0.8])):
+        corr = nnqft.sample(arch, x, 8192, orders=(2, 4), estimator="conditional", seed=1)
+        check = corr.theory_check()
+        assert check.agrees and len(check.z) == 2 * len(x), check
+        assert corr.reliable(4)
+        assert "theory check: TheoryCheck(agrees" in corr.describe()
+    # depth 1 has no truncation allowance, deeper has one proportional to the 1/N term
+    assert (check.truncation > 0).all()
+
+
+def test_theory_check_catches_a_wrong_kappa4_at_depth_one():
+    # a sample of another ensemble (sigma_w off by 10 %) relabelled as this one: G2 and
+    # kappa4 both contradict the exact theory by many standard errors
+    from nnqft.diagnostics import theory_check
+
+    arch = Architecture("erf", width=5, sigma_b=1.0)
+    corr = nnqft.sample(arch.replace(sigma_w=1.1), [-1.0, 0.2, 0.9], 8192, orders=(2, 4),
+                        estimator="conditional", seed=1)
+    corr.arch = arch
+    check = theory_check(corr)
+    assert not check.agrees and check.theory_name == "exact theory (depth 1)"
+    assert (check.truncation == 0).all()
+
+
+@pytest.mark.parametrize("estimator", ["plain", "conditional"])
+def test_diagonal_equals_the_full_estimates(estimator):
+    corr = nnqft.sample(Architecture("tanh", width=4, depth=2), [-0.7, 0.1, 1.3], 2048,
+                        orders=(2, 4), estimator=estimator, seed=4)
+    diag = corr.diagonal()
+    k2 = [corr.index(a, a) for a in range(3)]
+    k4 = [corr.index(a, a, a, a) for a in range(3)]
+    np.testing.assert_allclose(diag["G2"][0], corr.mean(2)[k2], rtol=1e-12)
+    np.testing.assert_allclose(diag["G2"][1], corr.replicas(2)[:, k2], rtol=1e-12)
+    np.testing.assert_allclose(diag["K4"][0], corr.connected(4)[0][k4], rtol=1e-10)
+    np.testing.assert_allclose(diag["K4"][1], corr.replicas(4, connected=True)[:, k4],
+                               rtol=1e-10)

@@ -278,7 +278,7 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
                          "4 + d_in in Λ, so this slope tests the integral, not the networks; "
                          "docs/physics.md §3.6, §7.12).")
     note = ("\n\nThe pull compares like with like: the sampled and the exact correlators "
-            "fitted with the same fixed weights 1/∏K(xᵢ, xᵢ) (nnqft.compare_with_theory), one "
+            "fitted with the same fixed weights 1/∏K(xᵢ, xᵢ) (nnqft.fit.compare_with_theory), one "
             "linear functional of κ4 (and κ6), so it is a z-score whether or not the local form "
             "fits. The GLS coupling weights the tuples by the sample's own covariance: the "
             "efficient estimate when its χ² accepts the local form; where the local form is "
@@ -424,7 +424,7 @@ def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
     lines = [f"Width N = {cfg.depth_width}, {cfg.depth_n_networks} networks per depth, "
              "conditional estimator; theory: the leading 1/N recursion (nnqft.finite_width), "
              "its N·u4 and the sampled one from the same fit with fixed weights "
-             "1/∏K(xᵢ, xᵢ) (nnqft.compare_with_theory), so the pull measures sampling error "
+             "1/∏K(xᵢ, xᵢ) (nnqft.fit.compare_with_theory), so the pull measures sampling error "
              "plus the O(1/N²) remainder; the GLS column weights by the sample's own "
              "covariance and is no test where its χ² rejects the local form. Couplings in the "
              "ELS normalisation, u4 = −ΔG4 / ∫ΠK_EFT over the box [−Λ, Λ] (small where the "
