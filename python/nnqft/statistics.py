@@ -178,8 +178,8 @@ def check_gls_size(t: int) -> None:
     check_dense_size(GLS_MATRICES * t * t,
                      f"GLS weights of {t} tuples ({GLS_MATRICES} {t} x {t} matrices)",
                      "fit fewer inputs (order-n tuples grow as k^n / n!: 126 for order 4 on "
-                     "6 inputs, 40920 on 30), or use connected() / per_tuple_couplings() "
-                     "for tuple-by-tuple values without weights")
+                     "6 inputs, 40920 on 30), or fit with weights='kernel' (fixed weights, "
+                     "no T x T matrix), or use nnqft.diagnostics.per_tuple_couplings()")
 
 
 class GLSWeights:
