@@ -225,11 +225,13 @@ def _falloff_table(results: dict[str, list[dict[str, Any]]]) -> str:
 # -- 2. couplings ---------------------------------------------------------------------------
 
 RELU_CUTOFFS = [7.0, 10.0, 20.0, 50.0, 100.0, 1000.0]
+#: Below this p-value the local form is rejected and the GLS coupling is no test.
+LOCAL_MODEL_P = 1e-3
 
 
 def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
     from .diagnostics import predict_g6
-    from .fit import cutoff_scan, fit_couplings, fit_exact_like
+    from .fit import compare_with_theory, cutoff_scan, fit_couplings
 
     rows, record = [], {}
     for net in cfg.nets:
@@ -242,20 +244,26 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
         with _reliability_recorded():  # as 'reliable' instead of warned
             fit = fit_couplings(corr, arch, x, cutoff=cutoff, terms=("u4", "u6"))
             g6 = predict_g6(fit, corr, arch, x)
-            exact_fit = fit_exact_like(corr, arch, x, cutoff=cutoff, terms=("u4", "u6"))
+            cmp = compare_with_theory(corr, arch, x, cutoff=cutoff, terms=("u4", "u6"))
         reliable = corr.reliable(6)
-        record[net["label"]] = {"fit": fit.to_dict(), "exact": exact_fit.to_dict(),
+        record[net["label"]] = {"fit": fit.to_dict(), "exact": cmp.theory.to_dict(),
+                                "sampled_fixed_weights": cmp.sampled.to_dict(),
+                                "pulls": cmp.pulls,
                                 "g6_chi2": g6.chi2, "g6_ndof": g6.ndof, "reliable": reliable}
         flag = "" if reliable else " ⚠ heavy tails"
+        local = "" if fit.pvalue >= LOCAL_MODEL_P else " (local form rejected)"
         for t in ("u4", "u6"):
-            pull = (fit.values[t] - exact_fit.values[t]) / fit.errors[t] if fit.errors[t] else math.nan
+            same = cmp.sampled
             rows.append(f"| {net['label']}{flag} | {cfg.fit_width} | {cutoff:g} | {t} | "
-                        f"{fit.values[t]:.5g} ± {fit.errors[t]:.2g} | {exact_fit.values[t]:.5g} | "
-                        f"{pull:+.1f} | {fit.chi2:.3g}/{fit.ndof} (p = {fit.pvalue:.2g}) |")
+                        f"{fit.values[t]:.5g} ± {fit.errors[t]:.2g} | "
+                        f"{fit.chi2:.3g}/{fit.ndof} (p = {fit.pvalue:.2g}){local} | "
+                        f"{same.values[t]:.5g} ± {same.errors[t]:.2g} | "
+                        f"{cmp.theory.values[t]:.5g} | {cmp.pulls[t]:+.1f} |")
         rows.append(f"| {net['label']} | | | G6 from fit | χ² = {g6.chi2:.3g}/{g6.ndof} "
-                    f"(p = {g6.pvalue:.2g}) | | | |")
-    table = ["| net | N | Λ | coupling | sampled | exact correlators, same fit | pull | χ²/ndof |",
-             "|---|---|---|---|---|---|---|---|"] + rows
+                    f"(p = {g6.pvalue:.2g}) | | | | |")
+    table = ["| net | N | Λ | coupling | sampled (GLS) | GLS χ²/ndof | sampled, fixed weights "
+             "| exact correlators, fixed weights | pull |",
+             "|---|---|---|---|---|---|---|---|---|"] + rows
     scan_text = ""
     relu = next((n for n in cfg.nets if n["activation"] == "relu"), None)
     if relu is not None:
@@ -269,7 +277,15 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
                          "(exact: −(4 + d_in) = −5: the vertex integral is homogeneous of degree "
                          "4 + d_in in Λ, so this slope tests the integral, not the networks; "
                          "docs/physics.md §3.6, §7.12).")
-    note = ("\n\nχ² tests the *local* form: it is exact for ReLU with σ_b = 0 (every network is "
+    note = ("\n\nThe pull compares like with like: the sampled and the exact correlators "
+            "fitted with the same fixed weights 1/∏K(xᵢ, xᵢ) (nnqft.fit.compare_with_theory), one "
+            "linear functional of κ4 (and κ6), so it is a z-score whether or not the local form "
+            "fits. The GLS coupling weights the tuples by the sample's own covariance: the "
+            "efficient estimate when its χ² accepts the local form; where the local form is "
+            f"rejected (p < {LOCAL_MODEL_P:g}) it is a weight-dependent projection of the "
+            "correlators onto the local template, a summary of the sample that no theory "
+            "number predicts, not a test."
+            "\n\nχ² tests the *local* form: it is exact for ReLU with σ_b = 0 (every network is "
             "linear there), while the Gauss- and erf-net correlators carry non-local structure "
             "that precise data resolve. N·u4 → const shows u4 ∝ 1/N with the kernel used "
             "consistently: the Wick subtraction uses the full K, only the vertex legs K − σ_b1² "
@@ -340,7 +356,7 @@ def _m4(kappa4: np.ndarray, gp: np.ndarray) -> np.ndarray:
 def depth_point(corr: Correlators, arch: Architecture, cutoff: float) -> dict[str, Any]:
     """N*m4 and the fitted N*u4 of one deep ensemble, sampled beside the 1/N theory."""
     from .deep_theory import finite_width
-    from .fit import fit_couplings, fit_exact_like
+    from .fit import compare_with_theory, fit_couplings
 
     n = arch.width
     theory = finite_width(arch, corr.x)
@@ -348,14 +364,15 @@ def depth_point(corr: Correlators, arch: Architecture, cutoff: float) -> dict[st
     m4 = _m4(np.vstack([corr.connected(4)[0], corr.replicas(4, connected=True)]), gp)
     with _reliability_recorded():  # the row's "reliable" entry carries the verdict
         fit = fit_couplings(corr, arch, corr.x, cutoff=cutoff)
-        theory_fit = fit_exact_like(corr, arch, corr.x, cutoff=cutoff)
+        cmp = compare_with_theory(corr, arch, corr.x, cutoff=cutoff)
     u4, du4 = fit.values["u4"], fit.errors["u4"]
     return {"depth": arch.depth, "width": n,
             "Nm4": n * float(m4[0]),
             "Nm4_err": n * float(math.sqrt(jackknife_covariance(m4[1:, None])[0, 0])),
             "Nm4_theory": n * float(_m4(theory.connected(4), gp)),
-            "Nu4": n * u4, "Nu4_err": n * du4, "Nu4_theory": n * theory_fit.values["u4"],
-            "pull": (u4 - theory_fit.values["u4"]) / du4 if du4 else math.nan,
+            "Nu4_gls": n * u4, "Nu4_gls_err": n * du4,
+            "Nu4": n * cmp.sampled.values["u4"], "Nu4_err": n * cmp.sampled.errors["u4"],
+            "Nu4_theory": n * cmp.theory.values["u4"], "pull": cmp.pulls["u4"],
             "chi2": fit.chi2, "ndof": fit.ndof, "seconds": corr.meta["wall_time"],
             "reliable": corr.reliable(4)}
 
@@ -406,21 +423,24 @@ def _plot_depth(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
 def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> str:
     lines = [f"Width N = {cfg.depth_width}, {cfg.depth_n_networks} networks per depth, "
              "conditional estimator; theory: the leading 1/N recursion (nnqft.finite_width), "
-             "its N·u4 from the same GLS fit applied to the theory's κ4 (fit_exact_like), so "
-             "the pull measures sampling error plus the O(1/N²) remainder. Couplings in the "
+             "its N·u4 and the sampled one from the same fit with fixed weights "
+             "1/∏K(xᵢ, xᵢ) (nnqft.fit.compare_with_theory), so the pull measures sampling error "
+             "plus the O(1/N²) remainder; the GLS column weights by the sample's own "
+             "covariance and is no test where its χ² rejects the local form. Couplings in the "
              "ELS normalisation, u4 = −ΔG4 / ∫ΠK_EFT over the box [−Λ, Λ] (small where the "
              "box is large), with Λ = "
              + " and ".join(f"{n['cutoff']:g} for {n['label']}" for n in cfg.depth_nets)
              + ".", "",
-             "| net | L | N·m4 sampled | N·m4 theory | N·u4 sampled | N·u4 theory | pull | "
-             "χ²/ndof | time (s) |", "|---|---|---|---|---|---|---|---|---|"]
+             "| net | L | N·m4 sampled | N·m4 theory | N·u4 sampled (GLS) | GLS χ²/ndof | "
+             "N·u4 sampled, fixed weights | N·u4 theory | pull | time (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
         for r in rows:
             flag = "" if r.get("reliable", True) else " ⚠ heavy tails"
             lines.append(f"| {name}{flag} | {r['depth']} | {r['Nm4']:.4g} ± {r['Nm4_err']:.2g} | "
-                         f"{r['Nm4_theory']:.4g} | {r['Nu4']:.4g} ± {r['Nu4_err']:.2g} | "
-                         f"{r['Nu4_theory']:.4g} | {r['pull']:+.1f} | "
-                         f"{r['chi2']:.3g}/{r['ndof']} | {r['seconds']:.2f} |")
+                         f"{r['Nm4_theory']:.4g} | {r['Nu4_gls']:.4g} ± {r['Nu4_gls_err']:.2g} | "
+                         f"{r['chi2']:.3g}/{r['ndof']} | {r['Nu4']:.4g} ± {r['Nu4_err']:.2g} | "
+                         f"{r['Nu4_theory']:.4g} | {r['pull']:+.1f} | {r['seconds']:.2f} |")
     n, depth = cfg.depth_width, max(cfg.depth_depths)
     remainder = ((1 + 5 / n) ** depth - 1) / (5 * depth / n) - 1
     lines += ["", "At criticality the ReLU vertex grows linearly with depth (V/K² = 5L on a "
@@ -516,7 +536,7 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     for label, rows in deep.items():
         r = rows[-1]
         print(f"      {label}: L={r['depth']}: N*u4 = {r['Nu4']:.4g} ± {r['Nu4_err']:.2g} "
-              f"(1/N theory {r['Nu4_theory']:.4g})")
+              f"(fixed weights; 1/N theory {r['Nu4_theory']:.4g})")
     _plot_depth(deep, out / "depth.png")
     write_text(out / "depth.json", dumps(deep, indent=1))
     sections.append(("Depth: the quartic coupling flowing with the number of layers",
