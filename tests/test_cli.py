@@ -187,8 +187,12 @@ def test_bad_flags_exit_2_with_usage(argv):
 
 
 def test_invalid_values_exit_2_with_a_message(tmp_path, capsys):
-    assert main(["sample", "--width", "0", "--out", str(tmp_path / "x")]) == 2
-    assert "width must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # argparse: before anything is done
+        main(["sample", "--width", "0", "--out", str(tmp_path / "x")])
+    assert exit_.value.code == 2
+    assert "--width: must be >= 1" in capsys.readouterr().err
+    assert main(["sample", "--sigma-w", "-1", "--out", str(tmp_path / "x")]) == 2
+    assert "sigma_w" in capsys.readouterr().err
     assert main(["show", str(tmp_path / "missing.npz")]) == 2
 
 
