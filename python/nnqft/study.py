@@ -387,9 +387,11 @@ def _width_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
     return "\n".join(lines) + "\n\n![N·u4 against N](couplings.png)"
 
 
-def _plot_couplings(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
+def _plot_couplings(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig,
+                    path: Path) -> None:
     from matplotlib.figure import Figure
 
+    cutoffs = {n["label"]: float(n["cutoff"]) for n in cfg.nets}
     fig = Figure(figsize=(4 * len(results), 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(results)))
     for i, (ax, (label, rows)) in enumerate(zip(axes, results.items(), strict=True)):
@@ -404,7 +406,8 @@ def _plot_couplings(results: dict[str, list[dict[str, Any]]], path: Path) -> Non
                         label="sampled, heavy tails")
         ax.plot(w, [r["Nu4_exact"] for r in rows], "-", color=f"C{i}", alpha=0.6,
                 label="exact correlators, same fit")
-        ax.set(xscale="log", xlabel="width N", ylabel="N·u4", title=f"{label}")
+        ax.set(xscale="log", xlabel="width N", ylabel="N·u4",
+               title=f"{label}: N·u4, cutoff Λ = {cutoffs[label]:g}")
         ax.legend(fontsize=7)
     fig.savefig(path, dpi=110)
 
@@ -438,7 +441,8 @@ def _run_flow(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
     flow.plot(ax=axes[0])  # the FRG curve spans too little σ to be seen here: own panels
     axes[0].set_title("active flow: u4(σ), one set of networks rescaled")
     frg.plot(ax=axes[1:], quantities=("u4", "sigma"))
-    axes[1].set_title("functional RG from the IR point")
+    axes[1].set_title("functional RG from the IR point: u4(k)")
+    axes[2].set_title("... and σ(k) = sqrt(d_in·u2(k)/2)")
     fig.savefig(out / "flow.png", dpi=110)
     exact_e = np.polyfit(np.log(flow.sigmas), np.log(np.abs(flow.exact_couplings["u4"])), 1)[0] \
         if flow.exact_couplings else math.nan
@@ -601,13 +605,25 @@ def _depth_trend(results: dict[str, list[dict[str, Any]]]) -> str:
     for name, rows in results.items():
         if len(rows) < 2:
             continue
-        m = [r["Nm4_theory"] for r in rows]
-        u = [r["Nu4_theory"] for r in rows]
-        first, last = rows[0]["depth"], rows[-1]["depth"]
-        parts.append(f"{name}: in theory N·m4 goes from {m[0]:.3g} at L = {first} to "
-                     f"{m[1]:.3g} at L = {rows[1]['depth']} and {m[-1]:.3g} at L = {last}, "
-                     f"N·u4 from {u[0]:.3g} to {u[1]:.3g} and {u[-1]:.3g}")
-    return ("In numbers (" + "; ".join(parts) + ").") if parts else ""
+        depth = [r["depth"] for r in rows]
+        m = np.array([r["Nm4_theory"] for r in rows])
+        u = np.array([r["Nu4_theory"] for r in rows])
+        big = int(np.argmax(np.abs(u)))
+        u_text = (f"N·u4 goes from {u[0]:.3g} at L = {depth[0]} to {u[-1]:.3g} at "
+                  f"L = {depth[-1]}")
+        if 0 < big < len(u) - 1:
+            u_text += f", through {u[big]:.3g} at L = {depth[big]} (×{u[big] / u[0]:.2g})"
+        parts.append(f"{name}: N·m4 lies between {m.min():.3g} and {m.max():.3g} "
+                     f"({m[0]:.3g} at L = {depth[0]}, {m[-1]:.3g} at L = {depth[-1]}); {u_text}")
+    if not parts:
+        return ""
+    rejected = [r for rows in results.values() for r in rows
+                if r.get("pvalue") is not None and r["pvalue"] < REJECT_P]
+    n_rows = sum(len(rows) for rows in results.values())
+    caveat = (f" N·m4 measures the interaction itself; N·u4 is its projection on a local φ⁴ "
+              f"vertex, which the χ² rejects in {len(rejected)} of {n_rows} rows, so there "
+              "its changes with L are not the flow of one coupling.") if rejected else ""
+    return "In the theory's numbers: " + "; ".join(parts) + "." + caveat
 
 
 # -- driver ---------------------------------------------------------------------------------
@@ -679,10 +695,12 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     for label, rec in record.items():
         if "fit" in rec:
             v, e = rec["fit"]["values"]["u4"], rec["fit"]["errors"]["u4"]
-            print(f"      {label:>5}: u4 = {v:.5g} ± {e:.2g}, chi2/ndof = "
-                  f"{rec['fit']['chi2']:.3g}/{rec['fit']['ndof']}")
+            fit = rec["fit"]
+            p = math.nan if fit["pvalue"] is None else fit["pvalue"]
+            print(f"      {label:>5}: u4 = {v:.5g} ± {e:.2g}, χ²/ndof = "
+                  f"{_goodness(fit['chi2'], fit['ndof'], p)}")
     by_width = _couplings_by_width(cfg, out)
-    _plot_couplings(by_width, out / "couplings.png")
+    _plot_couplings(by_width, cfg, out / "couplings.png")
     record["by_width"] = by_width
     write_text(out / "couplings.json", dumps(record, indent=1))
     sections.append(("Effective couplings (GLS fits with the jackknife covariance)",
