@@ -74,7 +74,9 @@ class StudyConfig:
     """Knobs of the default study; ``nnqft run --config FILE.toml`` overrides any of them.
 
     A TOML file sets fields by name (unknown names are refused); fields it does not name
-    keep the defaults below (``--quick``: those of :meth:`quick`).
+    keep their defaults (``--quick``: those of :meth:`quick`). The documentation's
+    command-line page lists every default as a complete TOML file, generated from this
+    class.
 
     Attributes
     ----------
