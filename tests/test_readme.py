@@ -22,7 +22,9 @@ from conftest import assert_z
 import nnqft
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-PYTHON = Path(__file__).resolve().parents[1] / "python"
+# the nnqft this test imported (installed, or the developer's tree), for the fresh processes
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    [str(Path(nnqft.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
 
 
 def blocks(language):
@@ -49,9 +51,7 @@ def run_block(tmp_path, marker, names=(), timeout=300):
                 f"    with open('names.pkl', 'wb') as _f:\n"
                 f"        _p.dump({{n: globals()[n] for n in {list(names)!r}}}, _f)\n")
     (tmp_path / "block.py").write_text("\n" * line + code + epilogue)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(PYTHON), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "block.py"], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, "block.py"], cwd=tmp_path, env=ENV,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"README.md block at line {line + 1}:\n{proc.stderr}"
     with open(tmp_path / "names.pkl", "rb") as fh:
@@ -98,11 +98,9 @@ def test_readme_dask_block_runs_as_a_script(tmp_path):
 
 def test_readme_command_line_examples(tmp_path):
     (line, code), = [(n, c) for n, c in blocks("bash") if "nnqft merge a.npz" in c]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(PYTHON), os.environ.get("PYTHONPATH", "")])}
     script = (f'set -euo pipefail\nnnqft() {{ "{sys.executable}" -m nnqft.cli "$@"; }}\n'
               + code.replace("\\\n", " "))
-    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=ENV, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, f"README.md line {line}: {proc.stderr}"
     out = proc.stdout
