@@ -220,3 +220,15 @@ def test_finite_width_memory_estimate_bounds_the_measured_peak(monkeypatch):
     deep_theory._check_memory(51)
     with pytest.raises(ValueError, match="1/N theory on 52 inputs"):
         deep_theory._check_memory(52)
+
+
+def test_errors_of_a_result_beyond_the_theorys_sigma_range():
+    # Found at 4000 examples: a file with sigma_b = 1.5e150 loaded, then stderr() raised
+    # OverflowError from the exact-kernel check; so did the same run sampled directly.
+    # erf saturates: every neuron is sign(b0), C = 1 + 1 exactly, with zero error.
+    arch = nnqft.Architecture("erf", width=3, sigma_b=[1.5e150, 1.0])
+    c = nnqft.sample(arch, [0.2, -0.4], 2048, orders=(2, 4), estimator="conditional", seed=1,
+                     threads=1)
+    assert c.kernel_check() is None
+    np.testing.assert_array_equal(c.mean(2), 2.0)
+    np.testing.assert_array_equal(c.stderr(4), 0.0)
