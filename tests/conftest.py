@@ -5,6 +5,18 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis: the default run is fast and the same every time (60 examples a test, the
+# examples derived from each test's name); NNQFT_HYPOTHESIS_EXAMPLES=N runs N examples
+# a test from the seed given by --hypothesis-seed (the on-demand fuzz job, .ci/fuzz).
+_FUZZ_EXAMPLES = os.environ.get("NNQFT_HYPOTHESIS_EXAMPLES")
+settings.register_profile(
+    "nnqft", deadline=None, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    **({"max_examples": int(_FUZZ_EXAMPLES)} if _FUZZ_EXAMPLES
+       else {"max_examples": 60, "derandomize": True}))
+settings.load_profile("nnqft")
 
 #: The HMS/ELS Erf-net input set (physics.md §1.6).
 XSET_ERF = np.array([-1.0, -0.6, -0.2, 0.2, 0.6, 1.0])

@@ -30,7 +30,7 @@ X = np.array([0.1, 0.5])
     (dict(activation="cos", depth=3), ValueError, "cos.*depth 1 only.*3"),
     # a 32-bit int in the core: pybind's "incompatible function arguments" before
     (dict(width=2**31), ValueError, r"width must be <= 2147483647, got 2147483648"),
-    (dict(depth=2**40), ValueError, r"depth must be <= 2147483647"),
+    (dict(depth=2**40), ValueError, r"depth must be <= 100000"),
 ])
 def test_bad_architecture(kwargs, exc, match):
     with pytest.raises(exc, match=match):

@@ -1,6 +1,8 @@
 """Property-based fuzzing (Hypothesis): random arguments and random or mutated result files
 give a result or an nnqft error (ValueError/TypeError naming the problem), never a crash,
-a hang or another exception.  Example counts are bounded so the suite stays fast."""
+a hang or another exception.  Example counts and seeds come from the Hypothesis profile
+of conftest.py: 60 derandomised examples a test by default, NNQFT_HYPOTHESIS_EXAMPLES
+with --hypothesis-seed for the on-demand fuzz job (.ci/fuzz)."""
 
 import io
 import json
@@ -9,14 +11,10 @@ import zipfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import nnqft
-
-FAST = settings(max_examples=60, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-
 from nnqft.io import read_npz
 
 _corr = nnqft.sample(nnqft.Architecture("erf", width=3), [0.2, -0.4], 128, orders=(2, 4),
@@ -47,13 +45,11 @@ def _load_bytes(tmp_path, data):
     return obj
 
 
-@FAST
 @given(data=st.binary(max_size=4096))
 def test_random_bytes_are_refused(tmp_path, data):
     assert _load_bytes(tmp_path, data) is None or data
 
 
-@FAST
 @given(st.data())
 def test_mutated_files_load_or_are_refused(tmp_path, valid, data):
     raw = bytearray(valid)
@@ -92,7 +88,6 @@ def _paths(value, prefix=()):
         yield prefix
 
 
-@FAST
 @given(st.data())
 def test_mutated_metadata_loads_or_is_refused(tmp_path, valid, data):
     (tmp_path / "v.npz").write_bytes(valid)
@@ -125,7 +120,6 @@ NUMBERS = st.one_of(st.integers(-2**65, 2**65), st.floats(allow_nan=True), st.no
                     st.just(np.array(3)), st.just(np.array(10.5)), st.just([1.0, 2.0]))
 
 
-@FAST
 @given(width=NUMBERS, depth=NUMBERS, sigma_w=NUMBERS, sigma_b=NUMBERS, d_in=NUMBERS)
 def test_architecture_arguments(width, depth, sigma_w, sigma_b, d_in):
     try:
@@ -141,7 +135,6 @@ POWERS = st.one_of(st.sampled_from([0, 1, 2, 3, 48, 64, 2**20, 2**21, 2**31, 2**
                    SMALL_OR_BAD)
 
 
-@FAST
 @given(n_networks=SMALL_OR_BAD, block_size=st.one_of(SMALL_OR_BAD, st.just(2**64)),
        n_bins=POWERS, start=st.one_of(st.just(0), SMALL_OR_BAD, st.just(2**62)),
        orders=st.one_of(st.lists(st.integers(-1, 10), max_size=3), SMALL_OR_BAD),
@@ -155,3 +148,87 @@ def test_sample_arguments(n_networks, block_size, n_bins, start, orders, seed):
         assert str(err)
         return
     assert 1 <= c.n_networks <= 300
+
+
+# -- inputs the fuzzing found: refused at once, before any large allocation (issue 21) ---
+LIMITED = r"""
+import resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))  # main used tens of GiB
+import numpy as np, nnqft
+t0 = time.perf_counter()
+try:
+    {call}
+except ValueError as err:
+    print(f"ValueError {{time.perf_counter() - t0:.3f}} {{err}}")
+"""
+
+
+def _refused_in_limited_memory(call):
+    """Run ``call`` in a process of 3 GiB address space: (seconds, ValueError message)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", LIMITED.format(call=call)], timeout=120,
+                         capture_output=True, text=True)
+    assert out.stdout.startswith("ValueError "), out.stdout + out.stderr[-2000:]
+    seconds, message = out.stdout.split(" ", 2)[1:]
+    return float(seconds), message
+
+
+@pytest.mark.parametrize("call", [
+    "nnqft.Architecture('erf', depth=2**31 - 1)",
+    "nnqft.Architecture('erf', depth=10**5 + 1, sigma_w=np.ones(10**5 + 2))",
+])
+def test_huge_depth_is_refused_before_the_per_layer_lists(call):
+    seconds, message = _refused_in_limited_memory(call)
+    assert seconds < 1.0 and "depth must be <= 100000" in message
+
+
+def test_per_layer_sequences_are_read_no_further_than_needed():
+    import itertools
+
+    with pytest.raises(ValueError, match=r"depth \+ 1 = 3\), got more than 3 values: \(1.0, 1.0, 1.0, 1.0\)"):
+        nnqft.Architecture("erf", depth=2, sigma_w=itertools.repeat(1.0))  # endless
+    arch = nnqft.Architecture("erf", depth=2, sigma_w=iter([1.0, 2.0, 3.0]))
+    assert arch.sigma_w == (1.0, 2.0, 3.0)
+    assert nnqft.Architecture("erf", depth=nnqft.architecture.MAX_DEPTH).n_layers == 10**5 + 1
+
+
+def test_finite_width_on_200_inputs_is_refused_before_allocating():
+    # main built 8 GiB arrays and was OOM-killed at 24 GB; the check costs microseconds
+    seconds, message = _refused_in_limited_memory(
+        "nnqft.finite_width(nnqft.Architecture('erf', depth=2), np.linspace(-1, 1, 200))")
+    assert seconds < 1.0
+    assert "the 1/N theory on 200 inputs (20100 x 20100 pair matrices) would need" in message
+
+
+def test_finite_width_memory_estimate_bounds_the_measured_peak(monkeypatch):
+    import tracemalloc
+
+    from nnqft import _resources, deep_theory
+
+    x = np.linspace(-1, 1, 16)
+    for act in ("erf", "linear"):
+        deep_theory._CACHE.clear()
+        tracemalloc.start()
+        nnqft.finite_width(nnqft.Architecture(act, depth=2), x)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < deep_theory._LO_BYTES_PER_PAIR_PAIR * (16 * 17 // 2) ** 2
+    # a 16 GiB machine runs up to k = 51 (4 GiB of arrays), which takes seconds
+    monkeypatch.setattr(_resources, "physical_memory", lambda: 16.0 * 2**30)
+    deep_theory._check_memory(51)
+    with pytest.raises(ValueError, match="1/N theory on 52 inputs"):
+        deep_theory._check_memory(52)
+
+
+def test_errors_of_a_result_beyond_the_theorys_sigma_range():
+    # Found at 4000 examples: a file with sigma_b = 1.5e150 loaded, then stderr() raised
+    # OverflowError from the exact-kernel check; so did the same run sampled directly.
+    # erf saturates: every neuron is sign(b0), C = 1 + 1 exactly, with zero error.
+    arch = nnqft.Architecture("erf", width=3, sigma_b=[1.5e150, 1.0])
+    c = nnqft.sample(arch, [0.2, -0.4], 2048, orders=(2, 4), estimator="conditional", seed=1,
+                     threads=1)
+    assert c.kernel_check() is None
+    np.testing.assert_array_equal(c.mean(2), 2.0)
+    np.testing.assert_array_equal(c.stderr(4), 0.0)

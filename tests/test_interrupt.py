@@ -56,3 +56,52 @@ def test_ctrl_c_stops_within_half_a_second_inside_one_wide_network():
                          timeout=120, check=True).stdout.split()
     assert len(out) == 2, out
     assert all(float(t) < 0.5 for t in out), out
+
+
+PILOT_SCRIPT = r"""
+import os, signal, sys, threading, time, numpy as np, nnqft
+from nnqft import _core, sampling
+arch = nnqft.Architecture("erf", width=10**7)  # one network takes ~0.1-0.5 s
+run = sampling.check_arguments([arch], [0.5, 1.0], 1, (2,), "conditional", 0, 1)
+config = sampling._run_config(run, arch, [])
+sent = []
+def interrupt():
+    sent.append(time.perf_counter())
+    os.kill(os.getpid(), signal.SIGINT)
+calls = [lambda: _core.evaluate(config, list(range(10**4)), 1),  # the pilot shift's call
+         lambda: nnqft.sample(arch, [0.5, 1.0], 10**6, orders=(2,), estimator="conditional",
+                              threads=1, block_size=1, n_bins=2)]  # inside its pilot shift
+for call in calls:
+    for delay in (0.3, 0.8):
+        threading.Timer(delay, interrupt).start()
+        try:
+            call()
+        except KeyboardInterrupt:
+            print(f"{time.perf_counter() - sent[-1]:.3f}", flush=True)
+"""
+
+
+def test_ctrl_c_stops_the_conditional_pilot_shift_within_half_a_second():
+    # The conditional estimator first evaluates 16 pilot networks (its numerical shift) in
+    # one C++ call; it looked at no signal, so Ctrl-C at width 10^7 took 3-28 s.
+    out = subprocess.run([sys.executable, "-c", PILOT_SCRIPT], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert len(out) == 4, out
+    assert all(float(t) < 0.5 for t in out), out
+
+
+def test_interruptible_evaluation_gives_the_same_rows_on_any_thread_count():
+    import numpy as np
+
+    import nnqft
+    from nnqft import _core, sampling
+
+    arch = nnqft.Architecture("relu", width=300, depth=2)
+    run = sampling.check_arguments([arch], [0.5, -1.0, 2.0], 1, (2,), "conditional", 4, 1)
+    config = sampling._run_config(run, arch, [])
+    ids = [0, 7, 2**40, 3]
+    one = _core.evaluate(config, ids, 1)
+    assert one.shape == (4, 6) and np.isfinite(one).all()
+    np.testing.assert_array_equal(_core.evaluate(config, ids, 3), one)
+    np.testing.assert_array_equal(_core.evaluate(config, ids[1:2], 1)[0], one[1])
+    assert _core.evaluate(config, [], 2).shape == (0, 6)

@@ -149,3 +149,111 @@ def test_load_reads_only_the_members_its_loader_asks_for(corr, tmp_path):
     from nnqft.io import read_npz  # reading everything does open it, and refuses it
     with pytest.raises(ValueError, match="extra"):
         read_npz(bomb)
+
+
+# -- hostile files (issue 21) ---------------------------------------------------------------
+def _rewrite(path, out, change):
+    """Copy the result file ``path`` to ``out`` with ``change(meta, arrays)`` applied."""
+    from nnqft.io import read_npz, write_npz
+
+    meta, arrays = read_npz(path)
+    change(meta, arrays)
+    return write_npz(out, meta, arrays)
+
+
+@pytest.fixture(scope="module")
+def run_file(tmp_path_factory):
+    """A conditional run over networks [0, 2048) in blocks of 64, saved."""
+    c = nnqft.sample(nnqft.Architecture("erf", width=3), [0.2, -0.4], 2048, orders=(2, 4),
+                     estimator="conditional", seed=1, threads=1, block_size=64)
+    return c.save(tmp_path_factory.mktemp("hostile") / "run.npz")
+
+
+def test_ranges_must_be_the_stored_blocks(run_file, tmp_path):
+    # Shifted by one block the count still adds up, so the file loaded, and merged with
+    # the run over [2048, 4096) it gave ranges [[64, 4096]] for 4096 networks: `merge`
+    # wrote a file that `load` refused.
+    bad = _rewrite(run_file, tmp_path / "shifted.npz",
+                   lambda meta, arrays: meta["meta"].__setitem__("ranges", [[64, 2112]]))
+    with pytest.raises(ValueError, match=r"cover blocks \[\[1, 33\]\] .* blocks \[\[0, 32\]\]"):
+        nnqft.load(bad)
+    for ranges in ([[0, 1024], [512, 1536]], [[10, 2058]]):
+        bad = _rewrite(run_file, tmp_path / "overlap.npz",
+                       lambda meta, arrays, r=ranges: meta["meta"].__setitem__("ranges", r))
+        with pytest.raises(ValueError, match="overlap or do not start on blocks of 64"):
+            nnqft.load(bad)
+    split = _rewrite(run_file, tmp_path / "split.npz",  # the same blocks, split: fine
+                     lambda meta, arrays: meta["meta"].__setitem__("ranges", [[0, 64], [64, 2048]]))
+    assert nnqft.load(split).n_networks == 2048
+
+
+@pytest.mark.parametrize("name", ["sums", "shift"])
+def test_nan_sums_or_shift_are_refused(run_file, tmp_path, name):
+    def poison(meta, arrays):
+        arrays[name] = arrays[name].copy()
+        arrays[name][1] = np.nan
+
+    with pytest.raises(ValueError, match=f"corrupt correlator state: .*{name}"):
+        nnqft.load(_rewrite(run_file, tmp_path / "nan.npz", poison))
+
+
+@pytest.mark.parametrize("version", ["3", 3.9, 3.0, True, -1, None])
+def test_stream_version_is_never_coerced(run_file, tmp_path, version):
+    bad = _rewrite(run_file, tmp_path / "sv.npz",
+                   lambda meta, arrays: meta["meta"].__setitem__("stream_version", version))
+    with pytest.raises(ValueError, match="stream_version must be an integer"):
+        nnqft.load(bad)
+
+
+def _set_encryption_flag(data):
+    """Set bit 0 (encrypted) of every local and central zip header's flags."""
+    data = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(signature)
+        while at >= 0:
+            data[at + offset] |= 1
+            at = data.find(signature, at + 4)
+    return bytes(data)
+
+
+def test_an_encrypted_zip_is_a_user_error(run_file, tmp_path, capsys):
+    from nnqft.cli import main
+
+    path = tmp_path / "encrypted.npz"
+    path.write_bytes(_set_encryption_flag(run_file.read_bytes()))
+    with pytest.raises(ValueError, match="member __meta__.npy is encrypted"):
+        nnqft.load(path)
+    assert main(["show", str(path)]) == 2
+    assert "is encrypted" in capsys.readouterr().err
+
+
+def test_loading_applies_the_sampling_memory_check(run_file, tmp_path, monkeypatch):
+    # A 2 KB file declaring 2^20 bins of 1000 values: load (which sums the bins) asked
+    # for 8 GiB at 1000 values, 18 GiB at 2300.  Now the check that sampling makes.
+    from nnqft import _resources
+    from nnqft.correlators import observable_size, stored_degrees
+    from nnqft.tuples import n_tuples
+
+    k, orders = 4, [2, 4, 6, 8]
+    width = sum(n_tuples(observable_size(k, "conditional"), d)
+                for d in stored_degrees(tuple(orders), "conditional"))
+
+    def inflate(meta, arrays):
+        meta["n_bins"] = meta["meta"]["n_bins"] = 2**20
+        meta["orders"], meta["width"] = orders, width
+        meta["meta"]["ranges"] = [[0, 1]]
+        arrays.update(x=np.linspace(-1, 1, k)[:, None], shift=np.zeros(k * (k + 1) // 2),
+                      levels=np.zeros(1, np.int64), indices=np.zeros(1, np.uint64),
+                      counts=np.ones(1, np.uint64), sums=np.zeros(width),
+                      tail_lengths=np.ones(1, np.uint64), tails=np.ones(1))
+
+    bad = _rewrite(run_file, tmp_path / "inflated.npz", inflate)
+    assert bad.stat().st_size < 100_000
+    monkeypatch.setattr(_resources, "physical_memory", lambda: 16.0 * 2**30)
+    with pytest.raises(ValueError, match=r"accumulator \(1000 stored values per bin x 1048576 "
+                                         r"bins x ~4 nodes\) would need about 31.2 GiB"):
+        nnqft.load(bad)
+    # the check is the sampler's: the same numbers refuse the same run before sampling
+    with pytest.raises(ValueError, match=r"1000 stored values per bin x 1048576 bins"):
+        nnqft.sample(nnqft.Architecture("erf", width=3), np.linspace(-1, 1, k), 1,
+                     orders=orders, estimator="conditional", n_bins=2**20, threads=1)

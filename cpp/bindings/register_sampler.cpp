@@ -78,6 +78,29 @@ BlockTree tree_from_state(std::uint64_t n_bins, std::uint64_t width, const I64Ar
                                  view<double>(tails));
 }
 
+// The poll of a core run, called on the calling thread between its waits: it takes the
+// GIL back, stops the run on a pending signal (Ctrl-C) or when `progress` (None: no
+// progress) raises, and then sets `interrupted`: the caller re-raises the Python error
+// once the workers have stopped.
+nnqft::PollFn python_poll(bool& interrupted, const py::object& progress) {
+    return [&interrupted, progress](std::uint64_t done) {
+        py::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) {
+            interrupted = true;
+            return false;
+        }
+        if (progress.is_none()) return true;
+        try {
+            progress(done);
+        } catch (py::error_already_set& e) {
+            e.restore();
+            interrupted = true;
+            return false;
+        }
+        return true;
+    };
+}
+
 }  // namespace
 
 void register_sampler(py::module_& m) {
@@ -124,23 +147,7 @@ void register_sampler(py::module_& m) {
         [](const SampleConfig& config, std::uint64_t start, std::uint64_t count,
            unsigned threads, const py::object& progress) {
             bool interrupted = false;
-            // Runs on the calling thread only (parallel_for); take the GIL back for it.
-            nnqft::PollFn poll = [&](std::uint64_t done) {
-                py::gil_scoped_acquire gil;
-                if (PyErr_CheckSignals() != 0) {
-                    interrupted = true;
-                    return false;
-                }
-                if (progress.is_none()) return true;
-                try {
-                    progress(done);
-                } catch (py::error_already_set& e) {
-                    e.restore();  // re-raised below, once the workers have stopped
-                    interrupted = true;
-                    return false;
-                }
-                return true;
-            };
+            const nnqft::PollFn poll = python_poll(interrupted, progress);
             nnqft::SampleResult result{{}, false};
             {
                 py::gil_scoped_release release;
@@ -154,9 +161,18 @@ void register_sampler(py::module_& m) {
 
     m.def(
         "evaluate",
-        [](const SampleConfig& config, std::vector<std::uint64_t> ids) {
-            py::gil_scoped_release release;
-            return nnqft::evaluate_networks(config, ids);
+        [](const SampleConfig& config, const std::vector<std::uint64_t>& ids, unsigned threads) {
+            bool interrupted = false;
+            const nnqft::PollFn poll = python_poll(interrupted, py::none());
+            nnqft::EvaluateResult result{{}, false};
+            {
+                py::gil_scoped_release release;
+                result = nnqft::evaluate_networks(config, ids, threads, poll);
+            }
+            if (interrupted) throw py::error_already_set();
+            return std::move(result.rows);
         },
-        "config"_a, "ids"_a, "Per-network observables (outputs or packed kernel), one row each.");
+        "config"_a, "ids"_a, "threads"_a = 1,
+        "Per-network observables (outputs or packed kernel), one row each; Ctrl-C stops it "
+        "within milliseconds (KeyboardInterrupt).");
 }

@@ -138,15 +138,37 @@ SampleResult sample(const SampleConfig& config, std::uint64_t start, std::uint64
     return {std::move(trees), completed};
 }
 
-RowMatrix evaluate_networks(const SampleConfig& config,
-                            const std::vector<std::uint64_t>& ids) {
+EvaluateResult evaluate_networks(const SampleConfig& config,
+                                 const std::vector<std::uint64_t>& ids, unsigned n_threads,
+                                 const PollFn& poll) {
     config.validate();
-    Evaluator evaluator(config.spec, config.x, config.key);
-    const auto r = evaluator.observable_size(config.estimator);
-    RowMatrix out(static_cast<Eigen::Index>(ids.size()), static_cast<Eigen::Index>(r));
-    for (std::size_t i = 0; i < ids.size(); ++i)
-        evaluator.evaluate(ids[i], config.estimator, out.row(static_cast<Eigen::Index>(i)).data());
-    return out;
+    require(n_threads >= 1, "threads must be >= 1, got ", n_threads);
+    const auto r = observable_size(config.estimator, static_cast<std::size_t>(config.x.rows()));
+    EvaluateResult result{RowMatrix(static_cast<Eigen::Index>(ids.size()),
+                                    static_cast<Eigen::Index>(r)),
+                          true};
+    if (ids.empty()) return result;
+    n_threads = static_cast<unsigned>(std::min<std::uint64_t>(n_threads, ids.size()));
+    std::vector<std::unique_ptr<Evaluator>> evaluators(n_threads);  // made by their thread
+    std::atomic<std::uint64_t> done{0};
+    // One network per task: a row depends only on its network, so any thread count
+    // gives the same bits. The evaluator polls `stop` inside wide networks, so a
+    // stop request is honoured within milliseconds even when one network takes seconds.
+    auto task = [&](std::uint64_t i, unsigned thread, const std::atomic<bool>& stop) {
+        auto& evaluator = evaluators[thread];
+        if (!evaluator) evaluator = std::make_unique<Evaluator>(config.spec, config.x, config.key);
+        evaluator->set_stop(&stop);
+        try {
+            evaluator->evaluate(ids[i], config.estimator,
+                                result.rows.row(static_cast<Eigen::Index>(i)).data());
+        } catch (const StopRequested&) {
+            return;  // the caller reports the run as stopped
+        }
+        done.fetch_add(1);
+    };
+    result.completed = parallel_for(ids.size(), n_threads, task,
+                                    [&] { return poll(done.load()); });
+    return result;
 }
 
 }  // namespace nnqft

@@ -9,15 +9,14 @@ read-out (fan-in ``N``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from ._validation import as_int, as_real
 
-__all__ = ["ACTIVATIONS", "WEIGHT_DISTS", "Architecture"]
+__all__ = ["ACTIVATIONS", "MAX_DEPTH", "MAX_DIMENSION", "WEIGHT_DISTS", "Architecture"]
 
 #: Activations the core implements.  ``gauss`` is the HMS Gauss-net
 #: ``exp(z - Var z)`` (exact variance), ``cos`` the random-Fourier-feature net whose
@@ -37,21 +36,31 @@ def _per_layer(name: str, value: float | Sequence[float], n_layers: int) -> tupl
     """Expand a scalar or a per-layer sequence of standard deviations and validate it."""
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name} must be a number or a sequence of numbers, got {value!r}")
-    if np.ndim(value) == 0:  # a number, or a 0-d array holding one
+    if not hasattr(value, "__iter__") or getattr(value, "ndim", None) == 0:  # number, 0-d array
         values: tuple[Any, ...] = (value,) * n_layers
     else:
-        values = tuple(value)  # type: ignore[arg-type]
+        # at most one value more than needed is read: a huge or endless sequence is
+        # refused by its length, never copied
+        values = tuple(itertools.islice(value, n_layers + 1))
         if len(values) != n_layers:
-            raise ValueError(
-                f"{name} needs one value per layer (depth + 1 = {n_layers}), "
-                f"got {len(values)} values: "
-                + (repr(values) if len(values) <= 8 else f"({values[0]!r}, ..., {values[-1]!r})")
-            )
+            count = (len(value) if hasattr(value, "__len__")
+                     else f"more than {n_layers}" if len(values) > n_layers else len(values))
+            shown = repr(values) if len(values) <= 8 else f"({values[0]!r}, ...)"
+            raise ValueError(f"{name} needs one value per layer (depth + 1 = {n_layers}), "
+                             f"got {count} values: {shown}")
     return tuple(as_real(name, v, minimum=0.0) for v in values)
 
 
-#: Largest width, d_in and depth: the core stores them as 32-bit ints.
+#: Largest width and d_in: the core stores them as 32-bit ints.
 MAX_DIMENSION = 2**31 - 1
+#: Largest depth.  Every layer is walked by every network evaluation and by the 1/N
+#: recursion (about 0.1 s a layer at 6 inputs), and keeps two standard deviations and
+#: two random streams: at 10**5 layers one network of width 1 already costs
+#: milliseconds and the theory hours, while the 1/N expansion parameter is
+#: depth / width (physics-deep.md), so such depths only mean something at widths where
+#: one network costs ~10**10 operations.  Far beyond any study, and small enough that
+#: the per-layer tuples (a few MB) are built only after this check.
+MAX_DEPTH = 10**5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +77,7 @@ class Architecture:
     d_in : int
         Input dimension (>= 1).
     depth : int
-        Number of hidden layers ``L`` (>= 1).
+        Number of hidden layers ``L``, 1 to :data:`MAX_DEPTH` (10**5).
     sigma_w, sigma_b : float or sequence of float
         Weight and bias standard deviations.  A scalar applies to every layer (as in
         both papers); a sequence gives one value per layer, ``depth + 1`` values, the
@@ -102,7 +111,7 @@ class Architecture:
         set_ = object.__setattr__
         set_(self, "width", as_int("width", self.width, minimum=1, maximum=MAX_DIMENSION))
         set_(self, "d_in", as_int("d_in", self.d_in, minimum=1, maximum=MAX_DIMENSION))
-        set_(self, "depth", as_int("depth", self.depth, minimum=1, maximum=MAX_DIMENSION))
+        set_(self, "depth", as_int("depth", self.depth, minimum=1, maximum=MAX_DEPTH))
         n_layers = self.depth + 1
         set_(self, "sigma_w", _per_layer("sigma_w", self.sigma_w, n_layers))
         set_(self, "sigma_b", _per_layer("sigma_b", self.sigma_b, n_layers))

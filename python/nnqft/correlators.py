@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core, render
+from ._resources import check_accumulator
 from ._result import Result
 from .architecture import Architecture
 from .io import json_record
@@ -359,7 +360,8 @@ class Correlators(Result, kind="correlators"):
         the tail that carries the mean: a Gauss-net at ``|x| = 6`` samples
         ``G2 = 1.0000 +- 7e-12`` against the exact 2.0, with a Hill tail index of
         ``2e8`` (all the order statistics it sees are alike).  None when there is no
-        exact value to compare with (deeper nets, uniform weights, no order 2).
+        exact value to compare with (deeper nets, uniform weights, no order 2, a
+        kernel beyond float64).
         """
         if self.arch.depth != 1 or self.arch.weight_dist != "gaussian":
             return None
@@ -369,7 +371,10 @@ class Correlators(Result, kind="correlators"):
         from .theory import kernel
 
         diag = [self.index(a, a) for a in range(self.k)]
-        exact = np.diag(kernel(self.arch, self.x))
+        try:
+            exact = np.diag(kernel(self.arch, self.x))
+        except OverflowError:  # sigma beyond the theory's float64 range: nothing to check
+            return None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FewBinsWarning)
             err = jackknife_errors(self._replicas[key][:, diag])
@@ -571,6 +576,7 @@ class Correlators(Result, kind="correlators"):
             raise ValueError(
                 f"corrupt correlator state: the stored counts add up to {tree.n_networks} "
                 f"networks but the recorded ranges {ranges} hold {sum(b - a for a, b in ranges)}")
+        _check_blocks(ranges, fields["meta"]["block_size"], fields["levels"], fields["indices"])
         return cls(arch=fields["arch"], x=fields["x"], orders=fields["orders"],
                    estimator=fields["estimator"], tree=tree, shift=fields["shift"],
                    meta=fields["meta"])
@@ -709,6 +715,27 @@ def _merge_ranges(ranges: list[list[int]]) -> list[list[int]]:
     return out
 
 
+def _check_blocks(ranges: list[list[int]], block_size: int, levels: NDArray[Any],
+                  indices: NDArray[Any]) -> None:
+    """The recorded network ranges must be exactly the blocks whose sums are stored.
+
+    Otherwise a merge would record ranges that disagree with its counts (a file that
+    merged, then failed to load).
+    """
+    merged = _merge_ranges([list(rg) for rg in ranges])
+    if sum(b - a for a, b in merged) != sum(b - a for a, b in ranges) or any(
+            a % block_size for a, _ in merged):
+        raise ValueError(f"corrupt correlator state: the ranges {ranges} overlap or do not "
+                         f"start on blocks of {block_size} networks")
+    recorded = _merge_ranges([[a // block_size, -(-b // block_size)] for a, b in merged if b > a])
+    held = _merge_ranges([[int(i) << int(lv), (int(i) + 1) << int(lv)]
+                          for lv, i in zip(levels, indices, strict=True)])
+    if recorded != held:
+        raise ValueError(f"corrupt correlator state: the ranges {ranges} cover blocks "
+                         f"{recorded} (of {block_size} networks) but the stored sums are of "
+                         f"blocks {held}")
+
+
 _TREE_ARRAYS = ("levels", "indices", "counts", "sums", "tail_lengths", "tails")
 _UNSIGNED = ("indices", "counts", "tail_lengths")
 
@@ -754,7 +781,7 @@ def _checked_state(state: dict[str, Any]) -> dict[str, Any]:
             f"store {width} values per bin, the file has {state['width']!r}")
     shift = np.asarray(state["shift"])
     if shift.dtype.kind not in "fiu" or shift.shape != ((r,) if estimator == "conditional"
-                                                        else (0,)):
+                                                        else (0,)) or not np.isfinite(shift).all():
         raise ValueError(f"corrupt correlator state: shift has shape {shift.shape}, "
                          f"dtype {shift.dtype}")
     meta = dict(state["meta"])
@@ -776,7 +803,15 @@ def _checked_state(state: dict[str, Any]) -> dict[str, Any]:
     for a, b in ranges:
         if _int_field(a, "ranges", 0, 2**62) > _int_field(b, "ranges", 0, 2**62):
             raise ValueError(f"corrupt correlator state: empty range [{a}, {b}]")
+    block_size = meta["block_size"]  # the same memory check as the run that sampled it
+    check_accumulator(width, n_bins, sum(-(-(b - a) // block_size) for a, b in ranges),
+                      advice="this machine could not have sampled it; a real result this "
+                      "large needs a larger machine, anything else is a corrupt file")
+    if "stream_version" in meta:  # never coerced: "3" or 3.9 is not stream version 3
+        _int_field(meta["stream_version"], "stream_version", 1, 2**31)
     fields: dict[str, Any] = {name: _array_field(state, name) for name in _TREE_ARRAYS}
+    if not np.isfinite(fields["sums"]).all():  # sampling refuses overflow: never stored
+        raise ValueError("corrupt correlator state: the stored sums hold NaN or infinities")
     fields.update(arch=arch, estimator=estimator, orders=orders, x=x, shift=shift,
                   meta=meta, n_bins=n_bins, width=width)
     return fields

@@ -58,6 +58,7 @@ from . import quadrature as _quadrature
 from . import render
 from . import theory as _theory
 from . import tuples as _tuples
+from ._resources import check_memory
 from ._result import Result
 from ._validation import as_inputs, as_int, check_arch
 from .architecture import Architecture
@@ -629,6 +630,25 @@ def _cached_recursion(arch: Architecture, x: FloatArray) -> tuple[FloatArray, Fl
     return _CACHE[key]
 
 
+#: Peak bytes of the leading-order recursion per element of a P x P matrix, P = k (k + 1)
+#: / 2 pairs: V, J, T and the quadruple indices that gather T from the sorted 4-tuples
+#: are P x P, the four-point functions ~P^2 / 6 tuples with their 4 x 4 covariances.
+#: Measured peaks (tracemalloc, depth 2, k = 16..32): linear 26, erf 86..96, relu 196..253
+#: x 8 P^2 bytes; tanh 822 at k = 16 (its Kolmogorov grids, a share that falls with k).
+_LO_BYTES_PER_PAIR_PAIR = 300 * 8
+
+
+def _check_memory(k: int) -> None:
+    """Refuse ``k`` inputs whose leading-order arrays would not fit, before any work.
+
+    The 1/N theory's arrays grow like P^2 = (k (k + 1) / 2)^2 (k = 200: ~1 TB).
+    """
+    n_pairs = k * (k + 1) // 2
+    check_memory(_LO_BYTES_PER_PAIR_PAIR * float(n_pairs) ** 2,
+                 f"the 1/N theory on {k} inputs ({n_pairs} x {n_pairs} pair matrices)",
+                 "use fewer inputs (its arrays grow like k^4)")
+
+
 # -- public ---------------------------------------------------------------------------------
 class FiniteWidthTheory(Result, kind="finite_width"):
     """Leading finite-width (1/N) theory of a network ensemble at k inputs.
@@ -792,5 +812,6 @@ def finite_width(arch: Architecture, x: Any) -> FiniteWidthTheory:
             "previous layer; sample uniform-weight networks with sampler='weights'"
         )
     xs = as_inputs(x, arch.d_in, "x")
+    _check_memory(len(xs))
     k_pairs, k1_pairs, v = _cached_recursion(arch, xs)
     return FiniteWidthTheory(arch, xs, k_pairs, k1_pairs, v)

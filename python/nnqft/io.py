@@ -147,12 +147,17 @@ def write_npz(path: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) ->
 MAX_EXPANSION = 16
 #: The JSON record is small; a larger one is not an nnqft file.
 MAX_RECORD_BYTES = 16 * 2**20
+#: Bit 0 of a zip member's general-purpose flags: the member is encrypted.
+_ENCRYPTED = 0x1
 _NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
                 (2, 0): np.lib.format.read_array_header_2_0}
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> np.ndarray:
     """One ``.npy`` member, its sizes checked before anything is decompressed."""
+    if info.flag_bits & _ENCRYPTED:  # zipfile would ask for a password (RuntimeError)
+        raise ValueError(f"{where}: member {info.filename} is encrypted (nnqft writes plain "
+                         "zip files; decrypt it, e.g. unzip and zip again, to load it)")
     if info.file_size > MAX_EXPANSION * info.compress_size + 2**20:
         raise ValueError(f"{where}: member {info.filename} declares {info.file_size} bytes "
                          f"from {info.compress_size} stored (a decompression bomb?)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import platform
 import sys
 import time
@@ -13,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _core
-from ._resources import physical_memory
+from ._resources import check_accumulator, physical_memory
 from ._seeding import resolve_seed, resolve_threads, seed_metadata
 from ._validation import as_inputs, as_int, check_arch
 from .architecture import Architecture
@@ -46,7 +45,6 @@ CONVENTIONS = (
     "n have variance sigma_w^2/n, biases sigma_b^2; connected = joint cumulant; errors = "
     "delete-one-bin jackknife over the fixed bins (block b -> bin b mod n_bins)"
 )
-_MEMORY_FRACTION = 0.25
 _NETWORK_MEMORY_FRACTION = 0.8
 _MAX_SECONDS = 30 * 24 * 3600.0
 
@@ -125,16 +123,8 @@ def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, thr
     """
     evaluations = n_networks * grid_points
     n_blocks = -(-evaluations // block_size)
-    nodes = 2 * max(1, math.ceil(math.log2(n_blocks + 1))) + 2 * threads
-    bytes_needed = nodes * n_bins * width * 8.0
+    bytes_needed = check_accumulator(width, n_bins, n_blocks, threads)
     total = physical_memory()
-    if bytes_needed > _MEMORY_FRACTION * total:
-        raise ValueError(
-            f"the accumulator would need about {bytes_needed / 2**30:.1f} GiB "
-            f"({width} stored values per bin x {n_bins} bins x ~{nodes} nodes), more than "
-            f"{_MEMORY_FRACTION:.0%} of this machine's {total / 2**30:.0f} GiB: use fewer "
-            "inputs, lower orders or fewer bins"
-        )
     per_net = _flops_per_network(arch, k, sampler) + width
     seconds = evaluations * per_net / (2e9 * threads)
     if seconds > _MAX_SECONDS:
@@ -391,8 +381,8 @@ def sample_grid(
     if _shifts is not None:
         shifts = [np.asarray(sh, dtype=np.float64) for sh in _shifts]
     elif run.estimator == "conditional":
-        shifts = [_core.evaluate(_run_config(run, a, []), list(range(PILOT_NETWORKS))).mean(axis=0)
-                  for a in archs]
+        shifts = [_core.evaluate(_run_config(run, a, []), list(range(PILOT_NETWORKS)),
+                                 run.threads).mean(axis=0) for a in archs]
     grid = [] if len(archs) == 1 else [
         (list(a.sigma_w_layers), list(a.sigma_b_layers), list(sh))
         for a, sh in zip(archs, shifts, strict=True)]

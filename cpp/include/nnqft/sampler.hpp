@@ -51,7 +51,17 @@ struct SampleResult {
 SampleResult sample(const SampleConfig& config, std::uint64_t start, std::uint64_t count,
                     unsigned n_threads, const PollFn& poll);
 
-/// Observables of the given networks, row by row (for tests and the conditional shift).
-RowMatrix evaluate_networks(const SampleConfig& config, const std::vector<std::uint64_t>& ids);
+/// Result of `evaluate_networks`: one row per network, and whether every row was filled.
+struct EvaluateResult {
+    RowMatrix rows;
+    bool completed;
+};
+
+/// Observables of the given networks, row by row (for tests and the conditional
+/// estimator's pilot shift), on `n_threads` threads; `poll` as for `sample` (returning
+/// false stops the run within milliseconds, leaving rows unfilled: completed = false).
+EvaluateResult evaluate_networks(const SampleConfig& config,
+                                 const std::vector<std::uint64_t>& ids, unsigned n_threads,
+                                 const PollFn& poll);
 
 }  // namespace nnqft
