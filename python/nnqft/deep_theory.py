@@ -48,13 +48,13 @@ import dataclasses
 import functools
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from . import quadrature as _quadrature
+from . import gaussian as _gaussian
 from . import render
 from . import theory as _theory
 from . import tuples as _tuples
@@ -68,91 +68,141 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 
-# -- second-order forward jets --------------------------------------------------------
+# -- forward jets: truncated Taylor polynomials in three variables ---------------------
+@functools.lru_cache(maxsize=8)
+def _monomials(order: int) -> tuple[tuple[int, int, int], ...]:
+    return tuple((i, j, m) for i in range(order + 1) for j in range(order + 1 - i)
+                 for m in range(order + 1 - i - j))
+
+
+@functools.lru_cache(maxsize=8)
+def _degree_mask(order: int) -> FloatArray:
+    i, j, m = np.indices((order + 1,) * 3)
+    return np.asarray(i + j + m <= order, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=16)
+def _derivative_index(n: int) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
+    """For every index tuple in {0,1,2}^n: its multi-index (exponents) and their factorials."""
+    slots = np.array(list(itertools.product(range(3), repeat=n)), dtype=np.int64).reshape(-1, n)
+    alpha = np.stack([(slots == s).sum(axis=1) for s in range(3)], axis=1)
+    fac = np.prod([[math.factorial(int(a)) for a in row] for row in alpha], axis=1)
+    return alpha[:, 0], alpha[:, 1], alpha[:, 2], np.asarray(fac, dtype=np.float64)
+
+
 class _Jet:
-    """A value with its gradient and Hessian in three variables (exact 2nd-order AD)."""
+    """A function of three variables as its Taylor polynomial to total degree ``order``.
 
-    __slots__ = ("v", "d", "h")
+    ``c[..., i, j, m]`` is ``d^(i+j+m) f / dx^i dy^j dz^m / (i! j! m!)`` at the point
+    (exact forward-mode differentiation to that order; entries of higher total degree
+    are kept at zero).  Leading axes are a batch.
+    """
 
-    def __init__(self, v: Any, d: Any, h: Any) -> None:
-        self.v, self.d, self.h = np.asarray(v), np.asarray(d), np.asarray(h)
+    __slots__ = ("c", "order")
+
+    def __init__(self, c: FloatArray, order: int) -> None:
+        self.c, self.order = c, order
 
     @classmethod
-    def variable(cls, value: FloatArray, slot: int) -> _Jet:
-        d = np.zeros(value.shape + (3,))
-        d[..., slot] = 1.0
-        return cls(value, d, np.zeros(value.shape + (3, 3)))
+    def variable(cls, value: FloatArray, slot: int, order: int) -> _Jet:
+        c = np.zeros(np.shape(value) + (order + 1,) * 3)
+        c[..., 0, 0, 0] = value
+        c[(Ellipsis,) + tuple(int(s == slot) for s in range(3))] = 1.0
+        return cls(c, order)
 
-    def apply(self, f: Any, f1: Any, f2: Any) -> _Jet:
-        """``F(self)`` given ``F, F', F''`` at ``self.v`` (chain rule)."""
-        f1, f2 = np.asarray(f1), np.asarray(f2)
-        d = f1[..., None] * self.d
-        h = f2[..., None, None] * self.d[..., :, None] * self.d[..., None, :]
-        return _Jet(f, d, h + f1[..., None, None] * self.h)
+    @property
+    def v(self) -> FloatArray:
+        return np.asarray(self.c[..., 0, 0, 0])
+
+    def derivative(self, n: int) -> FloatArray:
+        """The n-th derivative tensor, shape (..., 3, ..., 3) with n trailing axes."""
+        i, j, m, fac = _derivative_index(n)
+        return np.asarray((self.c[..., i, j, m] * fac).reshape(self.c.shape[:-3] + (3,) * n))
+
+    def with_value(self, value: FloatArray) -> _Jet:
+        c = self.c.copy()
+        c[..., 0, 0, 0] = value
+        return _Jet(c, self.order)
+
+    def masked(self, keep: NDArray[np.bool_]) -> _Jet:
+        """The jet where ``keep``, the zero function elsewhere."""
+        return _Jet(np.where(keep[..., None, None, None], self.c, 0.0), self.order)
+
+    def apply(self, derivs: list[FloatArray]) -> _Jet:
+        """``F(self)`` given ``F, F', F'', ...`` (up to ``order``) at ``self.v`` (Taylor)."""
+        delta = self.with_value(np.zeros(self.c.shape[:-3]))
+        out = np.zeros_like(self.c)
+        out[..., 0, 0, 0] = derivs[0]
+        power = delta
+        for n in range(1, self.order + 1):
+            out += np.asarray(derivs[n])[..., None, None, None] / math.factorial(n) * power.c
+            if n < self.order:
+                power = power * delta
+        return _Jet(out, self.order)
 
     def __add__(self, other: Any) -> _Jet:
         if isinstance(other, _Jet):
-            return _Jet(self.v + other.v, self.d + other.d, self.h + other.h)
-        return _Jet(self.v + other, self.d, self.h)
+            return _Jet(self.c + other.c, self.order)
+        return self.with_value(self.v + other)
 
     __radd__ = __add__
 
     def __mul__(self, other: Any) -> _Jet:
         if not isinstance(other, _Jet):
-            c = np.asarray(other)
-            return _Jet(self.v * c, self.d * c[..., None], self.h * c[..., None, None])
-        d = self.d * other.v[..., None] + other.d * self.v[..., None]
-        cross = self.d[..., :, None] * other.d[..., None, :]
-        h = (self.h * other.v[..., None, None] + other.h * self.v[..., None, None]
-             + cross + np.swapaxes(cross, -1, -2))
-        return _Jet(self.v * other.v, d, h)
+            return _Jet(self.c * np.asarray(other)[..., None, None, None], self.order)
+        o = self.order
+        a, b = np.broadcast_arrays(self.c, other.c)
+        out = np.zeros(a.shape)
+        for i, j, m in _monomials(o):
+            tail = b[..., :o + 1 - i, :o + 1 - j, :o + 1 - m]
+            out[..., i:, j:, m:] += a[..., i, j, m, None, None, None] * tail
+        return _Jet(out * _degree_mask(o), o)
 
     __rmul__ = __mul__
 
     def reciprocal(self) -> _Jet:
-        return self.apply(1.0 / self.v, -1.0 / self.v**2, 2.0 / self.v**3)
+        x = self.v
+        return self.apply([(-1.0) ** n * math.factorial(n) / x ** (n + 1)
+                           for n in range(self.order + 1)])
 
     def sqrt(self) -> _Jet:
-        r = np.sqrt(self.v)
-        return self.apply(r, 0.5 / r, -0.25 / (r * self.v))
+        x, coef, derivs = self.v, 1.0, []
+        for n in range(self.order + 1):
+            derivs.append(coef * x ** (0.5 - n))
+            coef *= 0.5 - n
+        return self.apply(derivs)
 
     def arcsin(self) -> _Jet:
-        c = 1.0 - self.v**2
-        return self.apply(np.arcsin(self.v), c**-0.5, self.v * c**-1.5)
-
-    def weighted_sum(self, w: FloatArray, axes: tuple[int, ...]) -> _Jet:
-        """``sum w * self`` over trailing ``axes`` of the value (w broadcast on them)."""
-        wv = w
-        wd, wh = w[..., None], w[..., None, None]
-        return _Jet((self.v * wv).sum(axes), (self.d * wd).sum(tuple(a - 1 for a in axes)),
-                    (self.h * wh).sum(tuple(a - 2 for a in axes)))
+        x = self.v
+        c = 1.0 - x**2
+        derivs = [np.arcsin(x), c**-0.5, x * c**-1.5, (1.0 + 2.0 * x**2) * c**-2.5,
+                  (9.0 * x + 6.0 * x**3) * c**-3.5]
+        return self.apply(derivs[: self.order + 1])
 
 
 # -- the two-point map g and its derivatives ------------------------------------------
-def _pair_jets(sxx: FloatArray, sxy: FloatArray, syy: FloatArray) -> tuple[_Jet, _Jet, _Jet]:
-    return _Jet.variable(sxx, 0), _Jet.variable(sxy, 1), _Jet.variable(syy, 2)
-
-
 def _relu_angle(rho: _Jet) -> _Jet:
-    """``J(rho) = sin t + (pi - t) cos t``, ``cos t = rho``: J' = pi - t, J'' = 1/sin t.
+    """``J(rho) = sin t + (pi - t) cos t``, ``cos t = rho``: J' = pi - t, J'' = 1/sin t, ...
 
-    On the collinear set ``|rho| = 1`` the second derivative diverges but the fluctuations
-    stay on that set (rho does not move), so its term is dropped there.
+    On the collinear set ``|rho| = 1`` the higher derivatives diverge but the fluctuations
+    stay on that set (rho does not move), so their terms are dropped there.
     """
     r = np.clip(rho.v, -1.0, 1.0)
     t = np.arccos(r)
     s = np.sin(t)
-    f2 = np.divide(1.0, s, out=np.zeros_like(s), where=s > 1e-6)
-    return rho.apply(s + (np.pi - t) * r, np.pi - t, f2)
+    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > 1e-6)
+    derivs = [s + (np.pi - t) * r, np.pi - t, inv, r * inv**3, (1.0 + 2.0 * r * r) * inv**5]
+    return rho.apply(derivs[: rho.order + 1])
 
 
-def _g_jet(act: str, sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bool) -> _Jet:
+def _g_jet(act: str, sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bool,
+           order: int = 2) -> _Jet:
     """``g(sxx, sxy, syy) = E phi(u) phi(v)`` as a jet; ``diag``: one variable u = v."""
     if diag:  # one variable: slot 0, g(s) = E phi(z)^2 with Var z = s
-        s = _Jet.variable(sxx, 0)
+        s = _Jet.variable(sxx, 0, order)
         a = b = c = s
     else:
-        a, c, b = _pair_jets(sxx, sxy, syy)
+        a, c, b = (_Jet.variable(v, slot, order) for slot, v in enumerate((sxx, sxy, syy)))
     if act == "linear":
         return c
     if act == "relu":
@@ -161,16 +211,16 @@ def _g_jet(act: str, sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bo
         with np.errstate(divide="ignore", invalid="ignore"):  # zero variance: masked below
             norm = a.sqrt() * b.sqrt()  # not (a b)^(1/2): a b overflows from ~1e154
             pos = norm.v > 0
-            safe = _Jet(np.where(pos, norm.v, 1.0), norm.d, norm.h)
-            rho = c * safe.reciprocal()
+            rho = c * norm.with_value(np.where(pos, norm.v, 1.0)).reciprocal()
             out = norm * _relu_angle(rho) * (1.0 / (2.0 * np.pi))
         # an input with zero variance has z = 0 at every width: g and its variation vanish
-        return _Jet(np.where(pos, out.v, 0.0), np.where(pos[..., None], out.d, 0.0),
-                    np.where(pos[..., None, None], out.h, 0.0))
+        return out.masked(pos)
     if act == "erf":
         ratio = c * 2.0 * ((a * 2.0 + 1.0) * (b * 2.0 + 1.0)).sqrt().reciprocal()
         return ratio.arcsin() * (2.0 / np.pi)
     if act == "tanh":
+        if order > 2:
+            raise NotImplementedError("tanh derivatives of g beyond the second: see _tanh_g_jet")
         return _tanh_g_jet(sxx, sxy, syy, diag)
     raise ValueError(f"no Gaussian two-point map for activation {act!r}")
 
@@ -199,304 +249,19 @@ def _tanh_g_jet(sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bool) -
     d = np.einsum("pij,pijx,ij->px", s1, du, ww)
     h = (np.einsum("pij,pijxy,ij->pxy", s1, ddu, ww)
          + np.einsum("pij,pijx,pijy,ij->pxy", s2, du, du, ww))
-    if not diag:
-        return _Jet(v, d, h)
-    d1, h1 = np.zeros_like(d), np.zeros_like(h)
-    d1[:, 0], h1[:, 0, 0] = d.sum(axis=1), h.sum(axis=(1, 2))
-    return _Jet(v, d1, h1)
+    if diag:
+        d1, h1 = np.zeros_like(d), np.zeros_like(h)
+        d1[:, 0], h1[:, 0, 0] = d.sum(axis=1), h.sum(axis=(1, 2))
+        d, h = d1, h1
+    c = np.zeros(v.shape + (3, 3, 3))
+    c[:, 0, 0, 0] = v
+    for slot, e in enumerate(np.eye(3, dtype=np.int64)):
+        c[(slice(None),) + tuple(e)] = d[:, slot]
+    for x, y in itertools.combinations_with_replacement(range(3), 2):
+        c[(slice(None),) + tuple(np.eye(3, dtype=np.int64)[x] + np.eye(3, dtype=np.int64)[y])] = (
+            h[:, x, y] if x != y else 0.5 * h[:, x, x])
+    return _Jet(c * _degree_mask(2), 2)
 
-
-# -- four-point functions ---------------------------------------------------------------
-_PAIRINGS = ((0, 1, 2, 3), (0, 2, 1, 3), (0, 3, 1, 2), (1, 2, 0, 3), (1, 3, 0, 2), (2, 3, 0, 1))
-_GL_Q = 12
-
-
-@functools.lru_cache(maxsize=64)
-def _graded_to_one(levels: int) -> tuple[FloatArray, FloatArray]:
-    """Gauss-Legendre panels on [0, 1] with edges 1/2, 3/4, ..., 1 - 2^-levels."""
-    edges = np.array([0.0] + [1.0 - 0.5**j for j in range(1, levels + 1)] + [1.0])
-    return _quadrature.composite(edges, _GL_Q)
-
-
-def _correlation(cov: FloatArray) -> FloatArray:
-    sd = np.sqrt(np.einsum("...ii->...i", cov))
-    return np.asarray(cov / sd[..., :, None] / sd[..., None, :], dtype=np.float64)
-
-
-_Entry = Callable[[FloatArray, int, int], FloatArray]
-
-
-def _entry(r: FloatArray, p: int, q: int) -> FloatArray:
-    return np.asarray(r[..., p, q])
-
-
-def _panel_levels(r: FloatArray) -> int:
-    """``ceil(log2(1 / lam))`` in [1, 48], lam the least eigenvalue of all r (B, 4, 4).
-
-    The integrand's nearest singularity lies ~lam beyond t = 1, so the panels go down to
-    that size.  ``lam >= 2^-L`` is tested by the LDL pivots of ``r - 2^-L I`` (all
-    positive), vectorised over the batch: far cheaper than B small eigenproblems.
-    """
-    for level in range(1, 48):
-        a = r - 2.0**-level * np.eye(4)
-        ok = np.ones(len(a), dtype=bool)
-        with np.errstate(divide="ignore", invalid="ignore"):  # failed rows stay failed
-            for j in range(4):
-                ok &= a[:, j, j] > 0
-                col = a[:, j + 1:, j] / a[:, j, j, None]
-                a[:, j + 1:, j + 1:] -= col[:, :, None] * a[:, j, None, j + 1:]
-        if ok.all():
-            return level
-    return 48
-
-
-def _orthant4(r: FloatArray, entry: _Entry = _entry) -> FloatArray:
-    """``P(z > 0)`` for 4-variate z with correlation matrices r (..., 4, 4), full rank.
-
-    Along ``R(t) = I + t (R - I)``, ``dP/dt = sum_{i<j} r_ij phi2(0, 0; t r_ij)
-    P2(k, l | z_i = z_j = 0)`` (Plackett 1954); P(0) = 1/16.  ``entry(r, p, q)`` gives
-    ``r_pq`` broadcastable to ``r.shape[:-2]``: entries constant along batch axes may
-    come reduced to length 1 there, and the work on them shrinks accordingly.
-    """
-    t, w = _graded_to_one(_panel_levels(r.reshape(-1, 4, 4)))
-    shape = (len(t),) + (1,) * (r.ndim - 2)
-    t, w = t.reshape(shape), w.reshape(shape)
-    t2 = t * t
-    out = np.full(r.shape[:-2], 1.0 / 16.0)
-    for i, j, k, m in _PAIRINGS:
-        rij, rkm, rki, rkj, rmi, rmj = (entry(r, p, q) for p, q in
-                                        ((i, j), (k, m), (k, i), (k, j), (m, i), (m, j)))
-        # the Schur complement of (i, j) at R(t), as polynomials in t over det = 1 - t^2 rij^2;
-        # the full (t, batch) array is only built for ckm, in place (temporaries cost most)
-        det = 1.0 - t2 * (rij * rij)
-        q = t2 / det
-        inv_k = 1.0 / np.sqrt(1.0 - q * ((rki * rki + rkj * rkj) - t * (2.0 * rij * rki * rkj)))
-        inv_m = 1.0 / np.sqrt(1.0 - q * ((rmi * rmi + rmj * rmj) - t * (2.0 * rij * rmi * rmj)))
-        partial = t * (rij * (rki * rmj + rkj * rmi))
-        np.subtract(rki * rmi + rkj * rmj, partial, out=partial)
-        partial *= q
-        np.subtract(t * rkm, partial, out=partial)  # ckm
-        partial *= inv_k
-        partial *= inv_m
-        np.clip(partial, -1.0, 1.0, out=partial)
-        # sum_t w rij / (2 pi sqrt det) (1/4 + asin(partial) / (2 pi))
-        wd = w / np.sqrt(det)
-        np.arcsin(partial, out=partial)
-        partial *= wd
-        inner = partial.sum(axis=0)
-        out = out + rij / (2 * np.pi) * (0.25 * wd.sum(axis=0) + inner / (2 * np.pi))
-    return out
-
-
-def _orthant(cov: FloatArray) -> FloatArray:
-    """Orthant probability ``P(z > 0)`` of zero-mean z ~ N(0, cov), up to 4 variables."""
-    n = cov.shape[-1]
-    if n == 0:
-        return np.ones(cov.shape[:-2])
-    if n == 1:
-        return np.full(cov.shape[:-2], 0.5)
-    r = _correlation(cov)
-    asin = {(i, j): np.arcsin(np.clip(r[..., i, j], -1, 1)) for i, j in itertools.combinations(range(n), 2)}
-    if n == 2:
-        return np.asarray(0.25 + asin[0, 1] / (2 * np.pi))
-    if n == 3:
-        return np.asarray(0.125 + sum(asin.values()) / (4 * np.pi))
-    return _orthant4(r)
-
-
-def _sign4(cov: FloatArray, entry: _Entry = _entry) -> FloatArray:
-    """``E[sign z_1 ... sign z_4]`` for full-rank covariances (..., 4, 4) (entry: _orthant4)."""
-    r = _correlation(cov)
-    s = sum(np.arcsin(entry(r, i, j)) for i, j in itertools.combinations(range(4), 2))
-    return np.asarray(16.0 * _orthant4(r, entry) - 1.0 - (2.0 / np.pi) * s)
-
-
-def _condition_on_zero(cov: FloatArray, j: int) -> FloatArray:
-    """Covariance of the other variables given ``z_j = 0`` (Schur complement)."""
-    keep = [i for i in range(cov.shape[-1]) if i != j]
-    b = cov[..., keep, j]
-    sub = cov[..., keep, :][..., :, keep]
-    return np.asarray(sub - b[..., :, None] * b[..., None, :] / cov[..., j, j][..., None, None])
-
-
-def _truncated_moment(cov: FloatArray, powers: tuple[int, ...],
-                      memo: dict[Any, FloatArray] | None = None,
-                      gone: frozenset[int] = frozenset()) -> FloatArray:
-    """``E[prod_i z_i^m_i 1{z > 0}]`` for full-rank cov (..., n, n), by Stein's lemma.
-
-    ``E[z_i G] = sum_j cov_ij E[d_j G]``; differentiating the indicator of ``z_j > 0``
-    leaves the density at ``z_j = 0`` times a moment of the conditional law, which only
-    survives when ``z_j`` does not appear in the polynomial.  ``memo`` shares the terms
-    that recur (keyed by the set of variables conditioned on, ``gone``, and the powers).
-    """
-    memo = {} if memo is None else memo
-    key = (gone, powers)
-    if key in memo:
-        return memo[key]
-    if not any(powers):
-        memo[key] = _orthant(cov)
-        return memo[key]
-    names = [a for a in range(len(powers) + len(gone)) if a not in gone]
-    i = next(a for a, p in enumerate(powers) if p)
-    rest = list(powers)
-    rest[i] -= 1
-    out = np.zeros(cov.shape[:-2])
-    for j, p in enumerate(rest):
-        if p:
-            lower = tuple(q - (a == j) for a, q in enumerate(rest))
-            out = out + cov[..., i, j] * p * _truncated_moment(cov, lower, memo, gone)
-        else:
-            density = 1.0 / np.sqrt(2 * np.pi * cov[..., j, j])
-            cond = _condition_on_zero(cov, j)
-            inner = _truncated_moment(cond, tuple(rest[:j] + rest[j + 1:]), memo,
-                                      gone | {names[j]})
-            out = out + cov[..., i, j] * density * inner
-    memo[key] = out
-    return out
-
-
-@functools.lru_cache(maxsize=1)
-def _kolmogorov_gauss(n: int = 8) -> tuple[FloatArray, FloatArray]:
-    """n-point Gauss rule of the Kolmogorov law (Stieltjes on the 72-node rule)."""
-    x, wt = _theory._kolmogorov_rule()
-    p_prev, p = np.zeros_like(x), np.ones_like(x) / math.sqrt(wt.sum())
-    alpha, beta, b = [], [], 0.0
-    for _ in range(n):
-        a = float(np.sum(wt * x * p * p))
-        q = (x - a) * p - b * p_prev
-        b = float(math.sqrt(np.sum(wt * q * q)))
-        alpha.append(a)
-        beta.append(b)
-        p_prev, p = p, q / b
-    jac = np.diag(alpha) + np.diag(beta[:-1], 1) + np.diag(beta[:-1], -1)
-    nodes, vec = np.linalg.eigh(jac)
-    return nodes, vec[0] ** 2 * wt.sum()
-
-
-def _erf_four(cov: FloatArray) -> FloatArray:
-    return _sign4(cov + 0.5 * np.eye(4))
-
-
-def _scale_axes_entry(r: FloatArray, p: int, q: int) -> FloatArray:
-    """``r_pq`` of correlations (S, n, n, n, n, 4, 4) with one Kolmogorov-scale axis per variable.
-
-    It depends on the scales of p and q only, so the other two axes are cut to length 1.
-    """
-    cut = tuple(slice(None) if a in (p, q) else slice(0, 1) for a in range(4))
-    return np.asarray(r[(slice(None),) + cut + (p, q)])
-
-
-def _tanh_four(cov: FloatArray) -> FloatArray:
-    """``E prod tanh z_a`` (full rank): the sign moment averaged over Kolmogorov scales.
-
-    The scales of the four variables are four axes of the batch (one set at a time, so
-    each set keeps its own quadrature in t): pair terms then cost one axis pair only.
-    """
-    k, w = _kolmogorov_gauss()
-    n = len(k)
-    grid = np.stack(np.meshgrid(k**2, k**2, k**2, k**2, indexing="ij"), axis=-1)
-    shift = grid[..., :, None] * np.eye(4)  # (n, n, n, n, 4, 4): the scales on the diagonal
-    out = np.empty(len(cov))
-    for s in range(len(cov)):
-        sign = _sign4((cov[s] + shift)[None], _scale_axes_entry)
-        out[s] = np.einsum("abcd,a,b,c,d->", sign.reshape(n, n, n, n), w, w, w, w)
-    return out
-
-
-_InputSet = tuple[tuple[int, ...], IntArray, IntArray, tuple[tuple[int, ...], ...]]
-
-
-def _full_rank(subs: FloatArray) -> NDArray[np.bool_]:
-    """Which covariances (..., n, n) are numerically non-singular relative to their diagonal."""
-    diag = np.einsum("...ii->...i", subs)
-    ok = np.all(diag > 0, axis=-1)
-    safe = np.where(ok[..., None, None], subs, np.eye(subs.shape[-1]))
-    return np.asarray(ok & (np.linalg.eigvalsh(_correlation(safe)).min(axis=-1) > 1e-9))
-
-
-def _full_rank_sets(cov: FloatArray, sets: tuple[_InputSet, ...]) -> NDArray[np.bool_]:
-    """``_full_rank`` of every input set's sub-covariance, batched by set size."""
-    full = np.zeros(len(sets), dtype=bool)
-    for n in range(1, 5):
-        ids = [i for i, s in enumerate(sets) if len(s[0]) == n]
-        if ids:
-            var = np.array([sets[i][0] for i in ids])
-            full[ids] = _full_rank(cov[var[:, :, None], var[:, None, :]])
-    return full
-
-
-def _spherical_moments(act: str, sub: FloatArray, local: IntArray) -> FloatArray:
-    """Order-4 moments of sub's variables (rank <= 3, theory's rule) on its tuples ``local``.
-
-    ``local`` ranks the wanted tuples among sub's sorted 4-tuples; only those are summed.
-    """
-    lam, vec = np.linalg.eigh(sub)
-    keep = lam > 1e-12 * max(float(lam.max()), 1e-300)
-    measure = _theory._loadings_measure(act, vec[:, keep] * np.sqrt(lam[keep]))
-    return measure.moment_on(_tuples.tuples(len(sub), 4)[local])
-
-
-@functools.lru_cache(maxsize=16)
-def _input_sets(k: int) -> tuple[_InputSet, ...]:
-    """The sorted 4-tuples grouped by their set of distinct inputs.
-
-    One entry per set: (inputs, tuple rows, the rows' ranks among the set's own sorted
-    4-tuples, the rows' multiplicities of each input).
-    """
-    t4 = _tuples.tuples(k, 4)
-    rows: dict[tuple[int, ...], list[int]] = collections.defaultdict(list)
-    for row, tup in enumerate(t4):
-        rows[tuple(sorted({int(i) for i in tup}))].append(row)
-    out = []
-    for var, members in rows.items():
-        idx = np.array(members)
-        local = np.searchsorted(np.array(var), t4[idx])
-        powers = tuple(tuple(int((t == j).sum()) for j in range(len(var))) for t in local)
-        out.append((var, idx, _tuples.rank(local, len(var)), powers))
-    return tuple(out)
-
-
-def _four_by_sets(act: str, cov: FloatArray) -> FloatArray:
-    """``E[phi_a phi_b phi_c phi_d]`` grouped by the set of distinct inputs (relu, tanh).
-
-    Full-rank sets: Stein's reduction (relu) or the Kolmogorov mixture of sign moments
-    (tanh, 4 distinct inputs); otherwise the spherical rule of rank <= 3, split at the
-    kinks (exact for relu, ~1e-12 for tanh).
-    """
-    sets = _input_sets(len(cov))
-    out = np.zeros(sum(len(rows) for _, rows, _, _ in sets))
-    stein: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = collections.defaultdict(list)
-    four: list[tuple[int, tuple[int, ...]]] = []
-    for (var, rows, local, powers), full in zip(sets, _full_rank_sets(cov, sets), strict=True):
-        sub = cov[np.ix_(var, var)]
-        if act == "relu" and np.any(np.diag(sub) <= 0):
-            continue  # an input with z = 0 identically: relu(0) = 0
-        if act == "relu" and full:
-            for row, p in zip(rows, powers, strict=True):
-                stein[p].append((int(row), var))
-        elif act == "tanh" and full and len(var) == 4:
-            four.extend((int(row), var) for row in rows)
-        else:
-            out[rows] = _spherical_moments(act, sub, local)
-    for p, members in stein.items():
-        idx = np.array([v for _, v in members])
-        out[[r for r, _ in members]] = _truncated_moment(cov[idx[:, :, None], idx[:, None, :]], p)
-    if four:
-        idx = np.array([v for _, v in four])
-        out[[r for r, _ in four]] = _tanh_four(cov[idx[:, :, None], idx[:, None, :]])
-    return out
-
-
-def _four_point(act: str, cov: FloatArray) -> FloatArray:
-    """``E[phi_a phi_b phi_c phi_d]`` at z ~ N(0, cov) on the sorted 4-tuples."""
-    t4 = _tuples.tuples(len(cov), 4)
-    if act == "linear":
-        return np.asarray(_tuples.wick(cov, 4))
-    if act == "erf":
-        return _erf_four(cov[t4[:, :, None], t4[:, None, :]])
-    if act in ("relu", "tanh"):
-        return _four_by_sets(act, cov)
-    raise ValueError(f"no Gaussian four-point function for activation {act!r}")
 
 
 # -- one layer of the recursion ---------------------------------------------------------
@@ -518,7 +283,8 @@ class _Layer:
             if mask.any():
                 jet = _g_jet(act, cov[a[mask], a[mask]], cov[a[mask], b[mask]],
                              cov[b[mask], b[mask]], is_diag)
-                self.g[mask], self.grad[mask], self.hess[mask] = jet.v, jet.d, jet.h
+                self.g[mask] = jet.v
+                self.grad[mask], self.hess[mask] = jet.derivative(1), jet.derivative(2)
         self.t = self._connected_four(act, cov, pairs)
         self.jacobian = np.zeros((n_pairs, n_pairs))
         if need_derivatives:
@@ -527,7 +293,7 @@ class _Layer:
 
     def _connected_four(self, act: str, cov: FloatArray, pairs: IntArray) -> FloatArray:
         k, n = len(cov), len(pairs)
-        m4 = _four_point(act, cov)
+        m4 = _gaussian.product_moments(act, cov, 4)
         p, q = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
         quads = np.sort(np.concatenate([pairs[p.ravel()], pairs[q.ravel()]], axis=1), axis=1)
         return np.asarray(m4[_tuples.rank(quads, k)].reshape(n, n) - np.outer(self.g, self.g))
