@@ -1,4 +1,4 @@
-"""Leading 1/N theory of deep networks: NNGP kernel K, its correction K1 and the vertex V.
+"""Finite-width theory of deep networks to order 1/N and 1/N^2.
 
 Its entry point is :func:`nnqft.finite_width`, which returns a
 :class:`nnqft.FiniteWidthTheory`.
@@ -16,29 +16,49 @@ upper-triangle entries of G, and ``T_ab,cd = E[phi_a phi_b phi_c phi_d] - g_ab g
 all at ``z ~ N(0, K^l)``.  The network output then has ``G2 = K + K1/N`` and the
 connected four-point function ``kappa4_abcd = (V_ab,cd + V_ac,bd + V_ad,bc) / N``.
 
+At ``order=2`` the same expansion goes one order further (physics-deep.md §5):
+``E delta = K1/N + K2/N^2``, ``Cov delta = V/N + W/N^2``, ``kappa3 delta = U/N^2``, with
+K2, W, U recursed from the derivatives of the mean map ``F = sigma_b^2 + sigma_w^2 g``
+up to the 4th order, of ``tau = sigma_w^4 T`` up to the 2nd, and the connected
+six-point function ``sigma = sigma_w^6 kappa3(phi_a phi_b, phi_c phi_d, phi_e phi_f)``
+(:func:`_nlo_step`).  The output's ``kappa6`` is the sum of U over the 15 pairings.
+
 Numerics
 --------
-* ``g`` and its first and second derivatives: closed forms (erf arcsine, relu
-  arc-cosine, linear) differentiated exactly by second-order forward jets; tanh through
-  the Kolmogorov scale mixture of erf (:func:`nnqft.theory._tanh_pair`), differentiated
-  in closed form under the mixture.
-* Four-point functions ``E[phi_a phi_b phi_c phi_d]`` (rank up to 4):
+* ``g`` and its derivatives: closed forms (erf arcsine, relu arc-cosine, linear)
+  differentiated exactly by forward jets (truncated Taylor polynomials in the three
+  local variables G_aa, G_ab, G_bb; degree 2 at order 1, degree 4 at order 2); tanh
+  through the Kolmogorov scale mixture of erf (:func:`nnqft.theory._tanh_pair`),
+  differentiated in closed form under the mixture (to 2nd order).  ReLU on the
+  collinear set ``|rho| = 1`` drops the divergent rho-derivatives of order >= 2: the
+  fluctuations never leave that set.
+* Four- and six-point functions ``E[phi_a1 ... phi_an]`` (:mod:`nnqft.gaussian`):
 
   - erf: ``erf(z) = E sign(z - Y/sqrt 2)`` turns the product into the sign moment of a
-    Gaussian with covariance ``Sigma + I/2`` (always full rank), which is
-    ``16 P4 - 1 - (2/pi) sum asin rho``; the orthant probability ``P4`` is a smooth
-    1-D integral (Plackett's reduction: ``dP4/drho_ij`` is a bivariate density times
-    a bivariate orthant probability, both closed form), done by Gauss-Legendre panels
-    graded towards the end where the covariance is closest to singular.
-  - tanh: the same with ``tanh(z) = E sign(z - K Y)``, K Kolmogorov distributed,
-    summed over an 8-node Gauss rule of the Kolmogorov law per factor (about 1e-7); the
-    four scales are four batch axes, so terms of one pair of inputs cost 8 x 8 only.
+    Gaussian with covariance ``Sigma + I/2`` (always full rank, repeated inputs
+    included).  Four signs: ``16 P4 - 1 - (2/pi) sum asin rho`` with the orthant
+    probability ``P4`` a smooth 1-D integral (Plackett's reduction: ``dP4/drho_ij`` is
+    a bivariate density times a bivariate orthant probability, both closed form), by
+    Gauss-Legendre panels graded towards the end where the covariance is closest to
+    singular (~1e-12).  Six signs: the same reduction, whose conditional moment is a
+    4-sign moment: a 2-D quadrature (8 nodes per graded panel), ~1e-10 absolute.
+  - tanh: four-point functions as erf with ``tanh(z) = E sign(z - K Y)``, K Kolmogorov
+    distributed, summed over an 8-node Gauss rule of the Kolmogorov law per factor
+    (about 1e-7); the four scales are four batch axes, so terms of one pair of inputs
+    cost 8 x 8 only.  Six-point functions only over kernels of rank <= 3 (depth 1,
+    the spherical rule of :mod:`nnqft.theory`, ~1e-12): order 2 is refused beyond.
   - relu: Stein's lemma reduces ``E[prod z_i^m_i 1{z > 0}]`` to lower moments and
     orthant probabilities of conditional Gaussians (closed forms up to 3 variables,
-    ``P4`` as above), exact up to the 1-D quadrature; no kink is ever integrated over.
-    Singular sub-covariances (inputs on a ray, opposite inputs) use the spherical rule
-    of :mod:`nnqft.theory`, split at the kinks and exact for ReLU.
+    ``P4``, ``P5``, ``P6`` from the sign moments above), exact up to the quadratures;
+    no kink is ever integrated over.  Singular sub-covariances (inputs on a ray,
+    opposite inputs) use the spherical rule of :mod:`nnqft.theory`, split at the kinks
+    and exact for ReLU (rank <= 3; rank 4, 5 with more inputs is refused).
   - linear: Isserlis.
+* The derivatives of ``tau`` (order 2) are only needed contracted with K1 and V: along
+  K1 and along each eigenvector of V, central differences of T at steps h and h/2
+  combined by one Richardson step, h = 0.01 of the distance to the nearest singular
+  kernel along the direction (error ~1e-8 relative; exact for linear and on the ReLU
+  ray, where T is a polynomial along the fluctuation).
 """
 
 from __future__ import annotations
@@ -278,10 +298,8 @@ class _Layer:
         diag = a == b
         n_pairs = len(pairs)
         self.g = np.empty(n_pairs)
-        self.grad = np.zeros((n_pairs, 3))
-        self.hess = np.zeros((n_pairs, 3, 3))
         #: derivatives of g of orders 1..order in the local variables (G_aa, G_ab, G_bb)
-        self.local = [np.zeros((n_pairs,) + (3,) * n) for n in range(order + 1)]
+        self.local: list[FloatArray] = [np.zeros((n_pairs,) + (3,) * n) for n in range(order + 1)]
         for mask, is_diag in ((diag, True), (~diag, False)):
             if mask.any():
                 jet = _g_jet(act, cov[a[mask], a[mask]], cov[a[mask], b[mask]],
@@ -388,7 +406,7 @@ def _directional(act: str, cov: FloatArray, direction: FloatArray,
 
 
 def _tau_terms(act: str, cov: FloatArray, tau: FloatArray, k1: FloatArray,
-               v: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+               v: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Contractions of the derivatives of ``T`` (unscaled by sigma_w^4) with K1 and V.
 
     Returns ``T_pq,s K1_s + 1/2 T_pq,st V_st`` (P, P) and ``sum_t V_st T_qr,t`` (P, P, P).
@@ -401,10 +419,10 @@ def _tau_terms(act: str, cov: FloatArray, tau: FloatArray, k1: FloatArray,
     lam, vec = np.linalg.eigh(v)
     keep = lam > 1e-13 * max(float(lam.max()), 0.0)
     n = len(v)
-    mean = np.zeros((n, n))
+    mean: FloatArray = np.zeros((n, n))
     if np.any(k1 != 0):
         mean = _directional(act, cov, k1[pidx], tau)[0]
-    grad = np.zeros((n, n, n))
+    grad: FloatArray = np.zeros((n, n, n))
     for lam_i, e in zip(lam[keep], vec[:, keep].T, strict=True):
         d1, d2 = _directional(act, cov, e[pidx], tau)
         mean += 0.5 * lam_i * d2
@@ -748,8 +766,9 @@ class FiniteWidthTheory(Result, kind="finite_width"):
     def _tables(self) -> list[render.Table]:
         p = _tuples.pair_index(self.k)
         kern, corr = self.kernel(), self.kernel_correction()
-        rows = [(str(a), f"{kern[a, a]:.6g}", f"{corr[a, a]:.6g}",
-                 f"{self._v[p[a, a], p[a, a]]:.6g}") for a in range(self.k)]
+        rows: list[tuple[str, ...]] = [
+            (str(a), f"{kern[a, a]:.6g}", f"{corr[a, a]:.6g}", f"{self._v[p[a, a], p[a, a]]:.6g}")
+            for a in range(self.k)]
         head: tuple[str, ...] = ("input a", "K_aa", "K1_aa", "V_aa,aa")
         notes = [f"{'Leading' if self._nlo is None else 'Next-to-leading'} 1/N theory of "
                  f"{self.arch!r}", "G2 = K + K1/N, κ4_abcd = (V_ab,cd + V_ac,bd + V_ad,bc)/N"]
