@@ -308,15 +308,15 @@ class _Layer:
                 for n in range(1, order + 1):
                     self.local[n][mask] = jet.derivative(n)
         self.grad, self.hess = self.local[1], self.local[2]
-        self.t = self._connected_four(act, cov, pairs)
+        self.t = self._connected_four(act, cov)
         self.jacobian = np.zeros((n_pairs, n_pairs))
         if need_derivatives:
             rows = np.repeat(np.arange(n_pairs), 3)
             np.add.at(self.jacobian, (rows, self.deps.ravel()), self.grad.ravel())
 
-    def _connected_four(self, act: str, cov: FloatArray, pairs: IntArray) -> FloatArray:
+    def _connected_four(self, act: str, cov: FloatArray) -> FloatArray:
         m4 = self.m4 = _gaussian.product_moments(act, cov, 4)
-        return np.asarray(m4[_pair_products(len(cov))[0]] - np.outer(self.g, self.g))
+        return np.asarray(m4[_pair_quads(len(cov))] - np.outer(self.g, self.g))
 
     def second_order(self, v: FloatArray) -> FloatArray:
         """``sum_{q,r} d2 g_p / dG_q dG_r  V_qr`` for every pair p."""
@@ -342,24 +342,26 @@ def _first_layer_moments(arch: Architecture, x: FloatArray,
 
 # -- next-to-leading order (physics-deep.md §5) ----------------------------------------
 @functools.lru_cache(maxsize=8)
-def _pair_products(k: int) -> tuple[IntArray, IntArray]:
-    """Ranks of the 4-tuple (p, q) and the 6-tuple (p, q, r) of pairs: (P, P), (P, P, P)."""
+def _pair_quads(k: int) -> IntArray:
+    """Ranks of the 4-tuples (p, q) of two sorted pairs among the sorted 4-tuples, (P, P)."""
     pairs = _tuples.tuples(k, 2)
-    n = len(pairs)
-    quads = np.concatenate([np.broadcast_to(pairs[:, None, :], (n, n, 2)),
-                            np.broadcast_to(pairs[None, :, :], (n, n, 2))], axis=-1)
-    six = np.concatenate([np.broadcast_to(pairs[:, None, None, :], (n, n, n, 2)),
-                          np.broadcast_to(pairs[None, :, None, :], (n, n, n, 2)),
-                          np.broadcast_to(pairs[None, None, :, :], (n, n, n, 2))], axis=-1)
-    return _tuples.rank(quads, k), _tuples.rank(six, k)
+    return _tuples.rank(np.concatenate(np.broadcast_arrays(pairs[:, None, :], pairs[None, :, :]),
+                                       axis=-1), k)
+
+
+@functools.lru_cache(maxsize=2)
+def _pair_sextets(k: int) -> IntArray:
+    """Ranks of the 6-tuples (p, q, r) of three sorted pairs, (P, P, P)."""
+    pairs = _tuples.tuples(k, 2)
+    return _tuples.rank(np.concatenate(np.broadcast_arrays(
+        pairs[:, None, None, :], pairs[None, :, None, :], pairs[None, None, :, :]), axis=-1), k)
 
 
 def _connected_six(m6: FloatArray, m4: FloatArray, g: FloatArray, k: int) -> FloatArray:
     """``kappa3(O_p, O_q, O_r)`` of ``O_p = phi_a phi_b`` from the moments of orders 2, 4, 6."""
-    r4, r6 = _pair_products(k)
-    m4 = m4[r4]
-    return np.asarray(m6[r6] - m4[:, :, None] * g[None, None, :] - m4[:, None, :] * g[None, :, None]
-                      - m4[None, :, :] * g[:, None, None]
+    m4 = m4[_pair_quads(k)]
+    return np.asarray(m6[_pair_sextets(k)] - m4[:, :, None] * g[None, None, :]
+                      - m4[:, None, :] * g[None, :, None] - m4[None, :, :] * g[:, None, None]
                       + 2.0 * g[:, None, None] * g[None, :, None] * g[None, None, :])
 
 
@@ -516,7 +518,7 @@ def _recursion(arch: Architecture, x: FloatArray, order: int = 1) -> tuple[Float
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             if layer == 1:  # deterministic input kernel: V^1 = K1^1 = 0 (and K2, W, U)
                 g, m4, m6 = _first_layer_moments(arch, x, order)
-                v = w2**2 * (m4[_pair_products(k)[0]] - np.outer(g, g))
+                v = w2**2 * (m4[_pair_quads(k)] - np.outer(g, g))
                 if m6 is not None:
                     u = w2**3 * _connected_six(m6, m4, g, k)
             else:
@@ -559,8 +561,9 @@ def _cached_recursion(arch: Architecture, x: FloatArray, order: int = 1) -> tupl
 
 
 #: Peak working memory of the order-2 recursion per P^3 (P = k(k+1)/2 input pairs): the
-#: cubic arrays (U, its update terms, the pair-triple ranks) at 8 bytes, measured ~100.
-_NLO_BYTES_PER_CUBE = 8 * 16
+#: cubic arrays (U, its update terms, the ranks of the pair triples); measured 251 bytes
+#: (tracemalloc, k = 10), everything else is of lower order in k.
+_NLO_BYTES_PER_CUBE = 320
 
 
 def _check_nlo_size(k: int) -> None:
