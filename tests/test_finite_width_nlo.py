@@ -80,6 +80,53 @@ def test_erf_depth_one_in_general_position():
         assert abs(u[p[i, j], p[k, m], p[r, s]] - sample.mean()) < 5 * sample.std() / np.sqrt(len(z))
 
 
+def test_relu_six_point_rank_six_against_monte_carlo():
+    """Stein's reduction with orthant probabilities of up to six variables (full rank)."""
+    rng = np.random.default_rng(7)
+    m = rng.normal(size=(6, 6))
+    cov = m @ m.T / 6 + 0.2 * np.eye(6)
+    m6 = gaussian.product_moments("relu", cov, 6)
+    z = np.maximum(rng.multivariate_normal(np.zeros(6), cov, size=1_000_000), 0.0)
+    t6 = tuples(6, 6)
+    for row in (0, 100, 300, len(t6) - 1):
+        f = np.prod(z[:, t6[row]], axis=1)
+        assert abs(m6[row] - f.mean()) < 5 * f.std() / np.sqrt(len(f)), row
+
+
+def test_relu_rank_four_first_layer_against_monte_carlo():
+    """Five inputs in d_in = 3 (a rank-4 first-layer kernel: neither Stein's reduction nor
+    the spherical rule applies directly): the regularised, extrapolated Stein reduction
+    against a Monte Carlo of the one-neuron kappa3; tanh there is refused, not guessed."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 3))
+    u = nnqft.finite_width(arch("relu", 1, 1.3, 0.3, d_in=3), x, order=2).cubic_vertex()
+    cov = 0.09 + 1.69 * x @ x.T / 3
+    z = np.maximum(rng.multivariate_normal(np.zeros(5), cov, size=1_000_000), 0.0)
+    p = pair_index(5)
+    for (i, j), (k, m), (r, s) in [((0, 1), (2, 3), (4, 4)), ((1, 2), (3, 4), (0, 1))]:
+        c = [v - v.mean() for v in (z[:, i] * z[:, j], z[:, k] * z[:, m], z[:, r] * z[:, s])]
+        sample = c[0] * c[1] * c[2] * 1.3**6
+        assert abs(u[p[i, j], p[k, m], p[r, s]] - sample.mean()) < 5 * sample.std() / 1000.0
+    with pytest.raises(NotImplementedError, match="rank 4"):
+        nnqft.finite_width(arch("tanh", 1, 1.3, 0.3, d_in=3), x, order=2)
+
+
+def test_singular_relu_extrapolation_against_spherical_rule():
+    """Where the spherical rule is exact (rank 3, five inputs), the regularised Stein
+    reduction extrapolated to zero regularisation agrees with it to 1e-10."""
+    rng = np.random.default_rng(3)
+    loadings = rng.normal(size=(5, 3))
+    cov = loadings @ loadings.T
+    exact = gaussian.product_moments("relu", cov, 6)
+    sets = [s for s in gaussian._input_sets(5, 6) if len(s[0]) == 5]
+    var, rows, local, powers = sets[0]
+    sub = cov[np.ix_(var, var)]
+    eps = gaussian._RELU_REGULARISATION
+    values = [np.array([gaussian.truncated_moment((sub + e * np.diag(np.diag(sub)))[None], p)[0]
+                        for p in powers]) for e in (eps, 2 * eps)]
+    np.testing.assert_allclose(2 * values[0] - values[1], exact[rows], rtol=1e-10)
+
+
 def test_erf_sanity_values():
     """physics-deep.md §5: erf, x = 0.8, sigma_w = 1.5, sigma_b = 0.3, L = 3 (finite
     differences there, so only rough: K2 ~ -0.098, W ~ 0.028, U ~ 0.0075)."""

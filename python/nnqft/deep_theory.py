@@ -52,7 +52,9 @@ Numerics
     ``P4``, ``P5``, ``P6`` from the sign moments above), exact up to the quadratures;
     no kink is ever integrated over.  Singular sub-covariances (inputs on a ray,
     opposite inputs) use the spherical rule of :mod:`nnqft.theory`, split at the kinks
-    and exact for ReLU (rank <= 3; rank 4, 5 with more inputs is refused).
+    and exact for ReLU (rank <= 3); rank 4 or 5 (more inputs than the first layer's
+    d_in + 1) Stein's reduction at two small diagonal regularisations extrapolated to
+    zero (~1e-11).
   - linear: Isserlis.
 * The derivatives of ``tau`` (order 2) are only needed contracted with K1 and V: along
   K1 and along each eigenvector of V, central differences of T at steps h and h/2
@@ -818,9 +820,9 @@ def finite_width(arch: Architecture, x: Any, order: int = 1) -> FiniteWidthTheor
         layer given the previous one), and for an order-2 theory on too many inputs
         for the memory (it holds P^3 numbers, P = k(k+1)/2).
     NotImplementedError
-        For tanh at order 2 at depth >= 2, and for relu or tanh six-point functions
-        over a singular kernel of rank 4 or 5 (more than 3 inputs in a low-dimensional
-        span, e.g. depth 1 with ``d_in = 3``, ``k >= 5``).
+        At order 2: for tanh at depth >= 2, and for tanh at depth 1 when the kernel
+        of the inputs has rank 4 or more (``d_in >= 3`` with 4 or more inputs; as in
+        ``exact``).
 
     Notes
     -----
