@@ -127,6 +127,28 @@ def test_singular_relu_extrapolation_against_spherical_rule():
     np.testing.assert_allclose(2 * values[0] - values[1], exact[rows], rtol=1e-10)
 
 
+@pytest.mark.parametrize(("act", "sb"), [("erf", 0.3), ("relu", 0.2), ("relu", 0.0)])
+def test_repeated_input_is_the_same_input(act, sb):
+    """A repeated input is the same random variable at every layer: every entry of K2, W
+    and U that involves the copy equals the one with the original (the pair (a, a') goes
+    through the three-variable jets on the collinear set, the pair (a, a) through the
+    one-variable ones)."""
+    x2 = np.array([[0.3, 1.1], [-0.7, 0.4]])
+    x3 = np.array([[0.3, 1.1], [-0.7, 0.4], [0.3, 1.1]])
+    a = arch(act, 3, [1.2, 1.4, 1.1, 0.9], sb, d_in=2)
+    small, big = (nnqft.finite_width(a, x, order=2) for x in (x2, x3))
+    same = np.array([0, 1, 0])  # input of x3 -> input of x2
+    t3 = tuples(3, 2)
+    m = pair_index(2)[same[t3[:, 0]], same[t3[:, 1]]]  # pair of x3 -> pair of x2
+    scale = np.abs(small.cubic_vertex()).max()
+    np.testing.assert_allclose(big.kernel_correction2(), small.kernel_correction2()[np.ix_(same, same)],
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(big.vertex_correction(), small.vertex_correction()[np.ix_(m, m)],
+                               rtol=1e-7, atol=1e-9 * np.abs(small.vertex_correction()).max())
+    np.testing.assert_allclose(big.cubic_vertex(), small.cubic_vertex()[np.ix_(m, m, m)],
+                               rtol=1e-8, atol=1e-10 * scale)
+
+
 def test_erf_sanity_values():
     """physics-deep.md §5: erf, x = 0.8, sigma_w = 1.5, sigma_b = 0.3, L = 3 (finite
     differences there, so only rough: K2 ~ -0.098, W ~ 0.028, U ~ 0.0075)."""
