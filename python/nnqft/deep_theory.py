@@ -591,16 +591,16 @@ class FiniteWidthTheory(Result, kind="finite_width"):
     layer, ``f | C ~ N(0, C)``) and P = k(k+1)/2 for the number of sorted input pairs
     (the layout of :func:`nnqft.tuples.tuples` ``(k, 2)``):
 
-    ===================================  ==================  =============================
-    accessor                             shape               formula
-    ===================================  ==================  =============================
-    :meth:`kernel`                       (k, k)              ``K``: infinite-width ``E C``
-    :meth:`kernel_correction`            (k, k)              ``E C = K + K1/N + K2/N^2``
-    :meth:`vertex`                       (P, P)              ``Cov C = V/N + W/N^2``
-    :meth:`kernel_correction2` (order 2) (k, k)              ``K2``
-    :meth:`vertex_correction` (order 2)  (P, P)              ``W``
-    :meth:`cubic_vertex` (order 2)       (P, P, P)           ``kappa3 C = U/N^2``
-    ===================================  ==================  =============================
+    ======================================  ==========  ================================
+    accessor                                shape       formula
+    ======================================  ==========  ================================
+    :meth:`kernel`                          (k, k)      ``K``: infinite-width ``E C``
+    :meth:`kernel_correction`               (k, k)      ``E C = K + K1/N + K2/N^2``
+    :meth:`vertex`                          (P, P)      ``Cov C = V/N + W/N^2``
+    :meth:`kernel_correction2` (order 2)    (k, k)      ``K2``
+    :meth:`vertex_correction` (order 2)     (P, P)      ``W``
+    :meth:`cubic_vertex` (order 2)          (P, P, P)   ``kappa3 C = U/N^2``
+    ======================================  ==========  ================================
 
     Attributes
     ----------
