@@ -24,6 +24,7 @@ from .fit import CouplingFit, cutoff_scan, fit_couplings
 from .flow import Flow, sigma_flow
 from .io import load
 from .sampling import sample
+from .spectral import Spectrum, gaussian_spectrum, massive_spectrum
 from .statistics import jackknife_covariance
 from .theory import exact, kernel, neuron_moment
 from .tuples import wick
@@ -38,13 +39,16 @@ __all__ = [
     "FiniteWidthTheory",
     "Flow",
     "NNQFTWarning",
+    "Spectrum",
     "cutoff_scan",
     "exact",
     "finite_width",
     "fit_couplings",
+    "gaussian_spectrum",
     "jackknife_covariance",
     "kernel",
     "load",
+    "massive_spectrum",
     "neuron_moment",
     "per_tuple_couplings",
     "predict_g6",

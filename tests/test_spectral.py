@@ -1,0 +1,184 @@
+"""Spectral cos-nets (issue 23): frequency laws, exact theory, sampling, shells."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from conftest import assert_z
+from scipy import integrate, special
+
+import nnqft
+from nnqft.spectral import Spectrum, gaussian_spectrum, massive_spectrum
+
+X1 = np.array([-0.6, 0.0, 0.25, 0.9])
+X2 = np.array([[0.3, -0.5], [1.0, 0.2], [-0.4, -0.9], [0.0, 0.4]])
+X3 = np.array([[0.3, -0.5, 0.1], [1.0, 0.2, -0.3], [-0.4, -0.9, 0.5]])
+
+
+def spectral_arch(spectrum, width=4, weight_dist="gaussian", **kw):
+    return nnqft.Architecture("cos", width=width, d_in=spectrum.d, spectrum=spectrum,
+                              weight_dist=weight_dist, **kw)
+
+
+# -- the frequency law -------------------------------------------------------------------
+def test_closed_forms():
+    r = np.array([0.0, 0.3, 1.0, 2.5])
+    # d = 1, power 1 and d = 3, power 2: exp(-m r)
+    for d, power in ((1, 1.0), (3, 2.0)):
+        c = massive_spectrum(1.7, d=d, power=power).characteristic(r)
+        np.testing.assert_allclose(c, np.exp(-1.7 * r), rtol=1e-13)
+    # d = 2, power 2 (nu = 1): m r K_1(m r)
+    c = massive_spectrum(0.8, d=2, power=2).characteristic(r)
+    z = 0.8 * r
+    expect = np.where(z == 0, 1.0, z * special.kv(1, np.where(z == 0, 1, z)))
+    np.testing.assert_allclose(c, expect, rtol=1e-13)
+    np.testing.assert_allclose(gaussian_spectrum(2, 1.3).characteristic(r),
+                               np.exp(-1.69 * r**2 / 4), rtol=1e-14)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+@pytest.mark.parametrize("regulator", ["sharp", "smooth"])
+def test_characteristic_quadrature_against_scipy(d, regulator):
+    sp = massive_spectrum(0.7, d=d, cutoff=6.0, regulator=regulator)
+    omega = {1: np.cos, 2: special.j0, 3: lambda z: np.sinc(z / np.pi),
+             4: lambda z: 2 * special.j1(z) / z if z else 1.0}[d]
+    end = 6.0 if regulator == "sharp" else 6.0 * math.sqrt(40)
+    norm = integrate.quad(lambda p: p ** (d - 1) * sp.density(p), 0, end, limit=400)[0]
+    for r in (0.0, 0.4, 2.0, 7.0):
+        ref = integrate.quad(lambda p, r=r: p ** (d - 1) * sp.density(p) * omega(p * r), 0, end,
+                             limit=800, epsabs=1e-14)[0] / norm
+        assert sp.characteristic(r) == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+
+def test_shell_is_the_unnormalised_truncation():
+    sp = massive_spectrum(1.0, d=1)
+    shell = sp.truncated(2.0)
+    assert shell.characteristic(0.0) == pytest.approx(2 / math.pi * math.atan(2.0), rel=1e-12)
+    assert shell.mass() == pytest.approx(2 / math.pi * math.atan(2.0), rel=1e-15)
+    # the shell integral of the propagator e^{-|r|}: int_{|p| < 2} cos(p r) / (p^2 + 1) / pi
+    r = 0.7
+    ref = integrate.quad(lambda p: 2 * np.cos(p * r) / (p * p + 1) / math.pi, 0, 2)[0]
+    assert shell.characteristic(r) == pytest.approx(ref, rel=1e-10)
+
+
+def test_table_accuracy_is_stated_and_small():
+    for sp in (massive_spectrum(1.0, d=3, cutoff=10.0), massive_spectrum(1.0, d=2, power=2),
+               Spectrum.from_function(lambda p: np.exp(-p), 2, p_max=30.0)):
+        assert 0 < sp.table_error < 1 / sp.table_size
+    assert massive_spectrum(1.0, d=1, cutoff=4.0).table_error == 0.0  # exact Cauchy
+
+
+def test_from_table_matches_from_function():
+    a = Spectrum.from_function(lambda p: 1 / (1 + p**2), 1, p_max=5.0, n_grid=101)
+    p = np.linspace(0, 5, 101)
+    assert a == Spectrum.from_table(p, 1 / (1 + p**2), 1)
+    assert a != Spectrum.from_table(p, 1 / (1 + p**2), 2)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: massive_spectrum(-1.0, d=1), "mass"),
+    (lambda: massive_spectrum(1.0, d=5), "d"),
+    (lambda: massive_spectrum(1.0, d=0), "d"),
+    (lambda: massive_spectrum(1.0, d=2), "does not normalise"),
+    (lambda: massive_spectrum(0.0, d=2, cutoff=3.0), "integrable at p = 0"),
+    (lambda: massive_spectrum(1.0, d=1, regulator="soft"), "regulator"),
+    (lambda: massive_spectrum(1.0, d=1, cutoff=0.0), "cutoff"),
+    (lambda: Spectrum.from_table([0, 1, 2], [0, 0, 0], 1), "does not normalise"),
+    (lambda: Spectrum.from_table([0, 1, 2], [1, -1, 0], 1), ">= 0"),
+    (lambda: Spectrum.from_table([0, 2, 1], [1, 1, 1], 1), "increasing"),
+    (lambda: Spectrum.from_function(lambda p: np.full_like(p, np.inf), 1, p_max=1.0), "finite"),
+    (lambda: nnqft.Architecture("erf", spectrum=massive_spectrum(1.0, d=1)), "cos"),
+    (lambda: nnqft.Architecture("cos", d_in=2, spectrum=massive_spectrum(1.0, d=1)), "d_in"),
+    (lambda: nnqft.Architecture("erf", weight_dist="sign"), "cos"),
+])
+def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# -- exact theory against independent formulas ----------------------------------------------
+def test_exact_four_point_against_physics_md():
+    """kappa4 = (sigma^4 / N)[E a^4 M4 - sum_3 C C], M4 from physics.md §1.5."""
+    sp = massive_spectrum(1.0, d=2, cutoff=8.0)
+    for dist, ea4 in (("gaussian", 3.0), ("sign", 1.0)):
+        arch = spectral_arch(sp, width=5, weight_dist=dist, sigma_w=1.2, sigma_b=0.3)
+        got = nnqft.exact(arch, X2, 4, connected=True)
+
+        def c(v):
+            return sp.characteristic(1.2 * np.linalg.norm(v))
+
+        expect = []
+        for t in itertools.combinations_with_replacement(range(len(X2)), 4):
+            x1, x2, x3, x4 = X2[list(t)]
+            m4 = (c(x1 + x2 - x3 - x4) + c(x1 - x2 + x3 - x4) + c(x1 - x2 - x3 + x4)) / 8
+            cc = sum(c(X2[t[a]] - X2[t[b]]) * c(X2[t[e]] - X2[t[f]]) / 4
+                     for a, b, e, f in ((0, 1, 2, 3), (0, 2, 1, 3), (0, 3, 1, 2)))
+            expect.append(1.44**2 / 5 * (ea4 * m4 - cc))
+        np.testing.assert_allclose(got, expect, rtol=1e-12, atol=1e-15)
+
+
+def test_kernel_of_the_massive_scalar_in_d1():
+    arch = spectral_arch(massive_spectrum(1.5, d=1), sigma_w=(1.0, 2.0), sigma_b=0.5)
+    r = np.abs(X1[:, None] - X1[None, :])
+    np.testing.assert_allclose(nnqft.kernel(arch, X1), 0.25 + 2.0 * np.exp(-1.5 * r), rtol=1e-13)
+
+
+# -- sampling ---------------------------------------------------------------------------
+CASES = [
+    (massive_spectrum(1.0, d=1), X1, "gaussian"),
+    (massive_spectrum(2.0, d=1, cutoff=5.0, regulator="smooth"), X1, "sign"),
+    (massive_spectrum(1.0, d=2, cutoff=6.0), X2, "gaussian"),
+    (massive_spectrum(0.5, d=2, power=2), X2, "sign"),
+    (massive_spectrum(1.0, d=3, cutoff=5.0), X3, "gaussian"),
+    (Spectrum.from_function(lambda p: np.exp(-p), 3, p_max=25.0), X3, "sign"),
+]
+
+
+@pytest.mark.parametrize("sp, x, dist", CASES, ids=lambda c: repr(c)[:40])
+def test_sampled_against_exact(sp, x, dist):
+    arch = spectral_arch(sp, width=3, weight_dist=dist, sigma_b=0.2)
+    corr = nnqft.sample(arch, x, 60_000, orders=(2, 4, 6), seed=11)
+    for n in (2, 4, 6):
+        value, err = corr.connected(n)
+        assert_z(value, err, nnqft.exact(arch, x, n, connected=True))
+
+
+def test_conditional_estimator_and_shell_grid():
+    """One pass over shells: every point bit-identical to its own run, and exact."""
+    base = spectral_arch(massive_spectrum(1.0, d=1), width=6, sigma_b=0.0)
+    archs = [base.replace(spectrum=base.spectrum.truncated(s)) for s in (0.5, 2.0, math.inf)]
+    grid = nnqft.sampling.sample_grid(archs, X1, 4000, orders=(2, 4), estimator="conditional",
+                                      seed=5)
+    for a, c in zip(archs, grid, strict=True):
+        single = nnqft.sample(a, X1, 4000, orders=(2, 4), estimator="conditional", seed=5)
+        np.testing.assert_array_equal(single.mean(4), c.mean(4))
+        for n in (2, 4):
+            value, err = c.connected(n)
+            assert_z(value, err, nnqft.exact(a, X1, n, connected=True))
+
+
+def test_gaussian_spectrum_is_the_plain_cos_net_bit_for_bit():
+    plain = nnqft.Architecture("cos", width=7, d_in=2, sigma_w=1.3)
+    spectral = plain.replace(spectrum=gaussian_spectrum(2))
+    a = nnqft.sample(plain, X2, 640, orders=(2, 4), seed=3)
+    b = nnqft.sample(spectral, X2, 640, orders=(2, 4), seed=3)
+    np.testing.assert_array_equal(a.mean(4), b.mean(4))
+    np.testing.assert_allclose(nnqft.exact(plain, X2, 4), nnqft.exact(spectral, X2, 4),
+                               rtol=1e-13)
+
+
+def test_determinism_merging_and_files(tmp_path):
+    arch = spectral_arch(massive_spectrum(1.0, d=3, cutoff=5.0), width=9)
+    one = nnqft.sample(arch, X3, 2048, orders=(2, 4), seed=2, threads=1)
+    two = nnqft.sample(arch, X3, 2048, orders=(2, 4), seed=2, threads=2)
+    assert one == two
+    left = nnqft.sample(arch, X3, 1024, orders=(2, 4), seed=2)
+    right = nnqft.sample(arch, X3, 1024, orders=(2, 4), seed=2, start=1024)
+    assert left + right == one
+    other = arch.replace(spectrum=massive_spectrum(1.1, d=3, cutoff=5.0))
+    with pytest.raises(ValueError, match="architecture"):
+        _ = left + nnqft.sample(other, X3, 1024, orders=(2, 4), seed=2, start=1024)
+    path = one.save(tmp_path / "spectral")
+    back = nnqft.load(path)
+    assert back.arch == arch and back == one
