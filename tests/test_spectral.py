@@ -182,3 +182,30 @@ def test_determinism_merging_and_files(tmp_path):
     path = one.save(tmp_path / "spectral")
     back = nnqft.load(path)
     assert back.arch == arch and back == one
+
+
+# -- the momentum-shell flow -------------------------------------------------------------
+def test_shell_flow_sampled_against_exact(tmp_path):
+    arch = spectral_arch(massive_spectrum(1.0, d=1), width=10, sigma_b=0.0)
+    x = np.array([-0.6, -0.2, 0.2, 0.6])
+    with pytest.warns(nnqft.NNQFTWarning):  # the e^{-|r|} kink slows the vertex quadrature
+        flow = nnqft.shell_flow(arch, x, [0.5, 2.0, math.inf], n_networks=8000, seed=4)
+    assert_z(flow.kernel, flow.kernel_errors, flow.exact_kernel)
+    assert_z(flow.kappa4, flow.kappa4_errors, flow.exact_kappa4)
+    # the shell kernel at r = 0: (sigma_a^2 / 2) (2 / pi) arctan(Λ)
+    np.testing.assert_allclose(flow.exact_kernel[:2, 0], np.arctan([0.5, 2.0]) / math.pi,
+                               rtol=1e-12)
+    assert flow.covariance["u4"].shape == (3, 3)
+    # Z = 2 N / (2 pi sigma_a^2), N = int dp / (p^2 + 1) = pi: Z = 1, m = 1
+    assert flow.field_normalisation() == pytest.approx((1.0, 1.0, 1.0))
+    np.testing.assert_allclose(flow.dimensionless("u4"), flow.couplings["u4"] * flow.shells**-3)
+    back = nnqft.load(flow.save(tmp_path / "shells"))
+    np.testing.assert_array_equal(back.kappa4, flow.kappa4)
+    assert back.arch == arch
+
+
+def test_shell_flow_needs_a_spectrum():
+    with pytest.raises(ValueError, match="spectral"):
+        nnqft.shell_flow(nnqft.Architecture("cos"), X1, [1.0, 2.0])
+    with pytest.raises(ValueError, match="increasing"):
+        nnqft.shell_flow(spectral_arch(massive_spectrum(1.0, d=1)), X1, [2.0, 1.0])

@@ -24,6 +24,7 @@ from .fit import CouplingFit, cutoff_scan, fit_couplings
 from .flow import Flow, sigma_flow
 from .io import load
 from .sampling import sample
+from .shells import ShellFlow, shell_flow
 from .spectral import Spectrum, gaussian_spectrum, massive_spectrum
 from .statistics import jackknife_covariance
 from .theory import exact, kernel, neuron_moment
@@ -39,6 +40,7 @@ __all__ = [
     "FiniteWidthTheory",
     "Flow",
     "NNQFTWarning",
+    "ShellFlow",
     "Spectrum",
     "cutoff_scan",
     "exact",
@@ -53,6 +55,7 @@ __all__ = [
     "per_tuple_couplings",
     "predict_g6",
     "sample",
+    "shell_flow",
     "sigma_flow",
     "wick",
 ]

@@ -209,6 +209,10 @@ class Spectrum:
         """Unnormalised density of the radius: ``p^(d-1) density(p)``."""
         return np.asarray(p ** (self.d - 1) * self.density(p))
 
+    def normaliser(self) -> float:
+        """``int_0^inf p^(d-1) density(p) dp`` of the untruncated density (shell ignored)."""
+        return self._norm
+
     def radial_density(self, p: Any) -> FloatArray:
         """Normalised density of the radius ``|q|`` (zero outside the shell)."""
         ps = np.asarray(p, dtype=np.float64)
