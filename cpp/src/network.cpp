@@ -154,6 +154,7 @@ void Evaluator::update_gauss_shift() {
 void Evaluator::set_sigmas(const std::vector<double>& sigma_w,
                            const std::vector<double>& sigma_b) {
     // Called per network and grid point: validated once by the caller, no reallocation.
+    if (sigma_w != spec_.sigma_w || sigma_b != spec_.sigma_b) spectral_net_ = kNoNetwork;
     spec_.sigma_w.assign(sigma_w.begin(), sigma_w.end());
     spec_.sigma_b.assign(sigma_b.begin(), sigma_b.end());
     update_gauss_shift();
@@ -257,8 +258,18 @@ void Evaluator::spectral_frequencies(std::uint64_t net) {
     check_stop();
     kernels::uniforms(s.bits.data(), 0.0, 1.0, radii, n);
     if (sp.kind == SpectrumSpec::Kind::cauchy) {
+        // m tan(u angle) as m cos(pi/2 - phi) / cos(phi) with the vectorised cosine (~5x
+        // faster than std::tan; the same accuracy relative to the rounded phi)
         const double m = sp.scale, angle = sp.angle;
-        for (std::size_t i = 0; i < n; ++i) radii[i] = m * std::tan(radii[i] * angle);
+        scratch_.resize(n);
+        double* sine = scratch_.data();
+        for (std::size_t i = 0; i < n; ++i) {
+            radii[i] *= angle;
+            sine[i] = kPi / 2 - radii[i];
+        }
+        kernels::apply(kernels::Func::cos, sine, sine, n);
+        kernels::apply(kernels::Func::cos, radii, radii, n);
+        for (std::size_t i = 0; i < n; ++i) radii[i] = m * sine[i] / radii[i];
     } else {
         for (std::size_t i = 0; i < n; ++i) radii[i] = sp.radius(radii[i]);
     }
@@ -349,7 +360,11 @@ void Evaluator::weights_layer(std::uint64_t net, int layer) {
     if (spectral) spectral_frequencies(net);
     if (layer == 0) {
         first_layer();
-        if (spectral) apply_shell();
+        if (spectral) {  // kept whole for the next shell of this network
+            spectral_h_ = h_;
+            spectral_net_ = net;
+            apply_shell();
+        }
     } else {
         check_stop();
         z_.noalias() = h_ * w_.transpose();
@@ -380,7 +395,13 @@ void Evaluator::gram_layer(std::uint64_t net, int layer) {
 }
 
 double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
-    hidden_layers(net);
+    if (spec_.spectrum.spectral() && net == spectral_net_) {
+        // another shell of the same spectral network: only the mask changes
+        h_ = spectral_h_;
+        apply_shell();
+    } else {
+        hidden_layers(net);
+    }
     check_stop();
     const int L = spec_.depth;
     const double sw = spec_.sigma_w[L], sb = spec_.sigma_b[L];

@@ -198,6 +198,12 @@ class Evaluator {
     RowMatrix coefficients_;      // Gram path: A, row-major
     Eigen::VectorXd w_out_;
     std::vector<double> radii_;  // spectral first layer: |q_i|
+    std::vector<double> scratch_;  // spectral first layer: sin of the Cauchy angles
+    // spectral: the activations of network spectral_net_ before the shell mask, so that
+    // a shell grid evaluates the cosines once per network (invalidated by new sigmas)
+    static constexpr std::uint64_t kNoNetwork = ~std::uint64_t{0};
+    std::uint64_t spectral_net_ = kNoNetwork;
+    RowMatrix spectral_h_;
     std::vector<double> dot_norms_;  // plain read-out: (h_a . w, |h_a|^2) per input
 };
 
