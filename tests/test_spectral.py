@@ -209,3 +209,42 @@ def test_shell_flow_needs_a_spectrum():
         nnqft.shell_flow(nnqft.Architecture("cos"), X1, [1.0, 2.0])
     with pytest.raises(ValueError, match="increasing"):
         nnqft.shell_flow(spectral_arch(massive_spectrum(1.0, d=1)), X1, [2.0, 1.0])
+
+
+# -- infinite width ------------------------------------------------------------------------
+def test_extrapolate_width_recovers_the_exact_line():
+    from nnqft.infinite_width import extrapolate_width
+
+    x = np.array([-0.5, 0.0, 0.5])
+    base = spectral_arch(massive_spectrum(1.0, d=1), sigma_b=0.0)
+    runs = [nnqft.sample(base.replace(width=w), x, 8000, orders=(2, 4), seed=w)
+            for w in (2, 4, 8, 16)]
+    kappa = extrapolate_width(runs[::-1], 4, connected=True)  # any order of the runs
+    np.testing.assert_array_equal(kappa.widths, [2, 4, 8, 16])
+    assert_z(kappa.infinite, kappa.infinite_errors, 0.0)  # kappa4 = pure 1/N
+    slope = nnqft.exact(base.replace(width=1), x, 4, connected=True)
+    assert_z(kappa.slope, kappa.slope_errors, slope)
+    full = extrapolate_width(runs, 4, connected=False)
+    assert_z(full.infinite, full.infinite_errors, nnqft.exact(base.replace(width=10**9), x, 4))
+    assert kappa.ndof == 2 and kappa.chi2.shape == (15,)
+    with pytest.raises(ValueError, match="width"):
+        extrapolate_width([runs[0], runs[0]], 4)
+    with pytest.raises(ValueError, match="differ only in width"):
+        extrapolate_width([runs[0], nnqft.sample(nnqft.Architecture("cos", width=3), x, 64,
+                                                 orders=(2, 4))], 4)
+
+
+def test_two_point_precision_matches_the_sampled_errors():
+    from nnqft.infinite_width import two_point_precision
+
+    arch = spectral_arch(massive_spectrum(1.0, d=1), width=20, sigma_b=0.0)
+    x = np.array([0.0, 1.0, 2.5])
+    n = 20_000
+    for estimator in ("plain", "conditional"):
+        corr = nnqft.sample(arch, x, n, orders=(2,), estimator=estimator, seed=9)
+        rel = two_point_precision(arch, np.zeros(2), x[1:], estimator)
+        sampled = corr.stderr(2)[[1, 2]] / np.abs(corr.mean(2)[[1, 2]])
+        np.testing.assert_allclose(sampled * math.sqrt(n), rel, rtol=0.25)
+    # the relative error grows like 1 / K(r) = 2 e^{r} / sigma_a^2 at infinite width
+    far = two_point_precision(arch.replace(width=10**6), np.zeros(2), np.array([4.0, 6.0]))
+    assert far[1] / far[0] == pytest.approx(math.exp(2.0), rel=0.01)

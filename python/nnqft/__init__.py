@@ -22,6 +22,7 @@ from .deep_theory import FiniteWidthTheory, finite_width
 from .diagnostics import per_tuple_couplings, predict_g6
 from .fit import CouplingFit, cutoff_scan, fit_couplings
 from .flow import Flow, sigma_flow
+from .infinite_width import WidthExtrapolation, extrapolate_width, two_point_precision
 from .io import load
 from .sampling import sample
 from .shells import ShellFlow, shell_flow
@@ -42,8 +43,10 @@ __all__ = [
     "NNQFTWarning",
     "ShellFlow",
     "Spectrum",
+    "WidthExtrapolation",
     "cutoff_scan",
     "exact",
+    "extrapolate_width",
     "finite_width",
     "fit_couplings",
     "gaussian_spectrum",
@@ -57,5 +60,6 @@ __all__ = [
     "sample",
     "shell_flow",
     "sigma_flow",
+    "two_point_precision",
     "wick",
 ]
