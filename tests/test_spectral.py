@@ -248,3 +248,25 @@ def test_two_point_precision_matches_the_sampled_errors():
     # the relative error grows like 1 / K(r) = 2 e^{r} / sigma_a^2 at infinite width
     far = two_point_precision(arch.replace(width=10**6), np.zeros(2), np.array([4.0, 6.0]))
     assert far[1] / far[0] == pytest.approx(math.exp(2.0), rel=0.01)
+
+
+# -- command line --------------------------------------------------------------------------
+def test_cli_sample_and_shell_flow(tmp_path, capsys):
+    from nnqft.cli import main
+
+    out = tmp_path / "s.npz"
+    assert main(["sample", "--activation", "cos", "--spectrum", "massive", "--uv-cutoff", "8",
+                 "--x=0,0;0.5,0", "--width", "5", "--n-networks", "256", "--orders", "2,4",
+                 "--weight-dist", "sign", "--out", str(out), "--no-progress"]) == 0
+    corr = nnqft.load(out)
+    assert corr.arch.spectrum == massive_spectrum(1.0, d=2, cutoff=8.0)
+    assert corr.arch.weight_dist == "sign"
+    flow = tmp_path / "f.npz"
+    with pytest.warns(nnqft.NNQFTWarning):
+        assert main(["flow", "--activation", "cos", "--spectrum", "massive", "--x=-0.5,0,0.5",
+                     "--width", "5", "--n-networks", "256", "--shells", "1,inf",
+                     "--cutoff", "3", "--out", str(flow), "--no-progress"]) == 0
+    np.testing.assert_array_equal(nnqft.load(flow).shells, [1.0, math.inf])
+    assert main(["flow", "--activation", "cos", "--spectrum", "massive", "--shells", "1,2",
+                 "--out", str(tmp_path / "g.npz")]) == 2
+    assert "finite vertex box" in capsys.readouterr().err
