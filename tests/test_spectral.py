@@ -196,6 +196,7 @@ def test_shell_flow_sampled_against_exact(tmp_path):
     np.testing.assert_allclose(flow.exact_kernel[:2, 0], np.arctan([0.5, 2.0]) / math.pi,
                                rtol=1e-12)
     assert flow.covariance["u4"].shape == (3, 3)
+    assert_z(flow.couplings["u4"], flow.errors["u4"], flow.exact_couplings["u4"])
     # Z = 2 N / (2 pi sigma_a^2), N = int dp / (p^2 + 1) = pi: Z = 1, m = 1
     assert flow.field_normalisation() == pytest.approx((1.0, 1.0, 1.0))
     np.testing.assert_allclose(flow.dimensionless("u4"), flow.couplings["u4"] * flow.shells**-3)

@@ -32,7 +32,7 @@ from . import render
 from ._result import Result
 from ._validation import as_inputs, check_arch
 from .architecture import Architecture
-from .fit import CouplingFit, fit_couplings, theory_connected
+from .fit import CouplingFit, fit_couplings, fit_exact_like, theory_connected
 from .io import json_record, prefixed
 from .sampling import sample_grid
 from .statistics import jackknife_covariance
@@ -87,7 +87,10 @@ class ShellFlow(Result, kind="shell_flow"):
         Goodness of each fit (a large χ² says the local ``u4`` form does not describe
         the truncated ensemble's κ4: it is non-local on the scale 1/Λ).
     exact_couplings : dict of str to ndarray
-        The same fit applied to the exact κ4 (κ6) of each truncated ensemble.
+        The same fit applied to the exact κ4 (κ6) of each truncated ensemble, with the
+        sampled fit's GLS weights (:func:`nnqft.fit.fit_exact_like`), so that the pull
+        between the two measures sampling error alone even where the local form does
+        not describe κ4.
     meta : dict
         seed, estimator, n_networks, cutoff (the vertex box), terms.
     """
@@ -296,10 +299,8 @@ def shell_flow(
     names = fits[0].parameters
     replicas = {t: np.stack([f.replicas[:, i] for f in fits], axis=1)  # type: ignore[index]
                 for i, t in enumerate(names)}
-    exact_fits = []
-    for a in archs:
-        data = {n: theory_connected(a, xs, n) for n in orders if n > 2}
-        exact_fits.append(fit_couplings(data, a, xs, cutoff=cutoff, terms=terms))
+    exact_fits = [fit_exact_like(c, a, xs, cutoff=cutoff, terms=terms)
+                  for c, a in zip(corrs, archs, strict=True)]
     two = [c.connected(2) for c in corrs]
     four = [c.connected(4) for c in corrs]
     return ShellFlow(
