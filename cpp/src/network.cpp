@@ -246,7 +246,8 @@ void Evaluator::spectral_frequencies(std::uint64_t net) {
         // q = (sigma / sqrt d) g; scaled as the plain cos-net scales W0 (same bits at sigma 1)
         const double unit = sp.scale / std::sqrt(static_cast<double>(d));
         const double scale = sw0 * sp.scale / std::sqrt(static_cast<double>(d));
-        for (std::size_t i = 0; i < n; ++i) {
+        const bool need_radii = shell_grid_ || sp.shell < std::numeric_limits<double>::infinity();
+        for (std::size_t i = 0; need_radii && i < n; ++i) {
             double norm2 = 0.0;
             for (std::size_t c = 0; c < d; ++c) norm2 += w[i * d + c] * w[i * d + c];
             radii[i] = unit * std::sqrt(norm2);
@@ -360,11 +361,11 @@ void Evaluator::weights_layer(std::uint64_t net, int layer) {
     if (spectral) spectral_frequencies(net);
     if (layer == 0) {
         first_layer();
-        if (spectral) {  // kept whole for the next shell of this network
+        if (spectral && shell_grid_) {  // kept whole for the next shell of this network
             spectral_h_ = h_;
             spectral_net_ = net;
-            apply_shell();
         }
+        if (spectral) apply_shell();
     } else {
         check_stop();
         z_.noalias() = h_ * w_.transpose();
@@ -395,7 +396,7 @@ void Evaluator::gram_layer(std::uint64_t net, int layer) {
 }
 
 double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
-    if (spec_.spectrum.spectral() && net == spectral_net_) {
+    if (shell_grid_ && spec_.spectrum.spectral() && net == spectral_net_) {
         // another shell of the same spectral network: only the mask changes
         h_ = spectral_h_;
         apply_shell();

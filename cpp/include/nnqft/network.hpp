@@ -136,7 +136,10 @@ class Evaluator {
 
     /// Replace the spectral momentum shell (a shell-grid point): the same networks with
     /// the neurons at |q| >= shell switched off.
-    void set_shell(double shell) { spec_.spectrum.shell = shell; }
+    void set_shell(double shell) {
+        spec_.spectrum.shell = shell;
+        shell_grid_ = true;
+    }
 
     /// Write the observable of network `net` into out[0 .. observable_size) and return
     /// its scale max_a C_aa, the largest diagonal of the empirical read-out kernel (the
@@ -203,6 +206,7 @@ class Evaluator {
     // a shell grid evaluates the cosines once per network (invalidated by new sigmas)
     static constexpr std::uint64_t kNoNetwork = ~std::uint64_t{0};
     std::uint64_t spectral_net_ = kNoNetwork;
+    bool shell_grid_ = false;  // set_shell was called: keep radii and unmasked activations
     RowMatrix spectral_h_;
     std::vector<double> dot_norms_;  // plain read-out: (h_a . w, |h_a|^2) per input
 };
