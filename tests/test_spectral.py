@@ -271,3 +271,19 @@ def test_cli_sample_and_shell_flow(tmp_path, capsys):
     assert main(["flow", "--activation", "cos", "--spectrum", "massive", "--shells", "1,2",
                  "--out", str(tmp_path / "g.npz")]) == 2
     assert "finite vertex box" in capsys.readouterr().err
+
+
+def test_sign_weights_on_the_plain_cos_net():
+    """Without a spectrum, sign weights are +-sigma/sqrt(fan_in) in both layers."""
+    arch = nnqft.Architecture("cos", width=3, d_in=2, weight_dist="sign", sigma_w=1.4,
+                              sigma_b=0.3)
+    a = 1.4 / math.sqrt(2)
+    r = X2[:, None, :] - X2[None, :, :]
+    np.testing.assert_allclose(nnqft.kernel(arch, X2),
+                               0.09 + 0.98 * np.cos(a * r).prod(axis=-1), rtol=1e-13)
+    corr = nnqft.sample(arch, X2, 40_000, orders=(2, 4), seed=8)
+    for n in (2, 4):
+        value, err = corr.connected(n)
+        assert_z(value, err, nnqft.exact(arch, X2, n, connected=True))
+    with pytest.raises(ValueError, match="Gaussian read-out"):
+        nnqft.sample(arch, X2, 64, estimator="conditional")

@@ -79,8 +79,9 @@ class Architecture:
         and ``sigma_b[0]`` is ignored (it must be 0 or left at the scalar default).
     weight_dist : str
         ``"gaussian"`` (default), ``"uniform"`` (zero mean, same variance) or ``"sign"``
-        (``+-sigma_w / sqrt(fan_in)`` with a random sign; cos-nets only, where it gives
-        read-out amplitudes of constant magnitude).
+        (``+-sigma_w / sqrt(fan_in)`` with a random sign; cos-nets only: read-out
+        amplitudes of constant magnitude, and without a spectrum also first-layer
+        frequencies ``+-sigma_w0 / sqrt(d_in)`` per component).
     spectrum : nnqft.Spectrum or None
         Frequency law of a spectral cos-net (``activation="cos"``, depth 1,
         ``d_in = spectrum.d``): frequencies ``p = sigma_w[0] q``, ``q`` isotropic with the
