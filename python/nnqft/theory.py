@@ -935,7 +935,8 @@ def kernel(arch: Architecture, x: Any, y: Any = None) -> FloatArray:
     gauss ``exp(-sigma_w0^2 |x-y|^2 / (2 d_in))`` and cos
     ``exp(-sigma_w0^2 |x-y|^2 / (2 d_in)) / 2`` (a spectral cos-net: ``c(sigma_w0 |x-y|) / 2``
     with the spectrum's characteristic function, :meth:`nnqft.Spectrum.characteristic`);
-    tanh by a fixed 72 x 72 quadrature over a Gaussian scale mixture (about 1e-14 relative, ~30 microseconds per pair).
+    tanh by a fixed 72 x 72 quadrature over a Gaussian scale mixture (about 1e-14
+    relative, ~30 microseconds per pair).
     Deeper layers use the infinite-width recursion
     ``Sigma^(l+1) = sigma_b,l^2 + sigma_w,l^2 E[phi(u) phi(v)]``, (u, v) Gaussian with
     covariance ``Sigma^(l)`` restricted to the two inputs (the diagonals are propagated
