@@ -56,6 +56,8 @@ _TAIL = 40.0
 #: nodes each).
 _CDF_PANELS = 4096
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
+#: Panels of the compactified radius in the radial quadratures (mass, characteristic).
+_QUAD_PANELS = 128
 
 
 def _radial_kernel(d: int, z: FloatArray) -> FloatArray:
@@ -245,7 +247,7 @@ class Spectrum:
         """
         s = self._scale()
         t_end = 1.0 if math.isinf(end) else end / (end + s)
-        t = np.linspace(0.0, t_end, 513)[:-1] if math.isinf(end) else np.linspace(0, t_end, 513)
+        t = np.linspace(0.0, t_end, _QUAD_PANELS + 1)[:-1] if math.isinf(end) else np.linspace(0, t_end, _QUAD_PANELS + 1)
         parts = [s * t / (1.0 - t)]
         if self.kind == "tabulated":
             nodes = self._params["p"]
