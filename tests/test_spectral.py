@@ -287,3 +287,20 @@ def test_sign_weights_on_the_plain_cos_net():
         assert_z(value, err, nnqft.exact(arch, X2, n, connected=True))
     with pytest.raises(ValueError, match="Gaussian read-out"):
         nnqft.sample(arch, X2, 64, estimator="conditional")
+
+
+# -- first-order reweighting ---------------------------------------------------------------
+def test_quartic_reweighting_against_tree_level():
+    from nnqft.reweighting import quartic_reweighting
+
+    arch = spectral_arch(massive_spectrum(1.0, d=1, cutoff=10.0), width=1000, sigma_b=0.0)
+    x = np.array([-0.5, 0.0, 0.5])
+    r = quartic_reweighting(arch, x, 1.5, 30_000, seed=1, nodes=32, n_bins=32)
+    # the tree level -int prod K (the O(1/N) remainder is ~3% at N = 1000, << the errors)
+    assert_z(r.slope, r.slope_errors, r.tree)
+    assert np.all(r.tree < 0) and np.mean(np.abs(r.slope / r.slope_errors)) > 4  # resolved
+    assert_z(r.kappa4, r.kappa4_errors, nnqft.exact(arch, x, 4, connected=True))
+    value, err = r.kappa4_at(0.5)
+    np.testing.assert_allclose(value, r.kappa4 + 0.5 * r.slope)
+    with pytest.raises(ValueError, match="box"):
+        quartic_reweighting(arch, x, 0.0)

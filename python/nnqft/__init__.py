@@ -24,6 +24,7 @@ from .fit import CouplingFit, cutoff_scan, fit_couplings
 from .flow import Flow, sigma_flow
 from .infinite_width import WidthExtrapolation, extrapolate_width, two_point_precision
 from .io import load
+from .reweighting import Reweighting, quartic_reweighting
 from .sampling import sample
 from .shells import ShellFlow, shell_flow
 from .spectral import Spectrum, gaussian_spectrum, massive_spectrum
@@ -41,6 +42,7 @@ __all__ = [
     "FiniteWidthTheory",
     "Flow",
     "NNQFTWarning",
+    "Reweighting",
     "ShellFlow",
     "Spectrum",
     "WidthExtrapolation",
@@ -57,6 +59,7 @@ __all__ = [
     "neuron_moment",
     "per_tuple_couplings",
     "predict_g6",
+    "quartic_reweighting",
     "sample",
     "shell_flow",
     "sigma_flow",

@@ -247,7 +247,9 @@ class Spectrum:
         """
         s = self._scale()
         t_end = 1.0 if math.isinf(end) else end / (end + s)
-        t = np.linspace(0.0, t_end, _QUAD_PANELS + 1)[:-1] if math.isinf(end) else np.linspace(0, t_end, _QUAD_PANELS + 1)
+        t = np.linspace(0.0, t_end, _QUAD_PANELS + 1)
+        if math.isinf(end):
+            t = t[:-1]  # t = 1 is p = inf
         parts = [s * t / (1.0 - t)]
         if self.kind == "tabulated":
             nodes = self._params["p"]
