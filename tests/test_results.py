@@ -34,11 +34,18 @@ def results(corr):
         "frg flow with errors": flow.frg(scale_max=10.0),
         "frg flow": frg.integrate_flow(-1.0, 2.0, d=1, sigma=1.0, scale_max=10.0),
         "finite width": nnqft.finite_width(nnqft.Architecture("erf", width=10, depth=2), X),
+        "shell flow": _shell_flow(),
     }
 
 
+def _shell_flow():
+    arch = nnqft.Architecture("cos", width=5, sigma_b=0.0,
+                              spectrum=nnqft.massive_spectrum(1.0, d=1, cutoff=6.0))
+    return nnqft.shell_flow(arch, [-0.4, 0.0, 0.4], [1.0, 3.0], n_networks=512, cutoff=2.0)
+
+
 NAMES = ("correlators", "sampled fit", "exact fit", "cutoff scan", "flow",
-         "frg flow with errors", "frg flow", "finite width")
+         "frg flow with errors", "frg flow", "finite width", "shell flow")
 
 
 def dict_json(result):
@@ -114,7 +121,7 @@ def test_every_result_kind_is_registered():
     assert {c.__module__.rsplit(".", 1)[1] for c in defined} <= set(RESULT_MODULES)
     assert {c._kind: c for c in defined} == result_classes()
     assert {"correlators", "coupling_fit", "cutoff_scan", "flow", "frg_flow",
-            "finite_width"} == set(result_classes()) == set(_LOADERS)
+            "finite_width", "shell_flow"} == set(result_classes()) == set(_LOADERS)
 
 
 def test_a_fresh_process_loads_every_kind(results, tmp_path):

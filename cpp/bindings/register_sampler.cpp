@@ -1,3 +1,4 @@
+#include <cmath>
 #include <string>
 #include <tuple>
 
@@ -13,6 +14,8 @@ using nnqft::SampleConfig;
 using U64Array = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
 using F64Array = py::array_t<double, py::array::c_style | py::array::forcecast>;
 using I64Array = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+// (kind, scale, angle, table, shell) of nnqft::SpectrumSpec, as spectral.py hands it over
+using SpectrumArgs = std::tuple<std::string, double, double, std::vector<double>, double>;
 
 SampleConfig make_config(const std::string& activation, int width, int d_in, int depth,
                          std::vector<double> sigma_w, std::vector<double> sigma_b,
@@ -22,7 +25,8 @@ SampleConfig make_config(const std::string& activation, int width, int d_in, int
                          std::uint64_t block_size, std::uint32_t n_bins,
                          const std::vector<std::tuple<std::vector<double>, std::vector<double>,
                                                       std::vector<double>>>& grid,
-                         const std::string& sampler) {
+                         const std::string& sampler, bool sign_weights,
+                         const SpectrumArgs& spectrum, const std::vector<double>& grid_shells) {
     SampleConfig c;
     c.spec.activation = nnqft::activation_from_name(activation);
     c.spec.width = width;
@@ -31,6 +35,14 @@ SampleConfig make_config(const std::string& activation, int width, int d_in, int
     c.spec.sigma_w = std::move(sigma_w);
     c.spec.sigma_b = std::move(sigma_b);
     c.spec.uniform_weights = uniform_weights;
+    c.spec.sign_weights = sign_weights;
+    const auto& [kind, scale, angle, table, shell] = spectrum;
+    c.spec.spectrum.kind = nnqft::spectrum_kind_from_name(kind);
+    c.spec.spectrum.scale = scale;
+    c.spec.spectrum.angle = angle;
+    c.spec.spectrum.table = table;
+    c.spec.spectrum.shell = shell;
+    c.spec.spectrum.dimension = d_in;
     c.spec.sampler = nnqft::sampler_from_name(sampler);
     c.x = std::move(x);
     c.key = key;
@@ -45,7 +57,12 @@ SampleConfig make_config(const std::string& activation, int width, int d_in, int
     c.shift = std::move(shift);
     c.block_size = block_size;
     c.n_bins = n_bins;
-    for (const auto& [sw, sb, sh] : grid) c.grid.push_back(nnqft::GridPoint{sw, sb, sh});
+    if (!grid_shells.empty() && grid_shells.size() != grid.size())
+        throw std::invalid_argument("grid_shells needs one shell per grid point");
+    for (std::size_t g = 0; g < grid.size(); ++g) {
+        const auto& [sw, sb, sh] = grid[g];
+        c.grid.push_back(nnqft::GridPoint{sw, sb, sh, grid_shells.empty() ? shell : grid_shells[g]});
+    }
     c.validate();
     return c;
 }
@@ -111,7 +128,9 @@ void register_sampler(py::module_& m) {
              "estimator"_a, "degrees"_a, "shift"_a, "block_size"_a, "n_bins"_a,
              "grid"_a = std::vector<std::tuple<std::vector<double>, std::vector<double>,
                                                std::vector<double>>>{},
-             "sampler"_a = "weights")
+             "sampler"_a = "weights", "sign_weights"_a = false,
+             "spectrum"_a = SpectrumArgs{"none", 1.0, 0.0, {}, HUGE_VAL},
+             "grid_shells"_a = std::vector<double>{})
         .def_property_readonly("sampler",
                                [](const SampleConfig& c) { return nnqft::sampler_name(c.spec.sampler); });
 

@@ -49,9 +49,18 @@ kernels::Func func_of(Activation a) {
     throw std::invalid_argument("unknown activation");
 }
 
-// The stream id (Philox counter word 1 since stream version 2): one per (layer, purpose).
+// The stream id (Philox counter word 1 since stream version 2): one per (layer, purpose);
+// the radii of a spectral first layer have their own range, far above any layer's.
+constexpr std::uint64_t kRadiiStream = 0xFFFF0000U;
 std::uint64_t stream_id(int layer, Purpose p) {
+    if (p == Purpose::radii) return kRadiiStream + static_cast<std::uint64_t>(layer);
     return 2 * static_cast<std::uint64_t>(layer) + static_cast<std::uint64_t>(p);
+}
+
+// Where a stream is cached: weights/biases by layer, then one slot for the radii.
+std::size_t stream_slot(int layer, Purpose p, int depth) {
+    if (p == Purpose::radii) return 2 * (static_cast<std::size_t>(depth) + 1);
+    return static_cast<std::size_t>(stream_id(layer, p));
 }
 }  // namespace
 
@@ -83,6 +92,47 @@ Sampler sampler_from_name(const std::string& name) {
 
 const char* sampler_name(Sampler s) { return s == Sampler::gram ? "gram" : "weights"; }
 
+SpectrumSpec::Kind spectrum_kind_from_name(const std::string& name) {
+    if (name == "none") return SpectrumSpec::Kind::none;
+    if (name == "gaussian") return SpectrumSpec::Kind::gaussian;
+    if (name == "cauchy") return SpectrumSpec::Kind::cauchy;
+    if (name == "table") return SpectrumSpec::Kind::table;
+    throw std::invalid_argument("unknown spectrum kind '" + name +
+                                "' (expected none, gaussian, cauchy or table)");
+}
+
+void SpectrumSpec::validate(int d_in) const {
+    require(!std::isnan(shell) && shell > 0, "the spectral shell must be > 0, got ", shell);
+    if (kind == Kind::none) return;
+    require(std::isfinite(scale) && scale > 0, "the spectrum's scale must be finite and > 0, got ",
+            scale);
+    if (kind == Kind::cauchy) {
+        require(d_in == 1, "the cauchy spectrum is one-dimensional, got d_in = ", d_in);
+        require(angle > 0 && angle <= kPi / 2, "the cauchy angle must be in (0, pi/2], got ",
+                angle);
+    }
+    if (kind == Kind::table) {
+        require(dimension == d_in, "the radius table is for d = ", dimension, ", not d_in = ",
+                d_in);
+        require(table.size() >= 2, "the radius table needs >= 2 values, got ", table.size());
+        require(table.front() >= 0 && table.back() < 1,
+                "the radius table holds compactified radii in [0, 1)");
+        for (std::size_t j = 1; j < table.size(); ++j)
+            require(table[j] >= table[j - 1], "the radius table must be non-decreasing");
+    }
+}
+
+double SpectrumSpec::radius(double u) const {
+    if (kind == Kind::cauchy) return scale * std::tan(u * angle);
+    // table: t^d linear in u between the quantiles at u = j / M
+    const double m = static_cast<double>(table.size() - 1);
+    const double pos = u * m;
+    const auto j = std::min(static_cast<std::size_t>(pos), table.size() - 2);
+    const double v = table[j] + (pos - static_cast<double>(j)) * (table[j + 1] - table[j]);
+    const double t = dimension == 1 ? v : std::pow(v, 1.0 / dimension);
+    return scale * t / (1.0 - t);
+}
+
 void NetworkSpec::validate() const {
     require(width >= 1, "width must be >= 1, got ", width);
     require(d_in >= 1, "d_in must be >= 1, got ", d_in);
@@ -100,9 +150,13 @@ void NetworkSpec::validate() const {
         activation == Activation::gauss || activation == Activation::cos;
     require(!first_layer_only || depth == 1, "activation '", activation_name(activation),
             "' is defined for depth 1 only, got depth ", depth);
-    require(sampler != Sampler::gram || !uniform_weights,
-            "the gram sampler needs Gaussian weights (with uniform weights W h is not "
-            "Gaussian at finite width); use the weights sampler");
+    require(sampler != Sampler::gram || !(uniform_weights || sign_weights),
+            "the gram sampler needs Gaussian weights (with uniform or sign weights W h is "
+            "not Gaussian at finite width); use the weights sampler");
+    require(!(uniform_weights && sign_weights), "weights are uniform or sign, not both");
+    require(!spectrum.spectral() || activation == Activation::cos,
+            "a frequency spectrum needs the cos activation, got ", activation_name(activation));
+    spectrum.validate(d_in);
 }
 
 Evaluator::Evaluator(const NetworkSpec& spec, const RowMatrix& x, const Key& key)
@@ -111,7 +165,7 @@ Evaluator::Evaluator(const NetworkSpec& spec, const RowMatrix& x, const Key& key
     require(x_.cols() == spec_.d_in, "x must have d_in = ", spec_.d_in,
             " columns, got ", x_.cols());
     require(x_.rows() >= 1, "x must hold at least one input");
-    streams_.resize(2 * (static_cast<std::size_t>(spec_.depth) + 1));
+    streams_.resize(2 * (static_cast<std::size_t>(spec_.depth) + 1) + 1);
     update_gauss_shift();
 }
 
@@ -124,6 +178,7 @@ void Evaluator::update_gauss_shift() {
 void Evaluator::set_sigmas(const std::vector<double>& sigma_w,
                            const std::vector<double>& sigma_b) {
     // Called per network and grid point: validated once by the caller, no reallocation.
+    if (sigma_w != spec_.sigma_w || sigma_b != spec_.sigma_b) spectral_net_ = kNoNetwork;
     spec_.sigma_w.assign(sigma_w.begin(), sigma_w.end());
     spec_.sigma_b.assign(sigma_b.begin(), sigma_b.end());
     update_gauss_shift();
@@ -139,7 +194,7 @@ void Evaluator::check_stop() const {
 
 Evaluator::Stream& Evaluator::stream(std::uint64_t net, int layer, Purpose p, std::size_t n,
                                      bool normals) {
-    Stream& s = streams_[stream_id(layer, p)];
+    Stream& s = streams_[stream_slot(layer, p, spec_.depth)];
     // A Philox4x32 block gives four normals or two uniforms (stream version 3).
     const std::size_t per_block = normals ? 4 : 2;
     const std::size_t n_blocks = (n + per_block - 1) / per_block;
@@ -183,10 +238,19 @@ Evaluator::Stream& Evaluator::stream(std::uint64_t net, int layer, Purpose p, st
     return s;
 }
 
+Evaluator::Dist Evaluator::weight_dist() const {
+    if (spec_.uniform_weights) return Dist::uniform;
+    return spec_.sign_weights ? Dist::sign : Dist::gaussian;
+}
+
 void Evaluator::draw(std::uint64_t net, int layer, Purpose p, std::size_t n, double scale,
-                     bool uniform, double* out) {
-    const Stream& s = stream(net, layer, p, n, !uniform);
-    if (uniform) {
+                     Dist dist, double* out) {
+    const Stream& s = stream(net, layer, p, n, dist == Dist::gaussian);
+    if (dist == Dist::sign) {  // +-scale: the top bit of each word
+        for (std::size_t i = 0; i < n; ++i) out[i] = (s.bits[i] >> 63) != 0U ? -scale : scale;
+        return;
+    }
+    if (dist == Dist::uniform) {
         // zero mean and variance scale^2: uniform on (-sqrt(3) scale, sqrt(3) scale)
         const double half = std::sqrt(3.0) * scale;
         kernels::uniforms(s.bits.data(), -half, half, out, n);
@@ -202,6 +266,75 @@ void Evaluator::draw_phase(std::uint64_t net) {
     const auto n = static_cast<std::size_t>(spec_.width);
     const Stream& s = stream(net, 0, Purpose::biases, n, false);
     kernels::uniforms(s.bits.data(), -kPi, kPi, b_.data(), n);
+}
+
+void Evaluator::spectral_frequencies(std::uint64_t net) {
+    // w_ holds unit normals g_i (N x d); p_i = sigma_w0 |q_i| g_i / |g_i|. Simple loops
+    // over the neurons, one job each, so that the compiler vectorises them.
+    const SpectrumSpec& sp = spec_.spectrum;
+    const auto n = static_cast<std::size_t>(spec_.width);
+    const auto d = static_cast<std::size_t>(spec_.d_in);
+    const double sw0 = spec_.sigma_w[0];
+    double* w = w_.data();
+    radii_.resize(n);
+    double* radii = radii_.data();
+    if (sp.kind == SpectrumSpec::Kind::gaussian) {
+        // q = (sigma / sqrt d) g; scaled as the plain cos-net scales W0 (same bits at sigma 1)
+        const double unit = sp.scale / std::sqrt(static_cast<double>(d));
+        const double scale = sw0 * sp.scale / std::sqrt(static_cast<double>(d));
+        const bool need_radii = shell_grid_ || sp.shell < std::numeric_limits<double>::infinity();
+        for (std::size_t i = 0; need_radii && i < n; ++i) {
+            double norm2 = 0.0;
+            for (std::size_t c = 0; c < d; ++c) norm2 += w[i * d + c] * w[i * d + c];
+            radii[i] = unit * std::sqrt(norm2);
+        }
+        for (std::size_t j = 0; j < n * d; ++j) w[j] *= scale;
+        return;
+    }
+    const Stream& s = stream(net, 0, Purpose::radii, n, false);
+    check_stop();
+    kernels::uniforms(s.bits.data(), 0.0, 1.0, radii, n);
+    if (sp.kind == SpectrumSpec::Kind::cauchy) {
+        // m tan(u angle) as m cos(pi/2 - phi) / cos(phi) with the vectorised cosine (~5x
+        // faster than std::tan; the same accuracy relative to the rounded phi)
+        const double m = sp.scale, angle = sp.angle;
+        scratch_.resize(n);
+        double* sine = scratch_.data();
+        for (std::size_t i = 0; i < n; ++i) {
+            radii[i] *= angle;
+            sine[i] = kPi / 2 - radii[i];
+        }
+        kernels::apply(kernels::Func::cos, sine, sine, n);
+        kernels::apply(kernels::Func::cos, radii, radii, n);
+        for (std::size_t i = 0; i < n; ++i) radii[i] = m * sine[i] / radii[i];
+    } else {
+        for (std::size_t i = 0; i < n; ++i) radii[i] = sp.radius(radii[i]);
+    }
+    check_stop();
+    if (d == 1) {  // the direction is the sign of the normal
+        for (std::size_t i = 0; i < n; ++i) w[i] = std::copysign(sw0 * radii[i], w[i]);
+        return;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        double* g = w + i * d;
+        double norm2 = 0.0;
+        for (std::size_t c = 0; c < d; ++c) norm2 += g[c] * g[c];
+        if (norm2 == 0.0) {  // probability ~0: any direction will do
+            g[0] = 1.0;
+            norm2 = 1.0;
+        }
+        const double f = sw0 * radii[i] / std::sqrt(norm2);
+        for (std::size_t c = 0; c < d; ++c) g[c] *= f;
+    }
+}
+
+void Evaluator::apply_shell() {
+    const double shell = spec_.spectrum.shell;
+    if (!(shell < std::numeric_limits<double>::infinity())) return;
+    const auto n = static_cast<std::size_t>(spec_.width);
+    for (std::size_t i = 0; i < n; ++i)
+        if (radii_[i] >= shell)
+            for (Eigen::Index a = 0; a < h_.rows(); ++a) h_(a, static_cast<Eigen::Index>(i)) = 0.0;
 }
 
 void Evaluator::activate() {
@@ -255,15 +388,26 @@ void Evaluator::weights_layer(std::uint64_t net, int layer) {
     const int fan_in = spec_.fan_in(layer);
     w_.resize(spec_.width, fan_in);
     advise_huge_pages(w_.data(), static_cast<std::size_t>(w_.size()) * sizeof(double));
-    draw(net, layer, Purpose::weights, w_.size(), spec_.sigma_w[layer] / std::sqrt(fan_in),
-         spec_.uniform_weights, w_.data());
+    const bool spectral = layer == 0 && spec_.spectrum.spectral();
+    if (spectral)  // unit normals: the directions (and the gaussian kind's radii)
+        draw(net, layer, Purpose::weights, w_.size(), 1.0, Dist::gaussian, w_.data());
+    else
+        draw(net, layer, Purpose::weights, w_.size(), spec_.sigma_w[layer] / std::sqrt(fan_in),
+             weight_dist(), w_.data());
     if (spec_.activation == Activation::cos && layer == 0) {
         draw_phase(net);
     } else {
-        draw(net, layer, Purpose::biases, b_.size(), spec_.sigma_b[layer], false, b_.data());
+        draw(net, layer, Purpose::biases, b_.size(), spec_.sigma_b[layer], Dist::gaussian,
+             b_.data());
     }
+    if (spectral) spectral_frequencies(net);
     if (layer == 0) {
         first_layer();
+        if (spectral && shell_grid_) {  // kept whole for the next shell of this network
+            spectral_h_ = h_;
+            spectral_net_ = net;
+        }
+        if (spectral) apply_shell();
     } else {
         // z = h W^T in chunks of neurons, each ~2^24 multiply-adds (milliseconds), so
         // that a stop request is seen within one (one product took seconds at width
@@ -307,7 +451,13 @@ void Evaluator::gram_layer(std::uint64_t net, int layer) {
 }
 
 double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
-    hidden_layers(net);
+    if (shell_grid_ && spec_.spectrum.spectral() && net == spectral_net_) {
+        // another shell of the same spectral network: only the mask changes
+        h_ = spectral_h_;
+        apply_shell();
+    } else {
+        hidden_layers(net);
+    }
     check_stop();
     const int L = spec_.depth;
     const double sw = spec_.sigma_w[L], sb = spec_.sigma_b[L];
@@ -316,10 +466,10 @@ double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
     if (e == Estimator::plain) {
         const int n = spec_.width;
         w_out_.resize(n);
-        draw(net, L, Purpose::weights, n, sw / std::sqrt(double(n)), spec_.uniform_weights,
+        draw(net, L, Purpose::weights, n, sw / std::sqrt(double(n)), weight_dist(),
              w_out_.data());
         double b_out = 0.0;
-        draw(net, L, Purpose::biases, 1, sb, false, &b_out);
+        draw(net, L, Purpose::biases, 1, sb, Dist::gaussian, &b_out);
         dot_norms_.resize(2 * static_cast<std::size_t>(k));
         kernels::dot_norms(h_.data(), static_cast<std::size_t>(k), w_out_.data(),
                            static_cast<std::size_t>(n), dot_norms_.data());

@@ -16,13 +16,14 @@ void SampleConfig::validate() const {
             spec.d_in, "), got (", x.rows(), ", ", x.cols(), ")");
     require(x.allFinite(), "x must be finite");
     require(block_size >= 1, "block_size must be >= 1, got ", block_size);
-    require(estimator != Estimator::conditional || !spec.uniform_weights,
+    require(estimator != Estimator::conditional || !(spec.uniform_weights || spec.sign_weights),
             "the conditional estimator needs Gaussian read-out weights");
     const std::size_t r = observable_size(estimator, static_cast<std::size_t>(x.rows()));
     for (const GridPoint& g : points()) {
         NetworkSpec at = spec;
         at.sigma_w = g.sigma_w;
         at.sigma_b = g.sigma_b;
+        at.spectrum.shell = g.shell;
         at.validate();
         require(g.shift.empty() || g.shift.size() == r, "shift must have ", r,
                 " values, got ", g.shift.size());
@@ -31,7 +32,7 @@ void SampleConfig::validate() const {
 
 std::vector<GridPoint> SampleConfig::points() const {
     if (!grid.empty()) return grid;
-    return {GridPoint{spec.sigma_w, spec.sigma_b, shift}};
+    return {GridPoint{spec.sigma_w, spec.sigma_b, shift, spec.spectrum.shell}};
 }
 
 namespace {
@@ -70,7 +71,10 @@ class BlockWorker {
 
   private:
     void add(std::uint64_t net, const GridPoint& point, Node& node) {
-        if (points_.size() > 1) evaluator_.set_sigmas(point.sigma_w, point.sigma_b);
+        if (points_.size() > 1) {
+            evaluator_.set_sigmas(point.sigma_w, point.sigma_b);
+            evaluator_.set_shell(point.shell);
+        }
         const double scale = evaluator_.evaluate(net, config_.estimator, observable_.data());
         for (std::size_t i = 0; i < point.shift.size(); ++i) observable_[i] -= point.shift[i];
         layout_.add_to(observable_.data(), scratch_.data(), node.sums.data());

@@ -22,8 +22,12 @@ from .deep_theory import FiniteWidthTheory, finite_width
 from .diagnostics import per_tuple_couplings, predict_g6
 from .fit import CouplingFit, cutoff_scan, fit_couplings
 from .flow import Flow, sigma_flow
+from .infinite_width import WidthExtrapolation, extrapolate_width, two_point_precision
 from .io import load
+from .reweighting import Reweighting, quartic_reweighting
 from .sampling import sample
+from .shells import ShellFlow, shell_flow
+from .spectral import Spectrum, gaussian_spectrum, massive_spectrum
 from .statistics import jackknife_covariance
 from .theory import exact, kernel, neuron_moment
 from .tuples import wick
@@ -38,17 +42,27 @@ __all__ = [
     "FiniteWidthTheory",
     "Flow",
     "NNQFTWarning",
+    "Reweighting",
+    "ShellFlow",
+    "Spectrum",
+    "WidthExtrapolation",
     "cutoff_scan",
     "exact",
+    "extrapolate_width",
     "finite_width",
     "fit_couplings",
+    "gaussian_spectrum",
     "jackknife_covariance",
     "kernel",
     "load",
+    "massive_spectrum",
     "neuron_moment",
     "per_tuple_couplings",
     "predict_g6",
+    "quartic_reweighting",
     "sample",
+    "shell_flow",
     "sigma_flow",
+    "two_point_precision",
     "wick",
 ]

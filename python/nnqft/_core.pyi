@@ -37,6 +37,9 @@ class SampleConfig:
         n_bins: int,
         grid: Sequence[tuple[Sequence[float], Sequence[float], Sequence[float]]] = ...,
         sampler: str = ...,
+        sign_weights: bool = ...,
+        spectrum: tuple[str, float, float, Sequence[float], float] = ...,
+        grid_shells: Sequence[float] = ...,
     ) -> None: ...
     @property
     def sampler(self) -> str: ...

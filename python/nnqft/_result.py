@@ -30,7 +30,7 @@ from .io import check_version, register_loader, write_npz
 __all__ = ["RESULT_MODULES", "Result", "result_classes"]
 
 #: The modules of nnqft that define result classes (a test checks that none is missing).
-RESULT_MODULES = ("correlators", "deep_theory", "fit", "flow", "frg")
+RESULT_MODULES = ("correlators", "deep_theory", "fit", "flow", "frg", "shells")
 
 
 class Result(abc.ABC):

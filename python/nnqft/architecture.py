@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._validation import as_int, as_real
+from .spectral import Spectrum
 
 __all__ = ["ACTIVATIONS", "MAX_DEPTH", "MAX_DIMENSION", "WEIGHT_DISTS", "Architecture"]
 
@@ -24,7 +25,8 @@ __all__ = ["ACTIVATIONS", "MAX_DEPTH", "MAX_DIMENSION", "WEIGHT_DISTS", "Archite
 ACTIVATIONS = ("erf", "relu", "tanh", "linear", "gauss", "cos")
 
 #: Distributions of the weights (biases are always Gaussian, except the cos-net phase).
-WEIGHT_DISTS = ("gaussian", "uniform")
+#: ``sign``: constant magnitude with a random sign (cos-nets only).
+WEIGHT_DISTS = ("gaussian", "uniform", "sign")
 
 # Activations that are only defined for the first hidden layer: their definition uses
 # the variance of a Gaussian pre-activation (gauss) or a uniform phase (cos), which
@@ -85,7 +87,16 @@ class Architecture:
         ``sigma_w**2 / n``.  For ``cos`` the first-layer bias is uniform on (-pi, pi)
         and ``sigma_b[0]`` is ignored (it must be 0 or left at the scalar default).
     weight_dist : str
-        ``"gaussian"`` (default) or ``"uniform"`` (zero mean, same variance).
+        ``"gaussian"`` (default), ``"uniform"`` (zero mean, same variance) or ``"sign"``
+        (``+-sigma_w / sqrt(fan_in)`` with a random sign; cos-nets only: read-out
+        amplitudes of constant magnitude, and without a spectrum also first-layer
+        frequencies ``+-sigma_w0 / sqrt(d_in)`` per component).
+    spectrum : nnqft.Spectrum or None
+        Frequency law of a spectral cos-net (``activation="cos"``, depth 1,
+        ``d_in = spectrum.d``): frequencies ``p = sigma_w[0] q``, ``q`` isotropic with the
+        spectrum's radial law, so the kernel is ``sigma_b^2 + sigma_w^2 c(r) / 2`` with
+        ``c`` the spectrum's characteristic function (:mod:`nnqft.spectral`).  With a
+        spectrum, ``weight_dist`` applies to the read-out only.
 
     Notes
     -----
@@ -100,6 +111,7 @@ class Architecture:
     sigma_w: float | Sequence[float] = 1.0
     sigma_b: float | Sequence[float] = 1.0
     weight_dist: str = "gaussian"
+    spectrum: Spectrum | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
@@ -121,6 +133,25 @@ class Architecture:
                 "normalisation/phase assumes Gaussian first-layer pre-activations); "
                 f"got depth={self.depth}. Use erf, relu, tanh or linear for deep networks."
             )
+        self._check_spectral()
+
+    def _check_spectral(self) -> None:
+        """A spectrum needs a depth-1 cos-net in its dimension; sign weights a cos-net."""
+        if self.weight_dist == "sign" and self.activation != "cos":
+            raise ValueError(
+                "weight_dist='sign' (read-out amplitudes of constant magnitude) is "
+                f"implemented for the cos activation only, got {self.activation!r}")
+        if self.spectrum is None:
+            return
+        if not isinstance(self.spectrum, Spectrum):
+            raise TypeError("spectrum must be an nnqft.Spectrum (e.g. "
+                            f"nnqft.massive_spectrum(...)) or None, got {self.spectrum!r}")
+        if self.activation != "cos":
+            raise ValueError(f"a spectrum sets the frequencies of a cos-net: it needs "
+                             f"activation='cos', got {self.activation!r}")
+        if self.spectrum.d != self.d_in:
+            raise ValueError(f"the spectrum is {self.spectrum.d}-dimensional but d_in = "
+                             f"{self.d_in}: they must agree")
 
     # -- derived quantities --------------------------------------------------------
     @property
@@ -190,11 +221,15 @@ class Architecture:
             "sigma_w": list(self.sigma_w_layers),
             "sigma_b": list(self.sigma_b_layers),
             "weight_dist": self.weight_dist,
+            **({} if self.spectrum is None else {"spectrum": self.spectrum.to_dict()}),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Architecture:
         """Rebuild an :class:`Architecture` from :meth:`to_dict` output."""
+        data = dict(data)
+        if data.get("spectrum") is not None:
+            data["spectrum"] = Spectrum.from_dict(data["spectrum"])
         return cls(**data)
 
     def __repr__(self) -> str:
@@ -204,5 +239,6 @@ class Architecture:
         return (
             f"Architecture(activation={self.activation!r}, width={self.width}, "
             f"d_in={self.d_in}, depth={self.depth}, sigma_w={short(self.sigma_w_layers)}, "
-            f"sigma_b={short(self.sigma_b_layers)}, weight_dist={self.weight_dist!r})"
+            f"sigma_b={short(self.sigma_b_layers)}, weight_dist={self.weight_dist!r}"
+            + ("" if self.spectrum is None else f", spectrum={self.spectrum!r}") + ")"
         )

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._output import check_output, claim_output, with_suffix
+from .cli_spectral import add_shell_arguments, add_spectrum_arguments, run_shell_flow, spectrum_from
 
 __all__ = ["main", "build_parser"]
 
@@ -135,12 +136,14 @@ def _add_arch_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight std (one value, or one per layer: 'a,b,...')")
     g.add_argument("--sigma-b", type=_sigma, default=None,
                    help="bias std (default 1; 0 for relu, as in HMS)")
-    g.add_argument("--weight-dist", default="gaussian", choices=["gaussian", "uniform"],
-                   help="distribution of the weights (both have the variance sigma_w^2/fan-in)")
+    g.add_argument("--weight-dist", default="gaussian", choices=["gaussian", "uniform", "sign"],
+                   help="distribution of the weights (all have the variance sigma_w^2/fan-in; "
+                        "sign: +-sigma/sqrt(fan-in), the read-out of a cos-net only)")
     g.add_argument("--x", type=_inputs, default=None,
                    help="inputs: --x=-1,-0.6,0.2 (d_in=1) or --x='0,1;1,0' (rows; d_in=2); "
                         "default: the papers' set for the activation (physics.md §1.6), "
                         + _sets(DEFAULT_INPUTS, lambda v: "{" + ",".join(f"{t:g}" for t in v) + "}"))
+    add_spectrum_arguments(p)
 
 
 def _arch_from(args: argparse.Namespace) -> tuple[Any, np.ndarray]:
@@ -150,7 +153,7 @@ def _arch_from(args: argparse.Namespace) -> tuple[Any, np.ndarray]:
     sigma_b = args.sigma_b if args.sigma_b is not None else (0.0 if args.activation == "relu" else 1.0)
     arch = Architecture(activation=args.activation, width=args.width, d_in=x.shape[1],
                         depth=args.depth, sigma_w=args.sigma_w, sigma_b=sigma_b,
-                        weight_dist=args.weight_dist)
+                        weight_dist=args.weight_dist, spectrum=spectrum_from(args, x.shape[1]))
     return arch, x
 
 
@@ -321,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--estimator", default="conditional", choices=["plain", "conditional"],
                       help="as for 'nnqft sample'")
     _add_cutoff(flow, "")
+    add_shell_arguments(flow)
     _add_sampler_argument(flow)
     flow.add_argument("--out", type=Path, required=True,
                       help="result file (.npz appended if missing; its directory must exist)")
@@ -424,6 +428,7 @@ def _displays() -> dict[type, Callable[[Any, argparse.Namespace], str]]:
     from .fit import CouplingFit, CutoffScan
     from .flow import Flow
     from .frg import FRGFlow
+    from .shells import ShellFlow
 
     def tables(obj: Any, args: argparse.Namespace) -> str:
         if args.orders is not None or args.rows is not None:
@@ -445,7 +450,7 @@ def _displays() -> dict[type, Callable[[Any, argparse.Namespace], str]]:
         return _fit_text(result)
 
     return {Correlators: correlators, CouplingFit: fit, CutoffScan: tables, Flow: tables,
-            FRGFlow: tables, FiniteWidthTheory: tables}
+            FRGFlow: tables, FiniteWidthTheory: tables, ShellFlow: tables}
 
 
 #: Below this p-value the fitted model is rejected: the values are no measurement.
@@ -557,6 +562,12 @@ def _cmd_flow(args: argparse.Namespace) -> int:
     arch, x = _arch_from(args)
     cutoff = _cutoff_for(args, arch.activation)
     with _claimed(args, ".npz") as save, connect(args.scheduler) as client:
+        if args.shells is not None:
+            flow = run_shell_flow(args, arch, x, _scale_options(args, client))
+            save(flow)
+            print(flow)
+            print(f"\nsaved {args.out}")
+            return 0
         flow = sigma_flow(arch, x, args.sigmas, n_networks=args.n_networks, seed=args.seed,
                           estimator=args.estimator, cutoff=cutoff, vary=args.vary,
                           threads=args.threads, progress=args.progress, sampler=args.sampler,

@@ -132,8 +132,7 @@ class Flow(Result, kind="flow"):
         p² gives ``Z (p² + m²)`` with ``m² = 2 σ_w0²/d`` (physics.md §3.1, §4.2); the
         renormalised coupling at k = m is σ-independent for the exact ensemble.
         """
-        if self.arch.activation not in ("gauss", "cos") or self.arch.depth != 1:
-            raise ValueError("dimensionless couplings need a Gaussian kernel (gauss or cos net)")
+        self._check_gaussian_kernel("dimensionless couplings")
         n = {"u4": 4, "u6": 6}.get(name)
         if n is None:
             raise ValueError(f"dimensionless couplings are defined for u4 and u6, not {name!r}")
@@ -156,6 +155,8 @@ class Flow(Result, kind="flow"):
         """
         from .frg import integrate_flow
 
+        if self.arch.spectrum is not None:
+            self._check_gaussian_kernel("the FRG flow's mass u2 = 2 sigma^2 / d")
         names = [t for t in ("u4", "u6") if t in self.couplings]
         if names[:1] != ["u4"]:
             raise ValueError("the FRG flow needs a fitted u4")
@@ -167,6 +168,14 @@ class Flow(Result, kind="flow"):
             cov = np.diag([float(self.errors[t][index]) ** 2 for t in names])
         return integrate_flow(*values, d=self.arch.d_in, sigma=float(self.sigmas[index]),
                               covariance=cov, **kwargs)
+
+    def _check_gaussian_kernel(self, what: str) -> None:
+        """``what`` assumes the Gaussian kernel of a gauss- or plain cos-net (depth 1)."""
+        if (self.arch.activation not in ("gauss", "cos") or self.arch.depth != 1
+                or self.arch.spectrum is not None):
+            raise ValueError(
+                f"{what} need(s) the Gaussian kernel of a gauss- or plain cos-net; for a "
+                "spectral cos-net use nnqft.shell_flow (ShellFlow.dimensionless, .frg)")
 
     def _get(self, table: dict[str, FloatArray], name: str) -> FloatArray:
         if name not in table:

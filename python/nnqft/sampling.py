@@ -17,6 +17,7 @@ from ._seeding import resolve_seed, resolve_threads, seed_metadata
 from ._validation import as_inputs, as_int, check_arch
 from .architecture import Architecture
 from .correlators import Correlators, observable_size, stored_degrees
+from .spectral import check_shell_grid, grid_shells, spectral_config
 from .tuples import n_tuples
 
 __all__ = ["sample", "sample_grid", "ESTIMATORS", "SAMPLERS", "DEFAULT_ORDERS",
@@ -147,21 +148,23 @@ def _check_feasible(arch: Architecture, k: int, width: int, n_networks: int, thr
 
 def _config(arch: Architecture, x: np.ndarray, key: Any, estimator: str,
             orders: tuple[int, ...], shift: Any, block_size: int,
-            n_bins: int, grid: Sequence[Any] = (), sampler: str = "weights") -> Any:
+            n_bins: int, grid: Sequence[Any] = (), sampler: str = "weights",
+            shells: Sequence[float] = ()) -> Any:
     return _core.SampleConfig(
         activation=arch.activation, width=arch.width, d_in=arch.d_in, depth=arch.depth,
         sigma_w=list(arch.sigma_w_layers), sigma_b=list(arch.sigma_b_layers),
         uniform_weights=arch.weight_dist == "uniform", x=x, key=[int(key[0]), int(key[1])],
         estimator=estimator, degrees=stored_degrees(orders, estimator), shift=list(shift),
         block_size=block_size, n_bins=n_bins, grid=list(grid), sampler=sampler,
+        **spectral_config(arch, shells),
     )
 
 
 def _run_config(run: RunArguments, arch: Architecture, shift: Any,
-                grid: Sequence[Any] = ()) -> Any:
+                grid: Sequence[Any] = (), shells: Sequence[float] = ()) -> Any:
     """:func:`_config` of ``run`` for ``arch`` (one grid point, or the grid)."""
     return _config(arch, run.x, run.key, run.estimator, run.orders, shift, run.block_size,
-                   run.n_bins, grid, run.sampler)
+                   run.n_bins, grid, run.sampler, shells)
 
 
 def _same_structure(archs: Sequence[Architecture]) -> None:
@@ -176,6 +179,7 @@ def _same_structure(archs: Sequence[Architecture]) -> None:
             if getattr(a, f) != getattr(archs[0], f):
                 raise ValueError(f"a sigma grid must share {f}: {getattr(archs[0], f)!r} vs "
                                  f"{getattr(a, f)!r} (only sigma_w and sigma_b may differ)")
+    check_shell_grid(archs)
 
 
 class RunArguments(NamedTuple):
@@ -386,7 +390,7 @@ def sample_grid(
     grid = [] if len(archs) == 1 else [
         (list(a.sigma_w_layers), list(a.sigma_b_layers), list(sh))
         for a, sh in zip(archs, shifts, strict=True)]
-    config = _run_config(run, archs[0], shifts[0], grid)
+    config = _run_config(run, archs[0], shifts[0], grid, grid_shells(archs))
 
     t0 = time.perf_counter()
     trees, completed = _run(config, run.start, run.n_networks, run.threads, progress)

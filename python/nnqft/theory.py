@@ -208,7 +208,17 @@ def _uniform_half_width(arch: Architecture) -> float:
 
 
 def _weight_char(arch: Architecture, v: FloatArray) -> FloatArray:
-    """Characteristic function ``E exp(i w.v)`` of the first-layer weights, v shape (..., d)."""
+    """Characteristic function ``E exp(i w.v)`` of the first-layer weights, v shape (..., d).
+
+    For a spectral cos-net the frequencies ``sigma_w0 q`` of :mod:`nnqft.spectral` (with
+    its shell: neurons switched off contribute zero, so the function is unnormalised).
+    """
+    if arch.spectrum is not None:
+        r = arch.sigma_w_layers[0] * np.sqrt((v**2).sum(-1))
+        return np.asarray(arch.spectrum.characteristic(r), dtype=np.float64)
+    if arch.weight_dist == "sign":  # +-a per component: prod cos(a v)
+        a = arch.sigma_w_layers[0] / math.sqrt(arch.d_in)
+        return np.asarray(np.prod(np.cos(a * v), axis=-1), dtype=np.float64)
     if arch.weight_dist == "gaussian":
         out = np.exp(-0.5 * arch.sigma_w_layers[0] ** 2 * (v**2).sum(-1) / arch.d_in)
     else:
@@ -693,7 +703,7 @@ def _neuron_moments(arch: Architecture, x: FloatArray, orders: Sequence[int]) ->
     several orders and both connected flags) reuses the quadrature.
     """
     key = (arch.activation, arch.d_in, arch.sigma_w_layers[0], arch.sigma_b_layers[0],
-           arch.weight_dist, x.shape, x.tobytes())
+           arch.weight_dist, arch.spectrum, x.shape, x.tobytes())
     out = {n: _MOMENT_CACHE[(key, n)] for n in orders if (key, n) in _MOMENT_CACHE}
     missing = [n for n in orders if n not in out]
     if missing:
@@ -775,9 +785,11 @@ def neuron_moment(arch: Architecture, x: Any, n: int) -> FloatArray:
 
 # -- public: exact finite-width correlators --------------------------------------------
 def _readout_moment(arch: Architecture, m: int) -> float:
-    """``E[w^m]`` of a unit-variance read-out weight (gaussian or uniform on +-sqrt 3)."""
+    """``E[w^m]`` of a unit-variance read-out weight (gaussian, uniform, sign)."""
     if m % 2:
         return 0.0
+    if arch.weight_dist == "sign":
+        return 1.0
     if arch.weight_dist == "uniform":
         return float(3.0 ** (m / 2) / (m + 1))
     return float(special.factorial2(m - 1))
@@ -926,8 +938,10 @@ def kernel(arch: Architecture, x: Any, y: Any = None) -> FloatArray:
     -----
     Depth 1 closed forms: erf (arcsine), relu (arc-cosine), linear,
     gauss ``exp(-sigma_w0^2 |x-y|^2 / (2 d_in))`` and cos
-    ``exp(-sigma_w0^2 |x-y|^2 / (2 d_in)) / 2``; tanh by a fixed 72 x 72 quadrature
-    over a Gaussian scale mixture (about 1e-14 relative, ~30 microseconds per pair).
+    ``exp(-sigma_w0^2 |x-y|^2 / (2 d_in)) / 2`` (a spectral cos-net: ``c(sigma_w0 |x-y|) / 2``
+    with the spectrum's characteristic function, :meth:`nnqft.Spectrum.characteristic`);
+    tanh by a fixed 72 x 72 quadrature over a Gaussian scale mixture (about 1e-14
+    relative, ~30 microseconds per pair).
     Deeper layers use the infinite-width recursion
     ``Sigma^(l+1) = sigma_b,l^2 + sigma_w,l^2 E[phi(u) phi(v)]``, (u, v) Gaussian with
     covariance ``Sigma^(l)`` restricted to the two inputs (the diagonals are propagated

@@ -319,6 +319,8 @@ def _gaussian_parameters(arch: Architecture) -> tuple[float, float] | None:
     sw0 = arch.sigma_w_layers[0]
     if arch.activation not in ("gauss", "cos") or arch.weight_dist != "gaussian" or sw0 == 0:
         return None
+    if arch.spectrum is not None:  # a spectral cos-net: its kernel is not Gaussian in general
+        return None
     amp = arch.sigma_w_layers[-1] ** 2 * (0.5 if arch.activation == "cos" else 1.0)
     return amp, sw0**2 / (2.0 * arch.d_in)
 

@@ -29,6 +29,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,35 @@ enum class Sampler : int {
 Sampler sampler_from_name(const std::string& name);
 const char* sampler_name(Sampler s);
 
+/// The frequency law of a spectral cos-net (activation cos, depth 1): neuron i's
+/// frequency is p_i = sigma_w0 |q_i| n_i with n_i an isotropic unit vector (its unit
+/// normals from the layer-0 weights stream, normalised) and the radius |q_i| from the
+/// kind's law; a uniform u_i for it is word i of the layer-0 `radii` stream.
+/// `none` is the plain cos-net (W0 Gaussian with sigma_w0 / sqrt(d_in)), `gaussian`
+/// the same with q = (scale / sqrt d) g, bit for bit the plain one at scale 1.
+/// Neurons with |q_i| >= shell are switched off (contribute zero): the momentum shell.
+struct SpectrumSpec {
+    enum class Kind : int { none = 0, gaussian = 1, cauchy = 2, table = 3 };
+    Kind kind = Kind::none;
+    /// gaussian: sigma; cauchy: the mass m (|q| = m tan(u angle)); table: the scale s
+    /// of the compactified radius t = |q| / (|q| + s).
+    double scale = 1.0;
+    double angle = 0.0;  ///< cauchy: arctan(cutoff / m), pi / 2 without a cutoff
+    /// table: t_j^d, t_j the quantiles of the compactified radius at u = j / M,
+    /// j = 0..M (t^d linear in u between them, exact near q = 0 where F ~ q^d);
+    /// |q| = s t / (1 - t).
+    std::vector<double> table;
+    int dimension = 1;  ///< table: d
+    double shell = std::numeric_limits<double>::infinity();
+
+    void validate(int d_in) const;
+    bool spectral() const { return kind != Kind::none; }
+    /// The radius |q| of a uniform u in [0, 1) (cauchy and table kinds).
+    double radius(double u) const;
+};
+
+SpectrumSpec::Kind spectrum_kind_from_name(const std::string& name);
+
 /// What a network ensemble is, and how it is sampled (validated by `validate`).
 struct NetworkSpec {
     Activation activation = Activation::erf;
@@ -58,7 +88,9 @@ struct NetworkSpec {
     std::vector<double> sigma_w;  ///< depth + 1 values, last = read-out
     std::vector<double> sigma_b;  ///< depth + 1 values, last = read-out bias
     bool uniform_weights = false;
+    bool sign_weights = false;  ///< weights +-sigma / sqrt(fan_in) with random sign
     Sampler sampler = Sampler::weights;
+    SpectrumSpec spectrum;  ///< spectral cos-net frequencies (kind none: plain)
 
     void validate() const;
     int fan_in(int layer) const { return layer == 0 ? d_in : width; }
@@ -76,8 +108,9 @@ inline std::size_t observable_size(Estimator e, std::size_t k) {
     return e == Estimator::plain ? k : k * (k + 1) / 2;
 }
 
-/// Identifies one random stream of a network: weights or biases of a layer.
-enum class Purpose : std::uint64_t { weights = 0, biases = 1 };
+/// Identifies one random stream of a network: weights or biases of a layer, or the
+/// uniforms of a spectral first layer's radii.
+enum class Purpose : std::uint64_t { weights = 0, biases = 1, radii = 2 };
 
 /// Thrown by `Evaluator::evaluate` when its stop flag is raised mid-network.
 struct StopRequested : std::exception {
@@ -100,6 +133,13 @@ class Evaluator {
     /// kernel's rank changes, which redraws that layer's prefix).
     /// The values must already be valid for the spec (same lengths, finite, >= 0).
     void set_sigmas(const std::vector<double>& sigma_w, const std::vector<double>& sigma_b);
+
+    /// Replace the spectral momentum shell (a shell-grid point): the same networks with
+    /// the neurons at |q| >= shell switched off.
+    void set_shell(double shell) {
+        spec_.spectrum.shell = shell;
+        shell_grid_ = true;
+    }
 
     /// Write the observable of network `net` into out[0 .. observable_size) and return
     /// its scale max_a C_aa, the largest diagonal of the empirical read-out kernel (the
@@ -126,9 +166,15 @@ class Evaluator {
     };
     Stream& stream(std::uint64_t net, int layer, Purpose p, std::size_t n, bool normals);
     void update_gauss_shift();
+    enum class Dist { gaussian, uniform, sign };
+    Dist weight_dist() const;
     void draw(std::uint64_t net, int layer, Purpose p, std::size_t n, double scale,
-              bool uniform, double* out);
+              Dist dist, double* out);
     void draw_phase(std::uint64_t net);
+    /// Spectral first layer: turn the unit normals in w_ into frequencies, radii_ = |q|.
+    void spectral_frequencies(std::uint64_t net);
+    /// Zero the activations of the neurons outside the shell.
+    void apply_shell();
     void hidden_layers(std::uint64_t net);
     void first_layer();
     void weights_layer(std::uint64_t net, int layer);
@@ -154,6 +200,14 @@ class Evaluator {
     PsdFactor factor_;            // Gram path: G = A A^T
     RowMatrix coefficients_;      // Gram path: A, row-major
     Eigen::VectorXd w_out_;
+    std::vector<double> radii_;  // spectral first layer: |q_i|
+    std::vector<double> scratch_;  // spectral first layer: sin of the Cauchy angles
+    // spectral: the activations of network spectral_net_ before the shell mask, so that
+    // a shell grid evaluates the cosines once per network (invalidated by new sigmas)
+    static constexpr std::uint64_t kNoNetwork = ~std::uint64_t{0};
+    std::uint64_t spectral_net_ = kNoNetwork;
+    bool shell_grid_ = false;  // set_shell was called: keep radii and unmasked activations
+    RowMatrix spectral_h_;
     std::vector<double> dot_norms_;  // plain read-out: (h_a . w, |h_a|^2) per input
 };
 

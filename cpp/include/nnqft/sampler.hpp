@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "nnqft/block_tree.hpp"
@@ -15,9 +16,11 @@
 
 namespace nnqft {
 
-/// One point of a sigma grid: standard deviations and the observable's shift.
+/// One point of a sigma grid: standard deviations and the observable's shift, and
+/// the momentum shell of a spectral cos-net (infinite: every neuron).
 struct GridPoint {
     std::vector<double> sigma_w, sigma_b, shift;
+    double shell = std::numeric_limits<double>::infinity();
 };
 
 struct SampleConfig {

@@ -1,0 +1,306 @@
+"""Spectral cos-nets (issue 23): frequency laws, exact theory, sampling, shells."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from conftest import assert_z
+from scipy import integrate, special
+
+import nnqft
+from nnqft.spectral import Spectrum, gaussian_spectrum, massive_spectrum
+
+X1 = np.array([-0.6, 0.0, 0.25, 0.9])
+X2 = np.array([[0.3, -0.5], [1.0, 0.2], [-0.4, -0.9], [0.0, 0.4]])
+X3 = np.array([[0.3, -0.5, 0.1], [1.0, 0.2, -0.3], [-0.4, -0.9, 0.5]])
+
+
+def spectral_arch(spectrum, width=4, weight_dist="gaussian", **kw):
+    return nnqft.Architecture("cos", width=width, d_in=spectrum.d, spectrum=spectrum,
+                              weight_dist=weight_dist, **kw)
+
+
+# -- the frequency law -------------------------------------------------------------------
+def test_closed_forms():
+    r = np.array([0.0, 0.3, 1.0, 2.5])
+    # d = 1, power 1 and d = 3, power 2: exp(-m r)
+    for d, power in ((1, 1.0), (3, 2.0)):
+        c = massive_spectrum(1.7, d=d, power=power).characteristic(r)
+        np.testing.assert_allclose(c, np.exp(-1.7 * r), rtol=1e-13)
+    # d = 2, power 2 (nu = 1): m r K_1(m r)
+    c = massive_spectrum(0.8, d=2, power=2).characteristic(r)
+    z = 0.8 * r
+    expect = np.where(z == 0, 1.0, z * special.kv(1, np.where(z == 0, 1, z)))
+    np.testing.assert_allclose(c, expect, rtol=1e-13)
+    np.testing.assert_allclose(gaussian_spectrum(2, 1.3).characteristic(r),
+                               np.exp(-1.69 * r**2 / 4), rtol=1e-14)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4])
+@pytest.mark.parametrize("regulator", ["sharp", "smooth"])
+def test_characteristic_quadrature_against_scipy(d, regulator):
+    sp = massive_spectrum(0.7, d=d, cutoff=6.0, regulator=regulator)
+    omega = {1: np.cos, 2: special.j0, 3: lambda z: np.sinc(z / np.pi),
+             4: lambda z: 2 * special.j1(z) / z if z else 1.0}[d]
+    end = 6.0 if regulator == "sharp" else 6.0 * math.sqrt(40)
+    norm = integrate.quad(lambda p: p ** (d - 1) * sp.density(p), 0, end, limit=400)[0]
+    for r in (0.0, 0.4, 2.0, 7.0):
+        ref = integrate.quad(lambda p, r=r: p ** (d - 1) * sp.density(p) * omega(p * r), 0, end,
+                             limit=800, epsabs=1e-14)[0] / norm
+        assert sp.characteristic(r) == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+
+def test_shell_is_the_unnormalised_truncation():
+    sp = massive_spectrum(1.0, d=1)
+    shell = sp.truncated(2.0)
+    assert shell.characteristic(0.0) == pytest.approx(2 / math.pi * math.atan(2.0), rel=1e-12)
+    assert shell.mass() == pytest.approx(2 / math.pi * math.atan(2.0), rel=1e-15)
+    # the shell integral of the propagator e^{-|r|}: int_{|p| < 2} cos(p r) / (p^2 + 1) / pi
+    r = 0.7
+    ref = integrate.quad(lambda p: 2 * np.cos(p * r) / (p * p + 1) / math.pi, 0, 2)[0]
+    assert shell.characteristic(r) == pytest.approx(ref, rel=1e-10)
+
+
+def test_table_accuracy_is_stated_and_small():
+    for sp in (massive_spectrum(1.0, d=3, cutoff=10.0), massive_spectrum(1.0, d=2, power=2),
+               Spectrum.from_function(lambda p: np.exp(-p), 2, p_max=30.0)):
+        assert 0 < sp.table_error < 1 / sp.table_size
+    assert massive_spectrum(1.0, d=1, cutoff=4.0).table_error == 0.0  # exact Cauchy
+
+
+def test_from_table_matches_from_function():
+    a = Spectrum.from_function(lambda p: 1 / (1 + p**2), 1, p_max=5.0, n_grid=101)
+    p = np.linspace(0, 5, 101)
+    assert a == Spectrum.from_table(p, 1 / (1 + p**2), 1)
+    assert a != Spectrum.from_table(p, 1 / (1 + p**2), 2)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: massive_spectrum(-1.0, d=1), "mass"),
+    (lambda: massive_spectrum(1.0, d=5), "d"),
+    (lambda: massive_spectrum(1.0, d=0), "d"),
+    (lambda: massive_spectrum(1.0, d=2), "does not normalise"),
+    (lambda: massive_spectrum(0.0, d=2, cutoff=3.0), "integrable at p = 0"),
+    (lambda: massive_spectrum(1.0, d=1, regulator="soft"), "regulator"),
+    (lambda: massive_spectrum(1.0, d=1, cutoff=0.0), "cutoff"),
+    (lambda: Spectrum.from_table([0, 1, 2], [0, 0, 0], 1), "does not normalise"),
+    (lambda: Spectrum.from_table([0, 1, 2], [1, -1, 0], 1), ">= 0"),
+    (lambda: Spectrum.from_table([0, 2, 1], [1, 1, 1], 1), "increasing"),
+    (lambda: Spectrum.from_function(lambda p: np.full_like(p, np.inf), 1, p_max=1.0), "finite"),
+    (lambda: nnqft.Architecture("erf", spectrum=massive_spectrum(1.0, d=1)), "cos"),
+    (lambda: nnqft.Architecture("cos", d_in=2, spectrum=massive_spectrum(1.0, d=1)), "d_in"),
+    (lambda: nnqft.Architecture("erf", weight_dist="sign"), "cos"),
+])
+def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# -- exact theory against independent formulas ----------------------------------------------
+def test_exact_four_point_against_physics_md():
+    """kappa4 = (sigma^4 / N)[E a^4 M4 - sum_3 C C], M4 from physics.md §1.5."""
+    sp = massive_spectrum(1.0, d=2, cutoff=8.0)
+    for dist, ea4 in (("gaussian", 3.0), ("sign", 1.0)):
+        arch = spectral_arch(sp, width=5, weight_dist=dist, sigma_w=1.2, sigma_b=0.3)
+        got = nnqft.exact(arch, X2, 4, connected=True)
+
+        def c(v):
+            return sp.characteristic(1.2 * np.linalg.norm(v))
+
+        expect = []
+        for t in itertools.combinations_with_replacement(range(len(X2)), 4):
+            x1, x2, x3, x4 = X2[list(t)]
+            m4 = (c(x1 + x2 - x3 - x4) + c(x1 - x2 + x3 - x4) + c(x1 - x2 - x3 + x4)) / 8
+            cc = sum(c(X2[t[a]] - X2[t[b]]) * c(X2[t[e]] - X2[t[f]]) / 4
+                     for a, b, e, f in ((0, 1, 2, 3), (0, 2, 1, 3), (0, 3, 1, 2)))
+            expect.append(1.44**2 / 5 * (ea4 * m4 - cc))
+        np.testing.assert_allclose(got, expect, rtol=1e-12, atol=1e-15)
+
+
+def test_kernel_of_the_massive_scalar_in_d1():
+    arch = spectral_arch(massive_spectrum(1.5, d=1), sigma_w=(1.0, 2.0), sigma_b=0.5)
+    r = np.abs(X1[:, None] - X1[None, :])
+    np.testing.assert_allclose(nnqft.kernel(arch, X1), 0.25 + 2.0 * np.exp(-1.5 * r), rtol=1e-13)
+
+
+# -- sampling ---------------------------------------------------------------------------
+CASES = [
+    (massive_spectrum(1.0, d=1), X1, "gaussian"),
+    (massive_spectrum(2.0, d=1, cutoff=5.0, regulator="smooth"), X1, "sign"),
+    (massive_spectrum(1.0, d=2, cutoff=6.0), X2, "gaussian"),
+    (massive_spectrum(0.5, d=2, power=2), X2, "sign"),
+    (massive_spectrum(1.0, d=3, cutoff=5.0), X3, "gaussian"),
+    (Spectrum.from_function(lambda p: np.exp(-p), 3, p_max=25.0), X3, "sign"),
+]
+
+
+@pytest.mark.parametrize("sp, x, dist", CASES, ids=lambda c: repr(c)[:40])
+def test_sampled_against_exact(sp, x, dist):
+    arch = spectral_arch(sp, width=3, weight_dist=dist, sigma_b=0.2)
+    corr = nnqft.sample(arch, x, 60_000, orders=(2, 4, 6), seed=11)
+    for n in (2, 4, 6):
+        value, err = corr.connected(n)
+        assert_z(value, err, nnqft.exact(arch, x, n, connected=True))
+
+
+def test_conditional_estimator_and_shell_grid():
+    """One pass over shells: every point bit-identical to its own run, and exact."""
+    base = spectral_arch(massive_spectrum(1.0, d=1), width=6, sigma_b=0.0)
+    archs = [base.replace(spectrum=base.spectrum.truncated(s)) for s in (0.5, 2.0, math.inf)]
+    grid = nnqft.sampling.sample_grid(archs, X1, 4000, orders=(2, 4), estimator="conditional",
+                                      seed=5)
+    for a, c in zip(archs, grid, strict=True):
+        single = nnqft.sample(a, X1, 4000, orders=(2, 4), estimator="conditional", seed=5)
+        np.testing.assert_array_equal(single.mean(4), c.mean(4))
+        for n in (2, 4):
+            value, err = c.connected(n)
+            assert_z(value, err, nnqft.exact(a, X1, n, connected=True))
+
+
+def test_gaussian_spectrum_is_the_plain_cos_net_bit_for_bit():
+    plain = nnqft.Architecture("cos", width=7, d_in=2, sigma_w=1.3)
+    spectral = plain.replace(spectrum=gaussian_spectrum(2))
+    a = nnqft.sample(plain, X2, 640, orders=(2, 4), seed=3)
+    b = nnqft.sample(spectral, X2, 640, orders=(2, 4), seed=3)
+    np.testing.assert_array_equal(a.mean(4), b.mean(4))
+    np.testing.assert_allclose(nnqft.exact(plain, X2, 4), nnqft.exact(spectral, X2, 4),
+                               rtol=1e-13)
+
+
+def test_determinism_merging_and_files(tmp_path):
+    arch = spectral_arch(massive_spectrum(1.0, d=3, cutoff=5.0), width=9)
+    one = nnqft.sample(arch, X3, 2048, orders=(2, 4), seed=2, threads=1)
+    two = nnqft.sample(arch, X3, 2048, orders=(2, 4), seed=2, threads=2)
+    assert one == two
+    left = nnqft.sample(arch, X3, 1024, orders=(2, 4), seed=2)
+    right = nnqft.sample(arch, X3, 1024, orders=(2, 4), seed=2, start=1024)
+    assert left + right == one
+    other = arch.replace(spectrum=massive_spectrum(1.1, d=3, cutoff=5.0))
+    with pytest.raises(ValueError, match="architecture"):
+        _ = left + nnqft.sample(other, X3, 1024, orders=(2, 4), seed=2, start=1024)
+    path = one.save(tmp_path / "spectral")
+    back = nnqft.load(path)
+    assert back.arch == arch and back == one
+
+
+# -- the momentum-shell flow -------------------------------------------------------------
+def test_shell_flow_sampled_against_exact(tmp_path):
+    arch = spectral_arch(massive_spectrum(1.0, d=1), width=10, sigma_b=0.0)
+    x = np.array([-0.6, -0.2, 0.2, 0.6])
+    with pytest.warns(nnqft.NNQFTWarning):  # the e^{-|r|} kink slows the vertex quadrature
+        flow = nnqft.shell_flow(arch, x, [0.5, 2.0, math.inf], n_networks=8000, seed=4)
+    assert_z(flow.kernel, flow.kernel_errors, flow.exact_kernel)
+    assert_z(flow.kappa4, flow.kappa4_errors, flow.exact_kappa4)
+    # the shell kernel at r = 0: (sigma_a^2 / 2) (2 / pi) arctan(Λ)
+    np.testing.assert_allclose(flow.exact_kernel[:2, 0], np.arctan([0.5, 2.0]) / math.pi,
+                               rtol=1e-12)
+    assert flow.covariance["u4"].shape == (3, 3)
+    assert_z(flow.couplings["u4"], flow.errors["u4"], flow.exact_couplings["u4"])
+    # Z = 2 N / (2 pi sigma_a^2), N = int dp / (p^2 + 1) = pi: Z = 1, m = 1
+    assert flow.field_normalisation() == pytest.approx((1.0, 1.0, 1.0))
+    np.testing.assert_allclose(flow.dimensionless("u4"), flow.couplings["u4"] * flow.shells**-3)
+    back = nnqft.load(flow.save(tmp_path / "shells"))
+    np.testing.assert_array_equal(back.kappa4, flow.kappa4)
+    assert back.arch == arch
+
+
+def test_shell_flow_needs_a_spectrum():
+    with pytest.raises(ValueError, match="spectral"):
+        nnqft.shell_flow(nnqft.Architecture("cos"), X1, [1.0, 2.0])
+    with pytest.raises(ValueError, match="increasing"):
+        nnqft.shell_flow(spectral_arch(massive_spectrum(1.0, d=1)), X1, [2.0, 1.0])
+
+
+# -- infinite width ------------------------------------------------------------------------
+def test_extrapolate_width_recovers_the_exact_line():
+    from nnqft.infinite_width import extrapolate_width
+
+    x = np.array([-0.5, 0.0, 0.5])
+    base = spectral_arch(massive_spectrum(1.0, d=1), sigma_b=0.0)
+    runs = [nnqft.sample(base.replace(width=w), x, 8000, orders=(2, 4), seed=w)
+            for w in (2, 4, 8, 16)]
+    kappa = extrapolate_width(runs[::-1], 4, connected=True)  # any order of the runs
+    np.testing.assert_array_equal(kappa.widths, [2, 4, 8, 16])
+    assert_z(kappa.infinite, kappa.infinite_errors, 0.0)  # kappa4 = pure 1/N
+    slope = nnqft.exact(base.replace(width=1), x, 4, connected=True)
+    assert_z(kappa.slope, kappa.slope_errors, slope)
+    full = extrapolate_width(runs, 4, connected=False)
+    assert_z(full.infinite, full.infinite_errors, nnqft.exact(base.replace(width=10**9), x, 4))
+    assert kappa.ndof == 2 and kappa.chi2.shape == (15,)
+    with pytest.raises(ValueError, match="width"):
+        extrapolate_width([runs[0], runs[0]], 4)
+    with pytest.raises(ValueError, match="differ only in width"):
+        extrapolate_width([runs[0], nnqft.sample(nnqft.Architecture("cos", width=3), x, 64,
+                                                 orders=(2, 4))], 4)
+
+
+def test_two_point_precision_matches_the_sampled_errors():
+    from nnqft.infinite_width import two_point_precision
+
+    arch = spectral_arch(massive_spectrum(1.0, d=1), width=20, sigma_b=0.0)
+    x = np.array([0.0, 1.0, 2.5])
+    n = 20_000
+    for estimator in ("plain", "conditional"):
+        corr = nnqft.sample(arch, x, n, orders=(2,), estimator=estimator, seed=9)
+        rel = two_point_precision(arch, np.zeros(2), x[1:], estimator)
+        sampled = corr.stderr(2)[[1, 2]] / np.abs(corr.mean(2)[[1, 2]])
+        np.testing.assert_allclose(sampled * math.sqrt(n), rel, rtol=0.25)
+    # the relative error grows like 1 / K(r) = 2 e^{r} / sigma_a^2 at infinite width
+    far = two_point_precision(arch.replace(width=10**6), np.zeros(2), np.array([4.0, 6.0]))
+    assert far[1] / far[0] == pytest.approx(math.exp(2.0), rel=0.01)
+
+
+# -- command line --------------------------------------------------------------------------
+def test_cli_sample_and_shell_flow(tmp_path, capsys):
+    from nnqft.cli import main
+
+    out = tmp_path / "s.npz"
+    assert main(["sample", "--activation", "cos", "--spectrum", "massive", "--uv-cutoff", "8",
+                 "--x=0,0;0.5,0", "--width", "5", "--n-networks", "256", "--orders", "2,4",
+                 "--weight-dist", "sign", "--out", str(out), "--no-progress"]) == 0
+    corr = nnqft.load(out)
+    assert corr.arch.spectrum == massive_spectrum(1.0, d=2, cutoff=8.0)
+    assert corr.arch.weight_dist == "sign"
+    flow = tmp_path / "f.npz"
+    with pytest.warns(nnqft.NNQFTWarning):
+        assert main(["flow", "--activation", "cos", "--spectrum", "massive", "--x=-0.5,0,0.5",
+                     "--width", "5", "--n-networks", "256", "--shells", "1,inf",
+                     "--cutoff", "3", "--out", str(flow), "--no-progress"]) == 0
+    np.testing.assert_array_equal(nnqft.load(flow).shells, [1.0, math.inf])
+    assert main(["flow", "--activation", "cos", "--spectrum", "massive", "--shells", "1,2",
+                 "--out", str(tmp_path / "g.npz")]) == 2
+    assert "finite vertex box" in capsys.readouterr().err
+
+
+def test_sign_weights_on_the_plain_cos_net():
+    """Without a spectrum, sign weights are +-sigma/sqrt(fan_in) in both layers."""
+    arch = nnqft.Architecture("cos", width=3, d_in=2, weight_dist="sign", sigma_w=1.4,
+                              sigma_b=0.3)
+    a = 1.4 / math.sqrt(2)
+    r = X2[:, None, :] - X2[None, :, :]
+    np.testing.assert_allclose(nnqft.kernel(arch, X2),
+                               0.09 + 0.98 * np.cos(a * r).prod(axis=-1), rtol=1e-13)
+    corr = nnqft.sample(arch, X2, 40_000, orders=(2, 4), seed=8)
+    for n in (2, 4):
+        value, err = corr.connected(n)
+        assert_z(value, err, nnqft.exact(arch, X2, n, connected=True))
+    with pytest.raises(ValueError, match="Gaussian read-out"):
+        nnqft.sample(arch, X2, 64, estimator="conditional")
+
+
+# -- first-order reweighting ---------------------------------------------------------------
+def test_quartic_reweighting_against_tree_level():
+    from nnqft.reweighting import quartic_reweighting
+
+    arch = spectral_arch(massive_spectrum(1.0, d=1, cutoff=10.0), width=1000, sigma_b=0.0)
+    x = np.array([-0.5, 0.0, 0.5])
+    r = quartic_reweighting(arch, x, 1.5, 30_000, seed=1, nodes=32, n_bins=32)
+    # the tree level -int prod K (the O(1/N) remainder is ~3% at N = 1000, << the errors)
+    assert_z(r.slope, r.slope_errors, r.tree)
+    assert np.all(r.tree < 0) and np.mean(np.abs(r.slope / r.slope_errors)) > 4  # resolved
+    assert_z(r.kappa4, r.kappa4_errors, nnqft.exact(arch, x, 4, connected=True))
+    value, err = r.kappa4_at(0.5)
+    np.testing.assert_allclose(value, r.kappa4 + 0.5 * r.slope)
+    with pytest.raises(ValueError, match="box"):
+        quartic_reweighting(arch, x, 0.0)
