@@ -563,7 +563,7 @@ def _cmd_flow(args: argparse.Namespace) -> int:
     cutoff = _cutoff_for(args, arch.activation)
     with _claimed(args, ".npz") as save, connect(args.scheduler) as client:
         if args.shells is not None:
-            flow = run_shell_flow(args, arch, x, _scale_options(args, client))
+            flow = run_shell_flow(args, arch, x, _scale_options(args, client), cutoff)
             save(flow)
             print(flow)
             print(f"\nsaved {args.out}")
