@@ -17,7 +17,7 @@ import numpy as np
 
 from ._validation import as_int, as_real
 
-__all__ = ["ACTIVATIONS", "WEIGHT_DISTS", "Architecture"]
+__all__ = ["ACTIVATIONS", "WEIGHT_DISTS", "Architecture", "check_arch"]
 
 #: Activations the core implements.  ``gauss`` is the HMS Gauss-net
 #: ``exp(z - Var z)`` (exact variance), ``cos`` the random-Fourier-feature net whose
@@ -197,3 +197,10 @@ class Architecture:
             f"d_in={self.d_in}, depth={self.depth}, sigma_w={short(self.sigma_w_layers)}, "
             f"sigma_b={short(self.sigma_b_layers)}, weight_dist={self.weight_dist!r})"
         )
+
+
+def check_arch(arch: Any, name: str = "arch") -> Architecture:
+    """Return ``arch`` if it is an :class:`Architecture`, else raise ``TypeError``."""
+    if not isinstance(arch, Architecture):
+        raise TypeError(f"{name} must be an nnqft.Architecture, got {type(arch).__name__}")
+    return arch

@@ -347,7 +347,26 @@ class Correlators(Result, kind="correlators"):
         """
         return self._unreliable_reason(n) is None
 
+    def unresolved(self) -> str | None:
+        """Why this many networks cannot resolve the mean at all, or None.
+
+        Decided before sampling (:class:`nnqft._plan.RunPlan`) where the library knows
+        the distribution of the per-network kernel scale (Gauss-nets: log-normal); such
+        runs are refused unless ``allow_unresolved=True`` and then carry the verdict in
+        ``meta["unresolved"]``.  Merged runs with enough networks are resolved.
+        """
+        verdict = self.meta.get("unresolved")
+        if not isinstance(verdict, dict):
+            return None
+        needed = verdict.get("log10_networks_needed")
+        if isinstance(needed, (int, float)) and math.log10(self.n_networks) >= needed:
+            return None
+        return f"{self.n_networks} networks cannot resolve the mean: {verdict.get('reason')}"
+
     def _unreliable_reason(self, n: int) -> str | None:
+        unresolved = self.unresolved()
+        if unresolved is not None:
+            return unresolved
         alpha = self.tail_index()
         if alpha is not None and alpha <= n:
             return (f"the per-network kernel scale has a heavy tail (Hill tail index "
@@ -579,6 +598,8 @@ class Correlators(Result, kind="correlators"):
                  + (f" (fewer than {MIN_BINS}: rough errors)" if self.n_bins < MIN_BINS else ""),
                  f"wall time {wall:.2f} s ({self.n_networks / wall:,.0f} networks/s on "
                  f"{m.get('threads', '?')} threads, kernels: {m.get('kernel_path', '?')})"]
+        if self.unresolved() is not None:
+            notes.append(f"UNRESOLVED, no order is a measurement: {self.unresolved()}")
         alpha = self.tail_index()
         if alpha is not None:
             notes.append(f"tail index of the kernel scale: {alpha:.2f} "
@@ -612,9 +633,10 @@ class Correlators(Result, kind="correlators"):
         return render.text([self._table(int(n), connected, max_rows)])
 
     def __repr__(self) -> str:
+        flag = " UNRESOLVED (see unresolved())" if self.unresolved() is not None else ""
         return (
             f"<Correlators {self.estimator} orders={self.orders} k={self.k} "
-            f"n_networks={self.n_networks} {self.arch!r}>"
+            f"n_networks={self.n_networks} {self.arch!r}{flag}>"
         )
 
 

@@ -59,8 +59,8 @@ from . import render
 from . import theory as _theory
 from . import tuples as _tuples
 from ._result import Result
-from ._validation import as_inputs, as_int, check_arch
-from .architecture import Architecture
+from ._validation import as_inputs, as_int
+from .architecture import Architecture, check_arch
 
 __all__ = ["FiniteWidthTheory", "finite_width"]
 

@@ -66,8 +66,8 @@ from numpy.typing import NDArray
 
 from . import render
 from ._result import Result
-from ._validation import as_inputs, check_arch
-from .architecture import Architecture
+from ._validation import as_inputs
+from .architecture import Architecture, check_arch
 from .io import json_record, prefixed
 from .statistics import GLSWeights, hotelling_chi2, jackknife_covariance
 from .theory import exact

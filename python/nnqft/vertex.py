@@ -65,8 +65,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from ._validation import as_inputs, as_int, as_real, check_arch
-from .architecture import Architecture
+from ._validation import as_inputs, as_int, as_real
+from .architecture import Architecture, check_arch
 from .quadrature import composite, tensor, unit_rule
 from .theory import kernel
 from .tuples import pair_index, rank, tuples, wick
