@@ -16,13 +16,13 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
         f"the source tree. Original error: {exc}"
     ) from exc
 
+from ._load import load
 from .architecture import Architecture
 from .correlators import Correlators
 from .deep_theory import FiniteWidthTheory, finite_width
 from .diagnostics import per_tuple_couplings, predict_g6
 from .fit import CouplingFit, cutoff_scan, fit_couplings
 from .flow import Flow, sigma_flow
-from .io import load
 from .sampling import sample
 from .statistics import jackknife_covariance
 from .theory import exact, kernel, neuron_moment

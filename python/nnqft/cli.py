@@ -269,7 +269,7 @@ def _short(value: Any) -> str:
 def _displays() -> dict[type, Callable[[Any, argparse.Namespace], str]]:
     """How ``nnqft show`` prints each result class, by exact type.
 
-    Every class of :func:`nnqft._result.result_classes` has an entry (a test checks it);
+    Every class of :func:`nnqft._load.result_classes` has an entry (a test checks it);
     a result of a type not listed is refused rather than printed by a guess.
     """
     from .correlators import Correlators
@@ -293,8 +293,8 @@ def _displays() -> dict[type, Callable[[Any, argparse.Namespace], str]]:
 
 def _load_correlators(path: Path) -> Any:
     """The :class:`nnqft.Correlators` of ``path``; any other result is a ValueError."""
+    from ._load import load
     from .correlators import Correlators
-    from .io import load
 
     corr = load(path)
     if not isinstance(corr, Correlators):
@@ -304,7 +304,7 @@ def _load_correlators(path: Path) -> Any:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .io import load
+    from ._load import load
 
     if args.result.suffix == ".json":  # the study's tables and provenance
         print("\n".join(_outline(json.loads(args.result.read_text(), parse_constant=_null))))

@@ -279,7 +279,7 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
 
 
 def _load_or_none(path: Path) -> Any:
-    from .io import load
+    from ._load import load
 
     return load(path) if path.exists() else None
 

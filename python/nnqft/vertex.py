@@ -70,7 +70,7 @@ from .architecture import Architecture, check_arch
 from .quadrature import composite, tensor, unit_rule
 from .theory import kernel
 from .tuples import pair_index, rank, tuples, wick
-from .warnings import NNQFTWarning
+from .warnings import IntegrationWarning  # re-exported: it was defined here
 
 __all__ = [
     "IntegrationWarning",
@@ -99,10 +99,6 @@ _ORDERS = {0: (1,), 1: (16, 32, 64, 128), 2: (8, 16, 32, 64), 3: (4, 8, 16, 24)}
 _EXCHANGE_ORDERS = {0: (1,), 1: (8, 16, 32, 64), 2: (3, 4, 6, 8, 12), 3: (2, 3, 4, 6)}
 #: Half-width of the Gaussian window, in units of 1/sqrt(alpha): exp(-60) ~ 1e-26.
 _WINDOW = math.sqrt(60.0)
-
-
-class IntegrationWarning(NNQFTWarning):
-    """A quadrature stopped at its node budget before reaching the requested accuracy."""
 
 
 # -- public ----------------------------------------------------------------------------
