@@ -20,16 +20,17 @@ Inputs (``as_inputs``) are checked here too; architectures by
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ESTIMATORS", "MAX_ORDER", "as_bool", "as_choice", "as_inputs", "as_int",
-           "as_orders", "as_real", "scalar"]
+__all__ = ["ESTIMATORS", "MAX_ORDER", "RULES", "as_bool", "as_choice", "as_inputs", "as_int",
+           "as_orders", "as_real", "checked", "scalar"]
 
 #: The estimators of sampled correlators (see :func:`nnqft.sample`).
 ESTIMATORS = ("plain", "conditional")
@@ -84,6 +85,7 @@ def as_real(
     value: Any,
     minimum: float | None = None,
     *,
+    maximum: float | None = None,
     positive: bool = False,
     allow_inf: bool = False,
 ) -> float:
@@ -95,8 +97,8 @@ def as_real(
         Argument name used in error messages.
     value : object
         An int, float, numpy real scalar or 0-d real array.
-    minimum : float, optional
-        Inclusive lower limit.
+    minimum, maximum : float, optional
+        Inclusive limits.
     positive : bool
         Require ``value > 0``.
     allow_inf : bool
@@ -125,6 +127,8 @@ def as_real(
         raise ValueError(f"{name} must be > 0, got {value!r}")
     if minimum is not None and out < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if maximum is not None and out > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
     return out
 
 
@@ -218,3 +222,40 @@ def as_inputs(x: Any, d_in: int, name: str = "x") -> NDArray[np.float64]:
         raise ValueError(f"{name} must be finite (no NaN or inf), got {out[row, col]} at "
                          f"{name}[{row}, {col}]")
     return out
+
+
+def _sequence(name: str, value: Any) -> list[Any]:
+    """A sequence argument as a list (a str or a scalar is a ``TypeError``)."""
+    if isinstance(value, (str, bytes)) or np.ndim(value) == 0 or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a sequence, got {value!r}")
+    return list(value)
+
+
+def _optional(rule: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    return lambda name, value: None if value is None else rule(name, value)
+
+
+#: The arguments that mean the same thing wherever they appear, and their one check:
+#: ``checked(name, value)`` at the top of every public function that takes one.
+RULES: dict[str, Callable[[str, Any], Any]] = {
+    # a correlator order (Correlators.mean(n), exact(arch, x, order), ...)
+    "n": functools.partial(as_int, minimum=1, maximum=MAX_ORDER),
+    "order": functools.partial(as_int, minimum=1, maximum=MAX_ORDER),
+    "orders": as_orders,
+    # relative accuracy of a quadrature or an integrator
+    "rtol": functools.partial(as_real, positive=True, maximum=0.5),
+    # half-width of the vertex box; +inf where the integrals converge
+    "cutoff": functools.partial(as_real, positive=True, allow_inf=True),
+    # fixed covariance shrinkage intensity (None: estimated)
+    "cutoffs": lambda name, value: tuple(as_real(name, c, positive=True)
+                                         for c in _sequence(name, value)),
+    "shrinkage": _optional(functools.partial(as_real, minimum=0.0, maximum=1.0)),
+    "estimator": functools.partial(as_choice, choices=ESTIMATORS),
+    "connected": as_bool,
+    "max_rows": functools.partial(as_int, minimum=1),
+}
+
+
+def checked(name: str, value: Any) -> Any:
+    """``value`` checked (and normalised) by the rule of the argument ``name`` (:data:`RULES`)."""
+    return RULES[name](name, value)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_int, as_real
+from ._validation import as_choice, as_int, as_real
 
 __all__ = ["ACTIVATIONS", "WEIGHT_DISTS", "Architecture", "check_arch"]
 
@@ -26,6 +26,10 @@ ACTIVATIONS = ("erf", "relu", "tanh", "linear", "gauss", "cos")
 
 #: Distributions of the weights (biases are always Gaussian, except the cos-net phase).
 WEIGHT_DISTS = ("gaussian", "uniform")
+
+#: What :meth:`Architecture.scaled` may set: every sigma_w, the first's, the read-out's,
+#: every sigma_b.
+VARY = ("w", "w0", "w1", "b")
 
 # Activations that are only defined for the first hidden layer: their definition uses
 # the variance of a Gaussian pre-activation (gauss) or a uniform phase (cos), which
@@ -93,12 +97,8 @@ class Architecture:
     weight_dist: str = "gaussian"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        if not isinstance(self.weight_dist, str) or self.weight_dist not in WEIGHT_DISTS:
-            raise ValueError(
-                f"weight_dist must be one of {WEIGHT_DISTS}, got {self.weight_dist!r}"
-            )
+        as_choice("activation", self.activation, ACTIVATIONS)
+        as_choice("weight_dist", self.weight_dist, WEIGHT_DISTS)
         set_ = object.__setattr__
         set_(self, "width", as_int("width", self.width, minimum=1, maximum=MAX_DIMENSION))
         set_(self, "d_in", as_int("d_in", self.d_in, minimum=1, maximum=MAX_DIMENSION))
@@ -158,6 +158,7 @@ class Architecture:
         ``vary`` is ``"w"`` (sigma_w of every layer), ``"w0"`` (first layer), ``"w1"``
         (read-out layer), or ``"b"`` (sigma_b of every layer).
         """
+        vary = as_choice("vary", vary, VARY)
         sw, sb = list(self.sigma_w_layers), list(self.sigma_b_layers)
         if vary == "w":
             sw = [sigma] * len(sw)
@@ -165,10 +166,8 @@ class Architecture:
             sw[0] = sigma
         elif vary == "w1":
             sw[-1] = sigma
-        elif vary == "b":
+        else:  # "b"
             sb = [sigma] * len(sb)
-        else:
-            raise ValueError(f"vary must be one of 'w', 'w0', 'w1', 'b', got {vary!r}")
         return self.replace(sigma_w=tuple(sw), sigma_b=tuple(sb))
 
     def to_dict(self) -> dict[str, Any]:

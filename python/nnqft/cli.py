@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._output import check_output, claim_output, with_suffix
+from ._validation import ESTIMATORS
 
 __all__ = ["main", "build_parser"]
 
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_arch_arguments(sample)
     sample.add_argument("--n-networks", type=int, default=100_000)
     sample.add_argument("--orders", type=_ints, default=[2, 4, 6])
-    sample.add_argument("--estimator", default="plain", choices=["plain", "conditional"])
+    sample.add_argument("--estimator", default="plain", choices=ESTIMATORS)
     sample.add_argument("--start", type=int, default=0, help="first network index")
     _add_sampler_argument(sample)
     sample.add_argument("--out", type=Path, required=True, help="result file (.npz)")
@@ -181,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--sigmas", type=_floats, default=[1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0])
     flow.add_argument("--vary", default="w", choices=["w", "w0", "w1", "b"])
     flow.add_argument("--n-networks", type=int, default=20_000)
-    flow.add_argument("--estimator", default="conditional", choices=["plain", "conditional"])
+    flow.add_argument("--estimator", default="conditional", choices=ESTIMATORS)
     flow.add_argument("--cutoff", type=float, default=math.inf)
     _add_sampler_argument(flow)
     flow.add_argument("--out", type=Path, required=True, help="result file (.npz)")

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from . import _core, render
 from ._resources import physical_memory
 from ._result import Result
+from ._validation import ESTIMATORS, checked
 from .architecture import Architecture
 from .io import json_record
 from .statistics import jackknife_covariance, jackknife_errors
@@ -239,7 +240,8 @@ class Correlators(Result, kind="correlators"):
     # -- public estimates ------------------------------------------------------------
     def mean(self, n: int) -> FloatArray:
         """Estimate of the full correlator G^(n) on the order-``n`` tuples."""
-        return self._get(self._point, f"G{int(n)}", "correlator").copy()
+        n = checked("n", n)
+        return self._get(self._point, f"G{n}", "correlator").copy()
 
     def covariance(self, n: int) -> FloatArray:
         """Jackknife covariance between the tuples of ``mean(n)``.
@@ -247,14 +249,16 @@ class Correlators(Result, kind="correlators"):
         Emits :class:`~nnqft.warnings.UnreliableErrorWarning` when heavy tails make it
         untrustworthy (:meth:`reliable`).
         """
-        self._check_reliability(int(n))
+        n = checked("n", n)
+        self._check_reliability(n)
         replicas = self.replicas(n)
-        _check_covariance_size(replicas.shape[1], f"order-{int(n)}")
+        _check_covariance_size(replicas.shape[1], f"order-{n}")
         return jackknife_covariance(replicas)
 
     def stderr(self, n: int) -> FloatArray:
         """Jackknife standard error of each tuple of ``mean(n)`` (no covariance matrix)."""
-        self._check_reliability(int(n))
+        n = checked("n", n)
+        self._check_reliability(n)
         return jackknife_errors(self.replicas(n))
 
     def connected(self, n: int) -> tuple[FloatArray, FloatArray]:
@@ -265,16 +269,18 @@ class Correlators(Result, kind="correlators"):
         the uncertainty of the lower orders.  Conditional: sum over matchings of the
         joint cumulants of the empirical kernel (no large cancellation).
         """
-        value = self._get(self._point, f"K{int(n)}", "connected correlator").copy()
-        self._check_reliability(int(n))
+        n = checked("n", n)
+        value = self._get(self._point, f"K{n}", "connected correlator").copy()
+        self._check_reliability(n)
         err = jackknife_errors(self.replicas(n, connected=True))
         return value, err
 
     def connected_covariance(self, n: int) -> FloatArray:
         """Jackknife covariance between the tuples of ``connected(n)[0]``."""
-        self._check_reliability(int(n))
+        n = checked("n", n)
+        self._check_reliability(n)
         replicas = self.replicas(n, connected=True)
-        _check_covariance_size(replicas.shape[1], f"connected order-{int(n)}")
+        _check_covariance_size(replicas.shape[1], f"connected order-{n}")
         return jackknife_covariance(replicas)
 
     def replicas(self, n: int, connected: bool = False) -> FloatArray:
@@ -283,7 +289,8 @@ class Correlators(Result, kind="correlators"):
         Replicas of every order and of merged or sibling runs (same seed and block
         layout) share bins, so stacking them gives joint covariances.
         """
-        key = f"{'K' if connected else 'G'}{int(n)}"
+        n, connected = checked("n", n), checked("connected", connected)
+        key = f"{'K' if connected else 'G'}{n}"
         what = "connected correlator" if connected else "correlator"
         return self._get(self._replicas, key, what).copy()
 
@@ -585,6 +592,8 @@ class Correlators(Result, kind="correlators"):
         max_rows : int
             Tuples shown per table.
         """
+        orders = None if orders is None else checked("orders", orders)
+        max_rows = checked("max_rows", max_rows)
         return render.text(self._tables(orders, max_rows))
 
     def _tables(self, orders: Sequence[int] | None = None,
@@ -629,8 +638,10 @@ class Correlators(Result, kind="correlators"):
     # -- display ---------------------------------------------------------------------
     def summary(self, n: int, connected: bool = False, max_rows: int = 12) -> str:
         """Text table of one order's estimates with their standard errors."""
-        self._get(self._point, f"{'K' if connected else 'G'}{int(n)}", "correlator")
-        return render.text([self._table(int(n), connected, max_rows)])
+        n, connected = checked("n", n), checked("connected", connected)
+        max_rows = checked("max_rows", max_rows)
+        self._get(self._point, f"{'K' if connected else 'G'}{n}", "correlator")
+        return render.text([self._table(n, connected, max_rows)])
 
     def __repr__(self) -> str:
         flag = " UNRESOLVED (see unresolved())" if self.unresolved() is not None else ""
@@ -680,7 +691,7 @@ def _checked_state(state: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("corrupt correlator state: arch and meta must be mappings")
     arch = Architecture.from_dict(state["arch"])
     estimator = state["estimator"]
-    if estimator not in ("plain", "conditional"):
+    if estimator not in ESTIMATORS:
         raise ValueError(f"corrupt correlator state: unknown estimator {estimator!r}")
     orders_in = state["orders"]
     if not isinstance(orders_in, list) or not orders_in:

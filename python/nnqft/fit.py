@@ -66,7 +66,7 @@ from numpy.typing import NDArray
 
 from . import render
 from ._result import Result
-from ._validation import as_inputs
+from ._validation import as_inputs, checked
 from .architecture import Architecture, check_arch
 from .io import json_record, prefixed
 from .statistics import GLSWeights, hotelling_chi2, jackknife_covariance
@@ -508,8 +508,7 @@ def _prepare(
     corr: Any, arch: Architecture, x: Any, terms: Any, shrinkage: float | None
 ) -> _Prepared:
     check_arch(arch)
-    if shrinkage is not None and not 0.0 <= float(shrinkage) <= 1.0:
-        raise ValueError(f"shrinkage must be in [0, 1] or None, got {shrinkage!r}")
+    shrinkage = checked("shrinkage", shrinkage)
     terms = _check_terms(terms)
     xs = as_inputs(x, arch.d_in)
     orders = (4, 6) if "u6" in terms else (4,)
@@ -631,6 +630,7 @@ def fit_couplings(
     The procedure (sequential u4 then u6, shrinkage, jackknife errors, the chi2) is
     described in the module docstring.  Convention: :data:`CONVENTION`.
     """
+    cutoff, rtol = checked("cutoff", cutoff), checked("rtol", rtol)
     prep = _prepare(corr, arch, x, terms, shrinkage)
     return _fit(prep, cutoff, rtol)
 
@@ -737,7 +737,7 @@ def cutoff_scan(
     the data (physics.md §3.6, §7 item 12): it tests the vertex integral, not the
     network statistics.  The per-cutoff chi2 tests the constant-coupling hypothesis.
     """
-    lams = np.array([float(c) for c in cutoffs])
+    lams, rtol = np.array(checked("cutoffs", cutoffs)), checked("rtol", rtol)
     if len(lams) < 2 or len(np.unique(lams)) != len(lams) or not np.all(np.isfinite(lams)) \
             or np.any(lams <= 0):
         raise ValueError(f"cutoffs must be >= 2 distinct finite values > 0, got {cutoffs!r}")
