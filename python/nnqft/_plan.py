@@ -460,9 +460,9 @@ class RunPlan:
                                                              atol=SHIFT_RTOL * scale):
                 raise ValueError(
                     "the checkpoint records a pilot shift that is not this run's (it differs "
-                    f"from the recomputed {mine.tolist()} beyond rounding): its config.json "
-                    "was edited or belongs to another run; use another directory, or delete "
-                    "this one to start over")
+                    f"from the one recomputed here by more than {SHIFT_RTOL:g} relative, "
+                    "beyond rounding): its config.json was edited or belongs to another run; "
+                    "use another directory, or delete this one to start over")
         return dataclasses.replace(self, shifts=new)
 
     def meta(self) -> dict[str, Any]:
