@@ -103,3 +103,13 @@ def test_an_unresolved_run_sampled_on_request_carries_the_verdict():
         c.stderr(2)
     loaded = nnqft.Correlators.from_state(c.state())
     assert loaded.unresolved() == c.unresolved() and not loaded.reliable(2)
+
+
+def test_the_public_sampling_functions_have_no_private_re_entry_arguments():
+    import inspect
+
+    from nnqft.distributed import sample_dask
+
+    for func in (nnqft.sample, sample_grid, nnqft.sigma_flow, sample_dask):
+        private = [p for p in inspect.signature(func).parameters if p.startswith("_")]
+        assert not private, (func.__name__, private)
