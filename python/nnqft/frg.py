@@ -1351,10 +1351,7 @@ def passive_comparison(
     PassiveComparison
         Arrays ready to be drawn together, plus the flow interpolated at the measured σ.
     """
-    if coupling not in flow.names:
-        raise ValueError(
-            f"coupling must be one of {flow.names} for a {flow.truncation} flow, got {coupling!r}"
-        )
+    coupling = as_choice("coupling", coupling, flow.names)  # the couplings of its truncation
     s, v, e = _measured_arrays(sigma, values, errors)
     finite = np.isfinite(flow.sigma)
     flow_sigma = flow.sigma[finite]
