@@ -210,7 +210,7 @@ PUBLIC_CASES = [
     ("truncation", ValueError, lambda c: frg.integrate_flow(-0.1, d=1.0, truncation="phi5")),
     ("method", TypeError, lambda c: frg.integrate_flow(-0.1, d=1.0, method=3)),
     ("coupling", ValueError, lambda c: frg.passive_comparison(
-        frg.integrate_flow(-0.1, d=1.0, num=5), [1.0], [1.0], coupling="u8")),
+        frg.integrate_flow(-0.1, d=1.0, sigma=1.0, num=5), [1.0], [1.0], coupling="u8")),
     # the ensemble
     ("vary", ValueError, lambda c: _RELU.scaled("sigma", 1.0)),
     ("vary", TypeError, lambda c: _RELU.scaled(None, 1.0)),
