@@ -1,6 +1,10 @@
-"""Every sampling entry point refuses the same bad argument with the same exception and
-message: the checks live in one place (nnqft.sampling.check_arguments), whether the run
-is one pass, a sigma grid, a sigma flow, chunked, checkpointed or on Dask."""
+"""Argument errors, over every public entry point.
+
+Every sampling entry point refuses the same bad argument with the same exception and
+message: the checks live in one place (nnqft._plan.RunPlan.build), whether the run is one
+pass, a sigma grid, a sigma flow, chunked, checkpointed or on Dask.  Every other public
+function checks an argument that means the same thing everywhere (an order, rtol, a
+cutoff, a shrinkage, a choice) by the one rule of nnqft._validation.RULES."""
 
 import re
 
@@ -149,3 +153,87 @@ def test_an_infeasible_run_is_refused_alike():
     for entry in (_grid, _flow):
         exc, message = _refusal(entry, None, n=n)
         assert exc is ValueError and message.startswith(f"n_networks={n} at 2 grid points would")
+
+
+# -- every public function: one rule (nnqft._validation.RULES) -------------------------------
+# An argument that means the same thing everywhere (an order, rtol, a cutoff, a shrinkage, a
+# choice) is checked by the same rule at every public entry point: a wrong type is a
+# TypeError, a value out of range or not among the choices a ValueError, both naming it.
+
+from nnqft import diagnostics, frg, vertex  # noqa: E402
+from nnqft.fit import cutoff_scan, fit_couplings  # noqa: E402
+
+_RELU = nnqft.Architecture("relu", width=20, sigma_b=0.0)
+_XR = np.array([0.3, 0.7, 1.1])
+
+
+@pytest.fixture(scope="module")
+def sampled():
+    return nnqft.sample(_RELU, _XR, 2048, orders=(2, 4, 6), seed=1, threads=1)
+
+
+PUBLIC_CASES = [
+    # Correlators: the order n (4.5 used to read as 4, "4" as 4)
+    ("n", TypeError, lambda c: c.mean(4.5)),
+    ("n", TypeError, lambda c: c.mean("4")),
+    ("n", TypeError, lambda c: c.mean(True)),
+    ("n", ValueError, lambda c: c.mean(9)),
+    ("n", TypeError, lambda c: c.stderr(2.0)),
+    ("n", TypeError, lambda c: c.covariance("2")),
+    ("n", TypeError, lambda c: c.connected(4.0)),
+    ("n", TypeError, lambda c: c.connected_covariance(4.5)),
+    ("n", TypeError, lambda c: c.replicas("4")),
+    ("connected", TypeError, lambda c: c.replicas(4, connected="yes")),
+    ("max_rows", ValueError, lambda c: c.summary(4, max_rows=0)),
+    ("orders", TypeError, lambda c: c.describe(orders="4")),
+    # fits: shrinkage, cutoff(s), rtol
+    ("shrinkage", TypeError, lambda c: fit_couplings(c, _RELU, _XR, 5.0, shrinkage="0.5")),
+    ("shrinkage", ValueError, lambda c: fit_couplings(c, _RELU, _XR, 5.0, shrinkage=1.5)),
+    ("cutoff", TypeError, lambda c: fit_couplings(c, _RELU, _XR, "3")),
+    ("cutoff", ValueError, lambda c: fit_couplings(c, _RELU, _XR, -3.0)),
+    ("rtol", TypeError, lambda c: fit_couplings(c, _RELU, _XR, 5.0, rtol="1e-3")),
+    ("rtol", ValueError, lambda c: fit_couplings(c, _RELU, _XR, 5.0, rtol=0.0)),
+    ("rtol", ValueError, lambda c: fit_couplings(c, _RELU, _XR, 5.0, rtol=float("nan"))),
+    ("cutoffs", TypeError, lambda c: cutoff_scan(c, _RELU, _XR, ["1", "2"])),
+    ("cutoffs", TypeError, lambda c: cutoff_scan(c, _RELU, _XR, "12")),
+    ("rtol", ValueError, lambda c: cutoff_scan(c, _RELU, _XR, [1.0, 2.0], rtol=2.0)),
+    ("rtol", ValueError, lambda c: diagnostics.per_tuple_couplings(c, _RELU, _XR, 5.0,
+                                                                   rtol=-1.0)),
+    ("quantity", ValueError, lambda c: nnqft.predict_g6(
+        fit_couplings(c, _RELU, _XR, 5.0, terms=("u4", "u6")), c, quantity="G6")),
+    # vertex integrals: the method is a choice, rtol the same rule
+    ("method", ValueError, lambda c: vertex.vertex_integral(_RELU, _XR, 4, 5.0, method="mc")),
+    ("method", TypeError, lambda c: vertex.vertex_integral(_RELU, _XR, 4, 5.0, method=3)),
+    ("rtol", TypeError, lambda c: vertex.vertex_integral(_RELU, _XR, 4, 5.0, rtol=None)),
+    ("rtol", ValueError, lambda c: vertex.exchange_integral(_RELU, _XR, 5.0, rtol=0.0)),
+    # FRG: truncation and method are choices
+    ("truncation", ValueError, lambda c: frg.integrate_flow(-0.1, d=1.0, truncation="phi5")),
+    ("method", TypeError, lambda c: frg.integrate_flow(-0.1, d=1.0, method=3)),
+    ("coupling", ValueError, lambda c: frg.passive_comparison(
+        frg.integrate_flow(-0.1, d=1.0, sigma=1.0, num=5), [1.0], [1.0], coupling="u8")),
+    # the ensemble
+    ("vary", ValueError, lambda c: _RELU.scaled("sigma", 1.0)),
+    ("vary", TypeError, lambda c: _RELU.scaled(None, 1.0)),
+    ("activation", TypeError, lambda c: nnqft.Architecture(3)),
+    ("estimator", TypeError, lambda c: nnqft.sample(_RELU, _XR, 64, estimator=1)),
+]
+
+
+@pytest.mark.parametrize("name,exc,call", PUBLIC_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(PUBLIC_CASES)])
+def test_every_public_function_checks_its_arguments_by_one_rule(sampled, name, exc, call):
+    with pytest.raises(exc, match=f"^{name} must"):
+        call(sampled)
+
+
+def test_the_rule_of_an_argument_is_the_same_everywhere():
+    # the same bad value gives the same message through different functions
+    def message(call):
+        with pytest.raises((TypeError, ValueError)) as info:
+            call()
+        return str(info.value)
+
+    assert message(lambda: fit_couplings({4: np.zeros(15)}, _RELU, _XR, 5.0, rtol=0.0)) == \
+        message(lambda: vertex.vertex_integral(_RELU, _XR, 4, 5.0, rtol=0.0))
+    assert message(lambda: nnqft.sample(_RELU, _XR, 64, estimator="fancy")) == \
+        "estimator must be one of ('plain', 'conditional'), got 'fancy'"

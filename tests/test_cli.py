@@ -138,7 +138,7 @@ def other_results(tmp_path_factory):
 
 def test_show_has_a_display_for_every_result_class():
     from nnqft import cli
-    from nnqft._result import result_classes
+    from nnqft._load import result_classes
 
     assert set(cli._displays()) == set(result_classes().values())
 
@@ -157,7 +157,7 @@ def test_show_refuses_a_result_type_it_does_not_know(other_results, monkeypatch,
         pass
 
     theory = nnqft.load(other_results["FiniteWidthTheory"])
-    monkeypatch.setattr(nnqft.io, "load", lambda path: theory)
+    monkeypatch.setattr(nnqft._load, "load", lambda path: theory)
     assert main(["show", str(other_results["FiniteWidthTheory"])]) == 0
     theory.__class__ = Derived
     assert main(["show", str(other_results["FiniteWidthTheory"])]) == 2

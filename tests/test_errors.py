@@ -103,7 +103,7 @@ def test_network_memory_is_refused_before_sampling(arch, k, threads, sampler):
 
 def test_network_memory_estimate_is_tight():
     # The estimate mirrors the evaluator's buffers: width 10^7 at depth 1 measured 880 MB.
-    from nnqft.sampling import network_bytes
+    from nnqft._plan import network_bytes
     assert network_bytes(nnqft.Architecture("erf", width=10**7), 1) == pytest.approx(
         1.1 * 880e6, rel=1e-6)
     deep = nnqft.Architecture("relu", width=3000, depth=2)

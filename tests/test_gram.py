@@ -203,7 +203,7 @@ LAYOUT_CASES = [
 def test_network_matches_numpy_reimplementation(case, x, estimator):
     arch = nnqft.Architecture(**case)
     key = np.random.SeedSequence(5).generate_state(2, np.uint64)
-    config = nnqft.sampling._config(arch, x, key, estimator, (2,), [], 32, 64, sampler="gram")
+    config = nnqft._plan.core_config(arch, x, key, estimator, (2,), [], 32, 64, sampler="gram")
     assert config.sampler == "gram"
     ids = [0, 1, 2**40 + 3]
     for row, net in zip(_core.evaluate(config, ids), ids, strict=True):
@@ -237,7 +237,7 @@ def test_every_kernel_path_draws_the_documented_networks(kernel_path, case, samp
     key = np.random.SeedSequence(11).generate_state(2, np.uint64)
     reference = numpy_gram_network if sampler == "gram" else numpy_network
     for estimator in ("plain",) if arch.weight_dist == "uniform" else ("plain", "conditional"):
-        config = nnqft.sampling._config(arch, x, key, estimator, (2,), [], 32, 64,
+        config = nnqft._plan.core_config(arch, x, key, estimator, (2,), [], 32, 64,
                                         sampler=sampler)
         ids = [0, 5, 2**33 + 1]
         for row, net in zip(_core.evaluate(config, ids), ids, strict=True):
@@ -281,7 +281,7 @@ def test_uniform_weights_refused():
     with pytest.raises(ValueError, match="sampler must be one of .*'explicit'"):
         nnqft.sample(arch, XSET_ERF, 64, sampler="explicit")
     with pytest.raises(ValueError, match="gram sampler needs Gaussian weights"):  # the core too
-        nnqft.sampling._config(arch, XSET_ERF[:, None], [1, 2], "plain", (2,), [], 32, 64,
+        nnqft._plan.core_config(arch, XSET_ERF[:, None], [1, 2], "plain", (2,), [], 32, 64,
                                sampler="gram")
 
 
@@ -340,9 +340,9 @@ def test_command_line_sampler(tmp_path, capsys):
 
 def test_cost_model_of_the_feasibility_check():
     """A run the explicit path could not finish in 30 days is feasible on the Gram chain."""
-    from nnqft.sampling import _check_feasible
+    from nnqft._plan import check_feasible
 
     arch = nnqft.Architecture("erf", width=10_000, depth=8)
-    _check_feasible(arch, 6, 84, 10**8, 2, 64, 32, "gram")
+    check_feasible(arch, 6, 84, 10**8, 2, 64, 32, "gram")
     with pytest.raises(ValueError, match="would take roughly .* days"):
-        _check_feasible(arch, 6, 84, 10**8, 2, 64, 32, "weights")
+        check_feasible(arch, 6, 84, 10**8, 2, 64, 32, "weights")

@@ -108,8 +108,8 @@ def test_every_result_kind_is_registered():
     import importlib
     import pkgutil
 
-    from nnqft._result import RESULT_MODULES, Result, result_classes
-    from nnqft.io import _LOADERS
+    from nnqft._load import RESULT_MODULES, result_classes
+    from nnqft._result import Result, registered
 
     for mod in pkgutil.iter_modules(nnqft.__path__):  # every module's result classes
         importlib.import_module(f"nnqft.{mod.name}")
@@ -121,7 +121,7 @@ def test_every_result_kind_is_registered():
     assert {c.__module__.rsplit(".", 1)[1] for c in defined} <= set(RESULT_MODULES)
     assert {c._kind: c for c in defined} == result_classes()
     assert {"correlators", "coupling_fit", "cutoff_scan", "flow", "frg_flow",
-            "finite_width", "shell_flow"} == set(result_classes()) == set(_LOADERS)
+            "finite_width", "shell_flow"} == set(result_classes()) == set(registered())
 
 
 def test_a_fresh_process_loads_every_kind(results, tmp_path):

@@ -261,7 +261,7 @@ def test_network_matches_numpy_reimplementation(case, estimator):
     arch = nnqft.Architecture(**case)
     x = np.random.default_rng(3).normal(size=(4, arch.d_in))
     key = np.random.SeedSequence(5).generate_state(2, np.uint64)
-    config = nnqft.sampling._config(arch, x, key, estimator, (2,), [], 32, 64)
+    config = nnqft._plan.core_config(arch, x, key, estimator, (2,), [], 32, 64)
     ids = [0, 1, 2**40 + 3]
     got = _core.evaluate(config, ids)
     for row, net in zip(got, ids, strict=True):

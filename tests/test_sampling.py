@@ -190,7 +190,7 @@ def test_seeds_differ_and_repeat():
 
 def test_progress_callback_errors_propagate():
     arch = nnqft.Architecture("erf", width=200)
-    config = nnqft.sampling._config(arch, XSET_ERF[:, None], [1, 2], "plain", (2,), [], 32, 64)
+    config = nnqft._plan.core_config(arch, XSET_ERF[:, None], [1, 2], "plain", (2,), [], 32, 64)
 
     def boom(done):
         raise RuntimeError("stop here")
@@ -217,7 +217,7 @@ def test_a_progress_callable_counts_the_networks_of_an_unchunked_run():
 
 def test_the_progress_counter_of_chunks_moves_on_from_where_each_chunk_began():
     # the chunks of a run share one counter; the core reports networks done per call
-    from nnqft.sampling import core_hook, progress_counter
+    from nnqft._engine import core_hook, progress_counter
 
     seen: list[int] = []
     with progress_counter(seen.append, total=500, initial=100) as counter:

@@ -16,6 +16,7 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
         f"the source tree. Original error: {exc}"
     ) from exc
 
+from ._load import load
 from .architecture import Architecture
 from .correlators import Correlators
 from .deep_theory import FiniteWidthTheory, finite_width
@@ -23,7 +24,6 @@ from .diagnostics import per_tuple_couplings, predict_g6
 from .fit import CouplingFit, cutoff_scan, fit_couplings
 from .flow import Flow, sigma_flow
 from .infinite_width import WidthExtrapolation, extrapolate_width, two_point_precision
-from .io import load
 from .reweighting import Reweighting, quartic_reweighting
 from .sampling import sample
 from .shells import ShellFlow, shell_flow

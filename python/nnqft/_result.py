@@ -8,16 +8,13 @@ A result class derives from :class:`Result` with a ``kind`` and implements
 * ``to_dict()`` — a JSON-ready dictionary;
 * ``_to_file()`` / ``_from_file()`` — ``(metadata, arrays)`` for ``.npz`` files.
 
-Deriving registers the class's loader with :func:`nnqft.io.register_loader`, so
-:func:`nnqft.load` rebuilds it while :mod:`nnqft.io` imports no result class.  The
-modules that define result classes are listed in :data:`RESULT_MODULES`, so that
-:func:`result_classes` (and a ``load`` of a kind not yet registered) can import them.
+Deriving registers the class under its ``kind`` (:func:`registered`), so that
+:func:`nnqft.load` (:mod:`nnqft._load`, above every result module) rebuilds it.
 """
 
 from __future__ import annotations
 
 import abc
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,12 +22,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import render
-from .io import check_version, register_loader, write_npz
+from .io import check_version, write_npz
 
-__all__ = ["RESULT_MODULES", "Result", "result_classes"]
-
-#: The modules of nnqft that define result classes (a test checks that none is missing).
-RESULT_MODULES = ("correlators", "deep_theory", "fit", "flow", "frg", "shells")
+__all__ = ["Result", "registered"]
 
 
 class Result(abc.ABC):
@@ -44,7 +38,6 @@ class Result(abc.ABC):
         if kind is not None:
             cls._kind = kind
             _CLASSES[kind] = cls
-            register_loader(kind, cls._load)
 
     @classmethod
     def _load(cls, meta: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> Any:
@@ -95,8 +88,6 @@ class Result(abc.ABC):
 _CLASSES: dict[str, type[Result]] = {}
 
 
-def result_classes() -> dict[str, type[Result]]:
-    """Every result class by its ``kind``, after importing :data:`RESULT_MODULES`."""
-    for name in RESULT_MODULES:
-        importlib.import_module(f"{__package__}.{name}")
+def registered() -> dict[str, type[Result]]:
+    """The result classes defined so far (by the modules imported), by ``kind``."""
     return dict(_CLASSES)

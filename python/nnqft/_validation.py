@@ -9,22 +9,33 @@ Scalars (``as_int``, ``as_real``, ``as_bool``):
 * a value out of range, NaN or an infinity is a ``ValueError`` naming the argument, the
   value and the limit.
 
-Architectures (``check_arch``) and inputs (``as_inputs``) are checked here too.
+Choices (``as_choice``): a string from the argument's table of names (the tables live
+here, e.g. :data:`ESTIMATORS`); anything else is a ``TypeError`` (not a string) or a
+``ValueError`` naming the allowed values.  Correlator orders (``as_orders``): an integer
+or a sequence of integers in ``1..MAX_ORDER``.
+
+Inputs (``as_inputs``) are checked here too; architectures by
+:func:`nnqft.architecture.check_arch`.  This module imports no other nnqft module.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-if TYPE_CHECKING:
-    from .architecture import Architecture
+__all__ = ["ESTIMATORS", "MAX_ORDER", "RULES", "as_bool", "as_choice", "as_inputs", "as_int",
+           "as_orders", "as_real", "checked", "scalar"]
 
-__all__ = ["as_bool", "as_inputs", "as_int", "as_real", "check_arch", "scalar"]
+#: The estimators of sampled correlators (see :func:`nnqft.sample`).
+ESTIMATORS = ("plain", "conditional")
+#: Highest correlator order sampled or computed.
+MAX_ORDER = 8
 
 
 def scalar(value: Any) -> Any:
@@ -74,6 +85,7 @@ def as_real(
     value: Any,
     minimum: float | None = None,
     *,
+    maximum: float | None = None,
     positive: bool = False,
     allow_inf: bool = False,
 ) -> float:
@@ -85,8 +97,8 @@ def as_real(
         Argument name used in error messages.
     value : object
         An int, float, numpy real scalar or 0-d real array.
-    minimum : float, optional
-        Inclusive lower limit.
+    minimum, maximum : float, optional
+        Inclusive limits.
     positive : bool
         Require ``value > 0``.
     allow_inf : bool
@@ -115,6 +127,8 @@ def as_real(
         raise ValueError(f"{name} must be > 0, got {value!r}")
     if minimum is not None and out < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    if maximum is not None and out > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value!r}")
     return out
 
 
@@ -126,13 +140,43 @@ def as_bool(name: str, value: Any) -> bool:
     return bool(v)
 
 
-def check_arch(arch: Any, name: str = "arch") -> Architecture:
-    """Return ``arch`` if it is an :class:`~nnqft.Architecture`, else raise ``TypeError``."""
-    from .architecture import Architecture  # architecture.py uses this module's checks
+def as_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """Validate a choice argument: one of the strings ``choices``.
 
-    if not isinstance(arch, Architecture):
-        raise TypeError(f"{name} must be an nnqft.Architecture, got {type(arch).__name__}")
-    return arch
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a string.
+    ValueError
+        If it is not one of ``choices`` (the message lists them).
+    """
+    v = scalar(value)
+    if isinstance(v, np.str_):
+        v = str(v)
+    if not isinstance(v, str):
+        raise TypeError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    if v not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return v
+
+
+def as_orders(name: str, value: Any, maximum: int = MAX_ORDER) -> tuple[int, ...]:
+    """Validate correlator orders: an int or a non-empty sequence of ints in 1..``maximum``.
+
+    Returns the sorted distinct orders.  Each order follows :func:`as_int` (``4.5`` and
+    ``"4"`` are refused, not read as 4).
+    """
+    if np.ndim(value) == 0 and not isinstance(value, (str, bytes)):
+        value = (value,)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {value!r}")
+    values = [as_int(name, o) for o in value]
+    if not values:
+        raise ValueError(f"{name} must not be empty")
+    bad = [o for o in values if not 1 <= o <= maximum]
+    if bad:
+        raise ValueError(f"{name} must be >= 1 and <= {maximum}, got {bad}")
+    return tuple(sorted(set(values)))
 
 
 def as_inputs(x: Any, d_in: int, name: str = "x") -> NDArray[np.float64]:
@@ -178,3 +222,40 @@ def as_inputs(x: Any, d_in: int, name: str = "x") -> NDArray[np.float64]:
         raise ValueError(f"{name} must be finite (no NaN or inf), got {out[row, col]} at "
                          f"{name}[{row}, {col}]")
     return out
+
+
+def _sequence(name: str, value: Any) -> list[Any]:
+    """A sequence argument as a list (a str or a scalar is a ``TypeError``)."""
+    if isinstance(value, (str, bytes)) or np.ndim(value) == 0 or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a sequence, got {value!r}")
+    return list(value)
+
+
+def _optional(rule: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    return lambda name, value: None if value is None else rule(name, value)
+
+
+#: The arguments that mean the same thing wherever they appear, and their one check:
+#: ``checked(name, value)`` at the top of every public function that takes one.
+RULES: dict[str, Callable[[str, Any], Any]] = {
+    # a correlator order (Correlators.mean(n), exact(arch, x, order), ...)
+    "n": functools.partial(as_int, minimum=1, maximum=MAX_ORDER),
+    "order": functools.partial(as_int, minimum=1, maximum=MAX_ORDER),
+    "orders": as_orders,
+    # relative accuracy of a quadrature or an integrator
+    "rtol": functools.partial(as_real, positive=True, maximum=0.5),
+    # half-width of the vertex box; +inf where the integrals converge
+    "cutoff": functools.partial(as_real, positive=True, allow_inf=True),
+    # fixed covariance shrinkage intensity (None: estimated)
+    "cutoffs": lambda name, value: tuple(as_real(name, c, positive=True)
+                                         for c in _sequence(name, value)),
+    "shrinkage": _optional(functools.partial(as_real, minimum=0.0, maximum=1.0)),
+    "estimator": functools.partial(as_choice, choices=ESTIMATORS),
+    "connected": as_bool,
+    "max_rows": functools.partial(as_int, minimum=1),
+}
+
+
+def checked(name: str, value: Any) -> Any:
+    """``value`` checked (and normalised) by the rule of the argument ``name`` (:data:`RULES`)."""
+    return RULES[name](name, value)

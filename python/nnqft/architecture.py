@@ -14,10 +14,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ._validation import as_int, as_real
+from ._validation import as_choice, as_int, as_real
 from .spectral import Spectrum
 
-__all__ = ["ACTIVATIONS", "MAX_DEPTH", "MAX_DIMENSION", "WEIGHT_DISTS", "Architecture"]
+__all__ = ["ACTIVATIONS", "MAX_DEPTH", "MAX_DIMENSION", "VARY", "WEIGHT_DISTS", "Architecture",
+           "check_arch"]
 
 #: Activations the core implements.  ``gauss`` is the HMS Gauss-net
 #: ``exp(z - Var z)`` (exact variance), ``cos`` the random-Fourier-feature net whose
@@ -27,6 +28,10 @@ ACTIVATIONS = ("erf", "relu", "tanh", "linear", "gauss", "cos")
 #: Distributions of the weights (biases are always Gaussian, except the cos-net phase).
 #: ``sign``: constant magnitude with a random sign (cos-nets only).
 WEIGHT_DISTS = ("gaussian", "uniform", "sign")
+
+#: What :meth:`Architecture.scaled` may set: every sigma_w, the first's, the read-out's,
+#: every sigma_b.
+VARY = ("w", "w0", "w1", "b")
 
 # Activations that are only defined for the first hidden layer: their definition uses
 # the variance of a Gaussian pre-activation (gauss) or a uniform phase (cos), which
@@ -114,12 +119,8 @@ class Architecture:
     spectrum: Spectrum | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
-        if not isinstance(self.weight_dist, str) or self.weight_dist not in WEIGHT_DISTS:
-            raise ValueError(
-                f"weight_dist must be one of {WEIGHT_DISTS}, got {self.weight_dist!r}"
-            )
+        as_choice("activation", self.activation, ACTIVATIONS)
+        as_choice("weight_dist", self.weight_dist, WEIGHT_DISTS)
         set_ = object.__setattr__
         set_(self, "width", as_int("width", self.width, minimum=1, maximum=MAX_DIMENSION))
         set_(self, "d_in", as_int("d_in", self.d_in, minimum=1, maximum=MAX_DIMENSION))
@@ -198,6 +199,7 @@ class Architecture:
         ``vary`` is ``"w"`` (sigma_w of every layer), ``"w0"`` (first layer), ``"w1"``
         (read-out layer), or ``"b"`` (sigma_b of every layer).
         """
+        vary = as_choice("vary", vary, VARY)
         sw, sb = list(self.sigma_w_layers), list(self.sigma_b_layers)
         if vary == "w":
             sw = [sigma] * len(sw)
@@ -205,10 +207,8 @@ class Architecture:
             sw[0] = sigma
         elif vary == "w1":
             sw[-1] = sigma
-        elif vary == "b":
+        else:  # "b"
             sb = [sigma] * len(sb)
-        else:
-            raise ValueError(f"vary must be one of 'w', 'w0', 'w1', 'b', got {vary!r}")
         return self.replace(sigma_w=tuple(sw), sigma_b=tuple(sb))
 
     def to_dict(self) -> dict[str, Any]:
@@ -242,3 +242,10 @@ class Architecture:
             f"sigma_b={short(self.sigma_b_layers)}, weight_dist={self.weight_dist!r}"
             + ("" if self.spectrum is None else f", spectrum={self.spectrum!r}") + ")"
         )
+
+
+def check_arch(arch: Any, name: str = "arch") -> Architecture:
+    """Return ``arch`` if it is an :class:`Architecture`, else raise ``TypeError``."""
+    if not isinstance(arch, Architecture):
+        raise TypeError(f"{name} must be an nnqft.Architecture, got {type(arch).__name__}")
+    return arch

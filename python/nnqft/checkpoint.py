@@ -7,8 +7,10 @@ Because network i is a pure function of ``(seed, i)`` and accumulators merge
 bit-identically over any block-aligned split, the chunks on disk plus the chunks still
 to do give exactly the result of one uninterrupted run.
 
-A directory written by another configuration is refused with the differences named; a
-chunk file that cannot be read or fails its checksum is reported
+``config.json`` is the run plan's identity (:meth:`nnqft._plan.RunPlan.to_dict`).  A
+directory written by another configuration, or whose ``config.json`` was edited or is not
+one, is refused with the differences named; a chunk file that cannot be read, fails its
+checksum or holds other networks than its name says is reported
 (:class:`~nnqft.warnings.CheckpointWarning`), moved aside and recomputed, never merged.
 """
 
@@ -26,45 +28,22 @@ from typing import Any
 
 import numpy as np
 
-from .correlators import STATE_ARRAYS
+from .correlators import STATE_ARRAYS, Correlators
 from .io import dumps, read_npz, write_npz, write_text
 from .warnings import CheckpointWarning
 
-__all__ = ["Checkpoint", "run_config"]
+__all__ = ["Checkpoint"]
 
 CONFIG_FILE = "config.json"
 CHUNK_KIND = "checkpoint-chunk"
 _CHUNK_NAME = re.compile(r"^chunk-(\d+)-(\d+)\.npz$")
-#: Result metadata that records how a run went (time, machine), not what it computed.
-VOLATILE_META = ("wall_time", "threads", "kernel_path", "host", "ranges")
+#: Chunk files already reported as unusable but not moved aside (warned once a process).
+_REPORTED: set[Path] = set()
 
 
 def _normalised(value: Any) -> Any:
     """``value`` as it reads back from JSON (tuples -> lists, numpy -> Python)."""
     return json.loads(dumps(value, sort_keys=True))
-
-
-def run_config(states: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The configuration key of a run from the states of its results (one per grid point).
-
-    Everything in the states but the accumulated sums and :data:`VOLATILE_META`: the
-    architecture(s), inputs, orders, estimator, pilot shift, seed and Philox key, block
-    layout, and whatever else later versions record in the metadata (sampler, stream
-    version), so that any of them changing invalidates the checkpoint.
-    """
-    first = states[0]
-    config: dict[str, Any] = {
-        "state_version": first["version"],
-        "arch": [s["arch"] for s in states],
-        "x": np.asarray(first["x"]).tolist(),
-        "orders": list(first["orders"]),
-        "estimator": first["estimator"],
-        "shift": [np.asarray(s["shift"]).tolist() for s in states],
-    }
-    for name, value in first["meta"].items():
-        if name not in VOLATILE_META:
-            config[name] = value
-    return dict(_normalised(config))
 
 
 def _differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -126,13 +105,10 @@ class Checkpoint:
         config = _normalised(config)
         record = path / CONFIG_FILE
         if record.exists():
-            try:
-                stored = json.loads(record.read_text())
-            except (OSError, ValueError) as err:
-                raise ValueError(f"checkpoint {str(path)!r}: cannot read {CONFIG_FILE} "
-                                 f"({err}); use another directory") from None
+            stored = _read_config(path, record)
             # The pilot shift is derived from the rest, but on a machine with another
-            # kernel path it may differ in the last bit: the recorded one is the run's.
+            # kernel path it may differ in the last bit: the recorded one is the run's
+            # (the run plan checks that it differs from its own by rounding only).
             diff = _differences({**stored, "shift": None}, {**config, "shift": None})
             if diff:
                 raise ValueError(
@@ -188,13 +164,7 @@ class Checkpoint:
         if problem is None:
             return [dict(s, **{k: arrays[f"{i}:{k}"] for k in STATE_ARRAYS})
                     for i, s in enumerate(meta["states"])]
-        aside = path.with_name(f"{path.name}.{secrets.token_hex(3)}.corrupt")
-        try:
-            os.replace(path, aside)
-        except OSError:  # another process moved it first
-            pass
-        warnings.warn(f"checkpoint chunk {path} is corrupt ({problem}); moved to {aside.name} "
-                      "and recomputed", CheckpointWarning, stacklevel=2)
+        _move_aside(path, problem)
         return None
 
     def _problem(self, meta: dict[str, Any], arrays: dict[str, np.ndarray], start: int,
@@ -206,6 +176,53 @@ class Checkpoint:
             return f"holds networks {meta.get('start')}..{meta.get('stop')}, not its name's"
         if checksum != _checksum(meta, arrays):
             return "checksum mismatch"
+        states = meta.get("states")
+        if not isinstance(states, list) or not states:
+            return "holds no results"
+        for i, state in enumerate(states):  # what the states say they hold, and can they load
+            ranges = state.get("meta", {}).get("ranges") if isinstance(state, dict) else None
+            if ranges != [[start, stop]]:
+                return f"its contents cover networks {ranges!r}, not [{start}, {stop})"
+            Correlators.from_state(dict(state, **{k: arrays[f"{i}:{k}"] for k in STATE_ARRAYS}))
         return None
+
+
+def _move_aside(path: Path, problem: str) -> None:
+    """Rename an unusable chunk to ``*.corrupt`` and say so (once, if it cannot be moved)."""
+    aside = path.with_name(f"{path.name}.{secrets.token_hex(3)}.corrupt")
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:  # another process moved it first
+        return
+    except OSError as err:
+        if path not in _REPORTED:
+            _REPORTED.add(path)
+            warnings.warn(f"checkpoint chunk {path} is unusable ({problem}) and could not be "
+                          f"moved aside ({err}); it is ignored and its networks recomputed: "
+                          "delete it", CheckpointWarning, stacklevel=3)
+        return
+    warnings.warn(f"checkpoint chunk {path} is unusable ({problem}); moved to {aside.name} "
+                  "and recomputed", CheckpointWarning, stacklevel=3)
+
+
+def _read_config(directory: Path, record: Path) -> dict[str, Any]:
+    """The recorded run configuration, or a ``ValueError`` saying what is wrong with it."""
+    where = f"checkpoint {str(directory)!r}: {CONFIG_FILE}"
+    try:
+        stored = json.loads(record.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{where} cannot be read ({err}); use another directory") from None
+    if not isinstance(stored, dict):
+        raise ValueError(f"{where} holds a JSON {type(stored).__name__}, not the run "
+                         "configuration object nnqft writes: it was edited or is not a "
+                         "checkpoint; use another directory")
+    shift = stored.get("shift")
+    if not isinstance(shift, list) or not all(
+            isinstance(s, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                        for v in s) for s in shift):
+        raise ValueError(f"{where} has no valid pilot shift (\"shift\" must be a list of "
+                         f"lists of numbers, got {shift!r:.80}): it was edited; use another "
+                         "directory")
+    return stored
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._output import check_output, claim_output, with_suffix
+from ._validation import ESTIMATORS
 from .cli_spectral import add_shell_arguments, add_spectrum_arguments, run_shell_flow, spectrum_from
 
 __all__ = ["main", "build_parser"]
@@ -285,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="networks to sample; 1e5 reads as 100000")
     sample.add_argument("--orders", type=_ints, default=[2, 4, 6],
                         help="correlator orders, comma-separated (1 to 8)")
-    sample.add_argument("--estimator", default="plain", choices=["plain", "conditional"],
+    sample.add_argument("--estimator", default="plain", choices=ESTIMATORS,
                         help="plain: products of outputs (as the papers); conditional: "
                              "moments of the read-out's conditional Gaussian (smaller errors)")
     sample.add_argument("--start", type=_non_negative, default=0,
@@ -321,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "w1 the read-out's, b every sigma_b")
     flow.add_argument("--n-networks", type=_positive, default=20_000,
                       help="networks per sigma; 1e5 reads as 100000")
-    flow.add_argument("--estimator", default="conditional", choices=["plain", "conditional"],
+    flow.add_argument("--estimator", default="conditional", choices=ESTIMATORS,
                       help="as for 'nnqft sample'")
     _add_cutoff(flow, "")
     add_shell_arguments(flow)
@@ -420,7 +421,7 @@ def _short(value: Any) -> str:
 def _displays() -> dict[type, Callable[[Any, argparse.Namespace], str]]:
     """How ``nnqft show`` prints each result class, by exact type.
 
-    Every class of :func:`nnqft._result.result_classes` has an entry (a test checks it);
+    Every class of :func:`nnqft._load.result_classes` has an entry (a test checks it);
     a result of a type not listed is refused rather than printed by a guess.
     """
     from .correlators import Correlators
@@ -485,8 +486,8 @@ def _fit_text(fit: Any) -> str:
 
 def _load_correlators(path: Path) -> Any:
     """The :class:`nnqft.Correlators` of ``path``; any other result is a ValueError."""
+    from ._load import load
     from .correlators import Correlators
-    from .io import load
 
     corr = load(path)
     if not isinstance(corr, Correlators):
@@ -496,7 +497,7 @@ def _load_correlators(path: Path) -> Any:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .io import load
+    from ._load import load
 
     if args.result.suffix == ".json":  # the study's tables and provenance
         print("\n".join(_outline(json.loads(args.result.read_text(), parse_constant=_null))))

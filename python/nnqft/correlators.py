@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from . import _core, render
 from ._resources import check_accumulator
 from ._result import Result
+from ._validation import ESTIMATORS, checked
 from .architecture import Architecture
 from .io import json_record
 from .statistics import check_dense_size, jackknife_covariance, jackknife_errors
@@ -281,7 +282,8 @@ class Correlators(Result, kind="correlators"):
     # -- public estimates ------------------------------------------------------------
     def mean(self, n: int) -> FloatArray:
         """Estimate of the full correlator G^(n) on the order-``n`` tuples."""
-        return self._get(self._point, f"G{int(n)}", "correlator").copy()
+        n = checked("n", n)
+        return self._get(self._point, f"G{n}", "correlator").copy()
 
     def covariance(self, n: int) -> FloatArray:
         """Jackknife covariance between the tuples of ``mean(n)``.
@@ -289,14 +291,16 @@ class Correlators(Result, kind="correlators"):
         Emits :class:`~nnqft.warnings.UnreliableErrorWarning` when heavy tails make it
         untrustworthy (:meth:`reliable`).
         """
-        self._check_reliability(int(n))
+        n = checked("n", n)
+        self._check_reliability(n)
         replicas = self.replicas(n)
-        _check_covariance_size(replicas.shape[1], f"order-{int(n)}")
+        _check_covariance_size(replicas.shape[1], f"order-{n}")
         return jackknife_covariance(replicas)
 
     def stderr(self, n: int) -> FloatArray:
         """Jackknife standard error of each tuple of ``mean(n)`` (no covariance matrix)."""
-        self._check_reliability(int(n))
+        n = checked("n", n)
+        self._check_reliability(n)
         return jackknife_errors(self.replicas(n))
 
     def connected(self, n: int) -> tuple[FloatArray, FloatArray]:
@@ -307,16 +311,18 @@ class Correlators(Result, kind="correlators"):
         the uncertainty of the lower orders.  Conditional: sum over matchings of the
         joint cumulants of the empirical kernel (no large cancellation).
         """
-        value = self._get(self._point, f"K{int(n)}", "connected correlator").copy()
-        self._check_reliability(int(n))
+        n = checked("n", n)
+        value = self._get(self._point, f"K{n}", "connected correlator").copy()
+        self._check_reliability(n)
         err = jackknife_errors(self.replicas(n, connected=True))
         return value, err
 
     def connected_covariance(self, n: int) -> FloatArray:
         """Jackknife covariance between the tuples of ``connected(n)[0]``."""
-        self._check_reliability(int(n))
+        n = checked("n", n)
+        self._check_reliability(n)
         replicas = self.replicas(n, connected=True)
-        _check_covariance_size(replicas.shape[1], f"connected order-{int(n)}")
+        _check_covariance_size(replicas.shape[1], f"connected order-{n}")
         return jackknife_covariance(replicas)
 
     def replicas(self, n: int, connected: bool = False) -> FloatArray:
@@ -325,7 +331,8 @@ class Correlators(Result, kind="correlators"):
         Replicas of every order and of merged or sibling runs (same seed and block
         layout) share bins, so stacking them gives joint covariances.
         """
-        key = f"{'K' if connected else 'G'}{int(n)}"
+        n, connected = checked("n", n), checked("connected", connected)
+        key = f"{'K' if connected else 'G'}{n}"
         what = "connected correlator" if connected else "correlator"
         return self._get(self._replicas, key, what).copy()
 
@@ -393,7 +400,26 @@ class Correlators(Result, kind="correlators"):
         """
         return self._unreliable_reason(n) is None
 
+    def unresolved(self) -> str | None:
+        """Why this many networks cannot resolve the mean at all, or None.
+
+        Decided before sampling (:class:`nnqft._plan.RunPlan`) where the library knows
+        the distribution of the per-network kernel scale (Gauss-nets: log-normal); such
+        runs are refused unless ``allow_unresolved=True`` and then carry the verdict in
+        ``meta["unresolved"]``.  Merged runs with enough networks are resolved.
+        """
+        verdict = self.meta.get("unresolved")
+        if not isinstance(verdict, dict):
+            return None
+        needed = verdict.get("log10_networks_needed")
+        if isinstance(needed, (int, float)) and math.log10(self.n_networks) >= needed:
+            return None
+        return f"{self.n_networks} networks cannot resolve the mean: {verdict.get('reason')}"
+
     def _unreliable_reason(self, n: int) -> str | None:
+        unresolved = self.unresolved()
+        if unresolved is not None:
+            return unresolved
         alpha = self.tail_index()
         if alpha is not None and alpha <= n:
             return (f"the per-network kernel scale has a heavy tail (Hill tail index "
@@ -643,6 +669,8 @@ class Correlators(Result, kind="correlators"):
         max_rows : int
             Tuples shown per table.
         """
+        orders = None if orders is None else checked("orders", orders)
+        max_rows = checked("max_rows", max_rows)
         return render.text(self._tables(orders, max_rows))
 
     def _tables(self, orders: Sequence[int] | None = None,
@@ -656,6 +684,8 @@ class Correlators(Result, kind="correlators"):
                  + (f" (fewer than {MIN_BINS}: rough errors)" if self.n_bins < MIN_BINS else ""),
                  f"wall time {wall:.2f} s ({self.n_networks / wall:,.0f} networks/s on "
                  f"{m.get('threads', '?')} threads, kernels: {m.get('kernel_path', '?')})"]
+        if self.unresolved() is not None:
+            notes.append(f"UNRESOLVED, no order is a measurement: {self.unresolved()}")
         alpha = self.tail_index()
         if alpha is not None:
             notes.append(f"tail index of the kernel scale: {alpha:.2f} "
@@ -690,15 +720,18 @@ class Correlators(Result, kind="correlators"):
     # -- display ---------------------------------------------------------------------
     def summary(self, n: int, connected: bool = False, max_rows: int = 12) -> str:
         """Text table of one order's estimates with their standard errors."""
-        self._get(self._point, f"{'K' if connected else 'G'}{int(n)}", "correlator")
-        return render.text([self._table(int(n), connected, max_rows)])
+        n, connected = checked("n", n), checked("connected", connected)
+        max_rows = checked("max_rows", max_rows)
+        self._get(self._point, f"{'K' if connected else 'G'}{n}", "correlator")
+        return render.text([self._table(n, connected, max_rows)])
 
     def __repr__(self) -> str:
         failed = self._theory is not _NOT_CHECKED and self._theory is not None \
             and not self._theory.agrees  # shown once checked; repr computes nothing
+        flag = " UNRESOLVED (see unresolved())" if self.unresolved() is not None else ""
         return (
             f"<Correlators {self.estimator} orders={self.orders} k={self.k} "
-            f"n_networks={self.n_networks} {self.arch!r}"
+            f"n_networks={self.n_networks} {self.arch!r}{flag}"
             + (" NOT RELIABLE: contradicts the theory (see describe())" if failed else "")
             + ">"
         )
@@ -765,7 +798,7 @@ def _checked_state(state: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("corrupt correlator state: arch and meta must be mappings")
     arch = Architecture.from_dict(state["arch"])
     estimator = state["estimator"]
-    if estimator not in ("plain", "conditional"):
+    if estimator not in ESTIMATORS:
         raise ValueError(f"corrupt correlator state: unknown estimator {estimator!r}")
     orders_in = state["orders"]
     if not isinstance(orders_in, list) or not orders_in:

@@ -82,8 +82,8 @@ from . import theory as _theory
 from . import tuples as _tuples
 from ._resources import check_memory
 from ._result import Result
-from ._validation import as_inputs, as_int, check_arch
-from .architecture import Architecture
+from ._validation import as_inputs, as_int
+from .architecture import Architecture, check_arch
 
 __all__ = ["FiniteWidthTheory", "finite_width"]
 

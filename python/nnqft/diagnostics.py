@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_inputs
+from ._validation import as_choice, as_inputs, checked
 from .architecture import Architecture
 from .fit import CouplingFit, read_connected
 from .statistics import check_dense_size, hotelling_chi2, jackknife_errors
@@ -235,8 +235,7 @@ def predict_g6(
         ``chi2`` uses the jackknife covariance of measured minus predicted, which contains
         the measured covariance and the correlated uncertainty of the couplings.
     """
-    if quantity not in ("kappa6", "delta_g6", "g6"):
-        raise ValueError(f"quantity must be 'kappa6', 'delta_g6' or 'g6', got {quantity!r}")
+    quantity, rtol = as_choice("quantity", quantity, ("kappa6", "delta_g6", "g6")), checked("rtol", rtol)
     if set(fit.parameters) - {"u4", "u6"}:
         raise ValueError(f"G6 prediction needs local couplings (u4, u6), fit has {fit.parameters}")
     arch = arch if arch is not None else getattr(corr, "arch", None)

@@ -19,34 +19,18 @@ from __future__ import annotations
 import contextlib
 import importlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ._seeding import check_threads, require_fixed_seed
-from ._validation import as_int, check_arch
-from .architecture import Architecture
-from .checkpoint import Checkpoint, run_config
+from ._engine import core_hook, progress_counter, sample_range
+from ._plan import DEFAULT_CHUNK_SIZE, MAX_TASKS, RunPlan
+from ._seeding import check_threads
+from ._validation import as_int
+from .architecture import Architecture, check_arch
+from .checkpoint import Checkpoint
 from .correlators import Correlators
-from .sampling import (
-    check_arguments,
-    check_run_feasible,
-    core_hook,
-    progress_counter,
-    sample_grid,
-)
 
-__all__ = ["sample_dask", "sample_chunked", "connect", "DEFAULT_CHUNK_SIZE", "MAX_TASKS"]
-
-#: Most chunks a call may cut when its chunk size is below the default: chunk_size=32 for
-#: 10^6 networks made 31,250 tasks that took 213 s of scheduling against under a second
-#: of local work.  (At the default size any number of chunks is fine: they are submitted
-#: through a bounded window.)
-MAX_TASKS = 10_000
-
-#: Networks per chunk (per Dask task) unless told otherwise: 2**17 = 4096 blocks of 32, so
-#: each chunk is one node of the block tree and its state the smallest possible (one
-#: slot per jackknife bin; a chunk of 100000 networks ships ~3x more).
-DEFAULT_CHUNK_SIZE = 131_072
+__all__ = ["sample_dask", "run_chunked", "connect", "DEFAULT_CHUNK_SIZE", "MAX_TASKS"]
 
 Grid = list[Correlators]
 States = list[dict[str, Any]]
@@ -82,7 +66,7 @@ def sample_dask(
         Show a progress bar of the networks finished on the cluster.
     **kwargs :
         Passed to :func:`nnqft.sample` (orders, estimator, seed, start, block_size, n_bins,
-        sampler).
+        sampler, allow_unresolved).
 
     Returns
     -------
@@ -94,80 +78,44 @@ def sample_dask(
     threads_per_task = check_threads(threads_per_task, "threads_per_task")
     chunk_size = as_int("chunk_size", chunk_size, minimum=1)  # None is refused here
     check_arch(arch)
-    return sample_chunked([arch], x, n_networks, threads=threads_per_task, progress=progress,
-                          checkpoint=checkpoint, client=client, chunk_size=chunk_size,
-                          **kwargs)[0]
+    cluster = None if client is None else max(1, sum(client.nthreads().values()))
+    plan = RunPlan.build([arch], x, n_networks, threads=threads_per_task, checkpoint=checkpoint,
+                         chunk_size=chunk_size, cluster_threads=cluster, **kwargs)
+    return run_chunked(plan, progress, client)[0]
 
 
-def sample_chunked(
-    archs: Sequence[Architecture],
-    x: Any,
-    n_networks: int,
-    *,
-    threads: int | None = None,
-    progress: bool | Callable[[int], None] = False,
-    checkpoint: Any = None,
-    client: Any = None,
-    chunk_size: int | None = None,
-    **options: Any,
-) -> Grid:
-    """:func:`nnqft.sampling.sample_grid` in chunks, checkpointed and/or on Dask.
+def run_chunked(plan: RunPlan, progress: bool | Callable[[int], None] = False,
+                client: Any = None) -> Grid:
+    """Execute a chunked ``plan``: checkpointed and/or on Dask, merged exactly.
 
-    Arguments as for :func:`nnqft.sample` (``options``: orders, estimator, seed, start,
-    block_size, n_bins); ``sample(..., checkpoint=, client=, chunk_size=)`` calls this.
-    The result is bit-identical to the unchunked run.
+    The chunks of ``plan.chunk_size`` networks run one after the other here, or as Dask
+    tasks on ``client``; with ``plan.checkpoint`` the finished chunks are kept and a
+    rerun resumes.  The result is bit-identical to the unchunked run.
     """
-    seed, start = options.pop("seed", 0), options.pop("start", 0)  # each chunk has its own
-    require_fixed_seed(seed, checkpoint)  # before the seed becomes a fresh SeedSequence
-    run = check_arguments(archs, x, n_networks, seed=seed, start=start, threads=1 if client
-                          is not None and threads is None else threads, **options)
-    check_run_feasible(run, run.threads if client is None else  # the cluster's threads
-                       max(run.threads, sum(client.nthreads().values())))
-    start, n_networks, threads = run.start, run.n_networks, run.threads
-    chunk = _chunk_size(chunk_size, n_networks, run.block_size)
-    # every chunk's sample_grid call: the seed resolved once (every chunk needs its key)
-    common = dict(options, seed=run.seed, block_size=run.block_size)
-    # the run's configuration (pilot shifts, the checkpoint's identity), in milliseconds
-    probe = sample_grid(run.archs, run.x, min(run.block_size, n_networks), threads=1,
-                        start=start, **common)
+    chunk = plan.chunk_size if plan.chunk_size is not None else DEFAULT_CHUNK_SIZE
     store = None
-    if checkpoint is not None:
-        store = Checkpoint.open(checkpoint, run_config([c.state() for c in probe]))
-    stop = start + n_networks
+    if plan.checkpoint is not None:
+        store = Checkpoint.open(plan.checkpoint, plan.to_dict())
+        # the recorded pilot shift is the run's (recomputed elsewhere it may differ by
+        # rounding, and states of different shifts do not merge)
+        plan = plan.with_shifts(store.shift)
     t0 = time.perf_counter()
-    resumed, covered = _resume(store, start, stop, common["block_size"])
+    resumed, covered = _resume(store, plan.start, plan.stop, plan.block_size)
     done = sum(b - a for a, b in covered)
-    n_todo, todo = _chunks_to_do(_gaps(covered, start, stop), chunk)
-    spec = {"archs": [a.to_dict() for a in run.archs], "x": run.x, "threads": threads,
-            # the probe's pilot shift for every chunk: recomputed on a machine with another
-            # kernel path it may differ in the last bit, and such states refuse to merge
-            "shifts": [c.state()["shift"] for c in probe] if store is None else store.shift,
-            "common": common, "store": None if store is None else  # absolute: workers' cwd
-            (str(store.directory.resolve()), store.digest)}
-    with progress_counter(progress, n_networks, done) as counter:
+    n_todo, todo = _chunks_to_do(_gaps(covered, plan.start, plan.stop), chunk)
+    where = None if store is None else (str(store.directory.resolve()), store.digest)
+    with progress_counter(progress, plan.n_networks, done) as counter:
         if client is None or not n_todo:
-            computed = _run_local(spec, todo, counter)
+            computed = _run_local(plan, where, todo, counter)
         else:
-            computed = _run_dask(client, spec, todo, counter)
+            computed = _run_dask(client, plan, where, todo, counter)
     result = _merge(resumed, computed)
     assert result is not None  # todo is empty only when the checkpoint covers the run
     for corr in result:
-        corr.meta.update(wall_time=time.perf_counter() - t0, threads=threads, chunks={
+        corr.meta.update(wall_time=time.perf_counter() - t0, threads=plan.threads, chunks={
             "chunk_size": chunk, "computed": n_todo, "resumed_networks": done,
             "scheduler": None if client is None else str(client.scheduler.address)})
     return result
-
-
-def _chunk_size(chunk_size: Any, n_networks: int, block: int) -> int:
-    """The checked chunk size, rounded up to whole blocks."""
-    chunk = as_int("chunk_size", DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
-                   minimum=1)
-    n_tasks = -(-n_networks // chunk)
-    if n_tasks > MAX_TASKS and chunk < DEFAULT_CHUNK_SIZE:  # scheduling would dominate
-        raise ValueError(
-            f"chunk_size={chunk} cuts {n_networks} networks into {n_tasks} tasks (more "
-            f"than {MAX_TASKS}); use chunk_size >= {-(-n_networks // MAX_TASKS)}")
-    return -(-chunk // block) * block
 
 
 def _resume(store: Checkpoint | None, start: int, stop: int,
@@ -176,7 +124,8 @@ def _resume(store: Checkpoint | None, start: int, stop: int,
 
     A chunk is usable if it lies inside ``[start, stop)``, does not overlap a chunk
     already taken, starts on a block and ends on one (or at ``stop``), and passes its
-    checksum.
+    checks (:meth:`Checkpoint.load`).  Chunks outside this run's range are left alone
+    (another run over other networks may use them).
     """
     total: Grid | None = None
     covered: list[tuple[int, int]] = []
@@ -217,28 +166,25 @@ def _merge(total: Grid | None, part: Grid | None) -> Grid | None:
     return [t + p for t, p in zip(total, part, strict=True)]
 
 
-def _chunk(spec: dict[str, Any], a: int, b: int,
+def _chunk(plan: RunPlan, where: tuple[str, str] | None, a: int, b: int,
            progress: Callable[[int], None] | None = None) -> States:
-    """Sample networks ``[a, b)`` (or reload them from the checkpoint); their states."""
-    store = None if spec["store"] is None else Checkpoint(*spec["store"])
+    """Sample networks ``[a, b)`` of ``plan`` (or reload them from the checkpoint)."""
+    store = None if where is None else Checkpoint(*where)
     if store is not None:
         states = store.load(a, b)
         if states is not None:  # a task redone after its worker died: the file is there
             return states
-    archs = [Architecture.from_dict(d) for d in spec["archs"]]
-    corrs = sample_grid(archs, spec["x"], b - a, threads=spec["threads"],
-                        progress=progress or False, start=a, _shifts=spec["shifts"], **spec["common"])
-    states = [c.state() for c in corrs]
+    states = [c.state() for c in sample_range(plan, a, b, progress)]
     if store is not None:
         store.save(a, b, states)
     return states
 
 
-def _run_local(spec: dict[str, Any], todo: Iterable[tuple[int, int]],
+def _run_local(plan: RunPlan, where: tuple[str, str] | None, todo: Iterable[tuple[int, int]],
                counter: Any) -> Grid | None:
     total: Grid | None = None
     for a, b in todo:
-        states = _chunk(spec, a, b, core_hook(counter))
+        states = _chunk(plan, where, a, b, core_hook(counter))
         total = _merge(total, [Correlators.from_state(s) for s in states])
     return total
 
@@ -249,8 +195,8 @@ def _merge_states(left: States, right: States) -> States:
             for a, b in zip(left, right, strict=True)]
 
 
-def _run_dask(client: Any, spec: dict[str, Any], todo: Iterable[tuple[int, int]],
-              counter: Any) -> Grid:
+def _run_dask(client: Any, plan: RunPlan, where: tuple[str, str] | None,
+              todo: Iterable[tuple[int, int]], counter: Any) -> Grid:
     """Submit the chunks through a bounded window and reduce them on the workers.
 
     The reduction is a binary counter over the chunk index: chunk i is pushed at level
@@ -259,7 +205,7 @@ def _run_dask(client: Any, spec: dict[str, Any], todo: Iterable[tuple[int, int]]
     """
     as_completed = _dask().as_completed
     threads = max(1, sum(client.nthreads().values()))
-    window = max(4, 2 * threads // max(1, spec["threads"]))
+    window = max(4, 2 * threads // plan.threads)
     stack: list[tuple[int, Any]] = []
     sizes: dict[str, int] = {}
     running = as_completed()
@@ -267,7 +213,7 @@ def _run_dask(client: Any, spec: dict[str, Any], todo: Iterable[tuple[int, int]]
         for a, b in todo:
             while running.count() >= window:
                 _finished(next(running), sizes, counter)
-            fut = client.submit(_chunk, spec, a, b, pure=False)
+            fut = client.submit(_chunk, plan, where, a, b, pure=False)
             sizes[fut.key] = b - a
             running.add(fut)
             stack.append((0, fut))

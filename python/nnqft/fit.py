@@ -66,8 +66,8 @@ from numpy.typing import NDArray
 
 from . import render
 from ._result import Result
-from ._validation import as_inputs, check_arch
-from .architecture import Architecture
+from ._validation import as_inputs, checked
+from .architecture import Architecture, check_arch
 from .io import json_record, prefixed
 from .statistics import (
     FixedWeights,
@@ -548,8 +548,7 @@ def _prepare(
     weighting: str = "gls",
 ) -> _Prepared:
     check_arch(arch)
-    if shrinkage is not None and not 0.0 <= float(shrinkage) <= 1.0:
-        raise ValueError(f"shrinkage must be in [0, 1] or None, got {shrinkage!r}")
+    shrinkage = checked("shrinkage", shrinkage)
     if weighting not in ("gls", "kernel"):
         raise ValueError(f"weights must be 'gls' or 'kernel', got {weighting!r}")
     terms = _check_terms(terms)
@@ -689,6 +688,7 @@ def fit_couplings(
     The procedure (sequential u4 then u6, shrinkage, jackknife errors, the chi2) is
     described in the module docstring.  Convention: :data:`CONVENTION`.
     """
+    cutoff, rtol = checked("cutoff", cutoff), checked("rtol", rtol)
     prep = _prepare(corr, arch, x, terms, shrinkage, weights)
     return _fit(prep, cutoff, rtol)
 
@@ -846,7 +846,7 @@ def cutoff_scan(
     the data (physics.md §3.6, §7 item 12): it tests the vertex integral, not the
     network statistics.  The per-cutoff chi2 tests the constant-coupling hypothesis.
     """
-    lams = np.array([float(c) for c in cutoffs])
+    lams, rtol = np.array(checked("cutoffs", cutoffs)), checked("rtol", rtol)
     if len(lams) < 2 or len(np.unique(lams)) != len(lams) or not np.all(np.isfinite(lams)) \
             or np.any(lams <= 0):
         raise ValueError(f"cutoffs must be >= 2 distinct finite values > 0, got {cutoffs!r}")

@@ -26,11 +26,11 @@ from numpy.typing import NDArray
 from . import render
 from ._result import Result
 from ._seeding import require_fixed_seed, resolve_seed
-from ._validation import as_inputs, check_arch
-from .architecture import Architecture
+from ._validation import as_inputs
+from .architecture import Architecture, check_arch
 from .fit import CouplingFit, _check_terms, check_fit_size, fit_couplings, theory_connected
 from .io import json_record, prefixed
-from .sampling import sample, sample_grid
+from .sampling import build_plan, run
 from .statistics import jackknife_covariance, shrink
 from .vertex import check_cutoff
 
@@ -384,16 +384,18 @@ def sigma_flow(
     archs = [arch.scaled(vary, float(s)) for s in grid]
     for a in archs:  # every argument is checked before the sampling, not after it
         check_cutoff(a, cutoff)
-    scale = {"client": client, "chunk_size": chunk_size, "sampler": sampler}
+    options = {"estimator": estimator, "threads": threads, "sampler": sampler,
+               "chunk_size": chunk_size, "client": client}
     if common_random_numbers:  # one pass of the core: every network evaluated at every sigma
-        corrs = sample_grid(archs, xs, n_networks, orders, estimator, seed_sequence, threads,
-                            progress, checkpoint=checkpoint, **scale)
-    else:
+        plans = [build_plan(archs, xs, n_networks, orders, seed=seed_sequence,
+                            checkpoint=checkpoint, **options)]
+    else:  # an independent ensemble (spawned seed, own checkpoint) per sigma
         seeds = seed_sequence.spawn(len(grid))
-        corrs = [sample(a, xs, n_networks, orders, estimator, sd, threads, progress,
-                        checkpoint=None if checkpoint is None else Path(checkpoint) / f"sigma-{i}",
-                        **scale)
+        plans = [build_plan([a], xs, n_networks, orders, seed=sd, **options,
+                            checkpoint=None if checkpoint is None
+                            else Path(checkpoint) / f"sigma-{i}")
                  for i, (a, sd) in enumerate(zip(archs, seeds, strict=True))]
+    corrs = [c for plan in plans for c in run(plan, progress, client)]
     fits: list[CouplingFit] = [fit_couplings(c, a, xs, cutoff=cutoff, terms=terms)
                                for c, a in zip(corrs, archs, strict=True)]
     names = fits[0].parameters

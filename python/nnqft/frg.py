@@ -75,7 +75,7 @@ from scipy.integrate import solve_ivp
 
 from . import render
 from ._result import Result
-from ._validation import as_int, as_real
+from ._validation import as_choice, as_int, as_real
 from .io import json_record, prefixed
 from .warnings import NNQFTDeprecationWarning
 
@@ -142,9 +142,7 @@ def _renamed_scales(renamed: dict[str, Any], scale0: Any, scale_max: Any,
 
 
 def _check_truncation(truncation: Any) -> str:
-    if truncation not in TRUNCATIONS:
-        raise ValueError(f"truncation must be one of {tuple(TRUNCATIONS)}, got {truncation!r}")
-    return str(truncation)
+    return as_choice("truncation", truncation, tuple(TRUNCATIONS))
 
 
 def _couplings_vector(name: str, value: npt.ArrayLike, truncation: str) -> FloatArray:
@@ -930,8 +928,7 @@ def integrate_flow(
     if truncation is None:
         truncation = "phi6" if u6 is not None else "phi4"
     truncation = _check_truncation(truncation)
-    if method not in _STIFF_METHODS:
-        raise ValueError(f"method must be one of {_STIFF_METHODS}, got {method!r}")
+    method = as_choice("method", method, _STIFF_METHODS)
     rtol = as_real("rtol", rtol, positive=True)
     if not 100 * np.finfo(float).eps <= rtol < 1:
         raise ValueError(f"rtol must lie in [{100 * np.finfo(float).eps:.1e}, 1), got {rtol!r}")
@@ -1354,10 +1351,7 @@ def passive_comparison(
     PassiveComparison
         Arrays ready to be drawn together, plus the flow interpolated at the measured σ.
     """
-    if coupling not in flow.names:
-        raise ValueError(
-            f"coupling must be one of {flow.names} for a {flow.truncation} flow, got {coupling!r}"
-        )
+    coupling = as_choice("coupling", coupling, flow.names)  # the couplings of its truncation
     s, v, e = _measured_arrays(sigma, values, errors)
     finite = np.isfinite(flow.sigma)
     flow_sigma = flow.sigma[finite]

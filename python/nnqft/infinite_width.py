@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_inputs, as_int, check_arch
-from .architecture import Architecture
+from ._validation import as_inputs, as_int
+from .architecture import Architecture, check_arch
 from .correlators import Correlators
 from .statistics import jackknife_errors
 

@@ -1,9 +1,9 @@
 """Result files and JSON: ``.npz`` arrays plus a JSON metadata record, written atomically.
 
-Every file carries ``kind`` and ``format_version`` in its JSON record.  Each result class
-registers the loader of its own kind (:func:`register_loader`), so that :func:`load` can
-rebuild any result while this module imports no result class: dependencies point from
-the results to io, never back.
+Every file carries ``kind`` and ``format_version`` in its JSON record; :func:`nnqft.load`
+(above every result class) rebuilds the result of the file's kind.  This module imports
+no other nnqft module but :mod:`nnqft.warnings`: dependencies point from the results to
+io, never back.
 
 JSON has one encoder here (:func:`jsonable`, :func:`dumps`): numpy scalars and arrays
 become numbers and lists, NaN and infinities become ``null`` (JSON has neither), and the
@@ -19,31 +19,14 @@ import os
 import secrets
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_version", "dumps", "json_record", "jsonable", "load", "prefixed", "read_npz",
-           "register_loader", "write_npz", "write_text"]
-
-Loader = Callable[[dict[str, Any], Mapping[str, np.ndarray]], Any]
-_LOADERS: dict[str, Loader] = {}
-
-
-def register_loader(kind: str, loader: Loader) -> None:
-    """Teach :func:`load` to rebuild files of ``kind``.
-
-    Parameters
-    ----------
-    kind : str
-        The ``kind`` entry of the file's JSON record.
-    loader : callable
-        ``loader(metadata, arrays) -> result``; it checks ``format_version`` itself.
-    """
-    _LOADERS[kind] = loader
-
+__all__ = ["check_version", "dumps", "json_record", "jsonable", "open_npz", "prefixed",
+           "read_npz", "write_npz", "write_text"]
 
 def jsonable(value: Any) -> Any:
     """Convert ``value`` to JSON types: NaN and infinities become None.
@@ -199,7 +182,8 @@ class _Members(Mapping[str, np.ndarray]):
 
 
 @contextlib.contextmanager
-def _open_npz(path: Any) -> Iterator[tuple[dict[str, Any], Mapping[str, np.ndarray]]]:
+def open_npz(path: Any) -> Iterator[tuple[dict[str, Any], Mapping[str, np.ndarray]]]:
+    """Open a result file: its JSON record and its arrays, each read when asked for."""
     path = Path(path)
     if not path.exists() and path.with_name(path.name + ".npz").exists():
         path = path.with_name(path.name + ".npz")
@@ -240,7 +224,7 @@ def read_npz(path: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     ValueError naming the file.  (:func:`load` decompresses no array before the
     file's kind is known.)
     """
-    with _open_npz(path) as (meta, members):
+    with open_npz(path) as (meta, members):
         return meta, dict(members)
 
 
@@ -257,37 +241,3 @@ def check_version(kind: str, meta: Mapping[str, Any], supported: int) -> None:
     if version != supported:
         raise ValueError(f"unsupported {kind} format version {version!r} "
                          f"(this nnqft reads version {supported})")
-
-
-def load(path: Any) -> Any:
-    """Load any nnqft result file written by a result's ``save`` method.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The ``.npz`` file (the suffix may be omitted).
-
-    Returns
-    -------
-    Correlators, CouplingFit, CutoffScan, Flow, FRGFlow, ...
-        The object of the file's ``kind``.
-
-    Raises
-    ------
-    ValueError
-        If the file is not an nnqft result file or its kind or version is unknown.
-    """
-    with _open_npz(path) as (meta, arrays):
-        kind = meta.get("kind")
-        if isinstance(kind, str) and kind not in _LOADERS:  # its module is not imported yet
-            from ._result import result_classes
-
-            result_classes()
-        if not isinstance(kind, str) or kind not in _LOADERS:
-            raise ValueError(f"{path}: unknown result kind {kind!r}; known: {sorted(_LOADERS)}")
-        try:  # the kind is known before any array is decompressed
-            return _LOADERS[kind](meta, arrays)  # members are read as the loader asks
-        except KeyError as err:
-            raise ValueError(f"{path}: corrupt {kind} file, {err.args[0]!r} is missing") from None
-        except (TypeError, IndexError) as err:  # metadata of the wrong type or length
-            raise ValueError(f"{path}: corrupt {kind} file ({type(err).__name__}: {err})") from None

@@ -29,8 +29,8 @@ from numpy.typing import NDArray
 
 from . import _core
 from . import tuples as _tuples
-from ._validation import as_inputs, as_int, as_real, check_arch
-from .architecture import Architecture
+from ._validation import as_inputs, as_int, as_real
+from .architecture import Architecture, check_arch
 from .statistics import jackknife_errors
 
 __all__ = ["Reweighting", "quartic_reweighting"]
@@ -157,7 +157,7 @@ def quartic_reweighting(arch: Architecture, x: Any, box: float, n_networks: int 
     Cost: ``n_networks`` evaluations at ``k + nodes^d`` inputs (the core's ``evaluate``,
     one thread), in chunks of 4096 networks.
     """
-    from .sampling import _run_config, check_arguments
+    from .sampling import build_plan
     from .vertex import vertex_integral
 
     check_arch(arch)
@@ -175,9 +175,8 @@ def quartic_reweighting(arch: Architecture, x: Any, box: float, n_networks: int 
     n_bins = as_int("n_bins", n_bins, minimum=2, maximum=10**4)
     y, w = _box_rule(box, d, nodes)
     k = len(xs)
-    run = check_arguments([arch], np.concatenate([xs, y]), n_networks, orders=(2,),
-                          estimator="plain", seed=seed)
-    config = _run_config(run, arch, [])
+    config = build_plan([arch], np.concatenate([xs, y]), n_networks, (2,), "plain", seed,
+                        None, None).config
     t2, t4 = _tuples.tuples(k, 2), _tuples.tuples(k, 4)
     pairs = np.array([[_tuples.rank(t4[:, list(a)], k), _tuples.rank(t4[:, list(b)], k)]
                       for a, b in _tuples.matchings(4)])

@@ -30,8 +30,8 @@ from numpy.typing import NDArray
 
 from . import render
 from ._result import Result
-from ._validation import as_inputs, check_arch
-from .architecture import Architecture
+from ._validation import as_inputs
+from .architecture import Architecture, check_arch
 from .fit import CouplingFit, fit_couplings, fit_exact_like, theory_connected
 from .io import json_record, prefixed
 from .sampling import sample_grid

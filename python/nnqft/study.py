@@ -416,7 +416,7 @@ def _plot_couplings(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig,
 
 
 def _load_or_none(path: Path) -> Any:
-    from .io import load
+    from ._load import load
 
     return load(path) if path.exists() else None
 

@@ -45,8 +45,8 @@ from scipy import special
 
 from . import tuples as _tuples
 from ._resources import physical_memory
-from ._validation import as_bool, as_inputs, as_int, check_arch
-from .architecture import Architecture
+from ._validation import as_bool, as_inputs, as_int
+from .architecture import Architecture, check_arch
 from .quadrature import DEFAULT_NODES, composite, graded_edges, two_sided_unit_rule, unit_rule
 
 __all__ = ["kernel", "neuron_moment", "exact"]

@@ -65,12 +65,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from ._validation import as_inputs, as_int, as_real, check_arch
-from .architecture import Architecture
+from ._validation import as_choice, as_inputs, as_int, as_real, checked
+from .architecture import Architecture, check_arch
 from .quadrature import composite, tensor, unit_rule
 from .theory import kernel
 from .tuples import pair_index, rank, tuples, wick
-from .warnings import NNQFTWarning
+from .warnings import IntegrationWarning  # re-exported: it was defined here
 
 __all__ = [
     "IntegrationWarning",
@@ -100,10 +100,6 @@ _ORDERS = {0: (1,), 1: (16, 32, 64, 128), 2: (8, 16, 32, 64), 3: (4, 8, 16, 24)}
 _EXCHANGE_ORDERS = {0: (1,), 1: (8, 16, 32, 64), 2: (3, 4, 6, 8, 12), 3: (2, 3, 4, 6)}
 #: Half-width of the Gaussian window, in units of 1/sqrt(alpha): exp(-60) ~ 1e-26.
 _WINDOW = math.sqrt(60.0)
-
-
-class IntegrationWarning(NNQFTWarning):
-    """A quadrature stopped at its node budget before reaching the requested accuracy."""
 
 
 # -- public ----------------------------------------------------------------------------
@@ -174,7 +170,7 @@ def vertex_integral(
         If the integral diverges (``cutoff = inf`` with a ``K_EFT`` that does not decay)
         or the forced method does not apply to ``arch``.
     """
-    return _tuple_integral(arch, x, order, cutoff, method, rtol, moment=False)
+    return _tuple_integral(arch, x, order, cutoff, method, checked("rtol", rtol), moment=False)
 
 
 def moment_integral(
@@ -192,7 +188,7 @@ def moment_integral(
     response to a position-dependent quartic coupling ``u4 + d2 |y|^2``.  Parameters and
     return value as in :func:`vertex_integral`.
     """
-    return _tuple_integral(arch, x, order, cutoff, method, rtol, moment=True)
+    return _tuple_integral(arch, x, order, cutoff, method, checked("rtol", rtol), moment=True)
 
 
 def _tuple_integral(arch: Architecture, x: Any, order: int, cutoff: float,
@@ -246,6 +242,7 @@ def exchange_integral(
     ``_MAX_EXCHANGE_NODES`` nodes and warns (:class:`IntegrationWarning`) if that is not
     enough for ``rtol``, which can happen for ``d_in = 3`` without a closed form.
     """
+    rtol = checked("rtol", rtol)
     xs, lam, how = _prepare(arch, x, cutoff, method)
     t3 = tuples(len(xs), 3)
     if how == "gaussian":
@@ -262,9 +259,7 @@ def _prepare(
     check_arch(arch)
     xs = as_inputs(x, arch.d_in)
     lam = as_real("cutoff", cutoff, positive=True, allow_inf=True)
-    how = integration_method(arch) if method is None else method
-    if how not in METHODS:
-        raise ValueError(f"method must be one of {METHODS} or None, got {method!r}")
+    how = integration_method(arch) if method is None else as_choice("method", method, METHODS)
     if how == "gaussian" and _gaussian_parameters(arch) is None:
         raise ValueError(
             "the gaussian closed form needs a gauss or cos net with gaussian first-layer "

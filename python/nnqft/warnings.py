@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["CheckpointWarning", "FewBinsWarning", "NNQFTDeprecationWarning", "NNQFTWarning",
-           "UnreliableErrorWarning"]
+__all__ = ["CheckpointWarning", "FewBinsWarning", "IntegrationWarning",
+           "NNQFTDeprecationWarning", "NNQFTWarning", "UnreliableErrorWarning"]
 
 
 class NNQFTWarning(RuntimeWarning):
@@ -24,3 +24,7 @@ class NNQFTDeprecationWarning(NNQFTWarning, DeprecationWarning):
 
 class CheckpointWarning(NNQFTWarning):
     """A checkpoint chunk file that could not be used (corrupt or truncated): it is recomputed."""
+
+
+class IntegrationWarning(NNQFTWarning):
+    """A quadrature stopped at its node budget before reaching the requested accuracy."""
