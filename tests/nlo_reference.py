@@ -409,7 +409,7 @@ def reference_nlo(activation, sigma_w, sigma_b, x, *, resolution=1.0):
     depth = len(sw) - 1
     if activation == "relu":
         c = _ray_scales(xs, sb)
-        s1 = sw[0] ** 2 * float(xs[0] @ xs[0]) / d_in
+        s1 = sb[0] ** 2 + sw[0] ** 2 * float(xs[0] @ xs[0]) / d_in
         s, state = _chain(lambda l, kern: _relu_scalar_layer_data(kern[0, 0], sw[l], sb[l]), np.array([[s1]]), depth)
         one = _dense_state(s, state, 1)
         cc = [np.ones(())]
@@ -477,6 +477,63 @@ def kappa4(ref, width):
 def kappa6(ref, width):
     """Connected six-point function ``sum_15 U/N^2`` (dense, to O(1/N^3))."""
     return sum_over_pairings(ref["U"], 6) / width**2
+
+
+# -- comparison with the sampler ------------------------------------------------------------------
+def on_tuples(dense, n):
+    """Values of a dense (k,)*n array on the sorted tuples of :func:`nnqft.tuples.tuples`."""
+    from nnqft.tuples import tuples
+
+    return np.array([dense[tuple(t)] for t in tuples(dense.shape[0], n)])
+
+
+def nlo_targets(ref):
+    """What N^2 x (sampled - leading theory) tends to, on the tuples of orders 2, 4, 6.
+
+    ``"G2"``: K2;  ``"K4"``: sum_3 W (the conditional estimator's connected(4) is exactly
+    sum_3 Cov C);  ``"K6"``: sum_15 U (its connected(6) is exactly sum_15 kappa3 C).
+    """
+    return {"G2": on_tuples(ref["K2"], 2), "K4": on_tuples(sum_over_pairings(ref["W"], 4), 4),
+            "K6": on_tuples(sum_over_pairings(ref["U"], 6), 6)}
+
+
+def sampled_remainders(corr, ref):
+    """``N^2 (sampled - leading theory)`` with jackknife errors, per order, on the tuples.
+
+    ``corr``: conditional-estimator correlators of orders (2, 4, 6) at width N.  Returns
+    ``{"G2": (value, err), "K4": ..., "K6": ...}``, each tending to :func:`nlo_targets` as
+    N grows, up to O(1/N).
+    """
+    if corr.estimator != "conditional":
+        raise ValueError("the remainders need the conditional estimator (connected(n) = sums of cumulants of C)")
+    n = corr.arch.width
+    g2, e2 = corr.mean(2), corr.stderr(2)
+    k4, e4 = corr.connected(4)
+    k6, e6 = corr.connected(6)
+    lead2 = on_tuples(ref["K"] + ref["K1"] / n, 2)
+    lead4 = on_tuples(sum_over_pairings(ref["V"], 4), 4) / n
+    return {"G2": (n**2 * (g2 - lead2), n**2 * e2), "K4": (n**2 * (k4 - lead4), n**2 * e4),
+            "K6": (n**2 * k6, n**2 * e6)}
+
+
+def fit_inverse_width(widths, values, errors, terms=2):
+    """Weighted least squares ``y(N) = A + B/N (+ C/N^2)`` for each column.
+
+    ``values, errors``: shape (len(widths), T).  Returns ``coef`` (terms, T), ``err``
+    (terms, T) and ``chi2`` (T,) with ``len(widths) - terms`` degrees of freedom.
+    """
+    inv = 1.0 / np.asarray(widths, dtype=float)
+    design = np.stack([inv**j for j in range(terms)], axis=1)
+    values, errors = np.atleast_2d(values), np.atleast_2d(errors)
+    coef, err, chi2 = [], [], []
+    for y, e in zip(values.T, errors.T, strict=True):
+        a = design / e[:, None]
+        cov = np.linalg.inv(a.T @ a)
+        c = cov @ (a.T @ (y / e))
+        coef.append(c)
+        err.append(np.sqrt(np.diag(cov)))
+        chi2.append(float(np.sum(((design @ c - y) / e) ** 2)))
+    return np.array(coef).T, np.array(err).T, np.array(chi2)
 
 
 #: Cases of the convergence check (``python tests/nlo_reference.py``).

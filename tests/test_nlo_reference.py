@@ -1,0 +1,229 @@
+"""Validation of the independent 1/N^2 reference (tests/nlo_reference.py), and the library
+against it.
+
+Exact anchors (the product structure of ReLU and linear nets on a ray), depth 1 against
+nnqft's exact finite-width theory, the leading order against the independent LO reference,
+physics-deep.md's check values, the Gram-chain sampler at small widths (the ground truth),
+and ``nnqft.finite_width(arch, x, order=2)``.
+"""
+
+import inspect
+import itertools
+import math
+
+import numpy as np
+import pytest
+from deep_reference import reference_finite_width
+from nlo_reference import (
+    fit_inverse_width,
+    kappa4,
+    kappa6,
+    nlo_targets,
+    on_tuples,
+    pairs,
+    reference_nlo,
+    sampled_remainders,
+)
+
+import nnqft
+
+
+# -- the library's order-2 theory, in one place ------------------------------------------
+#: Accessors of nnqft.finite_width(arch, x, order=2) for the 1/N^2 quantities, and the layout
+#: each returns: "matrix" (k, k) like kernel(), "pairs2" (P, P) like vertex(), "pairs3"
+#: (P, P, P) on sorted pairs.  Adapt names here (and only here) if the library differs.
+LIBRARY_ACCESSORS = {
+    "K": ("kernel", "matrix"),
+    "K1": ("kernel_correction", "matrix"),
+    "V": ("vertex", "pairs2"),
+    "K2": ("kernel_correction2", "matrix"),
+    "W": ("vertex_correction", "pairs2"),
+    "U": ("cubic_vertex", "pairs3"),
+}
+
+
+def library_has_order2():
+    return "order" in inspect.signature(nnqft.finite_width).parameters
+
+
+def library_nlo(arch, x):
+    """The library's K, K1, K2, V, W, U as dense arrays (the layout of reference_nlo)."""
+    theory = nnqft.finite_width(arch, x, order=2)
+    k = np.atleast_2d(np.asarray(x, dtype=float).T).T.shape[0]
+    from nnqft.tuples import pair_index
+
+    pidx = pair_index(k)
+    out = {}
+    for name, (method, layout) in LIBRARY_ACCESSORS.items():
+        if not hasattr(theory, method):
+            raise AttributeError(
+                f"FiniteWidthTheory has no {method}() for {name}: adapt LIBRARY_ACCESSORS at the top "
+                f"of {__file__}"
+            )
+        value = np.asarray(getattr(theory, method)())
+        if layout == "matrix":
+            out[name] = value
+        else:
+            dims = 2 if layout == "pairs2" else 3
+            out[name] = value[tuple(np.ix_(*([pidx.ravel()] * dims)))].reshape((k,) * (2 * dims))
+    return out, theory
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def outer(*arrays):
+    out = arrays[0]
+    for a in arrays[1:]:
+        out = np.multiply.outer(out, a)
+    return out
+
+
+def assert_rel(actual, expected, rtol):
+    scale = np.max(np.abs(expected))
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=rtol * scale)
+
+
+X3 = np.array([[-0.5], [0.3], [0.9]])
+X2 = np.array([[0.5, -0.2], [-0.3, 0.8]])
+
+
+# -- exact anchors: ReLU and linear nets on a ray -----------------------------------------------
+@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+@pytest.mark.parametrize("x", [[0.8], [[0.3], [1.0], [2.5]]], ids=["k=1", "ray k=3"])
+def test_relu_on_a_ray(depth, x):
+    """Per layer |z|^2 is multiplied by m = (2/N) sum xi^2 1{xi > 0}: E m^2 = 1 + 5/N,
+    E m^3 = (1 + 4/N)(1 + 11/N), so V = 5L, W = 25 L(L-1)/2, U = 44L + 75 L(L-1) (in units
+    of K), K1 = K2 = 0."""
+    ref = reference_nlo("relu", [1.7] * (depth + 1), [0.0] * (depth + 1), x)
+    kern = ref["K"]
+    np.testing.assert_allclose(ref["V"] / outer(kern, kern), 5 * depth, rtol=1e-12)
+    np.testing.assert_allclose(ref["W"] / outer(kern, kern), 12.5 * depth * (depth - 1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ref["U"] / outer(kern, kern, kern), 44 * depth + 75 * depth * (depth - 1),
+                               rtol=1e-12)
+    assert np.all(ref["K1"] == 0) and np.all(ref["K2"] == 0)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_linear_on_a_ray(depth):
+    """Linear, sigma_b = 0: m = chi^2_N / N, E m^2 = 1 + 2/N, E m^3 = (1 + 2/N)(1 + 4/N), so
+    W = 2 L(L-1), U = 8L + 12 L(L-1) in units of K; through the full k = 3 pair tensors."""
+    x = np.array([[0.4], [-1.0], [2.0]])
+    ref = reference_nlo("linear", [1.3] * (depth + 1), [0.0] * (depth + 1), x)
+    kern = ref["K"]
+    np.testing.assert_allclose(ref["W"] / outer(kern, kern), 2 * depth * (depth - 1), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ref["U"] / outer(kern, kern, kern), 8 * depth + 12 * depth * (depth - 1),
+                               rtol=1e-10)
+    assert np.max(np.abs(ref["K1"])) == 0 and np.max(np.abs(ref["K2"])) == 0
+
+
+def linear_cumulants_exact(sw, sb, s1):
+    """E C, Var C, kappa3 C of a one-input linear net, exactly, as polynomials in eps = 1/N.
+
+    G' = sb^2 + sw^2 G m with m = chi^2_N / N independent of G: the raw moments of G' are
+    binomial sums of those of G times E m^i = prod_(j<i) (1 + 2j eps).
+    """
+    P = np.polynomial.Polynomial
+    moments = [P([1.0]), P([s1]), P([s1**2]), P([s1**3])]
+    em = [P([1.0]), P([1.0]), P([1.0, 2.0]), P([1.0, 2.0]) * P([1.0, 4.0])]
+    for w2, b2 in zip(np.square(sw[1:]), np.square(sb[1:]), strict=True):
+        moments = [sum((math.comb(j, i) * b2 ** (j - i) * w2**i * moments[i] * em[i] for i in range(j + 1)),
+                       P([0.0])) for j in range(4)]
+    m1, m2, m3 = moments[1:]
+    return m1, m2 - m1**2, m3 - 3 * m2 * m1 + 2 * m1**3
+
+
+def test_linear_with_biases_exact_expansion():
+    """One input, linear, sigma_b != 0 per layer: the coefficients of eps = 1/N and eps^2 of
+    the exact finite-N cumulants of C are K1, K2, V, W, U."""
+    sw, sb = [1.1, 0.9, 1.3, 0.8], [0.4, 0.7, 0.2, 0.5]
+    s1 = sb[0] ** 2 + sw[0] ** 2 * 0.6**2
+    ref = {q: v.ravel()[0] for q, v in reference_nlo("linear", sw, sb, [0.6]).items()}
+    mean, var, kappa3 = (np.pad(c.coef, (0, 4))[:3] for c in linear_cumulants_exact(sw, sb, s1))
+    np.testing.assert_allclose(mean, [ref["K"], ref["K1"], ref["K2"]], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(var, [0.0, ref["V"], ref["W"]], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(kappa3, [0.0, 0.0, ref["U"]], rtol=1e-12, atol=1e-14)
+    assert ref["U"] > 0.1 and ref["W"] > 0.1  # not a trivially zero check
+
+
+# -- depth 1: the exact finite-width theory -------------------------------------------------------
+@pytest.mark.parametrize(
+    "activation, x, sigma_b0",
+    [("erf", X3, 0.4), ("tanh", X3, 0.4), ("linear", X3, 0.4), ("erf", X2, 0.3), ("tanh", [0.7], 0.2),
+     ("relu", [0.7], 0.3), ("erf", X3, 0.0)],
+)
+def test_depth1_matches_exact(activation, x, sigma_b0):
+    """Depth 1: U = sigma(K^1), W = K2 = K1 = 0; sum_15 U/N^2 is the exact kappa6 and
+    sum_3 V/N the exact kappa4 (nnqft.exact's own closed forms and quadratures)."""
+    width, sw, sb = 7, [1.3, 1.7], [sigma_b0, 0.2]
+    ref = reference_nlo(activation, sw, sb, x)
+    xs = np.asarray(x, dtype=float).reshape(len(x), -1)
+    arch = nnqft.Architecture(activation, width=width, d_in=xs.shape[1], depth=1, sigma_w=sw, sigma_b=sb)
+    for n, ours in ((4, kappa4(ref, width)), (6, kappa6(ref, width))):
+        exact = nnqft.exact(arch, xs, order=n, connected=True)
+        tol = 1e-7 if activation == "tanh" else 1e-9
+        assert_rel(on_tuples(ours, n), exact, tol)
+    for name in ("K1", "K2", "W"):
+        assert np.all(ref[name] == 0)
+
+
+# -- the leading order against the independent LO reference; physics-deep.md's values -------------
+@pytest.mark.parametrize("activation, x", [("erf", X3), ("tanh", X2)])
+def test_leading_order_matches_deep_reference(activation, x):
+    """K, K1, V from a different machinery (Richardson finite differences along V's
+    eigen-directions, tests/deep_reference.py)."""
+    sw, sb = [1.4, 1.2, 1.6], [0.3, 0.5, 0.2]
+    ref = reference_nlo(activation, sw, sb, x)
+    kern, k1, v = reference_finite_width(activation, sw, sb, x)
+    assert_rel(ref["K"], kern, 1e-12)
+    assert_rel(ref["K1"], k1, 1e-7)
+    assert_rel(ref["V"], v, 1e-9)
+
+
+def test_erf_check_values():
+    """erf, x = 0.8, sigma_w = 1.5, sigma_b = 0.3 everywhere, L = 3: §3's K, K1, V and §5's
+    finite-difference sanity values of K2, W, U (to the digits given there)."""
+    ref = {q: v.ravel()[0] for q, v in reference_nlo("erf", [1.5] * 4, [0.3] * 4, [0.8]).items()}
+    assert round(ref["K"], 5) == 1.22962
+    assert round(ref["K1"], 4) == -0.1388
+    assert round(ref["V"], 4) == 0.7241
+    assert round(ref["K2"], 3) == -0.098
+    assert round(ref["W"], 3) == 0.028
+    assert round(ref["U"], 4) == 0.0075
+
+
+def test_symmetries():
+    """W and V symmetric under pair swaps and within pairs; U under all pair permutations."""
+    ref = reference_nlo("tanh", [1.2, 1.5, 1.1], [0.2, 0.4, 0.3], X3)
+    for name in ("V", "W"):
+        t = ref[name]
+        assert_rel(t, t.transpose(2, 3, 0, 1), 1e-14)
+        assert_rel(t, t.transpose(1, 0, 2, 3), 1e-14)
+    u = ref["U"]
+    for perm in itertools.permutations(range(3)):
+        axes = [ax for p in perm for ax in (2 * p, 2 * p + 1)]
+        assert_rel(u, u.transpose(axes), 1e-14)
+    assert_rel(u, u.transpose(1, 0, 2, 3, 4, 5), 1e-14)
+
+
+def test_pairs_and_errors():
+    assert pairs(2) == [(0, 0), (0, 1), (1, 1)]
+    with pytest.raises(ValueError, match="ray"):
+        reference_nlo("relu", [1.0] * 3, [0.1] * 3, [[0.5], [1.0]])
+    with pytest.raises(ValueError, match="1 <= k <= 3"):
+        reference_nlo("erf", [1.0] * 3, [0.1] * 3, np.ones((4, 1)))
+    with pytest.raises(ValueError, match="activation"):
+        reference_nlo("gauss", [1.0] * 3, [0.1] * 3, [0.5])
+
+
+# -- the sampler: the ground truth ------------------------------------------------------------------
+def sampled_fit(activation, sw, sb, depth, x, widths, n_networks, seed, terms):
+    ref = reference_nlo(activation, [sw] * (depth + 1), [sb] * (depth + 1), x)
+    rows = {q: ([], []) for q in ("G2", "K4", "K6")}
+    for width in widths:
+        arch = nnqft.Architecture(activation, width=width, depth=depth, sigma_w=sw, sigma_b=sb)
+        corr = nnqft.sample(arch, x, n_networks, orders=(2, 4, 6), estimator="conditional",
+                            seed=[seed, width], threads=2, sampler="gram")
+        for q, (val, err) in sampled_remainders(corr, ref).items():
+            rows[q][0].append(val)
+            rows[q][1].append(err)
+    fits = {q: fit_inverse_width(widths, np.array(v), np.array(e), terms) for q, (v, e) in rows.items()}
+    return fits, nlo_targets(ref)
