@@ -38,6 +38,7 @@ import math
 from collections import defaultdict
 
 import numpy as np
+from deep_reference import _check_inputs as _check_lo_inputs
 from numpy.polynomial import polynomial as npoly
 from scipy import special
 
@@ -341,28 +342,18 @@ def _propagate(state, f, tau, sigma3):
 
 # -- the network -------------------------------------------------------------------------------
 def _check_inputs(activation, sigma_w, sigma_b, x, resolution):
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    sw = np.asarray(sigma_w, dtype=float).ravel()
-    sb = np.asarray(sigma_b, dtype=float).ravel()
-    if len(sw) < 2 or len(sb) != len(sw):
-        raise ValueError(f"sigma_w and sigma_b need depth + 1 >= 2 values each, got {len(sw)} and {len(sb)}")
-    if not (np.all(np.isfinite(sw)) and np.all(np.isfinite(sb)) and np.all(sw >= 0) and np.all(sb >= 0)):
-        raise ValueError(f"sigma_w and sigma_b must be finite and >= 0, got {sw} and {sb}")
-    if not resolution > 0:
-        raise ValueError(f"resolution must be > 0, got {resolution!r}")
-    xs = np.asarray(x, dtype=float)
-    if xs.ndim == 1:
-        xs = xs[:, None]
-    if xs.ndim != 2 or not 1 <= xs.shape[0] <= 3 or xs.shape[1] < 1 or not np.all(np.isfinite(xs)):
-        raise ValueError(f"x must be a finite array of shape (k, d_in) with 1 <= k <= 3, got shape {np.shape(x)}")
+    """The LO reference's argument checks (same conventions), and at most three inputs."""
+    sw, sb, xs = _check_lo_inputs(activation, sigma_w, sigma_b, x, resolution, 0.1, 4)
+    if not 1 <= xs.shape[0] <= 3:
+        raise ValueError(f"this reference takes 1 <= k <= 3 inputs, got shape {np.shape(x)}")
     return sw, sb, xs
 
 
 def _ray_scales(xs, sb):
     """``c`` with ``x_a = c_a x_0`` (all c_a > 0), or an error: ReLU's supported geometry."""
     c = np.linalg.norm(xs, axis=1) / np.linalg.norm(xs[0])
-    on_ray = np.linalg.norm(xs[0]) > 0 and np.allclose(xs, np.outer(c, xs[0]), rtol=0, atol=1e-14 * np.abs(xs).max())
+    tol = 1e-14 * np.abs(xs).max()
+    on_ray = np.linalg.norm(xs[0]) > 0 and np.allclose(xs, np.outer(c, xs[0]), rtol=0, atol=tol)
     if not (len(xs) == 1 or (on_ray and np.all(sb == 0))):
         raise ValueError(
             "relu is supported for one input, or for inputs on a ray (positive multiples of one "
@@ -410,7 +401,8 @@ def reference_nlo(activation, sigma_w, sigma_b, x, *, resolution=1.0):
     if activation == "relu":
         c = _ray_scales(xs, sb)
         s1 = sb[0] ** 2 + sw[0] ** 2 * float(xs[0] @ xs[0]) / d_in
-        s, state = _chain(lambda l, kern: _relu_scalar_layer_data(kern[0, 0], sw[l], sb[l]), np.array([[s1]]), depth)
+        s, state = _chain(lambda i, kern: _relu_scalar_layer_data(kern[0, 0], sw[i], sb[i]), np.array([[s1]]),
+                          depth)
         one = _dense_state(s, state, 1)
         cc = [np.ones(())]
         for _ in range(6):
@@ -418,7 +410,7 @@ def reference_nlo(activation, sigma_w, sigma_b, x, *, resolution=1.0):
         return {name: val.reshape(()) * cc[val.ndim] for name, val in one.items()}
     kern1 = sb[0] ** 2 + sw[0] ** 2 * (xs @ xs.T) / d_in
     kern, state = _chain(
-        lambda l, kern: _smooth_layer_data(activation, kern, sw[l], sb[l], resolution), kern1, depth
+        lambda i, kern: _smooth_layer_data(activation, kern, sw[i], sb[i], resolution), kern1, depth
     )
     return _dense_state(kern, state, k)
 
@@ -505,7 +497,8 @@ def sampled_remainders(corr, ref):
     N grows, up to O(1/N).
     """
     if corr.estimator != "conditional":
-        raise ValueError("the remainders need the conditional estimator (connected(n) = sums of cumulants of C)")
+        raise ValueError("the remainders need the conditional estimator (connected(n) = sums of "
+                         "cumulants of C)")
     n = corr.arch.width
     g2, e2 = corr.mean(2), corr.stderr(2)
     k4, e4 = corr.connected(4)
