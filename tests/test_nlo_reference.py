@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from deep_reference import reference_finite_width
 from nlo_reference import (
+    _smooth_layer_data,
     fit_inverse_width,
     kappa4,
     kappa6,
@@ -188,6 +189,49 @@ def test_erf_check_values():
     assert round(ref["K2"], 3) == -0.098
     assert round(ref["W"], 3) == 0.028
     assert round(ref["U"], 4) == 0.0075
+
+
+def _bump(kern, pair, h):
+    """Move the upper-triangle parameter ``pair`` of a symmetric matrix: (e, f) and (f, e)."""
+    e, f = pair
+    out = kern.copy()
+    out[e, f] += h
+    if e != f:
+        out[f, e] += h
+    return out
+
+
+@pytest.mark.parametrize("activation", ["erf", "tanh"])
+def test_price_derivatives_are_consistent(activation):
+    """Each derivative tensor of F and tau (Price's theorem, symbolic) equals the central
+    difference of the one below it, computed at moved kernels (Richardson, h and h/2; they
+    agree to ~1e-11); the
+    mean map itself equals erf's arcsin closed form."""
+    kern = np.array([[0.9, 0.3], [0.3, 1.2]])
+    prs = pairs(2)
+
+    def data(k):
+        f, tau, _ = _smooth_layer_data(activation, k, 1.3, 0.2, 1.0)
+        return f, tau
+
+    f, tau = data(kern)
+    h = 1e-3
+    moved = {(s, sign * hh): data(_bump(kern, prs[s], sign * hh))
+             for s in range(len(prs)) for sign in (1, -1) for hh in (h, h / 2)}
+
+    def fd(which, order, s):
+        d = {hh: (moved[(s, hh)][which][order] - moved[(s, -hh)][which][order]) / (2 * hh)
+             for hh in (h, h / 2)}
+        return d[h / 2] + (d[h / 2] - d[h]) / 3
+
+    for which, tensors in ((0, f), (1, tau)):
+        for order in range(len(tensors) - 1):
+            numeric = np.stack([fd(which, order, s) for s in range(len(prs))], axis=-1)
+            assert_rel(tensors[order + 1], numeric, 1e-10)
+    if activation == "erf":
+        g = [2 / np.pi * np.arcsin(2 * kern[a, b] / np.sqrt((1 + 2 * kern[a, a]) * (1 + 2 * kern[b, b])))
+             for a, b in prs]
+        assert_rel(f[0], 0.2**2 + 1.3**2 * np.array(g), 1e-13)
 
 
 def test_symmetries():
