@@ -57,15 +57,19 @@ def run_case(name, n_networks, threads, widths, seed):
         print(f"N = {width:3d} [{time.perf_counter() - t0:5.1f} s]  " + "  ".join(parts))
     for q in target:
         vals, errs = np.array(rows[q][0]), np.array(rows[q][1])
-        for terms in (2, 3):
-            coef, cerr, chi2 = fit_inverse_width(widths, vals, errs, terms)
-            z = (coef[0] - target[q]) / cerr[0]
-            dof = len(widths) - terms
-            print(f"  {q} fit A + B/N{' + C/N^2' if terms == 3 else ''}: " + "; ".join(
-                f"A = {a:+.5f} ± {ea:.5f} (theory {t:+.5f}, z = {zz:+.2f}), B = {b:+.4f} ± {eb:.4f}, "
-                f"chi2/dof = {c:.1f}/{dof}"
-                for a, ea, t, zz, b, eb, c in zip(coef[0], cerr[0], target[q], z, coef[1], cerr[1], chi2,
-                                                  strict=True)))
+        for min_width in sorted({widths[0], 8}):
+            use = np.asarray(widths) >= min_width
+            for terms in (2, 3):
+                if use.sum() <= terms:
+                    continue
+                coef, cerr, chi2 = fit_inverse_width(np.asarray(widths)[use], vals[use], errs[use], terms)
+                z = (coef[0] - target[q]) / cerr[0]
+                model = "A + B/N" + (" + C/N^2" if terms == 3 else "")
+                print(f"  {q} fit {model}, N >= {min_width}: " + "; ".join(
+                    f"A = {a:+.5f} ± {ea:.5f} (theory {t:+.5f}, z = {zz:+.2f}), B = {b:+.4f} ± {eb:.4f}, "
+                    f"chi2/dof = {c:.1f}/{use.sum() - terms}"
+                    for a, ea, t, zz, b, eb, c in zip(coef[0], cerr[0], target[q], z, coef[1], cerr[1], chi2,
+                                                      strict=True)))
     sys.stdout.flush()
 
 

@@ -45,7 +45,7 @@ from scipy import special
 ACTIVATIONS = ("erf", "tanh", "linear", "relu")
 #: Gauss-Hermite nodes per axis by activation and rank of the layer's kernel.  tanh needs
 #: many: its poles at i pi/2 make the 8th derivatives (4th G-derivatives of F) converge slowly.
-_GH_NODES = {"erf": {1: 300, 2: 160, 3: 110}, "tanh": {1: 1200, 2: 400, 3: 100},
+_GH_NODES = {"erf": {1: 300, 2: 240, 3: 110}, "tanh": {1: 1200, 2: 400, 3: 100},
              "linear": {1: 8, 2: 8, 3: 8}}
 #: Largest pre-activation variance the base node counts resolve; more nodes beyond it.
 _GH_VARIANCE = {"erf": 3.0, "tanh": 1.6, "linear": math.inf}
