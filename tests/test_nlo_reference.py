@@ -27,6 +27,7 @@ from nlo_reference import (
 )
 
 import nnqft
+from nnqft.tuples import pair_index
 
 # -- the library's order-2 theory, in one place ------------------------------------------
 #: Accessors of nnqft.finite_width(arch, x, order=2) for the 1/N^2 quantities, and the layout
@@ -49,9 +50,7 @@ def library_has_order2():
 def library_nlo(arch, x):
     """The library's K, K1, K2, V, W, U as dense arrays (the layout of reference_nlo)."""
     theory = nnqft.finite_width(arch, x, order=2)
-    k = np.atleast_2d(np.asarray(x, dtype=float).T).T.shape[0]
-    from nnqft.tuples import pair_index
-
+    k = theory.k
     pidx = pair_index(k)
     out = {}
     for name, (method, layout) in LIBRARY_ACCESSORS.items():
