@@ -14,21 +14,25 @@ deliberately unlike a production implementation, so that agreement means somethi
   the cumulants K1, K2, V, W, U), the 4th-order Taylor polynomial of the mean map F and the
   2nd-order one of the covariance map tau, then E, Cov and kappa3 of the next kernel by the
   law of total cumulance evaluated as moment contractions (``_propagate``).
-- Derivatives are never finite differences: by Price's theorem
+- Derivatives are never finite differences.  For the smooth activations, by Price's theorem
   ``d/dG_cd E[f(z)] = E[d_c d_d f]`` (``1/2 E[d_c^2 f]`` on the diagonal), so every
   derivative of F and tau is itself a Gaussian expectation of a product of derivatives of
   the activation, phi^(m) (m <= 8).  They are generated symbolically (``_price``) and all
   evaluated on one tensor Gauss-Hermite grid per layer, in a factor of that layer's k x k
   kernel (any rank): erf^(m) = (2/sqrt(pi)) (-1)^(m-1) H_(m-1)(z) exp(-z^2), tanh^(m) a
   polynomial in tanh, linear trivially.
-- ReLU is not differentiable enough for Price's theorem; it is supported where the chain is
-  one-dimensional: a single input, or several inputs on a ray (x_a = c_a u, c_a > 0) with
-  every sigma_b = 0, where every layer's kernel is s c c^T and only the scalar s fluctuates.
-  Its one-input maps are exact (E relu(sqrt(G) xi)^n = G^(n/2) E relu(xi)^n).
+- ReLU is not differentiable enough for Price's theorem.  At two inputs every expectation is
+  ``E[relu(z_0)^i relu(z_1)^j]``, a radial integral times an integral over the arc of angles
+  where both pre-activations are positive: analytic in the kernel, so its Taylor coefficients
+  (to 4th order) come from Cauchy's integral formula, a 3-D FFT of values at complex kernels
+  on a small torus (``_relu_derivatives``).  One input, or several on a ray (x_a = c_a u,
+  c_a > 0) with every sigma_b = 0, is the one-dimensional chain of s in G = s c c^T, exact
+  (E relu(sqrt(G) xi)^n = G^(n/2) E relu(xi)^n).  Three inputs off a ray are not supported.
 
-Accuracy (run this file as a script: each case again with 1.5x the quadrature nodes): erf,
-linear and ReLU to ~1e-12 relative; tanh, whose poles at i pi/2 slow Gauss-Hermite down,
-to ~1e-9 (one input), ~1e-7 (three inputs).
+Accuracy (run this file as a script: each case again with 1.5x the quadrature nodes, ReLU
+with a finer torus): erf and tanh ~1e-12 relative (tanh's poles at i pi/2 make it need many
+more nodes); linear and one-input ReLU exact to rounding; two-input ReLU ~1e-9 for K2,
+~1e-12 for the rest.
 """
 
 from __future__ import annotations
@@ -199,34 +203,46 @@ def _symmetric_tensor(values, n_pairs, order, lead):
 
 
 # -- the layer maps and their derivatives at K --------------------------------------------------
-def _smooth_layer_data(act, kern, sw, sb, resolution):
-    """Taylor data of one layer at kernel ``kern``: F0..F4, tau0..tau2, sigma3 (pair indices).
+def _smooth_derivatives(act, kern, resolution):
+    """Derivatives at ``kern`` of g_p = E[O_p] (to 4th order) and of E[O_p O_q] (to 2nd),
+    and E[O_p O_q O_r], for a smooth activation: Price's theorem on one quadrature grid.
 
-    ``F_n[p, s1..sn]``: n-th derivative of the mean map; ``tau_n[p, q, s1..sn]`` of the
-    conditional covariance map (times N); ``sigma3[p, q, r]``: the conditional third
-    cumulant (times N^2).
+    Returns ``(g_vals, gg_vals, m3)``: ``g_vals[p][idx]`` is the derivative along the
+    non-decreasing multi-index ``idx`` of pairs, ``gg_vals[(p, q)][idx]`` likewise (p <= q),
+    ``m3`` the dense (P, P, P) third moments.
     """
-    k = len(kern)
-    prs = pairs(k)
+    prs = pairs(len(kern))
     n_p = len(prs)
     sym_g = {p: _derivative_terms(prs[p], 4, prs) for p in range(n_p)}
     sym_gg = {(p, q): _derivative_terms(prs[p] + prs[q], 2, prs)
               for p in range(n_p) for q in range(p, n_p)}
     triples = list(itertools.combinations_with_replacement(range(n_p), 3))
-    sym_ggg = {t: {tuple(sorted((c, 0) for c in prs[t[0]] + prs[t[1]] + prs[t[2]])): 1.0} for t in triples}
-    keys = set()
+    key3 = {t: tuple(sorted((c, 0) for c in prs[t[0]] + prs[t[1]] + prs[t[2]])) for t in triples}
+    keys = set(key3.values())
     for table in itertools.chain(sym_g.values(), sym_gg.values()):
         for terms in table.values():
             keys.update(terms)
-    for terms in sym_ggg.values():
-        keys.update(terms)
     ex = _expectations(act, kern, keys, resolution)
 
     def evaluate(table):
         return {idx: sum(c * ex[key] for key, c in terms.items()) for idx, terms in table.items()}
 
-    g_vals = [evaluate(sym_g[p]) for p in range(n_p)]
-    gg_vals = {pq: evaluate(t) for pq, t in sym_gg.items()}
+    m3 = np.zeros((n_p,) * 3)
+    for t in triples:
+        for perm in set(itertools.permutations(t)):
+            m3[perm] = ex[key3[t]]
+    return [evaluate(sym_g[p]) for p in range(n_p)], {pq: evaluate(t) for pq, t in sym_gg.items()}, m3
+
+
+def _layer_data(derivatives, n_p, sw, sb):
+    """Taylor data of one layer: F0..F4, tau0..tau2, sigma3 (pair indices).
+
+    ``F_n[p, s1..sn]``: n-th derivative of the mean map F = sb^2 + sw^2 g;
+    ``tau_n[p, q, s1..sn]`` of the conditional covariance map (times N),
+    tau = sw^4 (E[O_p O_q] - g_p g_q); ``sigma3[p, q, r]``: the conditional third cumulant
+    (times N^2), from the derivative tables of :func:`_smooth_derivatives`.
+    """
+    g_vals, gg_vals, m3 = derivatives
     # g_n[p, s1..sn]: derivatives of g_p = E[O_p]; m2_n[p, q, s1..sn]: of E[O_p O_q]
     g = []
     for order in range(5):
@@ -252,13 +268,96 @@ def _smooth_layer_data(act, kern, sw, sb, resolution):
         - np.einsum("ps,qt->pqst", g[1], g[1])
         - np.einsum("pt,qs->pqst", g[1], g[1])
     )
-    m3 = np.zeros((n_p,) * 3)
-    for t in triples:
-        val = ex[next(iter(sym_ggg[t]))]
-        for perm in set(itertools.permutations(t)):
-            m3[perm] = val
     sigma3 = sw**6 * _third_cumulant(m3, m2[0], g[0])
     return f, [tau0, tau1, tau2], sigma3
+
+
+def _smooth_layer_data(act, kern, sw, sb, resolution):
+    """:func:`_layer_data` of a smooth activation at ``kern``."""
+    return _layer_data(_smooth_derivatives(act, kern, resolution), len(pairs(len(kern))), sw, sb)
+
+
+# -- ReLU at two inputs: explicit angular integrals, Taylor coefficients by Cauchy's formula -----------
+#: Gauss-Legendre nodes on the angular arc (the integrand is a trigonometric polynomial of
+#: degree <= 6: 16 nodes are exact to rounding, also at the complex points of the torus).
+_ARC_NODES = 16
+#: Points per axis of the Cauchy torus, and its radius as a fraction of the smallest
+#: eigenvalue of the kernel (the torus then keeps |det G| > 0.4 det K: it stays inside the
+#: domain of analyticity; measured: derivatives to ~1e-10 relative).
+_TORUS_POINTS = 32
+_TORUS_RADIUS = 0.15
+#: Smallest 1 - |rho| of a ReLU kernel at two inputs: closer to collinear the rounding of
+#: arccos(rho), divided by radius^4, spoils the 4th derivatives (~1e-8 at this bound).
+_RELU_MIN_GAP = 1e-3
+
+
+def _relu_two_input_moments(g00, g01, g11, counts):
+    """``{(i, j): E[relu(z_0)^i relu(z_1)^j]}``, ``z ~ N(0, [[g00, g01], [g01, g11]])``,
+    analytic in G (arrays of kernels, complex allowed).
+
+    In polar coordinates of the whitened Gaussian the radial integral is
+    ``2^(n/2) Gamma(n/2 + 1)`` (n = i + j) and the angular one runs over the arc where both
+    pre-activations are positive, ``theta in [phi - pi/2, pi/2]`` with
+    ``cos(phi) = g01 / sqrt(g00 g11)``; numpy's complex sqrt and arccos continue it to
+    complex kernels.  With i or j = 0 it is the one-input moment ``G^(n/2) (n-1)!! / 2``.
+    """
+    phi = np.arccos(g01 / np.sqrt(g00 * g11))[..., None]
+    x, w = special.roots_legendre(_ARC_NODES)
+    half = (np.pi - phi) / 2
+    theta = np.pi / 2 - half + half * x
+    c0, c1 = np.cos(theta), np.cos(theta - phi)
+    root0, root1 = np.sqrt(g00), np.sqrt(g11)
+    out = {}
+    for i, j in counts:
+        n = i + j
+        if i == 0 or j == 0:
+            out[(i, j)] = (g11 if i == 0 else g00) ** (n / 2) * special.factorial2(n - 1) / 2
+            continue
+        arc = half[..., 0] * np.sum(w * c0**i * c1**j, axis=-1)
+        out[(i, j)] = 2 ** (n / 2) * math.gamma(n / 2 + 1) / (2 * np.pi) * root0**i * root1**j * arc
+    return out
+
+
+def _relu_derivatives(kern, resolution=1.0):
+    """:func:`_smooth_derivatives`' tables for ReLU at a full-rank 2 x 2 kernel.
+
+    Every E[O_p ...] is some ``E[relu(z_0)^i relu(z_1)^j]`` (i + j = 2, 4, 6), an analytic
+    function of (G_00, G_01, G_11) inside the PSD cone.  Its Taylor coefficients to 4th order
+    come from Cauchy's integral formula on a torus around the kernel (a 3-D FFT of values at
+    complex kernels): no finite differences, no cancellation beyond rounding / radius^4.
+    """
+    lam = np.linalg.eigvalsh(kern)
+    rho = kern[0, 1] / math.sqrt(kern[0, 0] * kern[1, 1]) if lam[0] > 0 else 1.0
+    if 1 - abs(rho) < _RELU_MIN_GAP:
+        raise ValueError(
+            f"relu at two inputs needs correlations |rho| <= 1 - {_RELU_MIN_GAP:g} at every layer "
+            f"(got {rho:.6g}): nearer to collinear this reference's derivatives are inaccurate"
+        )
+    m, radius = int(round(_TORUS_POINTS * resolution)), _TORUS_RADIUS * lam[0]
+    circle = radius * np.exp(2j * np.pi * np.arange(m) / m)
+    g00, g01, g11 = np.meshgrid(kern[0, 0] + circle, kern[0, 1] + circle, kern[1, 1] + circle, indexing="ij")
+    counts = [(i, n - i) for n in (2, 4, 6) for i in range(n + 1)]
+    values = _relu_two_input_moments(g00, g01, g11, counts)
+    coeffs = {ij: (np.fft.fftn(val) / m**3).real for ij, val in values.items()}
+
+    def derivative(ij, idx):
+        alpha = np.bincount(np.asarray(idx, dtype=int), minlength=3)
+        scale = np.prod([math.factorial(a) for a in alpha]) / radius ** len(idx)
+        return coeffs[ij][tuple(alpha)] * scale
+
+    prs = pairs(2)
+    count = [np.bincount(p, minlength=2) for p in prs]
+
+    def table(ij, order):
+        return {idx: derivative(ij, idx) for n in range(order + 1)
+                for idx in itertools.combinations_with_replacement(range(3), n)}
+
+    g_vals = [table(tuple(count[p]), 4) for p in range(3)]
+    gg_vals = {(p, q): table(tuple(count[p] + count[q]), 2) for p in range(3) for q in range(p, 3)}
+    m3 = np.zeros((3, 3, 3))
+    for t in itertools.product(range(3), repeat=3):
+        m3[t] = coeffs[tuple(count[t[0]] + count[t[1]] + count[t[2]])][0, 0, 0]
+    return g_vals, gg_vals, m3
 
 
 def _third_cumulant(m3, m2, m1):
@@ -350,16 +449,13 @@ def _check_inputs(activation, sigma_w, sigma_b, x, resolution):
 
 
 def _ray_scales(xs, sb):
-    """``c`` with ``x_a = c_a x_0`` (all c_a > 0), or an error: ReLU's supported geometry."""
+    """``c`` with ``x_a = c_a x_0`` (all c_a > 0) if ReLU keeps the kernel on a ray, else None."""
+    if len(xs) == 1:
+        return np.ones(1)
     c = np.linalg.norm(xs, axis=1) / np.linalg.norm(xs[0])
     tol = 1e-14 * np.abs(xs).max()
     on_ray = np.linalg.norm(xs[0]) > 0 and np.allclose(xs, np.outer(c, xs[0]), rtol=0, atol=tol)
-    if not (len(xs) == 1 or (on_ray and np.all(sb == 0))):
-        raise ValueError(
-            "relu is supported for one input, or for inputs on a ray (positive multiples of one "
-            "vector) with every sigma_b = 0: Price's theorem needs a smooth activation otherwise"
-        )
-    return c
+    return c if on_ray and np.all(sb == 0) else None
 
 
 def _chain(layer_data, kern, n_layers):
@@ -379,7 +475,8 @@ def reference_nlo(activation, sigma_w, sigma_b, x, *, resolution=1.0):
     Parameters
     ----------
     activation : {"erf", "tanh", "linear", "relu"}
-        ReLU only for one input or inputs on a ray with every sigma_b = 0 (module docstring).
+        ReLU for one or two inputs (two: a full-rank kernel at every layer), or inputs on a
+        ray with every sigma_b = 0 (module docstring).
     sigma_w, sigma_b : sequence of float
         One value per layer, length depth + 1 (the last one is the read-out layer).
     x : array_like, shape (k, d_in), 1 <= k <= 3
@@ -398,8 +495,8 @@ def reference_nlo(activation, sigma_w, sigma_b, x, *, resolution=1.0):
     sw, sb, xs = _check_inputs(activation, sigma_w, sigma_b, x, resolution)
     k, d_in = xs.shape
     depth = len(sw) - 1
-    if activation == "relu":
-        c = _ray_scales(xs, sb)
+    c = _ray_scales(xs, sb) if activation == "relu" else None
+    if c is not None:
         s1 = sb[0] ** 2 + sw[0] ** 2 * float(xs[0] @ xs[0]) / d_in
         s, state = _chain(lambda i, kern: _relu_scalar_layer_data(kern[0, 0], sw[i], sb[i]), np.array([[s1]]),
                           depth)
@@ -408,10 +505,17 @@ def reference_nlo(activation, sigma_w, sigma_b, x, *, resolution=1.0):
         for _ in range(6):
             cc.append(np.multiply.outer(cc[-1], c))
         return {name: val.reshape(()) * cc[val.ndim] for name, val in one.items()}
+    if activation == "relu" and k != 2:
+        raise ValueError("relu is supported for one or two inputs, or for inputs on a ray (positive "
+                         "multiples of one vector) with every sigma_b = 0")
+
+    def layer_data(i, kern):
+        if activation == "relu":
+            return _layer_data(_relu_derivatives(kern, resolution), 3, sw[i], sb[i])
+        return _smooth_layer_data(activation, kern, sw[i], sb[i], resolution)
+
     kern1 = sb[0] ** 2 + sw[0] ** 2 * (xs @ xs.T) / d_in
-    kern, state = _chain(
-        lambda i, kern: _smooth_layer_data(activation, kern, sw[i], sb[i], resolution), kern1, depth
-    )
+    kern, state = _chain(layer_data, kern1, depth)
     return _dense_state(kern, state, k)
 
 
@@ -537,11 +641,13 @@ CONVERGENCE_CASES = {
     "erf L=3 k=3": ("erf", [1.5] * 4, [0.3] * 4, _X3),
     "tanh L=2 k=3": ("tanh", [1.3, 1.5, 1.2], [0.3, 0.2, 0.4], _X3),
     "erf L=2 k=2, d_in=2": ("erf", [1.8, 1.4, 1.1], [0.1, 0.5, 0.2], [[0.5, -0.2], [-0.3, 0.8]]),
+    "relu L=3 k=2, d_in=2": ("relu", [1.4, 1.2, 1.6, 1.3], [0.3, 0.5, 0.2, 0.4], [[0.5, -0.2], [-0.3, 0.8]]),
 }
 
 
 def _convergence_report():
-    """Largest change of each quantity (relative to its largest entry) with 1.5x the nodes."""
+    """Largest change of each quantity (relative to its largest entry) with 1.5x the nodes
+    (ReLU: 1.5x the torus points)."""
     for name, case in CONVERGENCE_CASES.items():
         base = reference_nlo(*case)
         fine = reference_nlo(*case, resolution=1.5)

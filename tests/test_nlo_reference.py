@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from deep_reference import reference_finite_width
 from nlo_reference import (
+    _layer_data,
+    _relu_derivatives,
     _smooth_layer_data,
     fit_inverse_width,
     kappa4,
@@ -148,7 +150,7 @@ def test_linear_with_biases_exact_expansion():
 @pytest.mark.parametrize(
     "activation, x, sigma_b0",
     [("erf", X3, 0.4), ("tanh", X3, 0.4), ("linear", X3, 0.4), ("erf", X2, 0.3), ("tanh", [0.7], 0.2),
-     ("relu", [0.7], 0.3), ("erf", X3, 0.0)],
+     ("relu", [0.7], 0.3), ("relu", X2, 0.3), ("erf", X3, 0.0)],
 )
 def test_depth1_matches_exact(activation, x, sigma_b0):
     """Depth 1: U = sigma(K^1), W = K2 = K1 = 0; sum_15 U/N^2 is the exact kappa6 and
@@ -159,14 +161,14 @@ def test_depth1_matches_exact(activation, x, sigma_b0):
     arch = nnqft.Architecture(activation, width=width, d_in=xs.shape[1], depth=1, sigma_w=sw, sigma_b=sb)
     for n, ours in ((4, kappa4(ref, width)), (6, kappa6(ref, width))):
         exact = nnqft.exact(arch, xs, order=n, connected=True)
-        tol = 1e-7 if activation == "tanh" else 1e-9
+        tol = 1e-7 if activation == "tanh" else 1e-12
         assert_rel(on_tuples(ours, n), exact, tol)
     for name in ("K1", "K2", "W"):
         assert np.all(ref[name] == 0)
 
 
 # -- the leading order against the independent LO reference; physics-deep.md's values -------------
-@pytest.mark.parametrize("activation, x", [("erf", X3), ("tanh", X2)])
+@pytest.mark.parametrize("activation, x", [("erf", X3), ("tanh", X2), ("relu", X2)])
 def test_leading_order_matches_deep_reference(activation, x):
     """K, K1, V from a different machinery (Richardson finite differences along V's
     eigen-directions, tests/deep_reference.py)."""
@@ -200,17 +202,20 @@ def _bump(kern, pair, h):
     return out
 
 
-@pytest.mark.parametrize("activation", ["erf", "tanh"])
-def test_price_derivatives_are_consistent(activation):
-    """Each derivative tensor of F and tau (Price's theorem, symbolic) equals the central
-    difference of the one below it, computed at moved kernels (Richardson, h and h/2; they
-    agree to ~1e-11); the
-    mean map itself equals erf's arcsin closed form."""
+@pytest.mark.parametrize("activation", ["erf", "tanh", "relu"])
+def test_derivatives_are_consistent(activation):
+    """Each derivative tensor of F and tau (Price's theorem, symbolic; for ReLU Cauchy's
+    formula) equals the central difference of the one below it, computed at moved kernels
+    (Richardson, h and h/2; they agree to ~1e-11, ReLU ~1e-9); the mean map itself equals the
+    arcsin (erf) and arc-cosine (ReLU) closed forms."""
     kern = np.array([[0.9, 0.3], [0.3, 1.2]])
     prs = pairs(2)
 
     def data(k):
-        f, tau, _ = _smooth_layer_data(activation, k, 1.3, 0.2, 1.0)
+        if activation == "relu":
+            f, tau, _ = _layer_data(_relu_derivatives(k), 3, 1.3, 0.2)
+        else:
+            f, tau, _ = _smooth_layer_data(activation, k, 1.3, 0.2, 1.0)
         return f, tau
 
     f, tau = data(kern)
@@ -226,11 +231,32 @@ def test_price_derivatives_are_consistent(activation):
     for which, tensors in ((0, f), (1, tau)):
         for order in range(len(tensors) - 1):
             numeric = np.stack([fd(which, order, s) for s in range(len(prs))], axis=-1)
-            assert_rel(tensors[order + 1], numeric, 1e-10)
+            assert_rel(tensors[order + 1], numeric, 1e-8 if activation == "relu" else 1e-10)
     if activation == "erf":
         g = [2 / np.pi * np.arcsin(2 * kern[a, b] / np.sqrt((1 + 2 * kern[a, a]) * (1 + 2 * kern[b, b])))
              for a, b in prs]
         assert_rel(f[0], 0.2**2 + 1.3**2 * np.array(g), 1e-13)
+    if activation == "relu":
+        norm = np.sqrt(kern[0, 0] * kern[1, 1])
+        theta = np.arccos(kern[0, 1] / norm)
+        arc_cosine = norm * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
+        g = [kern[0, 0] / 2, arc_cosine, kern[1, 1] / 2]
+        assert_rel(f[0], 0.2**2 + 1.3**2 * np.array(g), 1e-14)
+
+
+def test_relu_two_inputs_diagonal_is_exact():
+    """ReLU: F_aa = sb^2 + sw^2 G_aa / 2 is linear, and the diagonal read-out entries form the
+    one-input chain, so K1_aa = K2_aa = 0 and V_aaaa, W_aaaa, U_aaaaaa are the one-input values
+    (a check of the Cauchy-formula derivatives: every 4th derivative enters K2)."""
+    sw, sb = [1.4, 1.2, 1.6, 1.3], [0.3, 0.5, 0.2, 0.4]
+    ref = reference_nlo("relu", sw, sb, X2)
+    scale = np.max(np.abs(ref["K2"]))
+    assert scale > 0.1
+    for a in range(2):
+        one = reference_nlo("relu", sw, sb, X2[a : a + 1])
+        assert abs(ref["K1"][a, a]) < 1e-12 * scale and abs(ref["K2"][a, a]) < 1e-9 * scale
+        for name in ("K", "V", "W", "U"):
+            np.testing.assert_allclose(ref[name][(a,) * ref[name].ndim], one[name].ravel()[0], rtol=1e-12)
 
 
 def test_symmetries():
@@ -250,7 +276,9 @@ def test_symmetries():
 def test_pairs_and_errors():
     assert pairs(2) == [(0, 0), (0, 1), (1, 1)]
     with pytest.raises(ValueError, match="ray"):
-        reference_nlo("relu", [1.0] * 3, [0.1] * 3, [[0.5], [1.0]])
+        reference_nlo("relu", [1.0] * 3, [0.1] * 3, X3)
+    with pytest.raises(ValueError, match="collinear"):
+        reference_nlo("relu", [1.0] * 3, [0.1] * 3, [[0.5, 0.45], [0.52, 0.5]])
     with pytest.raises(ValueError, match="1 <= k <= 3 inputs"):
         reference_nlo("erf", [1.0] * 3, [0.1] * 3, np.ones((4, 1)))
     with pytest.raises(ValueError, match="activation"):
@@ -317,6 +345,7 @@ LIBRARY_CASES = {
     "linear k=3 biases": ("linear", [1.1, 0.9, 1.3], [0.4, 0.7, 0.2], X3),
     "relu k=1 biases": ("relu", [1.3, 1.5, 1.2, 1.4], [0.2, 0.4, 0.1, 0.3], [[0.7]]),
     "relu ray k=3 L=4": ("relu", [2**0.5] * 5, [0.0] * 5, [[0.3], [1.0], [2.5]]),
+    "relu k=2 L=3": ("relu", [1.4, 1.2, 1.6, 1.3], [0.3, 0.5, 0.2, 0.4], X2),
 }
 
 
