@@ -29,6 +29,7 @@ CASES = {
     "tanh-k2-L2": ("tanh", 1.4, 0.3, 2, [[0.5], [-0.9]]),
     "tanh-k2-L3": ("tanh", 1.4, 0.3, 3, [[0.5], [-0.9]]),
     "tanh-k2-L4": ("tanh", 1.4, 0.3, 4, [[0.5], [-0.9]]),
+    "relu-k2-L3": ("relu", 1.4, 0.3, 3, [[0.5, -0.2], [-0.3, 0.8]]),
 }
 WIDTHS = (4, 6, 8, 12, 16, 24, 32)
 
@@ -44,7 +45,7 @@ def run_case(name, n_networks, threads, widths, seed):
     print("reference: " + ", ".join(f"{q} = {np.array2string(ref[q].ravel()[:1], precision=8)}"
                                    for q in ("K", "K1", "V", "K2", "W", "U")) + " (first entries)")
     for width in widths:
-        arch = nnqft.Architecture(act, width=width, depth=depth, sigma_w=sw, sigma_b=sb)
+        arch = nnqft.Architecture(act, width=width, d_in=x.shape[1], depth=depth, sigma_w=sw, sigma_b=sb)
         t0 = time.perf_counter()
         corr = nnqft.sample(arch, x, n_networks, orders=(2, 4, 6), estimator="conditional",
                             seed=[seed, width], threads=threads, sampler="gram")

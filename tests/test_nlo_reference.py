@@ -10,6 +10,7 @@ and ``nnqft.finite_width(arch, x, order=2)``.
 import inspect
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -290,7 +291,8 @@ def sampled_fit(activation, sw, sb, depth, x, widths, n_networks, seed, terms):
     ref = reference_nlo(activation, [sw] * (depth + 1), [sb] * (depth + 1), x)
     rows = {q: ([], []) for q in ("G2", "K4", "K6")}
     for width in widths:
-        arch = nnqft.Architecture(activation, width=width, depth=depth, sigma_w=sw, sigma_b=sb)
+        arch = nnqft.Architecture(activation, width=width, d_in=x.shape[1], depth=depth, sigma_w=sw,
+                                  sigma_b=sb)
         corr = nnqft.sample(arch, x, n_networks, orders=(2, 4, 6), estimator="conditional",
                             seed=[seed, width], threads=2, sampler="gram")
         for q, (val, err) in sampled_remainders(corr, ref).items():
@@ -381,3 +383,13 @@ def test_library_order1_refuses_kappa6():
     arch = nnqft.Architecture("erf", width=9, depth=2, sigma_w=1.5, sigma_b=0.3)
     with pytest.raises(ValueError, match="order=2"):
         nnqft.finite_width(arch, [0.8]).connected(6)
+
+
+def test_sampler_two_inputs_relu():
+    """ReLU, two inputs (d_in = 2), L = 2: the two-input ReLU reference (Cauchy-formula
+    derivatives) against the sampler over N = 8..24 (narrower nets have too heavy a tail for
+    order-6 error bars), fit A + B/N + C/N^2, no UnreliableErrorWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nnqft.warnings.UnreliableErrorWarning)
+        fits, targets = sampled_fit("relu", 1.4, 0.3, 2, X2, (8, 10, 12, 16, 24), 1_000_000, 13, terms=3)
+    assert_fit_agrees(fits, targets, {"K4": 0.25, "K6": 0.1})
