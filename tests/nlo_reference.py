@@ -165,14 +165,20 @@ def _expectations(act, kern, keys, resolution):
     x, w = special.roots_hermitenorm(n)
     w = w / w.sum()
     m_max = max(f[1] for key in keys for f in key)
-    grid = np.stack([g.ravel() for g in np.meshgrid(*([x] * r), indexing="ij")], axis=1)
-    weights = np.prod(np.stack([g.ravel() for g in np.meshgrid(*([w] * r), indexing="ij")]), axis=0)
+    # the tensor grid is walked in slabs of the first axis, so memory stays at ~_CHUNK points
+    if r == 1:
+        rest, rest_w = np.zeros((1, 0)), np.ones(1)
+    else:
+        rest = np.stack([g.ravel() for g in np.meshgrid(*([x] * (r - 1)), indexing="ij")], axis=1)
+        rest_w = np.prod(np.stack([g.ravel() for g in np.meshgrid(*([w] * (r - 1)), indexing="ij")]), axis=0)
+    slab = max(1, _CHUNK // len(rest))
     # per input, the distinct multisets of derivative orders: each one's product is reused
     per_input = [sorted({tuple(m for c2, m in key if c2 == c) for key in keys}) for c in range(k)]
     out = np.zeros(len(keys))
-    for lo in range(0, len(grid), _CHUNK):
-        z = grid[lo : lo + _CHUNK] @ a.T
-        wt = weights[lo : lo + _CHUNK]
+    for lo in range(0, n, slab):
+        first, first_w = x[lo : lo + slab], w[lo : lo + slab]
+        z = (first[:, None, None] * a[:, 0] + (rest @ a[:, 1:].T)[None]).reshape(-1, k)
+        wt = (first_w[:, None] * rest_w[None]).ravel()
         prods = []
         for c in range(k):
             deriv = _activation_derivatives(act, z[:, c], m_max)
@@ -191,14 +197,14 @@ def _expectations(act, kern, keys, resolution):
     return dict(zip(keys, out, strict=True))
 
 
-def _symmetric_tensor(values, n_pairs, order, lead):
-    """Dense tensor ``(lead..., P, ..., P)`` from values on non-decreasing multi-indices."""
-    out = np.zeros(lead + (n_pairs,) * order)
+def _symmetric_tensor(values, n_pairs, order):
+    """Dense symmetric tensor ``(P,) * order`` from the values on non-decreasing multi-indices
+    of that length (``values`` may hold other orders too)."""
+    out = np.zeros((n_pairs,) * order)
     for idx, val in values.items():
-        if len(idx) != order:
-            continue
-        for perm in set(itertools.permutations(idx)):
-            out[(..., *perm)] = val
+        if len(idx) == order:
+            for perm in set(itertools.permutations(idx)):
+                out[perm] = val
     return out
 
 
@@ -248,13 +254,13 @@ def _layer_data(derivatives, n_p, sw, sb):
     for order in range(5):
         tensor = np.zeros((n_p,) + (n_p,) * order)
         for p in range(n_p):
-            tensor[p] = _symmetric_tensor(g_vals[p], n_p, order, ())
+            tensor[p] = _symmetric_tensor(g_vals[p], n_p, order)
         g.append(tensor)
     m2 = []
     for order in range(3):
         tensor = np.zeros((n_p, n_p) + (n_p,) * order)
         for (p, q), vals in gg_vals.items():
-            tensor[p, q] = tensor[q, p] = _symmetric_tensor(vals, n_p, order, ())
+            tensor[p, q] = tensor[q, p] = _symmetric_tensor(vals, n_p, order)
         m2.append(tensor)
     f = [sw**2 * gn for gn in g]
     f[0] = f[0] + sb**2
