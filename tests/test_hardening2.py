@@ -84,7 +84,7 @@ def test_sigma_flow_refuses_an_oversized_fit_before_sampling(small_memory, monke
     def must_not_sample(*args, **kwargs):
         raise AssertionError("sampled before refusing the fit's size")
 
-    monkeypatch.setattr(flow, "sample_grid", must_not_sample)
+    monkeypatch.setattr(flow, "build_plan", must_not_sample)
     with pytest.raises(ValueError, match="GLS weights of 1365 tuples"):
         nnqft.sigma_flow(Architecture("erf", width=5), np.linspace(-1, 1, 12), [0.5, 1.0],
                          n_networks=256)

@@ -60,10 +60,10 @@ def test_ctrl_c_stops_within_half_a_second_inside_one_wide_network():
 
 PILOT_SCRIPT = r"""
 import os, signal, sys, threading, time, numpy as np, nnqft
-from nnqft import _core, sampling
+from nnqft import _core
+from nnqft._plan import core_config
 arch = nnqft.Architecture("erf", width=10**7)  # one network takes ~0.1-0.5 s
-run = sampling.check_arguments([arch], [0.5, 1.0], 1, (2,), "conditional", 0, 1)
-config = sampling._run_config(run, arch, [])
+config = core_config(arch, np.array([[0.5], [1.0]]), (0, 1), "conditional", (2,), [], 32, 64)
 sent = []
 def interrupt():
     sent.append(time.perf_counter())
@@ -94,11 +94,12 @@ def test_interruptible_evaluation_gives_the_same_rows_on_any_thread_count():
     import numpy as np
 
     import nnqft
-    from nnqft import _core, sampling
+    from nnqft import _core
+    from nnqft._plan import core_config
 
     arch = nnqft.Architecture("relu", width=300, depth=2)
-    run = sampling.check_arguments([arch], [0.5, -1.0, 2.0], 1, (2,), "conditional", 4, 1)
-    config = sampling._run_config(run, arch, [])
+    config = core_config(arch, np.array([[0.5], [-1.0], [2.0]]), (4, 5), "conditional", (2,),
+                         [], 32, 64, sampler="gram")
     ids = [0, 7, 2**40, 3]
     one = _core.evaluate(config, ids, 1)
     assert one.shape == (4, 6) and np.isfinite(one).all()

@@ -468,7 +468,9 @@ class Correlators(Result, kind="correlators"):
             self._theory = None
             return self
         check = self.theory_check()
-        if check is not None and not check.agrees:
+        # an unresolved run (sampled with allow_unresolved=True) already carries its
+        # verdict; that the sample then misses the theory is no news worth a warning
+        if check is not None and not check.agrees and self.unresolved() is None:
             warnings.warn(f"{check.reason()}. Error bars and estimates of every order are "
                           "unreliable (corr.reliable(n) is False).", UnreliableErrorWarning,
                           stacklevel=2)
