@@ -66,7 +66,7 @@ def run_shell_flow(args: argparse.Namespace, arch: Any, x: Any, scale: dict[str,
     """:func:`nnqft.shell_flow` with the options of ``nnqft flow``."""
     from .shells import shell_flow
 
-    if not math.isfinite(args.cutoff):
+    if args.cutoff is None or not math.isfinite(args.cutoff):  # None: --cutoff not given
         raise ValueError("the shell flow fits couplings in a finite vertex box: give "
                          "--cutoff (e.g. 5); the spectral kernel has no closed-form vertex "
                          "integral over all of space")
