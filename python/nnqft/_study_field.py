@@ -63,7 +63,8 @@ def _propagator(cfg: Any, out: Path, seed: int, threads: int | None, progress: b
                                       estimator="conditional")
     fine = np.linspace(r[0], r[-1], CURVE_POINTS)
     return {
-        "r": r, "G": g2[pairs], "G_err": g2_err[pairs], "G_exact": exact(arch, x, 2)[pairs],
+        "x0": float(x[0]), "r": r, "G": g2[pairs], "G_err": g2_err[pairs],
+        "G_exact": exact(arch, x, 2)[pairs],
         "r_curve": fine, "G_curve": [exact(arch, [x[0], x[0] + v], 2)[1] for v in fine],
         "kappa4_curve": [exact(arch, [x[0], x[0] + v], 4, connected=True)[2] for v in fine],
         "relative_error_predicted": per_network / math.sqrt(corr.n_networks),
@@ -198,8 +199,9 @@ def _propagator_text(record: dict[str, Any]) -> str:
         "scalar: its kernel is the propagator G(0, r) = e^(−m r)/2 at every N, and at finite N "
         "it interacts with an exactly known connected four-point function κ4 "
         "(docs/physics.md §6; nnqft.massive_spectrum, nnqft.exact). "
-        f"{p['n_networks']} networks, conditional estimator, inputs x = r ∈ "
-        f"[{r[0]:g}, {r[-1]:g}]. The sampled propagator follows e^(−m r)/2 over "
+        f"{p['n_networks']} networks, conditional estimator, inputs x = x₀ + r with "
+        f"x₀ = {p['x0']:g} and r ∈ [{r[0]:g}, {r[-1]:g}]; G(0, r) means G(x₀, x₀ + r). "
+        "The sampled propagator follows e^(−m r)/2 over "
         f"{-math.log10(p['G_exact'][-1] / p['G_exact'][0]):.1f} decades (left panel; "
         f"largest deviation {np.abs(dev).max():.1f} standard errors). Its signal-to-noise "
         "falls with distance like the propagator (middle panel): the estimator's noise tends "
