@@ -89,6 +89,9 @@ def _shells(cfg: Any, out: Path, seed: int, threads: int | None, progress: bool,
     z, m, s = flow.field_normalisation()
     lam = flow.shells * s  # in frequency units, the FRG scale k
     lpa = flow.frg(0, scale0=float(lam[0]))  # from the lowest shell, where u4 was measured
+    finite = lam[np.isfinite(lam)]
+    curve = flow.frg(0, scale0=float(lam[0]),
+                     scales=np.geomspace(finite[0], finite[-1], CURVE_POINTS))
     return {
         "shells": flow.shells, "Z": z, "mass": m,
         "K0": flow.kernel[:, 0], "K0_err": flow.kernel_errors[:, 0],
@@ -102,6 +105,8 @@ def _shells(cfg: Any, out: Path, seed: int, threads: int | None, progress: bool,
         "lpa_scale": lpa.scale, "lpa_u4": lpa.couplings["u4"],
         "lpa_u4_err": lpa.errors["u4"] if lpa.errors else np.zeros_like(lpa.scale),
         "lpa_ubar4": lpa.dimensionless()["u4"], "lpa_u2": lpa.couplings["u2"],
+        "lpa_curve_scale": curve.scale, "lpa_curve_u4": curve.couplings["u4"],
+        "lpa_curve_ubar4": curve.dimensionless()["u4"],
         "n_networks": cfg.field_shell_n_networks, "box": cfg.field_box,
         "x": list(cfg.field_shell_x),
     }
@@ -162,14 +167,18 @@ def _plot_shells(record: dict[str, Any], path: Path) -> None:
         a.errorbar(lam[finite], factor * np.asarray(s[key])[finite],
                    yerr=abs(factor) * np.asarray(s[f"{key}_err"])[finite], fmt="o", capsize=2,
                    label="sampled (truncated ensembles)", zorder=3)
-        a.plot(lam[finite], factor * np.asarray(s[f"{key}_exact"])[finite], "-", alpha=0.7,
-               label="exact (truncated ensembles)")
-        lpa = np.asarray(s[f"lpa_{key}"]) * (-1.0 if key == "u4" else factor)  # already /Z²
-        a.plot(s["lpa_scale"], lpa, "--", color="C3",
+        # exact only at the shells (one fit each): open squares, no line to interpolate them
+        a.plot(lam[finite], factor * np.asarray(s[f"{key}_exact"])[finite], "s", ms=11,
+               mfc="none", color="C1", label="exact (truncated ensembles)")
+        lpa = np.asarray(s[f"lpa_curve_{key}"]) * (-1.0 if key == "u4" else factor)  # /Z²
+        a.plot(s["lpa_curve_scale"], lpa, "--", color="C3",
                label=f"LPA/Litim flow from Λ = {lam[0]:g}")
         a.set(xscale="log", yscale="log", xlabel="shell Λ (= RG scale k of the LPA)",
               ylabel=label)
         a.legend(fontsize=8)
+        a.set_xticks(lam[finite])  # ticks at the shells
+        a.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        a.xaxis.set_minor_formatter(NullFormatter())
     ax[0].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # few decades: 1-2-5
     ax[0].yaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax[0].yaxis.set_minor_formatter(NullFormatter())
