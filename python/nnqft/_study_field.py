@@ -23,7 +23,7 @@ from scipy import stats
 
 from .architecture import Architecture
 from .infinite_width import two_point_precision
-from .render import value_error
+from .render import signed, value_error
 from .sampling import sample
 from .shells import shell_flow
 from .spectral import massive_spectrum
@@ -189,10 +189,14 @@ def _plot_shells(record: dict[str, Any], path: Path) -> None:
 
 # -- report text ---------------------------------------------------------------------------------
 
-def markdown(record: dict[str, Any]) -> str:
-    """The section's text, tables and plots for ``report.md``."""
+def markdown(record: dict[str, Any], local_model_p: float) -> str:
+    """The section's text, tables and plots for ``report.md``.
+
+    ``local_model_p``: below this p-value of its χ² the local φ⁴ form is called rejected
+    (the study's threshold for every coupling fit).
+    """
     return "\n".join([_propagator_text(record), "", "![massive scalar](field.png)", "",
-                      _kappa4_table(record), "", _shell_text(record), "",
+                      _kappa4_table(record), "", _shell_text(record, local_model_p), "",
                       "![momentum-shell flow](shells.png)"])
 
 
@@ -224,8 +228,6 @@ def _propagator_text(record: dict[str, Any]) -> str:
 
 
 def _kappa4_table(record: dict[str, Any]) -> str:
-    from .study import _signed
-
     p, n = record["propagator"], record["width"]
     za = p["z_all"]
     lines = [f"κ4 at N = {n}, sampled against the exact finite-width value; z = (sampled − "
@@ -236,13 +238,11 @@ def _kappa4_table(record: dict[str, Any]) -> str:
              + ("" if p["reliable"] else " ⚠ heavy tails: error bars unreliable."), "",
              "| r | κ4(0, 0, r, r) sampled | exact | z |", "|---|---|---|---|"]
     for r, v, e, x in zip(p["r"], p["kappa4"], p["kappa4_err"], p["kappa4_exact"], strict=True):
-        lines.append(f"| {r:g} | {value_error(v, e)} | {x:.5g} | {_signed((v - x) / e)} |")
+        lines.append(f"| {r:g} | {value_error(v, e)} | {x:.5g} | {signed((v - x) / e)} |")
     return "\n".join(lines)
 
 
-def _shell_text(record: dict[str, Any]) -> str:
-    from .study import _signed
-
+def _shell_text(record: dict[str, Any], local_model_p: float) -> str:
     s = record["shells"]
     lam = np.asarray(s["shells"])
     pulls = (np.asarray(s["u4"]) - np.asarray(s["u4_exact"])) / np.asarray(s["u4_err"])
@@ -270,21 +270,19 @@ def _shell_text(record: dict[str, Any]) -> str:
         lines.append(
             f"| {lv:g} | {value_error(s['K0'][i], s['K0_err'][i])} | {s['K0_exact'][i]:.5g} | "
             f"{value_error(s['u4'][i], s['u4_err'][i])} | {s['u4_exact'][i]:.5g} | "
-            f"{_signed(pulls[i])} | {s['chi2'][i]:.3g}/{int(s['ndof'][i])} | "
+            f"{signed(pulls[i])} | {s['chi2'][i]:.3g}/{int(s['ndof'][i])} | "
             f"{value_error(s['ubar4'][i], s['ubar4_err'][i], 4)} | {s['ubar4_exact'][i]:.4g} | "
             + ("—" if not math.isfinite(lpa_v) else f"{lpa_v:.4g}") + " |")
-    lines += ["", _shell_findings(record, pulls)]
+    lines += ["", _shell_findings(record, pulls, local_model_p)]
     return "\n".join(lines)
 
 
-def _shell_findings(record: dict[str, Any], pulls: np.ndarray) -> str:
-    from .study import LOCAL_MODEL_P  # the coupling section's threshold
-
+def _shell_findings(record: dict[str, Any], pulls: np.ndarray, local_model_p: float) -> str:
     s = record["shells"]
     lam = np.asarray(s["shells"])
     u4, lpa_u4 = np.asarray(s["u4"]) / s["Z"] ** 2, np.asarray(s["lpa_u4"])
     last = len(lpa_u4) - 1  # the largest finite shell
-    rejected = int(np.sum(stats.chi2.sf(s["chi2"], s["ndof"]) < LOCAL_MODEL_P))
+    rejected = int(np.sum(stats.chi2.sf(s["chi2"], s["ndof"]) < local_model_p))
     err = math.hypot(s["u4_err"][last] / s["Z"] ** 2, s["lpa_u4_err"][last])
     apart = abs(lpa_u4[last] - u4[last]) / err if err > 0 else math.inf
     ubar = np.asarray(s["ubar4"])
@@ -292,7 +290,7 @@ def _shell_findings(record: dict[str, Any], pulls: np.ndarray) -> str:
     return (
         f"The sampled flow agrees with the exact flow: the largest |pull| over the {len(lam)} "
         f"shells is {np.abs(pulls).max():.1f}. The χ² rejects the local form (p < "
-        f"{LOCAL_MODEL_P:g}) at {rejected} of {len(lam)} shells (κ4 is non-local, as above); "
+        f"{local_model_p:g}) at {rejected} of {len(lam)} shells (κ4 is non-local, as above); "
         "where it does, u4 is the best local projection of κ4 in the box, not a coupling the "
         f"data confirm. From Λ = {lam[0]:g} to {lam[last]:g}, u4/Z² goes from "
         f"{u4[0]:.4g} to {u4[last]:.4g} (left panel); the LPA flow from the same starting "

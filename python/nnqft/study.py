@@ -43,6 +43,7 @@ from . import _study_field
 from .architecture import Architecture
 from .correlators import Correlators
 from .io import dumps, write_text
+from .render import signed as _signed
 from .sampling import sample
 from .statistics import jackknife_covariance
 from .theory import exact, kernel
@@ -624,13 +625,6 @@ def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
     return "\n".join(lines)
 
 
-def _signed(value: float) -> str:
-    """``+1.3``, ``-0.4``, ``0.0`` (never ``-0.0``), ``—`` for NaN."""
-    if not math.isfinite(value):
-        return "—"
-    return f"{value:+.1f}" if round(value, 1) != 0 else "0.0"
-
-
 def _depth_trend(results: dict[str, list[dict[str, Any]]]) -> str:
     """What the theory's N·m4 and N·u4 do with L, in numbers, for each net."""
     parts = []
@@ -760,7 +754,7 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     _study_field.plot(field, out)
     write_text(out / "field.json", dumps(field, indent=1))
     sections.append(("A field theory by design: the massive scalar and its momentum-shell flow",
-                     _study_field.markdown(field)))
+                     _study_field.markdown(field, LOCAL_MODEL_P)))
 
     wall = time.perf_counter() - t0
     prov = _provenance(cfg, seed, threads, wall)
