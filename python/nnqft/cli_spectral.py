@@ -21,8 +21,7 @@ def add_spectrum_arguments(p: argparse.ArgumentParser) -> None:
         "spectral cos-net (with --activation cos; frequencies drawn from a chosen spectrum)")
     g.add_argument("--spectrum", default=None, choices=["massive", "gaussian"],
                    help="massive: density (p^2 + m^2)^-power, the free scalar's propagator; "
-                        "gaussian: the plain cos-net's frequencies N(0, sigma^2/d) (default "
-                        "none: no spectrum, the plain network of --activation)")
+                        "gaussian: the plain cos-net's frequencies N(0, sigma^2/d)")
     g.add_argument("--mass", type=float, default=1.0, help="mass m of --spectrum massive "
                    "(default 1)")
     g.add_argument("--power", type=float, default=1.0, help="power s of (p^2 + m^2)^-s "
@@ -60,15 +59,14 @@ def add_shell_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shells", type=_shells, default=None, metavar="L1,L2,...",
                    help="momentum-shell flow instead of the sigma flow: keep the neurons "
                         "with |q| < L at each shell (increasing; 'inf' = all), one pass; "
-                        "needs --spectrum and a finite --cutoff (the vertex box) (default "
-                        "none: the sigma flow)")
+                        "needs --spectrum and a finite --cutoff (the vertex box)")
 
 
 def run_shell_flow(args: argparse.Namespace, arch: Any, x: Any, scale: dict[str, Any]) -> Any:
     """:func:`nnqft.shell_flow` with the options of ``nnqft flow``."""
     from .shells import shell_flow
 
-    if args.cutoff is None or not math.isfinite(args.cutoff):  # None: --cutoff not given
+    if not math.isfinite(args.cutoff):
         raise ValueError("the shell flow fits couplings in a finite vertex box: give "
                          "--cutoff (e.g. 5); the spectral kernel has no closed-form vertex "
                          "integral over all of space")
