@@ -12,6 +12,8 @@ import nnqft
 from nnqft.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+#: The plots of ``nnqft run``, each shown in the report beside its table.
+PNGS = ("falloff.png", "couplings.png", "flow.png", "depth.png", "field.png", "shells.png")
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +26,9 @@ def quick_run(tmp_path_factory):
 def test_run_quick_writes_report_plots_and_results(quick_run):
     out = quick_run
     report = (out / "report.md").read_text()
-    for heading in ("fall-off", "couplings", "flow", "depth"):
+    for heading in ("fall-off", "couplings", "flow", "depth", "momentum-shell"):
         assert heading in report.lower()
-    for png in ("falloff.png", "couplings.png", "flow.png", "depth.png"):
+    for png in PNGS:
         assert (out / png).read_bytes()[:8] == PNG_MAGIC
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["nnqft_version"] == nnqft.__version__ and "conventions" in prov
@@ -36,10 +38,10 @@ def test_run_quick_writes_report_plots_and_results(quick_run):
 def test_report_says_only_what_it_shows(quick_run):
     report = (quick_run / "report.md").read_text()
     # no empty statistics or signed zeros printed as numbers
-    for bad in (r"\b0/0\b", r"\bnan\b", r"[-−+]0\.0\b(?!\d)"):
+    for bad in (r"\b0/0\b", r"\bnan\b", r"[-−+]0\.0\b(?!\d)", r"\{\w+(\[\w+\])?(:[^}]*)?\}"):
         assert not re.search(bad, report, re.IGNORECASE), re.search(bad, report, re.I)
     # every plot the folder holds is in the report beside its table
-    for png in ("falloff.png", "couplings.png", "flow.png", "depth.png"):
+    for png in PNGS:
         assert f"]({png})" in report
     # "N·u4 -> const" is shown at every width, for every net
     couplings = json.loads((quick_run / "couplings.json").read_text())
@@ -49,7 +51,9 @@ def test_report_says_only_what_it_shows(quick_run):
         assert r["Nu4_exact"] == pytest.approx(-300 / 50**5, rel=1e-9)
     # the sigma exponent's caveat, and symbols defined in the text, not only in plot labels
     assert "tests the sampler and the fit, not the renormalisation group" in report
-    for symbol in ("m_n = <|ΔG_n / G_n,free|>", "N·m4 = N·<|κ4 / G4,free|>", "*pull* ="):
+    for symbol in ("m_n = <|ΔG_n / G_n,free|>", "N·m4 = N·<|κ4 / G4,free|>", "*pull* =",
+                   "z = (sampled − exact) / standard error", "ū4 = u4 Λ^(d−4) / Z²",
+                   "K_Λ(0) = arctan(Λ/m)/π"):
         assert symbol in report, symbol
 
 
@@ -74,6 +78,34 @@ def test_run_depth_section_at_depth_one_is_exact_theory(quick_run):
         r = rows[0]
         assert abs(r["Nm4"] - r["Nm4_theory"]) < 5 * r["Nm4_err"]
         assert all(np.isfinite(r["Nu4_theory"]) for r in rows)
+
+
+def test_run_field_section_is_the_exact_massive_scalar(quick_run):
+    """§5: G(0, r) = e^{-m r}/2, kappa4 and the shell flow's u4 agree with exact theory."""
+    field = json.loads((quick_run / "field.json").read_text())
+    p, s = field["propagator"], field["shells"]
+    for block in (p, s):
+        for key, value in block.items():
+            if isinstance(value, list) and value and isinstance(value[0], float):
+                assert np.all(np.isfinite(value)), key
+    r, g = np.array(p["r"]), np.array(p["G"])
+    np.testing.assert_allclose(p["G_exact"], 0.5 * np.exp(-field["mass"] * r), rtol=1e-12)
+    assert np.all(np.abs(g - p["G_exact"]) < 5 * np.array(p["G_err"]))
+    # the relative error grows like e^{m r}: as predicted, within a factor 2 at every r
+    ratio = np.array(p["G_err"]) / g / np.array(p["relative_error_predicted"])
+    assert np.all((ratio > 0.5) & (ratio < 2)), ratio
+    n = field["width"]  # kappa4(0, 0, r, r) = (4 - e^{-2 m r}) / (8 N) for sigma_a = 1
+    np.testing.assert_allclose(p["kappa4_exact"], (4 - np.exp(-2 * r)) / (8 * n), rtol=1e-9)
+    assert np.all(np.abs(np.array(p["kappa4"]) - p["kappa4_exact"]) < 5 * np.array(p["kappa4_err"]))
+    assert p["z_all"]["max_abs"] < 5 and 0.5 < p["z_all"]["mean_square"] < 2
+    lam = np.array(s["shells"])
+    np.testing.assert_allclose(s["K0_exact"], np.arctan(lam) / np.pi, rtol=1e-10)
+    pulls = (np.array(s["u4"]) - s["u4_exact"]) / np.array(s["u4_err"])
+    assert np.all(np.abs(pulls) < 5), pulls
+    assert s["lpa_ubar4"][0] == pytest.approx(s["ubar4"][0], rel=1e-9)  # starts on the sample
+    flow = nnqft.load(quick_run / "shells.npz")
+    assert isinstance(flow, nnqft.ShellFlow)
+    np.testing.assert_array_equal(flow.couplings["u4"], s["u4"])
 
 
 def test_show_outlines_the_json_tables(quick_run, capsys):

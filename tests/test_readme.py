@@ -59,7 +59,8 @@ def run_block(tmp_path, marker, names=(), timeout=300):
 
 
 def test_every_python_block_is_tested():
-    markers = ["corr.save(\"erf1000.npz\")", "th = nnqft.finite_width(", "sample_dask(client, arch"]
+    markers = ["corr.save(\"erf1000.npz\")", "th = nnqft.finite_width(", "sample_dask(client, arch",
+               "nnqft.massive_spectrum(1.0, d=1)"]
     assert len(blocks("python")) == len(markers)
     for m in markers:
         _block(m)
@@ -89,6 +90,26 @@ def test_readme_deep_networks(tmp_path):
     ns = run_block(tmp_path, "th = nnqft.finite_width(", ["th", "deep_kappa4", "deep_err"])
     # the deep ensemble's kappa4 beside the leading 1/N theory (remainder ~ L/N = 0.3%)
     assert_z(ns["deep_kappa4"], ns["deep_err"], ns["th"].connected(4))
+
+
+def test_readme_field_theories_by_design(tmp_path):
+    ns = run_block(tmp_path, "nnqft.massive_spectrum(1.0, d=1)",
+                   ["scalar", "r", "g2", "g2_err", "propagator", "k4", "k4_err", "k4_exact",
+                    "shells", "lpa"])
+    scalar, r = ns["scalar"], ns["r"]
+    # "e^(−m r)/2, exact at every width", and the sampled G(0, r) beside it
+    np.testing.assert_allclose(ns["propagator"], 0.5 * np.exp(-r), rtol=1e-12)
+    pairs = [scalar.index(0, a) for a in range(len(r))]
+    assert_z(ns["g2"][pairs], ns["g2_err"][pairs], ns["propagator"])
+    assert_z(ns["k4"], ns["k4_err"], ns["k4_exact"])
+    shells = ns["shells"]
+    np.testing.assert_allclose(shells.exact_kernel[:, 0], np.arctan(shells.shells) / np.pi,
+                               rtol=1e-10)  # "K_Λ(0) = arctan(Λ/m)/π"
+    assert_z(shells.couplings["u4"], shells.errors["u4"], shells.exact_couplings["u4"])
+    np.testing.assert_allclose(shells.dimensionless("u4"),  # Z = 1 here (σ_a = 1, m = 1)
+                               shells.couplings["u4"] * shells.shells**-3)
+    assert ns["lpa"].scale[0] == 0.5
+    assert ns["lpa"].couplings["u4"][0] == pytest.approx(shells.couplings["u4"][0])
 
 
 def test_readme_dask_block_runs_as_a_script(tmp_path):

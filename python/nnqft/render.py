@@ -13,7 +13,7 @@ import html as _html
 import math
 from collections.abc import Sequence
 
-__all__ = ["Table", "html", "text", "value_error"]
+__all__ = ["Table", "html", "signed", "text", "value_error"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,13 @@ def value_error(value: float, error: float | None, digits: int = 5) -> str:
     if error is None or not math.isfinite(error) or error == 0:
         return f"{value:.{digits}g}"
     return f"{value:.{digits}g} ± {error:.2g}"
+
+
+def signed(value: float) -> str:
+    """A z-score or pull: ``+1.3``, ``-0.4``, ``0.0`` (never ``-0.0``), ``—`` for NaN."""
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:+.1f}" if round(value, 1) != 0 else "0.0"
 
 
 def _box(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -10,6 +10,9 @@
    it (the ELS plot).
 4. Depth: N·κ4 and the fitted N·u4 against the number of layers L for erf and for ReLU
    at criticality, sampled beside the leading 1/N theory (:func:`nnqft.finite_width`).
+5. A field theory by design: the free massive scalar in d = 1 as a spectral cos-net — its
+   propagator and κ4 sampled against exact, and the momentum-shell flow of u4 beside the
+   LPA (:mod:`nnqft._study_field`).
 
 Everything lands in one folder: ``report.md``, PNG plots, every result as ``.npz`` + JSON.
 """
@@ -36,9 +39,11 @@ try:
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
+from . import _study_field
 from .architecture import Architecture
 from .correlators import Correlators
 from .io import dumps, write_text
+from .render import signed as _signed
 from .sampling import sample
 from .statistics import jackknife_covariance
 from .theory import exact, kernel
@@ -105,6 +110,20 @@ class StudyConfig:
         Their width N.
     depth_n_networks : int
         Networks per depth.
+    field_mass, field_width : float, int
+        Mass m and width N of the spectral cos-net of the massive-scalar section (§5).
+    field_x : list of float
+        Its inputs: G(x₀, x) and κ4 on them.
+    field_n_networks : int
+        Networks of the propagator run.
+    field_shells : list of float
+        The shells Λ of the momentum-shell flow (increasing).
+    field_shell_x : list of float
+        Inputs of the shell flow's coupling fits.
+    field_shell_n_networks : int
+        Networks of the shell flow (one pass over every Λ).
+    field_box : float
+        Half-width of the vertex box of its u4 fits.
     """
 
     widths: list[int] = dataclasses.field(default_factory=lambda: [2, 5, 10, 20, 50, 100, 1000])
@@ -124,13 +143,26 @@ class StudyConfig:
     depth_depths: list[int] = dataclasses.field(default_factory=lambda: [1, 2, 3, 4, 5, 6])
     depth_width: int = 200
     depth_n_networks: int = 40_000
+    # -- 5. the massive scalar by design (nnqft._study_field)
+    field_mass: float = 1.0
+    field_width: int = 10
+    field_x: list[float] = dataclasses.field(
+        default_factory=lambda: [0.0, 0.75, 1.5, 2.25, 3.0, 3.75, 4.5, 5.25, 6.0])
+    field_n_networks: int = 400_000
+    field_shells: list[float] = dataclasses.field(
+        default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
+    field_shell_x: list[float] = dataclasses.field(default_factory=lambda: [-0.5, 0.0, 0.5])
+    field_shell_n_networks: int = 200_000
+    field_box: float = 4.0
 
     @classmethod
     def quick(cls) -> StudyConfig:
         """A seconds-long version of the same study."""
         return cls(widths=[2, 10, 100], n_networks=4_000, fit_width=10,
                    flow_sigmas=[1.0, 2.0, 4.0], flow_n_networks=4_000, flow_width=20,
-                   depth_depths=[1, 2, 3], depth_width=10, depth_n_networks=2_000)
+                   depth_depths=[1, 2, 3], depth_width=10, depth_n_networks=2_000,
+                   field_n_networks=20_000, field_shells=[0.5, 2.0, 8.0],
+                   field_shell_n_networks=4_000)
 
     @classmethod
     def from_toml(cls, path: Path, base: StudyConfig) -> StudyConfig:
@@ -593,13 +625,6 @@ def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
     return "\n".join(lines)
 
 
-def _signed(value: float) -> str:
-    """``+1.3``, ``-0.4``, ``0.0`` (never ``-0.0``), ``—`` for NaN."""
-    if not math.isfinite(value):
-        return "—"
-    return f"{value:+.1f}" if round(value, 1) != 0 else "0.0"
-
-
 def _depth_trend(results: dict[str, list[dict[str, Any]]]) -> str:
     """What the theory's N·m4 and N·u4 do with L, in numbers, for each net."""
     parts = []
@@ -679,7 +704,7 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     t0 = time.perf_counter()
     sections = []
 
-    print(f"[1/4] correlators at widths {cfg.widths} ({cfg.n_networks} networks each)")
+    print(f"[1/5] correlators at widths {cfg.widths} ({cfg.n_networks} networks each)")
     fall = _run_falloff(cfg, out, seed, threads, progress, scale)
     for label, rows in fall.items():
         r = rows[-1]
@@ -691,7 +716,7 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     sections.append(("1/N fall-off of the deviations from the free theory",
                      _falloff_table(fall) + "\n\n![fall-off](falloff.png)"))
 
-    print(f"[2/4] coupling fits at N = {cfg.fit_width}")
+    print(f"[2/5] coupling fits at N = {cfg.fit_width}")
     text, record = _run_couplings(cfg, out)
     for label, rec in record.items():
         if "fit" in rec:
@@ -707,11 +732,11 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     sections.append(("Effective couplings (GLS fits with the jackknife covariance)",
                      text + "\n\n" + _width_table(by_width, cfg)))
 
-    print(f"[3/4] sigma flow over {cfg.flow_sigmas}")
+    print(f"[3/5] sigma flow over {cfg.flow_sigmas}")
     sections.append(("The σ-driven flow and the functional-RG flow",
                      _run_flow(cfg, out, seed, threads, progress, scale)))
 
-    print(f"[4/4] depth L = {cfg.depth_depths} at N = {cfg.depth_width}")
+    print(f"[4/5] depth L = {cfg.depth_depths} at N = {cfg.depth_width}")
     deep = _run_depth(cfg, out, seed, threads, progress, scale)
     for label, rows in deep.items():
         r = rows[-1]
@@ -722,16 +747,25 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     sections.append(("Depth: the quartic coupling flowing with the number of layers",
                      _depth_table(deep, cfg)))
 
+    print(f"[5/5] massive scalar by design (d = 1, m = {cfg.field_mass:g}, N = {cfg.field_width}): "
+          f"propagator, κ4, momentum shells {cfg.field_shells}")
+    field = _study_field.run(cfg, out, seed, threads, progress, _scale(scale, "massive_scalar"),
+                             _scale(scale, "shells"))
+    _study_field.plot(field, out)
+    write_text(out / "field.json", dumps(field, indent=1))
+    sections.append(("A field theory by design: the massive scalar and its momentum-shell flow",
+                     _study_field.markdown(field, LOCAL_MODEL_P)))
+
     wall = time.perf_counter() - t0
     prov = _provenance(cfg, seed, threads, wall)
     write_text(out / "provenance.json", dumps(prov, indent=1))
     report = _report(sections, prov)
     write_text(out / "report.md", report)
     print(f"\ndone in {wall:.1f} s. Everything is in {out}/:")
-    print("  report.md (tables), falloff.png, couplings.png, flow.png, depth.png (plots), "
-          "correlators/*.npz, flow.npz "
+    print("  report.md (tables), falloff.png, couplings.png, flow.png, depth.png, field.png, "
+          "shells.png (plots), correlators/*.npz, flow.npz, shells.npz "
           "(results: nnqft.load or 'nnqft show'), falloff.json, couplings.json, frg.json, "
-          "depth.json, provenance.json")
+          "depth.json, field.json, provenance.json")
     return 0
 
 
