@@ -366,7 +366,8 @@ class Correlators(Result, kind="correlators"):
         """
         if self._kernel_z is _NOT_CHECKED:
             self._kernel_z = self._kernel_z_now()
-        return self._kernel_z
+        z: float | None = self._kernel_z
+        return z
 
     def _kernel_z_now(self) -> float | None:
         if self.arch.depth != 1 or self.arch.weight_dist != "gaussian":
