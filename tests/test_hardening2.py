@@ -105,8 +105,8 @@ def test_neuron_moment_cache_never_evicts_its_own_answer(monkeypatch):
     monkeypatch.setattr(theory, "_MOMENT_CACHE", type(theory._MOMENT_CACHE)())
     monkeypatch.setattr(theory, "_MOMENT_CACHE_SIZE", 1)
     arch, x = Architecture("erf", width=3), np.array([[0.3], [-0.8]])
-    four = theory._neuron_moments(arch, x, (4,))[4]
-    both = theory._neuron_moments(arch, x, (4, 6))
+    four = theory.neuron_moments(arch, x, (4,))[4]
+    both = theory.neuron_moments(arch, x, (4, 6))
     np.testing.assert_array_equal(both[4], four)
     assert both[6].shape == (7,)
 

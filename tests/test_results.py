@@ -143,3 +143,25 @@ def test_unknown_format_version_is_refused(results, tmp_path):
     write_npz(tmp_path / "future", {**meta, "format_version": 2}, arrays)
     with pytest.raises(ValueError, match="unsupported coupling_fit format version 2"):
         nnqft.load(tmp_path / "future.npz")
+
+
+def test_printing_a_loaded_correlators_evaluates_no_theory(corr, tmp_path, monkeypatch):
+    # the verdicts are computed at sampling time; a loaded result has none, and printing
+    # it must not compute them (theory can take long): every theory entry point raises
+    loaded = nnqft.load(corr.save(tmp_path / "corr.npz"))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("printing evaluated theory")
+
+    with monkeypatch.context() as patch:
+        for module, name in (("theory", "kernel"), ("theory", "exact"),
+                             ("deep_theory", "finite_width"), ("diagnostics", "theory_check")):
+            patch.setattr(getattr(nnqft, module), name, refuse)
+        text = loaded.describe()
+        for shown in (str(loaded), repr(loaded), loaded._repr_html_(), loaded.summary(4)):
+            assert shown
+    assert "theory check: not run" in text and "NOT RELIABLE" not in text
+    # reliable() still runs the check on demand, and printing then shows its verdict
+    assert loaded.reliable(4)
+    assert "theory check: TheoryCheck(agrees with" in loaded.describe()
+    assert "theory check: TheoryCheck(agrees with" in corr.describe()  # checked when sampled

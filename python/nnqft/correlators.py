@@ -126,6 +126,7 @@ class Correlators(Result, kind="correlators"):
         self.meta = dict(meta)
         self._warned: set[int] = set()
         self._theory: Any = _NOT_CHECKED  # the verdict of theory_check(), once computed
+        self._kernel_z: Any = _NOT_CHECKED  # kernel_check(), once computed
 
     # -- basic properties --------------------------------------------------------------
     @property
@@ -370,6 +371,12 @@ class Correlators(Result, kind="correlators"):
         exact value to compare with (deeper nets, uniform weights, no order 2, a
         kernel beyond float64).
         """
+        if self._kernel_z is _NOT_CHECKED:
+            self._kernel_z = self._kernel_z_now()
+        z: float | None = self._kernel_z
+        return z
+
+    def _kernel_z_now(self) -> float | None:
         if self.arch.depth != 1 or self.arch.weight_dist != "gaussian":
             return None
         key = "G2" if "G2" in self._point else "K2"
@@ -416,7 +423,13 @@ class Correlators(Result, kind="correlators"):
             return None
         return f"{self.n_networks} networks cannot resolve the mean: {verdict.get('reason')}"
 
-    def _unreliable_reason(self, n: int) -> str | None:
+    def _unreliable_reason(self, n: int, computed_only: bool = False) -> str | None:
+        """Why order ``n`` is unreliable, or None.
+
+        ``computed_only`` (printing): the theory checks enter only if already computed
+        (at sampling time, or by an earlier :meth:`reliable`), so that printing a result
+        never evaluates theory.
+        """
         unresolved = self.unresolved()
         if unresolved is not None:
             return unresolved
@@ -425,13 +438,13 @@ class Correlators(Result, kind="correlators"):
             return (f"the per-network kernel scale has a heavy tail (Hill tail index "
                     f"{alpha:.2f} <= {n}), so the variance of the order-{n} observable looks "
                     "infinite and typical sample means underestimate the truth")
-        z = self.kernel_check()
-        if z is not None and z > self._kernel_check_threshold():
+        z = self._kernel_z if computed_only else self.kernel_check()
+        if z is not _NOT_CHECKED and z is not None and z > self._kernel_check_threshold():
             return (f"the sampled two-point function is {z:.3g} standard errors from the "
                     "exact kernel: the networks that carry the mean were never drawn (a "
                     "tail the sample does not reach), so estimates and errors are both off")
-        check = self.theory_check()
-        return None if check is None else check.reason()
+        check = self._theory if computed_only else self.theory_check()
+        return None if check is _NOT_CHECKED or check is None else check.reason()
 
     def _kernel_check_threshold(self) -> float:
         """``KERNEL_CHECK_Z``, raised where few bins make jackknife z heavy-tailed.
@@ -468,6 +481,7 @@ class Correlators(Result, kind="correlators"):
             self._theory = None
             return self
         check = self.theory_check()
+        self.kernel_check()  # the verdicts printing shows are computed here, not when printed
         # an unresolved run (sampled with allow_unresolved=True) already carries its
         # verdict; that the sample then misses the theory is no news worth a warning
         if check is not None and not check.agrees and self.unresolved() is None:
@@ -664,6 +678,11 @@ class Correlators(Result, kind="correlators"):
     def describe(self, orders: Sequence[int] | None = None, max_rows: int = 8) -> str:
         """Readable summary: setup, provenance, and a table per even order.
 
+        Shows the reliability verdicts already computed (at sampling time, by
+        :meth:`with_theory_check`) and evaluates no theory itself: a loaded result says
+        its theory check was not run until :meth:`reliable` or :meth:`with_theory_check`
+        runs it.
+
         Parameters
         ----------
         orders : sequence of int, optional
@@ -692,11 +711,14 @@ class Correlators(Result, kind="correlators"):
         if alpha is not None:
             notes.append(f"tail index of the kernel scale: {alpha:.2f} "
                          f"(error bars of order n are trusted for n < {alpha:.2f})")
-        reason = self._unreliable_reason(max(self.orders))
+        reason = self._unreliable_reason(max(self.orders), computed_only=True)
         if reason is not None:
             notes.append(f"NOT RELIABLE: {reason}")
-        elif self.theory_check() is not None:
-            notes.append(f"theory check: {self.theory_check()!r}")
+        elif self._theory is _NOT_CHECKED:
+            notes.append("theory check: not run on this result (printing evaluates no theory; "
+                         "corr.reliable(n) or corr.with_theory_check() runs it)")
+        elif self._theory is not None:
+            notes.append(f"theory check: {self._theory!r}")
         tables = [render.Table(notes)]
         for n in sorted(orders or self.orders):
             for connected in (False, True):
@@ -716,7 +738,8 @@ class Correlators(Result, kind="correlators"):
         if len(rows) > max_rows:
             rows = rows[:max_rows] + [(f"... {len(rows) - max_rows} more", "", "")]
         title = (f"connected kappa{n}" if connected else f"G{n}") + (
-            "" if self.reliable(n) else " (error bars NOT reliable)")
+            "" if self._unreliable_reason(n, computed_only=True) is None
+            else " (error bars NOT reliable)")
         return render.Table([title], ("tuple", label, "stderr"), rows)
 
     # -- display ---------------------------------------------------------------------

@@ -28,7 +28,7 @@ Numerics
 * ``g`` and its derivatives: closed forms (erf arcsine, relu arc-cosine, linear)
   differentiated exactly by forward jets (truncated Taylor polynomials in the three
   local variables G_aa, G_ab, G_bb; degree 2 at order 1, degree 4 at order 2); tanh
-  through the Kolmogorov scale mixture of erf (:func:`nnqft.theory._tanh_pair`),
+  through the Kolmogorov scale mixture of erf (:func:`nnqft.gaussian.pair_map`),
   differentiated in closed form under the mixture (to 2nd order).  ReLU on the
   collinear set ``|rho| = 1`` drops the divergent rho-derivatives of order >= 2: the
   fluctuations never leave that set.
@@ -46,12 +46,12 @@ Numerics
     distributed, summed over an 8-node Gauss rule of the Kolmogorov law per factor
     (about 1e-7); the four scales are four batch axes, so terms of one pair of inputs
     cost 8 x 8 only.  Six-point functions only over kernels of rank <= 3 (depth 1,
-    the spherical rule of :mod:`nnqft.theory`, ~1e-12): order 2 is refused beyond.
+    the spherical rule of :mod:`nnqft.gaussian`, ~1e-12): order 2 is refused beyond.
   - relu: Stein's lemma reduces ``E[prod z_i^m_i 1{z > 0}]`` to lower moments and
     orthant probabilities of conditional Gaussians (closed forms up to 3 variables,
     ``P4``, ``P5``, ``P6`` from the sign moments above), exact up to the quadratures;
     no kink is ever integrated over.  Singular sub-covariances (inputs on a ray,
-    opposite inputs) use the spherical rule of :mod:`nnqft.theory`, split at the kinks
+    opposite inputs) use the spherical rule of :mod:`nnqft.gaussian`, split at the kinks
     and exact for ReLU (rank <= 3); rank 4 or 5 (more inputs than the first layer's
     d_in + 1) Stein's reduction at two small diagonal regularisations extrapolated to
     zero (~1e-11).
@@ -255,7 +255,7 @@ def _tanh_g_jet(sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bool) -
     summed over the 72 x 72 Kolmogorov nodes without carrying (3, 3) blocks per node;
     ``diag`` (a = b = c) contracts them onto slot 0 as the one-variable jet does.
     """
-    k, w = _theory._kolmogorov_rule()
+    k, w = _gaussian.kolmogorov_rule()
     a2 = 1.0 / (sxx[:, None, None] + (k**2)[:, None])  # A^2
     b2 = 1.0 / (syy[:, None, None] + (k**2)[None, :])  # B^2
     ab = np.sqrt(a2 * b2)
@@ -334,7 +334,7 @@ def _first_layer_moments(arch: Architecture, x: FloatArray,
     the others from :mod:`nnqft.gaussian` at the input kernel.
     """
     if arch.activation in ("gauss", "cos"):
-        moments = _theory._neuron_moments(arch, x, [2, 4, 6] if order == 2 else [2, 4])
+        moments = _theory.neuron_moments(arch, x, [2, 4, 6] if order == 2 else [2, 4])
         return moments[2], moments[4], moments.get(6)
     cov = arch.sigma_b_layers[0] ** 2 + arch.sigma_w_layers[0] ** 2 * (x @ x.T) / arch.d_in
     first = _Layer(arch.activation, cov, need_derivatives=False)
@@ -504,7 +504,7 @@ def _recursion(arch: Architecture, x: FloatArray, order: int = 1) -> tuple[Float
     The last three (§5) only at order 2.
     """
     k = len(x)
-    _theory._check_sigma_range(arch)
+    _theory.check_sigma_range(arch)
     big = [s for s in arch.sigma_w_layers if s > 1e75 ** (2 / (2 + order))]
     if big:  # V carries sigma_w^4, U sigma_w^6
         raise OverflowError(f"sigma_w = {big[0]:.3g} is out of range for the order-{order} "

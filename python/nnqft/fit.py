@@ -460,7 +460,12 @@ def _present(array: FloatArray | None) -> FloatArray:
 
 
 # -- templates -------------------------------------------------------------------------------
-def _check_terms(terms: Any) -> tuple[str, ...]:
+def check_terms(terms: Any) -> tuple[str, ...]:
+    """The fit's term names, checked and in canonical order (:data:`TERMS`).
+
+    A single name may be given as a string.  Raises ValueError on unknown or repeated
+    names, on no quartic term, and on u6 without u4 or with the non-local terms.
+    """
     if isinstance(terms, str):
         terms = (terms,)
     terms = tuple(terms)
@@ -526,7 +531,7 @@ def check_fit_size(k: int, terms: Sequence[str]) -> None:
     A ValueError naming the size, for ``terms`` fitted on ``k`` inputs (checked by
     :func:`fit_couplings` and by :func:`nnqft.sigma_flow` before it samples).
     """
-    for n in (4, 6) if "u6" in _check_terms(terms) else (4,):
+    for n in (4, 6) if "u6" in check_terms(terms) else (4,):
         check_gls_size(n_tuples(k, n))
 
 
@@ -551,7 +556,7 @@ def _prepare(
     shrinkage = checked("shrinkage", shrinkage)
     if weighting not in ("gls", "kernel"):
         raise ValueError(f"weights must be 'gls' or 'kernel', got {weighting!r}")
-    terms = _check_terms(terms)
+    terms = check_terms(terms)
     xs = as_inputs(x, arch.d_in)
     orders = (4, 6) if "u6" in terms else (4,)
     if weighting == "gls" and not isinstance(corr, Mapping):  # exact: no T x T matrix
@@ -744,7 +749,7 @@ def fit_exact_like(
     arch = corr.arch if arch is None else arch
     x = corr.x if x is None else x
     xs = as_inputs(x, arch.d_in)
-    orders = (4, 6) if "u6" in _check_terms(terms) else (4,)
+    orders = (4, 6) if "u6" in check_terms(terms) else (4,)
     values = {n: theory_connected(arch, xs, n) for n in orders}
     return fit_couplings(values, arch, xs, cutoff=cutoff, terms=terms, weights="kernel")
 

@@ -28,7 +28,7 @@ from ._result import Result
 from ._seeding import require_fixed_seed, resolve_seed
 from ._validation import as_inputs
 from .architecture import Architecture, check_arch
-from .fit import CouplingFit, _check_terms, check_fit_size, fit_couplings, theory_connected
+from .fit import CouplingFit, check_fit_size, check_terms, fit_couplings, theory_connected
 from .io import json_record, prefixed
 from .sampling import build_plan, run
 from .statistics import jackknife_covariance, shrink
@@ -378,7 +378,7 @@ def sigma_flow(
     grid = _validated_sigmas(sigmas)
     arch.scaled(vary, 1.0)  # validates vary
     terms = tuple(terms)
-    _check_terms(terms)
+    check_terms(terms)
     check_fit_size(len(xs), terms)  # the fits' T x T weights, before any sampling
     orders = (2, 4, 6) if "u6" in terms else (2, 4)
     archs = [arch.scaled(vary, float(s)) for s in grid]

@@ -26,7 +26,9 @@ integral uses Gauss-Legendre panels graded towards the origin on ``[0, 9]`` (the
 Gaussian mass beyond 9 standard deviations is below 1e-17).  Plain Gauss-Hermite is not
 used: for erf/tanh with pre-activation scale above about 1 it converges far too slowly
 (1e-3 relative error with 200 nodes at scale 3).  The tanh two-point map uses the
-Gaussian scale-mixture form of the logistic function instead (:func:`_tanh_pair`).
+Gaussian scale-mixture form of the logistic function instead (:func:`nnqft.gaussian.pair_map`).
+These Gaussian measures live in :mod:`nnqft.gaussian`, shared with the deep theory; this
+module adds the non-Gaussian first layers (uniform weights, gauss and cos nets).
 """
 
 from __future__ import annotations
@@ -47,153 +49,16 @@ from . import tuples as _tuples
 from ._resources import physical_memory
 from ._validation import as_bool, as_inputs, as_int
 from .architecture import Architecture, check_arch
-from .quadrature import DEFAULT_NODES, composite, graded_edges, two_sided_unit_rule, unit_rule
+from .gaussian import ACTIVATION, RADIAL_CUTOFF, Measure, loadings_measure, pair_map
+from .quadrature import DEFAULT_NODES, composite, unit_rule
 
 __all__ = ["kernel", "neuron_moment", "exact"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-#: Radial cutoff in standard deviations; the Gaussian tail beyond it is < 1e-17.
-_R = 9.0
 #: Gauss-Legendre nodes per smooth panel.
 _Q = DEFAULT_NODES
-
-_ACTIVATION: dict[str, Callable[[FloatArray], FloatArray]] = {
-    "erf": special.erf,
-    "tanh": np.tanh,
-    "relu": lambda z: np.maximum(z, 0.0),
-    "linear": lambda z: z,
-}
-
-
-# -- quadrature rules of the measures (building blocks: nnqft.quadrature) -------------
-def _radial_rule(rank: int, scale: float) -> tuple[FloatArray, FloatArray]:
-    """Nodes/weights for ``int_0^inf g(rho) rho^(r-1) exp(-rho^2/2) / (2 pi)^(r/2) d rho``.
-
-    Panels are graded towards 0 starting at ``1 / scale`` because an activation of a
-    pre-activation of standard deviation ``scale`` changes over ``rho ~ 1 / scale``.
-    """
-    rho, w = composite(graded_edges(_R, min(1.0, 1.0 / max(scale, 1e-300))))
-    w = w * rho ** (rank - 1) * np.exp(-0.5 * rho**2) / (2.0 * np.pi) ** (rank / 2.0)
-    return rho, w
-
-
-def _angular_levels(scale: float, smooth: bool) -> int:
-    """Grading depth at the ends of the angular pieces.
-
-    For erf/tanh a factor ``phi(rho c(t))`` changes over ``dt ~ 1 / (rho * scale)``
-    next to the zero of ``c``, so the end panels shrink like ``1 / scale``
-    (calibrated against fine tensor grids: 1e-15 relative for scales 1 to 10, one
-    level coarser still gives 1e-13).  ReLU factors are trigonometric polynomials on
-    each piece: one panel of 12 nodes is exact to rounding up to order 8.
-    """
-    if not smooth:
-        return 0
-    return max(0, math.ceil(math.log2(3.0 * max(scale, 1e-300))) - 1)
-
-
-def _circle_rule(
-    loadings: FloatArray, levels: int, period: float = 2 * np.pi
-) -> tuple[FloatArray, FloatArray]:
-    """Angular rule on ``[0, period)``, split at the zeros of every ``l_a . u(t)``.
-
-    ``period = pi`` covers half the circle, enough when the integrand is even in the
-    direction (products of an even number of odd activations); the caller doubles it.
-
-    Parameters
-    ----------
-    loadings : array, shape (P, m, 2)
-        ``P`` independent problems, each with ``m`` linear forms in the plane.
-    levels : int
-        Geometric grading depth towards both ends of every piece.
-    period : float
-        ``2 pi`` (full circle) or ``pi`` (half circle).
-
-    Returns
-    -------
-    directions : array, shape (P, T, 2)
-        Unit vectors ``u(t) = (cos t, sin t)``.
-    weights : array, shape (P, T)
-    """
-    alpha = np.arctan2(loadings[..., 1], loadings[..., 0]) + np.pi / 2
-    zeros = np.concatenate([alpha, alpha + np.pi], axis=-1) % period
-    zeros.sort(axis=-1)
-    edges = np.concatenate([zeros, zeros[:, :1] + period], axis=-1)
-    lengths = np.diff(edges, axis=-1)
-    u, w = two_sided_unit_rule(levels)
-    t = (edges[:, :-1, None] + lengths[..., None] * u).reshape(len(edges), -1)
-    weights = (lengths[..., None] * w).reshape(len(edges), -1)
-    return np.stack([np.cos(t), np.sin(t)], axis=-1), weights
-
-
-# -- Gaussian pair expectations (one layer of the kernel recursion) ----------------
-def _kolmogorov_pdf(k: FloatArray) -> FloatArray:
-    """Density of the Kolmogorov distribution (two series, each used where it converges)."""
-    j = np.arange(1, 41)[:, None]
-    large = 8 * k * np.sum((-1.0) ** (j - 1) * j**2 * np.exp(-2 * j**2 * k**2), axis=0)
-    a = (2 * j - 1) ** 2 * np.pi**2 / 8
-    kk = np.minimum(k, 1.0)  # the theta-transformed series, accurate for k <= 1
-    small = math.sqrt(2 * np.pi) * np.sum(np.exp(-a / kk**2) * (2 * a / kk**4 - 1 / kk**2), 0)
-    return np.asarray(np.where(k > 1, large, small), dtype=np.float64)
-
-
-@functools.lru_cache(maxsize=1)
-def _kolmogorov_rule() -> tuple[FloatArray, FloatArray]:
-    """Quadrature for the Kolmogorov distribution: 72 nodes, exact to ~1e-15.
-
-    The density vanishes like exp(-pi^2 / (8 k^2)) at 0 (an essential singularity), so
-    the panels are graded towards 0; the mass outside [0.12, 5] is below 1e-20.
-    """
-    k, w = composite(np.array([0.12, 0.24, 0.48, 0.96, 1.92, 3.0, 5.0]), 12)
-    return k, w * _kolmogorov_pdf(k)
-
-
-def _tanh_pair(sxy: FloatArray, sxx: FloatArray, syy: FloatArray) -> FloatArray:
-    """``E[tanh(u) tanh(v)]`` for zero-mean Gaussian (u, v) (flat arrays).
-
-    The logistic distribution is a Gaussian scale mixture with a Kolmogorov-distributed
-    scale K (Andrews & Mallows 1974), so ``tanh(z) = E_K erf(z / (K sqrt 2))``, and the
-    erf arcsine law gives ``(2/pi) E_{K1,K2} arcsin(sxy / sqrt((K1^2+sxx)(K2^2+syy)))``:
-    a smooth 2-D integral over a fixed measure, accurate to ~1e-14.
-    """
-    k, w = _kolmogorov_rule()
-    out = np.empty(len(sxy))
-    step = max(1, 2_000_000 // len(k) ** 2)
-    for s in range(0, len(sxy), step):
-        inv_x = 1.0 / np.sqrt(k**2 + sxx[s : s + step, None])
-        inv_y = 1.0 / np.sqrt(k**2 + syy[s : s + step, None])
-        arg = sxy[s : s + step, None, None] * inv_x[:, :, None] * inv_y[:, None, :]
-        out[s : s + step] = np.einsum("pij,i,j->p", np.arcsin(np.clip(arg, -1, 1)), w, w)
-    return (2.0 / np.pi) * out
-
-
-def _gaussian_pair_map(act: str, sxy: FloatArray, sxx: FloatArray, syy: FloatArray) -> FloatArray:
-    """``E[phi(u) phi(v)]`` for (u, v) ~ N(0, [[sxx, sxy], [sxy, syy]]), broadcast.
-
-    Closed forms for linear, erf (arcsine) and relu (arc-cosine); a Kolmogorov
-    scale-mixture quadrature for tanh.  (gauss and cos exist at depth 1 only and are
-    handled by :func:`_first_layer`.)
-    """
-    sxy, sxx, syy = np.broadcast_arrays(sxy, sxx, syy)
-    if act == "linear":
-        return np.array(sxy, dtype=np.float64)
-    # square roots taken one at a time: the products overflow from variances ~1e154 on
-    if act == "erf":
-        ratio = 2.0 * sxy / np.sqrt(1.0 + 2.0 * sxx) / np.sqrt(1.0 + 2.0 * syy)
-        return (2.0 / np.pi) * np.arcsin(np.clip(ratio, -1.0, 1.0))
-    if act == "relu":
-        root_x, root_y = np.sqrt(sxx), np.sqrt(syy)
-        norm = root_x * root_y
-        safe_x = np.where(root_x > 0, root_x, 1.0)
-        safe_y = np.where(root_y > 0, root_y, 1.0)
-        theta = np.arccos(np.clip(sxy / safe_x / safe_y, -1.0, 1.0))
-        value = norm / (2 * np.pi) * (np.sin(theta) + (np.pi - theta) * np.cos(theta))
-        return np.where(norm > 0, value, 0.0)
-    if act == "tanh":
-        flat = _tanh_pair(sxy.ravel(), sxx.ravel(), syy.ravel())
-        return flat.reshape(sxy.shape)
-    raise ValueError(f"no Gaussian layer map for activation {act!r}")
 
 
 # -- first layer ---------------------------------------------------------------------
@@ -277,14 +142,14 @@ def _first_layer(arch: Architecture, x: FloatArray, y: FloatArray, paired: bool 
         return np.asarray(np.exp(log_mgf + 2.0 * sb0**2 - vx - vy), dtype=np.float64)
     if _gaussian_first_layer(arch):
         sxy = sb0**2 + sw0**2 * _dot(x, y, paired) / d
-        return _gaussian_pair_map(act, sxy, vx, vy)
+        return pair_map(act, sxy, vx, vy)
     # Uniform first-layer weights: w.x + b is not Gaussian, so the Gaussian maps above do
     # not apply (issue 3 says the kernels coincide; only second moments agree, which is
     # all that linear needs).  Integrate over the uniform weights instead.
     if act == "relu":
         return _uniform_relu_pairs(arch, x, y, paired)
     nodes, weights = _uniform_parameter_rule(arch, np.concatenate([x, y]))
-    phi = _ACTIVATION[act]
+    phi = ACTIVATION[act]
     fx, fy = phi(nodes @ _augment(x).T), phi(nodes @ _augment(y).T)
     if paired:
         return weights @ (fx * fy)
@@ -321,8 +186,8 @@ def _uniform_parameter_rule(arch: Architecture, x: FloatArray) -> tuple[FloatArr
         axes.append(w_nodes)
         axis_weights.append(w_w / (2 * a))
     if sb0 > 0:
-        n = max(1, math.ceil(2 * _R * sb0 / (np.pi / 4)))
-        b_nodes, b_w = composite(np.linspace(-_R, _R, n + 1))
+        n = max(1, math.ceil(2 * RADIAL_CUTOFF * sb0 / (np.pi / 4)))
+        b_nodes, b_w = composite(np.linspace(-RADIAL_CUTOFF, RADIAL_CUTOFF, n + 1))
         axes.append(b_nodes * sb0)
         axis_weights.append(b_w * np.exp(-0.5 * b_nodes**2) / math.sqrt(2 * np.pi))
     else:
@@ -364,182 +229,6 @@ def _uniform_relu_pairs(arch: Architecture, x: FloatArray, y: FloatArray, paired
     return np.tensordot(ww, m2 + (alpha + beta) * m1 + alpha * beta * m0, axes=1)
 
 
-# -- direction rules for spherical-radial Gaussian quadrature -----------------------
-def _sphere_pole(unit_rows: FloatArray) -> FloatArray:
-    """A pole direction far from every plane ``l_a . u = 0`` (so ``l_a . pole != 0``)."""
-    i = np.arange(200) + 0.5
-    z = 1 - 2 * i / 200
-    phi = np.pi * (1 + 5**0.5) * i
-    cand = np.stack([np.sqrt(1 - z**2) * np.cos(phi), np.sqrt(1 - z**2) * np.sin(phi), z], 1)
-    return np.asarray(cand[np.argmax(np.abs(cand @ unit_rows.T).min(axis=1))], dtype=np.float64)
-
-
-def _sphere_rule(
-    loadings: FloatArray, levels: int, n_azimuth: int = 0, half: bool = False
-) -> tuple[FloatArray, FloatArray]:
-    """Rule on the unit sphere S^2 adapted to the planes ``l_a . u = 0``.
-
-    Spherical coordinates about a generic pole: for fixed azimuth the polar angle is
-    split at the zeros ``theta_a(phi) = pi/2 + arctan(A_a(phi) / l_a3)`` of every form
-    (analytic in phi because no ``l_a3`` vanishes).  With ``n_azimuth = 0`` (ReLU) the
-    azimuth is also split where two zero curves cross, i.e. at the azimuths of
-    ``+-(l_a x l_b)``, so that every piece is a polynomial integrand.  For smooth
-    activations the theta-integral is an analytic periodic function of the azimuth,
-    and the trapezoidal rule with ``n_azimuth`` points converges geometrically.
-    ``half`` keeps the azimuths in [0, pi), one of each antipodal pair of directions
-    (enough for integrands even under u -> -u), with doubled weights.
-    """
-    norms = np.linalg.norm(loadings, axis=1)
-    rows = loadings[norms > 0]
-    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
-    pole = _sphere_pole(unit)
-    e1 = np.cross(pole, np.eye(3)[np.argmin(np.abs(pole))])
-    e1 /= np.linalg.norm(e1)
-    frame = np.stack([e1, np.cross(pole, e1), pole])
-    lf = rows @ frame.T
-    u, w = two_sided_unit_rule(levels)
-    if n_azimuth:
-        n = n_azimuth // 2 if half else n_azimuth
-        az = (np.pi if half else 2 * np.pi) * np.arange(n) / n
-        w_az = np.full(n, 2 * np.pi / n)  # spacing pi/n doubled, or 2 pi/n
-    else:
-        crosses = [np.cross(lf[a], lf[b]) for a in range(len(lf)) for b in range(a)]
-        crosses = [c for c in crosses if np.linalg.norm(c) > 1e-12 * np.abs(lf).max() ** 2]
-        azimuths = np.array([np.arctan2(c[1], c[0]) for c in crosses] + [0.0])
-        cuts = np.unique(np.concatenate([azimuths, azimuths + np.pi]) % (2 * np.pi))
-        edges = np.concatenate([cuts, cuts[:1] + 2 * np.pi])
-        lengths = np.diff(edges)
-        az = (edges[:-1, None] + lengths[:, None] * u).ravel()
-        w_az = (lengths[:, None] * w).ravel()
-    a_phi = np.outer(np.cos(az), lf[:, 0]) + np.outer(np.sin(az), lf[:, 1])
-    zeros = np.sort(np.pi / 2 + np.arctan(a_phi / lf[:, 2]), axis=1)
-    t_edges = np.concatenate([np.zeros((len(az), 1)), zeros, np.full((len(az), 1), np.pi)], 1)
-    t_len = np.diff(t_edges, axis=1)
-    theta = (t_edges[:, :-1, None] + t_len[..., None] * u).reshape(len(az), -1)
-    w_theta = (t_len[..., None] * w).reshape(len(az), -1) * np.sin(theta)
-    local = np.stack(
-        [np.sin(theta) * np.cos(az)[:, None], np.sin(theta) * np.sin(az)[:, None], np.cos(theta)],
-        axis=-1,
-    ).reshape(-1, 3)
-    return local @ frame, (w_az[:, None] * w_theta).ravel()
-
-
-_SPHERE_LEVELS = 1
-
-
-def _sphere_azimuths(scale: float) -> int:
-    """Trapezoid points in azimuth for smooth activations on S^2 (calibrated)."""
-    return 8 * math.ceil(5 * max(scale, 1.0))
-
-
-def _direction_rule(loadings: FloatArray, levels: int) -> tuple[FloatArray, FloatArray]:
-    """Directions on S^(r-1) (r = 1, 2, 3) split at the zeros of every ``l_a . u`` (ReLU)."""
-    r = loadings.shape[1]
-    if r == 1:
-        return np.array([[1.0], [-1.0]]), np.ones(2)
-    if r == 2:
-        dirs, w = _circle_rule(loadings[None], levels)
-        return dirs[0], w[0]
-    return _sphere_rule(loadings, levels)
-
-
-# -- one-neuron moments ----------------------------------------------------------------
-def _tuple_products(values: FloatArray, weights: FloatArray, n: int) -> FloatArray:
-    """``sum_i weights_i prod_a values[i, t_a]`` for every sorted tuple t of order n.
-
-    Meet in the middle: products over the sorted tuples of the first ``n // 2`` and the
-    last ``n - n // 2`` positions, then one weighted matrix product; a sorted tuple
-    splits into two sorted tuples, looked up by :func:`nnqft.tuples.rank`.
-    """
-    k = values.shape[1]
-    n1 = n // 2
-    t = _tuples.tuples(k, n)
-    rows = _tuples.rank(t[:, :n1], k) if n1 else np.zeros(len(t), dtype=np.int64)
-    cols = _tuples.rank(t[:, n1:], k)
-    gram = np.zeros((_tuples.n_tuples(k, n1), _tuples.n_tuples(k, n - n1)))
-    for s in range(0, len(values), 20_000):
-        v = values[s : s + 20_000]
-        gram += (_products(v, n1) * weights[s : s + 20_000, None]).T @ _products(v, n - n1)
-    return gram[rows, cols]
-
-
-def _products(values: FloatArray, n: int) -> FloatArray:
-    """``prod_a values[:, t_a]`` for every sorted tuple t of order n, shape (M, C(k+n-1, n))."""
-    k = values.shape[1]
-    out = np.ones((len(values), 1))
-    for m in range(1, n + 1):
-        t = _tuples.tuples(k, m)
-        prefix = _tuples.rank(t[:, :-1], k) if m > 1 else np.zeros(len(t), dtype=np.int64)
-        out = out[:, prefix] * values[:, t[:, -1]]
-    return out
-
-
-def _relu_radial(n: int, r: int) -> float:
-    """``int_0^inf rho^(n+r-1) exp(-rho^2/2) d rho / (2 pi)^(r/2)`` (ReLU homogeneity)."""
-    return float(2.0 ** ((n + r) / 2 - 1) * math.gamma((n + r) / 2) / (2 * math.pi) ** (r / 2))
-
-
-class _Measure:
-    """A quadrature for one neuron: ``E F(z_1..z_k) ~ sum_i weights_i F(values_i)``.
-
-    ``values`` already holds the activations at the nodes, shape (M, k).  For ReLU in
-    spherical-radial form the nodes are unit directions and the radial integral is
-    the closed-form factor ``radial(n)`` (the product of n ReLUs is homogeneous).
-    ``odd_vanish``: odd activation of symmetric pre-activations, so odd moments are
-    zero and the rule may cover only one of each antipodal pair of directions.
-    """
-
-    def __init__(
-        self,
-        values: FloatArray,
-        weights: FloatArray,
-        radial: Callable[[int], float] | None = None,
-        odd_vanish: bool = False,
-    ) -> None:
-        self.values, self.weights, self.radial = values, weights, radial
-        self.odd_vanish = odd_vanish
-
-    def moment(self, n: int) -> FloatArray:
-        """Moments of order n on the sorted-tuple layout."""
-        if self.odd_vanish and n % 2:
-            return np.zeros(_tuples.n_tuples(self.values.shape[1], n))
-        out = _tuple_products(self.values, self.weights, n)
-        return out * self.radial(n) if self.radial is not None else out
-
-    def moment_on(self, tuples: IntArray) -> FloatArray:
-        """Moments on the given tuples only, rows of ``tuples`` (T, n).
-
-        Cheaper than :meth:`moment` when few of the sorted tuples are needed (the deep
-        theory asks for those that contain every input of a set): the inputs common to
-        all rows are multiplied into the weights once, then one matrix-vector product.
-        """
-        n = tuples.shape[1]
-        if self.odd_vanish and n % 2:
-            return np.zeros(len(tuples))
-        common = sorted(set.intersection(*(set(row) for row in tuples.tolist())))
-        rest = np.array([_drop_once(row, common) for row in tuples.tolist()], dtype=np.int64)
-        rest = rest.reshape(len(tuples), n - len(common))
-        out = np.zeros(len(tuples))
-        for s in range(0, len(self.values), 50_000):
-            v = self.values[s : s + 50_000].T.copy()  # rows per input: contiguous products
-            scaled = self.weights[s : s + 50_000].copy()
-            for c in common:
-                scaled *= v[c]
-            factors = np.ones((len(tuples), v.shape[1]))
-            for col in rest.T:
-                factors *= v[col]
-            out += factors @ scaled
-        return out * self.radial(n) if self.radial is not None else out
-
-
-def _drop_once(row: list[int], drop: list[int]) -> list[int]:
-    """``row`` without one occurrence of each entry of ``drop`` (all present in it)."""
-    out = list(row)
-    for c in drop:
-        out.remove(c)
-    return out
-
-
 def _loadings(arch: Architecture, x: FloatArray) -> FloatArray:
     """Pre-activations as ``z = L h`` with h standard normal, L of full column rank.
 
@@ -553,50 +242,12 @@ def _loadings(arch: Architecture, x: FloatArray) -> FloatArray:
     return np.asarray(u[:, :r] * s[:r], dtype=np.float64)
 
 
-def _gaussian_measure(arch: Architecture, x: FloatArray) -> _Measure:
+def _gaussian_measure(arch: Architecture, x: FloatArray) -> Measure:
     """Spherical-radial quadrature over the Gaussian first-layer parameters."""
-    return _loadings_measure(arch.activation, _loadings(arch, x))
+    return loadings_measure(arch.activation, _loadings(arch, x))
 
 
-def _loadings_measure(act: str, loadings: FloatArray) -> _Measure:
-    """Spherical-radial quadrature for ``z = loadings @ h``, h standard normal in R^r.
-
-    ``loadings`` has full column rank r <= 3 (any number of rows); used for the first
-    layer here and for deeper layers' kernels by :mod:`nnqft.deep_theory`.
-    """
-    phi = _ACTIVATION[act]
-    k, r = loadings.shape
-    if r == 0:
-        return _Measure(phi(np.zeros((1, k))), np.ones(1))
-    if r > 3:
-        raise NotImplementedError(
-            f"one-neuron moments of {act!r} need a quadrature over the span of the "
-            f"pre-activations, here {r}-dimensional; implemented up to 3 (d_in <= 2, or "
-            "sigma_b0 = 0 and d_in <= 3, or at most 3 inputs). Available at any d_in: "
-            "the gauss, cos and linear activations, and kernel() for the two-point function"
-        )
-    scale = float(np.linalg.norm(loadings, axis=1).max())
-    if act == "relu":
-        dirs, w_dir = _direction_rule(loadings, _angular_levels(scale, smooth=False))
-        return _Measure(np.maximum(dirs @ loadings.T, 0.0), w_dir, lambda n: _relu_radial(n, r))
-    # erf, tanh are odd: even products are even under u -> -u, so half the directions do
-    if r == 1:
-        dirs, w_dir = np.ones((1, 1)), np.full(1, 2.0)
-    elif r == 2:
-        dirs, w_dir = _circle_rule(loadings[None], _angular_levels(scale, smooth=True), period=np.pi)
-        dirs, w_dir = dirs[0], 2.0 * w_dir[0]
-    else:
-        dirs, w_dir = _sphere_rule(loadings, _SPHERE_LEVELS, _sphere_azimuths(scale), half=True)
-    rho, w_rho = _radial_rule(r, scale)
-    z = (dirs @ loadings.T)[:, None, :] * rho[None, :, None]
-    if isinstance(phi, np.ufunc):  # erf, tanh: in place, the array is large
-        phi(z, out=z)
-    else:
-        z = phi(z)
-    return _Measure(z.reshape(-1, k), np.outer(w_dir, w_rho).ravel(), odd_vanish=True)
-
-
-def _uniform_relu_measure(arch: Architecture, x: FloatArray) -> _Measure:
+def _uniform_relu_measure(arch: Architecture, x: FloatArray) -> Measure:
     """ReLU with uniform first-layer weights, d_in = 1, as a piecewise-exact rule.
 
     For a fixed bias b every factor ``max(w x_a + b, 0)`` is piecewise linear in w with
@@ -615,10 +266,10 @@ def _uniform_relu_measure(arch: Architecture, x: FloatArray) -> _Measure:
     xs = x[:, 0]
     if sb == 0:
         w, ww = composite(np.array([-a, 0.0, a]))
-        return _Measure(np.maximum(np.outer(w, xs), 0.0), ww / (2 * a))
-    cuts = np.concatenate([[0.0, -_R * sb, _R * sb], a * xs, -a * xs])
-    cuts = np.unique(np.clip(cuts, -_R * sb, _R * sb))
-    edges = np.unique(np.concatenate([cuts, np.arange(-_R, _R + 0.5, 1.0) * sb]))
+        return Measure(np.maximum(np.outer(w, xs), 0.0), ww / (2 * a))
+    cuts = np.concatenate([[0.0, -RADIAL_CUTOFF * sb, RADIAL_CUTOFF * sb], a * xs, -a * xs])
+    cuts = np.unique(np.clip(cuts, -RADIAL_CUTOFF * sb, RADIAL_CUTOFF * sb))
+    edges = np.unique(np.concatenate([cuts, np.arange(-RADIAL_CUTOFF, RADIAL_CUTOFF + 0.5, 1.0) * sb]))
     b, wb = composite(edges)
     wb = wb * np.exp(-0.5 * (b / sb) ** 2) / (sb * math.sqrt(2 * np.pi))
     kinks = np.where(xs != 0, -b[:, None] / np.where(xs != 0, xs, 1.0), -a)
@@ -631,17 +282,17 @@ def _uniform_relu_measure(arch: Architecture, x: FloatArray) -> _Measure:
     w = (w_edges[:, :-1, None] + lengths[..., None] * u).reshape(len(b), -1)
     weights = (wb[:, None] * (lengths[..., None] * wu).reshape(len(b), -1) / (2 * a)).ravel()
     z = w.ravel()[:, None] * xs + np.repeat(b, w.shape[1])[:, None]
-    return _Measure(np.maximum(z, 0.0), weights)
+    return Measure(np.maximum(z, 0.0), weights)
 
 
-def _neuron_measure(arch: Architecture, x: FloatArray) -> _Measure:
+def _neuron_measure(arch: Architecture, x: FloatArray) -> Measure:
     """Quadrature measure for the activations without a closed-form moment."""
     if _gaussian_first_layer(arch):
         return _gaussian_measure(arch, x)
     if arch.activation == "relu":
         return _uniform_relu_measure(arch, x)
     nodes, weights = _uniform_parameter_rule(arch, x)
-    return _Measure(_ACTIVATION[arch.activation](nodes @ _augment(x).T), weights, odd_vanish=True)
+    return Measure(ACTIVATION[arch.activation](nodes @ _augment(x).T), weights, odd_vanish=True)
 
 
 def _cos_moment(arch: Architecture, x: FloatArray, n: int) -> FloatArray:
@@ -696,11 +347,14 @@ def _linear_moment(arch: Architecture, x: FloatArray, n: int) -> FloatArray:
     return _tuples.moments_from_cumulants(cumulants, k, n)
 
 
-def _neuron_moments(arch: Architecture, x: FloatArray, orders: Sequence[int]) -> dict[int, FloatArray]:
+def neuron_moments(arch: Architecture, x: FloatArray, orders: Sequence[int]) -> dict[int, FloatArray]:
     """One-neuron moments for several orders, memoised on what they depend on.
 
-    Only the first layer enters, so a width or read-out scan (or exact() called for
-    several orders and both connected flags) reuses the quadrature.
+    The unchecked internal form of :func:`neuron_moment` (``x`` already an input array,
+    any orders the quadratures support), shared with :mod:`nnqft.deep_theory`; the
+    arrays returned are read-only.  Only the first layer enters, so a width or read-out
+    scan (or exact() called for several orders and both connected flags) reuses the
+    quadrature.
     """
     key = (arch.activation, arch.d_in, arch.sigma_w_layers[0], arch.sigma_b_layers[0],
            arch.weight_dist, arch.spectrum, x.shape, x.tobytes())
@@ -780,7 +434,7 @@ def neuron_moment(arch: Architecture, x: Any, n: int) -> FloatArray:
     check_arch(arch)
     xs = as_inputs(x, arch.d_in, "x")
     order = as_int("n", n, minimum=1, maximum=8)
-    return _neuron_moments(arch, xs, [order])[order].copy()
+    return neuron_moments(arch, xs, [order])[order].copy()
 
 
 # -- public: exact finite-width correlators --------------------------------------------
@@ -847,7 +501,7 @@ def exact(arch: Architecture, x: Any, order: int, connected: bool = False) -> Fl
         return np.zeros(_tuples.n_tuples(k, n))
     evens = list(range(2, n + 1, 2))
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite results refused below
-        moments = _neuron_moments(arch, xs, evens)
+        moments = neuron_moments(arch, xs, evens)
         w_phi = {m: _readout_moment(arch, m) * moments[m] for m in evens}
         sw1, sb1, width = arch.sigma_w_layers[1], arch.sigma_b_layers[1], arch.width
         cumulants = {
@@ -877,7 +531,7 @@ _EXACT_MAX_VARIANCE = 1e100
 
 def _check_exact_range(arch: Architecture, xs: FloatArray, n: int) -> None:
     """Refuse before any work when the order-n moments cannot be held in float64."""
-    _check_sigma_range(arch)
+    check_sigma_range(arch)
     sw0, sb0, sw1 = arch.sigma_w_layers[0], arch.sigma_b_layers[0], arch.sigma_w_layers[1]
     with np.errstate(over="ignore"):
         var0 = float(np.float64(sb0)**2 + np.float64(sw0)**2 * (xs**2).sum(axis=1).max()
@@ -895,8 +549,11 @@ def _check_exact_range(arch: Architecture, xs: FloatArray, n: int) -> None:
             "or sigma_w")
 
 
-def _check_sigma_range(arch: Architecture) -> None:
-    """Variances sigma^2 must be finite doubles (Python's float ** raises OverflowError)."""
+def check_sigma_range(arch: Architecture) -> None:
+    """Refuse any sigma whose square overflows float64 (raises OverflowError).
+
+    Shared by the theory modules: the variances sigma^2 must be finite doubles.
+    """
     big = [s for s in arch.sigma_w_layers + arch.sigma_b_layers if s > 1e150]
     if big:
         raise OverflowError(f"sigma = {big[0]:.3g} is out of range: its square overflows "
@@ -963,7 +620,7 @@ def kernel(arch: Architecture, x: Any, y: Any = None) -> FloatArray:
     check_arch(arch)
     xs = as_inputs(x, arch.d_in, "x")
     ys = xs if y is None else as_inputs(y, arch.d_in, "y")
-    _check_sigma_range(arch)
+    check_sigma_range(arch)
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # refused below
         c_xy = _first_layer(arch, xs, ys)
         c_xx = _first_layer(arch, xs, xs, paired=True)
@@ -983,9 +640,9 @@ def kernel(arch: Architecture, x: Any, y: Any = None) -> FloatArray:
         if layer == arch.depth:  # the read-out: the output two-point function
             return s_xy
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # refused below
-            c_xy = _gaussian_pair_map(arch.activation, s_xy, s_xx[:, None], s_yy[None, :])
-            c_xx = _gaussian_pair_map(arch.activation, s_xx, s_xx, s_xx)
-            c_yy = _gaussian_pair_map(arch.activation, s_yy, s_yy, s_yy)
+            c_xy = pair_map(arch.activation, s_xy, s_xx[:, None], s_yy[None, :])
+            c_xx = pair_map(arch.activation, s_xx, s_xx, s_xx)
+            c_yy = pair_map(arch.activation, s_yy, s_yy, s_yy)
         _check_range(c_xx, c_yy, layer)
         alive = [a | _scale_free(arch) for a in alive]
     raise AssertionError("unreachable: the loop returns at the read-out layer")
