@@ -52,7 +52,7 @@ def _validated_shells(shells: Any) -> FloatArray:
 
 
 def shell_architectures(arch: Architecture, shells: Any) -> list[Architecture]:
-    """``arch`` with its spectrum truncated at each shell ``Λ`` (neurons at |q| >= Λ off)."""
+    """``arch`` with its spectrum truncated at each shell ``Λ`` (neurons at ``|q| >= Λ`` off)."""
     check_arch(arch)
     if arch.spectrum is None:
         raise ValueError("a momentum-shell flow needs a spectral cos-net: "
