@@ -234,18 +234,25 @@ class ShellFlow(Result, kind="shell_flow"):
     def plot(self, ax: Any = None, name: str = "u4") -> Any:
         """The coupling against Λ: sampled points with errors, exact line (a Figure)."""
         from matplotlib.figure import Figure
+        from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
         fig = Figure(figsize=(5.5, 4)) if ax is None else ax.figure
         ax = ax if ax is not None else fig.add_subplot()
         finite = np.isfinite(self.shells)
         lam = self.shells[finite]
+        symbol = f"${name[0]}_{{{name[1:]}}}$"  # u4 -> $u_{4}$
         ax.errorbar(lam, self.couplings[name][finite], yerr=self.errors[name][finite], fmt="o",
-                    capsize=2, label=f"{name} sampled")
-        ax.plot(lam, self.exact_couplings[name][finite], "-", label=f"{name} exact")
+                    capsize=2, label=f"{symbol} sampled")
+        ax.plot(lam, self.exact_couplings[name][finite], "-", label=f"{symbol} exact")
         ax.set_xscale("log")
+        # Plain numbers at 1, 2, 5 x 10^k, no minor labels: matplotlib's default labels
+        # every minor tick of a short log axis, and they overlap.
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("shell Λ")
-        ax.set_ylabel(name)
-        ax.legend(fontsize=7)
+        ax.set_ylabel(symbol)
+        ax.legend()
         return fig
 
 
