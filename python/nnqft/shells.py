@@ -4,7 +4,7 @@ Keeping only the neurons of a spectral cos-net (:mod:`nnqft.spectral`) whose fre
 has ``|q| < Λ`` is an exact momentum-shell coarse-graining of the same networks: the
 truncated ensemble has the unnormalised frequency density ``rho(q) 1{|q| < Λ}``, so its
 kernel is the shell integral of the propagator and its connected correlators are the
-exact finite-width ones of that density (physics.md §5, Bayesian-RG benchmark).
+exact finite-width ones of that density (physics.md §6.3; the Bayesian-RG benchmark of §5).
 :func:`shell_flow` evaluates every network at every Λ in one pass of the C++ core
 (common random numbers, as :func:`nnqft.sigma_flow` does for σ), so the jackknife gives
 the covariance along Λ, and sets the exact kernel, κ4 and fitted couplings of each
