@@ -72,6 +72,11 @@ numpydoc_xref_aliases = {
     "CouplingFit": "nnqft.CouplingFit",
     "Flow": "nnqft.Flow",
     "FRGFlow": "nnqft.frg.FRGFlow",
+    "FiniteWidthTheory": "nnqft.FiniteWidthTheory",
+    "Reweighting": "nnqft.Reweighting",
+    "ShellFlow": "nnqft.ShellFlow",
+    "Spectrum": "nnqft.Spectrum",
+    "WidthExtrapolation": "nnqft.WidthExtrapolation",
     "Generator": "numpy.random.Generator",
     "SeedSequence": "numpy.random.SeedSequence",
     "Path": "pathlib.Path",
@@ -376,8 +381,17 @@ def _alias_ids(app: Any, doctree: Any, docname: str) -> None:
 
 
 def _public_bases(app: Any, name: str, obj: Any, options: Any, bases: list[Any]) -> None:
-    """Show no private base class (``nnqft._result.Result``): its methods are listed anyway."""
-    bases[:] = [b for b in bases if not getattr(b, "__module__", "").startswith("nnqft._")]
+    """Show no private base class (``nnqft._result.Result``): its methods are listed anyway.
+
+    A private base is replaced by its own public bases (``object`` for ``Result``), since
+    Sphinx writes "Bases:" even when the list is empty.
+    """
+    def public(base: Any) -> list[Any]:
+        if not getattr(base, "__module__", "").startswith("nnqft._"):
+            return [base]
+        return [p for b in base.__bases__ for p in public(b)]
+
+    bases[:] = list(dict.fromkeys(p for b in bases for p in public(b)))
 
 
 _ALIASES: dict[str, str] = {}

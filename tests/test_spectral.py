@@ -203,6 +203,15 @@ def test_shell_flow_sampled_against_exact(tmp_path):
     back = nnqft.load(flow.save(tmp_path / "shells"))
     np.testing.assert_array_equal(back.kappa4, flow.kappa4)
     assert back.arch == arch
+    # the plot: finite shells only, exact line, no minor labels on the short log axis
+    from matplotlib.ticker import NullFormatter
+
+    ax = flow.plot().axes[0]
+    (exact_line,) = ax.get_lines()[-1:]
+    np.testing.assert_array_equal(exact_line.get_xdata(), [0.5, 2.0])
+    np.testing.assert_array_equal(exact_line.get_ydata(), flow.exact_couplings["u4"][:2])
+    assert ax.get_ylabel() == "$u_{4}$"
+    assert isinstance(ax.xaxis.get_minor_formatter(), NullFormatter)
 
 
 def test_shell_flow_needs_a_spectrum():

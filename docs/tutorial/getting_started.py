@@ -130,6 +130,9 @@ print(total.n_networks, "networks; identical to one run:",
       np.array_equal(total.connected(4)[0], one_run.connected(4)[0]))
 
 # %%
-# Where next: the :doc:`examples gallery <../auto_examples/index>`, the
-# :doc:`API reference <../api/index>`, and the :doc:`physics reference <../physics>`
-# behind every formula.
+# Where next: the :doc:`examples gallery <../auto_examples/index>` (among them deep
+# networks against the 1/N theory, and :doc:`a free massive scalar built from a spectral
+# cos-net <../auto_examples/plot_6_massive_scalar>` with its momentum-shell flow), the
+# :doc:`API reference <../api/index>`, the :doc:`physics reference <../physics>` behind
+# every formula (its §6: spectral ensembles and the momentum-shell flow), and
+# :doc:`deep networks at finite width <../physics-deep>` (the 1/N and 1/N² theory).

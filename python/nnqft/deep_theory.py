@@ -21,14 +21,14 @@ At ``order=2`` the same expansion goes one order further (physics-deep.md §5):
 K2, W, U recursed from the derivatives of the mean map ``F = sigma_b^2 + sigma_w^2 g``
 up to the 4th order, of ``tau = sigma_w^4 T`` up to the 2nd, and the connected
 six-point function ``sigma = sigma_w^6 kappa3(phi_a phi_b, phi_c phi_d, phi_e phi_f)``
-(:func:`_nlo_step`).  The output's ``kappa6`` is the sum of U over the 15 pairings.
+(``_nlo_step``).  The output's ``kappa6`` is the sum of U over the 15 pairings.
 
 Numerics
 --------
 * ``g`` and its derivatives: closed forms (erf arcsine, relu arc-cosine, linear)
   differentiated exactly by forward jets (truncated Taylor polynomials in the three
   local variables G_aa, G_ab, G_bb; degree 2 at order 1, degree 4 at order 2); tanh
-  through the Kolmogorov scale mixture of erf (:func:`nnqft.gaussian.pair_map`),
+  through the Kolmogorov scale mixture of erf (``nnqft.gaussian.pair_map``),
   differentiated in closed form under the mixture (to 2nd order).  ReLU on the
   collinear set ``|rho| = 1`` drops the divergent rho-derivatives of order >= 2: the
   fluctuations never leave that set.

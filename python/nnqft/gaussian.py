@@ -55,6 +55,9 @@ from scipy import special
 from . import quadrature as _quadrature
 from . import tuples as _tuples
 
+__all__ = ["correlation", "condition_on_zero", "sign_moment", "orthant", "truncated_moment",
+           "erf_product", "tanh_four", "product_moments"]
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
@@ -525,7 +528,7 @@ def orthant(cov: FloatArray) -> FloatArray:
 
 
 def sign_moment(cov: FloatArray) -> FloatArray:
-    """``E[sign z_1 ... sign z_n]`` for z ~ N(0, cov) (..., n, n), n <= 6.
+    """``E[sign z_1 … sign z_n]`` for z ~ N(0, cov) (..., n, n), n <= 6.
 
     Zero for odd n, ``(2/pi) asin r`` for n = 2; n = 4 and n = 6 need full-rank
     covariances (Plackett's reduction, a 1-D and a 2-D integral: module docstring).
@@ -665,7 +668,7 @@ def _kolmogorov_gauss(n: int = 8) -> tuple[FloatArray, FloatArray]:
 
 
 def erf_product(cov: FloatArray) -> FloatArray:
-    """``E[erf z_1 ... erf z_n]`` (n = 4 or 6, any rank): ``erf(z) = E sign(z - Y / sqrt 2)``.
+    """``E[erf z_1 … erf z_n]`` (n = 4 or 6, any rank): ``erf(z) = E sign(z - Y / sqrt 2)``.
 
     So the product is the sign moment of ``N(0, cov + I/2)``, always of full rank;
     repeated inputs need no special case (each factor has its own Y).
@@ -812,7 +815,7 @@ def _moments_by_sets(act: str, cov: FloatArray, n: int) -> FloatArray:
 
 
 def product_moments(act: str, cov: FloatArray, n: int) -> FloatArray:
-    """``E[phi(z_a1) ... phi(z_an)]`` at z ~ N(0, cov) on the sorted n-tuples (n = 4, 6).
+    """``E[phi(z_a1) … phi(z_an)]`` at z ~ N(0, cov) on the sorted n-tuples (n = 4, 6).
 
     erf: :func:`erf_product` (any rank); linear: Isserlis; relu: Stein's reduction on
     full-rank sets of distinct inputs, the spherical rule (:func:`loadings_measure`) on

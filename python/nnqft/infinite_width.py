@@ -10,7 +10,7 @@ exactly linear in ``1/N`` (``kappa4 -> 0``), ``kappa6`` is pure ``1/N^2``, ``G6`
 leading term dominates and read the chi^2.
 
 :func:`two_point_precision` states the signal-to-noise of the two-point function with
-distance.  The plain estimator averages ``f(x) f(y)``, whose per-network variance is
+distance (physics.md §6.4).  The plain estimator averages ``f(x) f(y)``, whose per-network variance is
 ``G4(x, x, y, y) - K(x, y)^2`` (exact at depth 1; ``K(x,x) K(y,y) + K(x,y)^2`` at
 infinite width).  This tends to ``K(x,x) K(y,y)`` when ``K(x, y)`` decays, so the
 relative error of ``G(r)`` grows like ``1 / K(r)``: for the massive scalar in d = 1,

@@ -2,7 +2,7 @@
 
 Deforming an ensemble's measure by ``exp(-λ S_int)`` with the local quartic interaction
 ``S_int[f] = ∫_box f(y)^4 / 4! d^dy`` moves every cumulant by a joint cumulant with
-``S_int``:
+``S_int``::
 
     d/dλ κ_n(f(x_1), ..., f(x_n)) |_{λ=0} = -κ_{n+1}(f(x_1), ..., f(x_n), S_int),
 

@@ -4,7 +4,7 @@ Keeping only the neurons of a spectral cos-net (:mod:`nnqft.spectral`) whose fre
 has ``|q| < Λ`` is an exact momentum-shell coarse-graining of the same networks: the
 truncated ensemble has the unnormalised frequency density ``rho(q) 1{|q| < Λ}``, so its
 kernel is the shell integral of the propagator and its connected correlators are the
-exact finite-width ones of that density (physics.md §5, Bayesian-RG benchmark).
+exact finite-width ones of that density (physics.md §6.3; the Bayesian-RG benchmark of §5).
 :func:`shell_flow` evaluates every network at every Λ in one pass of the C++ core
 (common random numbers, as :func:`nnqft.sigma_flow` does for σ), so the jackknife gives
 the covariance along Λ, and sets the exact kernel, κ4 and fitted couplings of each
@@ -52,7 +52,7 @@ def _validated_shells(shells: Any) -> FloatArray:
 
 
 def shell_architectures(arch: Architecture, shells: Any) -> list[Architecture]:
-    """``arch`` with its spectrum truncated at each shell ``Λ`` (neurons at |q| >= Λ off)."""
+    """``arch`` with its spectrum truncated at each shell ``Λ`` (neurons at ``|q| >= Λ`` off)."""
     check_arch(arch)
     if arch.spectrum is None:
         raise ValueError("a momentum-shell flow needs a spectral cos-net: "
@@ -236,18 +236,25 @@ class ShellFlow(Result, kind="shell_flow"):
     def plot(self, ax: Any = None, name: str = "u4") -> Any:
         """The coupling against Λ: sampled points with errors, exact line (a Figure)."""
         from matplotlib.figure import Figure
+        from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
         fig = Figure(figsize=(5.5, 4)) if ax is None else ax.figure
         ax = ax if ax is not None else fig.add_subplot()
         finite = np.isfinite(self.shells)
         lam = self.shells[finite]
+        symbol = f"${name[0]}_{{{name[1:]}}}$"  # u4 -> $u_{4}$
         ax.errorbar(lam, self.couplings[name][finite], yerr=self.errors[name][finite], fmt="o",
-                    capsize=2, label=f"{name} sampled")
-        ax.plot(lam, self.exact_couplings[name][finite], "-", label=f"{name} exact")
+                    capsize=2, label=f"{symbol} sampled")
+        ax.plot(lam, self.exact_couplings[name][finite], "-", label=f"{symbol} exact")
         ax.set_xscale("log")
+        # Plain numbers at 1, 2, 5 x 10^k, no minor labels: matplotlib's default labels
+        # every minor tick of a short log axis, and they overlap.
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("shell Λ")
-        ax.set_ylabel(name)
-        ax.legend(fontsize=7)
+        ax.set_ylabel(symbol)
+        ax.legend()
         return fig
 
 

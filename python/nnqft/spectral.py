@@ -4,7 +4,7 @@ A depth-1 cos-net ``f(x) = b + sum_i a_i cos(p_i . x + b_i)`` with ``b_i`` unifo
 (-pi, pi) has the kernel ``K(x, y) = sigma_b^2 + (sigma_a^2 / 2) c(|x - y|)`` where
 ``c(r) = E cos(p . r)`` is the characteristic function of the frequency density.  So a
 frequency density proportional to a momentum-space propagator ``S(|p|)`` makes the
-network ensemble that free field theory at infinite width (physics.md §1.5, §5):
+network ensemble that free field theory at infinite width (physics.md §1.5, §5, §6):
 
     K(x) = sigma_b^2 + (sigma_a^2 / 2) int d^dp S(p) e^{ip.x} / int d^dp S(p).
 

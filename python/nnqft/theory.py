@@ -26,7 +26,7 @@ integral uses Gauss-Legendre panels graded towards the origin on ``[0, 9]`` (the
 Gaussian mass beyond 9 standard deviations is below 1e-17).  Plain Gauss-Hermite is not
 used: for erf/tanh with pre-activation scale above about 1 it converges far too slowly
 (1e-3 relative error with 200 nodes at scale 3).  The tanh two-point map uses the
-Gaussian scale-mixture form of the logistic function instead (:func:`nnqft.gaussian.pair_map`).
+Gaussian scale-mixture form of the logistic function instead (``nnqft.gaussian.pair_map``).
 These Gaussian measures live in :mod:`nnqft.gaussian`, shared with the deep theory; this
 module adds the non-Gaussian first layers (uniform weights, gauss and cos nets).
 """
