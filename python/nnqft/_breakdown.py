@@ -29,12 +29,16 @@ from .statistics import jackknife_errors
 #: A series "departs" from the samples where it is off by more than this many errors.
 Z_DEPART = 3.0
 
-#: The nets of the section: ReLU at criticality on a ray (exact curve known) and the
-#: erf net of physics-deep.md §3 (x = 0.8, sigma_w = 1.5, sigma_b = 0.3).
+#: The nets of the section, both at criticality, where the vertex grows with depth: ReLU
+#: (sigma_w^2 = 2, sigma_b = 0) on a ray, whose exact curve is known, and erf in the K* = 0
+#: class (sigma_b = 0, sigma_w^2 erf'(0)^2 = 1, i.e. sigma_w^2 = pi/4).  Away from
+#: criticality (e.g. erf at sigma_w = 1.5, sigma_b = 0.3) the kernel reaches a fixed point,
+#: r4 levels off and the series holds to L ~ N.
 BREAKDOWN_NETS = (
     {"label": "relu (critical)", "activation": "relu", "sigma_w": math.sqrt(2.0),
      "sigma_b": 0.0, "x": [1.0]},
-    {"label": "erf", "activation": "erf", "sigma_w": 1.5, "sigma_b": 0.3, "x": [0.8]},
+    {"label": "erf (critical)", "activation": "erf", "sigma_w": math.sqrt(math.pi / 4),
+     "sigma_b": 0.0, "x": [1.0]},
 )
 
 #: Normalisation of the connected n-point function at one input: the Wick count.
