@@ -17,11 +17,18 @@ target_sources(nnqft_core PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/src/kernels_generic.cpp)
 
 set(_nnqft_x86 FALSE)
-if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$"
+# The target, not the host: a macOS wheel for x86_64 may be built on an arm64 runner
+# (cibuildwheel passes the target as CMAKE_OSX_ARCHITECTURES), and the other way round.
+set(_nnqft_target_arch "${CMAKE_SYSTEM_PROCESSOR}")
+if(CMAKE_OSX_ARCHITECTURES)
+  set(_nnqft_target_arch "${CMAKE_OSX_ARCHITECTURES}")
+endif()
+if(_nnqft_target_arch MATCHES "^(x86_64|AMD64|amd64|x64)$"
    AND CMAKE_SIZEOF_VOID_P EQUAL 8
    AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   set(_nnqft_x86 TRUE)
 endif()
+unset(_nnqft_target_arch)
 
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   set(_nnqft_kernel_flags -ffp-contract=off -fno-math-errno -fno-trapping-math)

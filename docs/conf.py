@@ -47,10 +47,17 @@ exclude_patterns = ["_build", "_intersphinx", "tutorial"]
 templates_path = ["_templates"]
 html_theme = "furo"
 html_title = f"nnqft {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["nnqft.css"]  # wide tables and equations scroll instead of being cut
 
-# -- MyST: physics.md and design.md are plain CommonMark + tables -------------------------
+# -- MyST: CommonMark + tables, $...$ and $$...$$ math (MathJax), amsmath environments ----
 myst_heading_anchors = 3
+myst_enable_extensions = ["dollarmath", "amsmath"]
+# MathJax is loaded by the reader's browser (the build needs no network); a local copy may
+# be named for offline reading, e.g. NNQFT_MATHJAX=file:///usr/share/javascript/mathjax/...
+if os.environ.get("NNQFT_MATHJAX"):
+    mathjax_path = os.environ["NNQFT_MATHJAX"]
+    myst_update_mathjax = False  # MyST's settings are MathJax 3's; a local copy may be 2
 
 # -- autodoc / autosummary / numpydoc -----------------------------------------------------
 autosummary_generate: list[str] = []  # the API pages, written at the end of this file
@@ -188,22 +195,92 @@ def _api_index(modules: list[str]) -> str:
 
 
 def _cli_page() -> str:
-    """``nnqft --help`` and every subcommand's help, taken from the parser itself."""
+    """The command line: the README's section, ``--config``, and every command's help."""
     import argparse
 
     from nnqft.cli import build_parser
 
     with _columns(88):
         parser = build_parser()
-        lines = _rst_title("Command line")
-        lines += ["The ``nnqft`` command (``nnqft run`` is the default study). This page is",
-                  "generated from the parser, so it always matches the installed version.", ""]
-        lines += [".. code-block:: text", ""] + _indent(parser.format_help()) + [""]
+        lines = ["# Command line", ""]
+        lines += _readme_section("cli")
+        lines += ["## Reshaping the study: `nnqft run --config`", "",
+                  "`--config FILE.toml` overrides any field of",
+                  "{py:class}`nnqft.study.StudyConfig` by name; fields it does not name keep their",
+                  "defaults, unknown names are refused. For example, a study of the erf-net alone",
+                  "at more widths with fewer networks:", "",
+                  "```toml", *_TOML_EXAMPLE.strip().splitlines(), "```", "",
+                  "The defaults, as a complete file (generated from the installed version):", "",
+                  "```toml", *_toml(_study_defaults()).splitlines(), "```", "",
+                  "## Every command's options", "",
+                  "Generated from the parser, so it always matches the installed version.", ""]
+        lines += ["```text", *parser.format_help().splitlines(), "```", ""]
         subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         for name, sub in subs.choices.items():
-            lines += _rst_title(f"``nnqft {name}``", "-")
-            lines += [".. code-block:: text", ""] + _indent(sub.format_help()) + [""]
+            lines += [f"### `nnqft {name}`", "", "```text", *sub.format_help().splitlines(),
+                      "```", ""]
     return "\n".join(lines)
+
+
+_TOML_EXAMPLE = """
+widths = [2, 4, 8, 16, 32, 64, 128]
+n_networks = 200000
+fit_width = 64
+
+[[nets]]
+label = "erf"
+activation = "erf"
+sigma_b = 1.0
+x = [-1.0, -0.6, -0.2, 0.2, 0.6, 1.0]
+cutoff = 1e5
+"""
+
+
+def _readme_section(name: str) -> list[str]:
+    """A MyST include of the README between its ``<!-- docs:NAME start/end -->`` markers."""
+    return ["```{include} ../README.md", f":start-after: <!-- docs:{name} start -->",
+            f":end-before: <!-- docs:{name} end -->", "```", ""]
+
+
+def _study_defaults() -> dict[str, Any]:
+    """StudyConfig's defaults, checked to survive a round trip through its TOML reader."""
+    import dataclasses
+    import tempfile
+
+    from nnqft.study import StudyConfig
+
+    defaults = {f.name: getattr(StudyConfig(), f.name) for f in dataclasses.fields(StudyConfig)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "defaults.toml"
+        path.write_text(_toml(defaults))
+        if StudyConfig.from_toml(path, StudyConfig.quick()) != StudyConfig():
+            raise RuntimeError("the generated TOML of StudyConfig's defaults does not read back")
+        example = Path(tmp) / "example.toml"
+        example.write_text(_TOML_EXAMPLE)
+        StudyConfig.from_toml(example, StudyConfig())  # the example is valid
+    return defaults
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "inf" if value == float("inf") else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    items = [_toml_value(v) for v in value]
+    if isinstance(value[0], dict):
+        return "[\n" + "".join(f"  {i},\n" for i in items) + "]"
+    return "[" + ", ".join(items) + "]"
+
+
+def _toml(fields: dict[str, Any]) -> str:
+    """A TOML document of plain values (numbers, strings, lists, inline tables)."""
+    return "".join(f"{k} = {_toml_value(v)}\n" for k, v in fields.items())
 
 
 @contextlib.contextmanager
@@ -231,13 +308,13 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def write_generated_pages() -> list[str]:
-    """Write docs/api/*.rst and docs/cli.rst (git-ignored) from the package; the API pages."""
+    """Write docs/api/*.rst and docs/cli.md (git-ignored) from the package; the API pages."""
     modules = public_modules()
     aliases = reexports()
     _write_if_changed(DOCS / "api" / "index.rst", _api_index(modules))
     for m in modules:
         _write_if_changed(DOCS / "api" / f"{m}.rst", _module_page(m, aliases))
-    _write_if_changed(DOCS / "cli.rst", _cli_page())
+    _write_if_changed(DOCS / "cli.md", _cli_page())
     # autosummary never deletes a stub; one left by a moved or renamed name would be read.
     documented = {f"nnqft.{n}" for n in nnqft.__all__}
     documented |= {f"nnqft.{m}.{n}" for m in modules for n in _split_names(m, aliases)[0]}

@@ -1,6 +1,7 @@
 """The command line (issue 7): run --quick end to end, sample/show/merge/fit/flow, bad flags."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -25,11 +26,31 @@ def test_run_quick_writes_report_plots_and_results(quick_run):
     report = (out / "report.md").read_text()
     for heading in ("fall-off", "couplings", "flow", "depth"):
         assert heading in report.lower()
-    for png in ("falloff.png", "flow.png", "depth.png"):
+    for png in ("falloff.png", "couplings.png", "flow.png", "depth.png"):
         assert (out / png).read_bytes()[:8] == PNG_MAGIC
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["nnqft_version"] == nnqft.__version__ and "conventions" in prov
     assert prov["wall_time"] > 0 and prov["host"]["machine"]
+
+
+def test_report_says_only_what_it_shows(quick_run):
+    report = (quick_run / "report.md").read_text()
+    # no empty statistics or signed zeros printed as numbers
+    for bad in (r"\b0/0\b", r"\bnan\b", r"[-−+]0\.0\b(?!\d)"):
+        assert not re.search(bad, report, re.IGNORECASE), re.search(bad, report, re.I)
+    # every plot the folder holds is in the report beside its table
+    for png in ("falloff.png", "couplings.png", "flow.png", "depth.png"):
+        assert f"]({png})" in report
+    # "N·u4 -> const" is shown at every width, for every net
+    couplings = json.loads((quick_run / "couplings.json").read_text())
+    assert [r["width"] for r in couplings["by_width"]["relu"]] == [2, 10, 100]
+    for r in couplings["by_width"]["relu"]:  # relu, sigma_b = 0: N*u4 Lambda^5 = -300 exactly
+        assert abs(r["Nu4"] - (-300 / 50**5)) < 5 * r["Nu4_err"]
+        assert r["Nu4_exact"] == pytest.approx(-300 / 50**5, rel=1e-9)
+    # the sigma exponent's caveat, and symbols defined in the text, not only in plot labels
+    assert "tests the sampler and the fit, not the renormalisation group" in report
+    for symbol in ("m_n = <|ΔG_n / G_n,free|>", "N·m4 = N·<|κ4 / G4,free|>", "*pull* ="):
+        assert symbol in report, symbol
 
 
 def test_run_falloff_numbers_agree_with_exact_theory(quick_run):
@@ -187,8 +208,12 @@ def test_bad_flags_exit_2_with_usage(argv):
 
 
 def test_invalid_values_exit_2_with_a_message(tmp_path, capsys):
-    assert main(["sample", "--width", "0", "--out", str(tmp_path / "x")]) == 2
-    assert "width must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # argparse: before anything is done
+        main(["sample", "--width", "0", "--out", str(tmp_path / "x")])
+    assert exit_.value.code == 2
+    assert "--width: must be >= 1" in capsys.readouterr().err
+    assert main(["sample", "--sigma-w", "-1", "--out", str(tmp_path / "x")]) == 2
+    assert "sigma_w" in capsys.readouterr().err
     assert main(["show", str(tmp_path / "missing.npz")]) == 2
 
 

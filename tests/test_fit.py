@@ -475,21 +475,24 @@ def test_sampled_erf_goodness_of_fit_against_exact():
     assert fit.pvalue < 1e-6
 
 
-def test_fit_exact_like_mirrors_the_sampled_fit():
-    # a non-local erf-net: the GLS fit of the sampled data and an unweighted fit of the
-    # exact values estimate different projections; fit_exact_like uses the sample's
-    # weights, so (i) given the sample's own means it reproduces the sampled fit to
-    # rounding, and (ii) given the exact values it differs from it by sampling error only
+def test_fit_exact_like_does_not_depend_on_the_sample():
+    # a non-local erf-net: the GLS fit of the sampled data and any fit of the exact values
+    # estimate different projections. fit_exact_like fits the theory with fixed weights
+    # (it used the sample's GLS weights, and moved with the seed); compare_with_theory
+    # fits the sample with the same weights, so the two agree within the sampled error
     nnqft = pytest.importorskip("nnqft")
-    from nnqft.fit import _Recentred
+    from nnqft.fit import compare_with_theory
 
     arch = Architecture("erf", width=5, sigma_w=1.0, sigma_b=1.0)
     corr = nnqft.sample(arch, ERF_X, n_networks=50_000, orders=(2, 4),
                         estimator="conditional", seed=13)
-    fit = fit_couplings(corr, arch, ERF_X, 100.0)
-    own = fit_couplings(_Recentred(corr, {4: corr.connected(4)[0]}), arch, ERF_X, 100.0)
-    assert own.values["u4"] == pytest.approx(fit.values["u4"], rel=1e-9)
-    assert own.errors["u4"] == pytest.approx(fit.errors["u4"], rel=1e-5)
     like = fit_exact_like(corr, cutoff=100.0)
-    assert abs(like.values["u4"] - fit.values["u4"]) < 5 * fit.errors["u4"]
-    assert like.chi2 > 10 * like.ndof  # the exact values reject the local form as well
+    assert like.values == fit_exact_like(None, arch, ERF_X, cutoff=100.0).values
+    assert like.values == fit_couplings({4: exact(arch, ERF_X, 4, connected=True)}, arch, ERF_X,
+                                         100.0, weights="kernel").values
+    assert like.chi2 > 0 and like.errors["u4"] == 0.0
+    cmp = compare_with_theory(corr, cutoff=100.0)
+    assert cmp.theory.values == like.values
+    assert abs(cmp.pulls["u4"]) < 5
+    assert cmp.sampled.errors["u4"] > 0 and cmp.sampled.regularisation.startswith("fixed")
+    assert fit_couplings(corr, arch, ERF_X, 100.0).pvalue < 1e-6  # GLS: local form rejected

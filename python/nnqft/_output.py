@@ -31,14 +31,22 @@ def with_suffix(path: Path, suffix: str) -> Path:
 
 
 def _writable_parent(path: Path) -> None:
-    """The nearest existing ancestor must be a directory we may create entries in."""
+    """The parent must be an existing directory we may create entries in.
+
+    A missing parent is an error, not created: a mistyped directory would otherwise
+    scatter results where nobody looks (as ``cp`` and ``numpy.save`` refuse too).
+    """
     parent = path.parent if str(path.parent) else Path(".")
-    while not parent.exists():
-        if parent.is_symlink():
-            raise OutputError(f"cannot write {path}: {parent} is a dangling link")
-        parent = parent.parent
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: {parent} is not a directory")
+    ancestor = parent
+    while not ancestor.exists():
+        if ancestor.is_symlink():
+            raise OutputError(f"cannot write {path}: {ancestor} is a dangling link")
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"cannot write {path}: {ancestor} is not a directory")
+    if ancestor != parent:
+        raise OutputError(f"cannot write {path}: the directory {parent} does not exist "
+                          "(create it first)")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {path}: no permission to create files in {parent}/")
 
@@ -69,7 +77,6 @@ def claim_output(path: Path, *, force: bool, directory: bool = False) -> Iterato
     if fcntl is None:  # pragma: no cover
         yield path
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.parent / f".{path.name}.lock"
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     try:

@@ -30,11 +30,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import _core, render
-from ._resources import physical_memory
 from ._result import Result
 from .architecture import Architecture
 from .io import json_record
-from .statistics import jackknife_covariance, jackknife_errors
+from .statistics import check_dense_size, jackknife_covariance, jackknife_errors
 from .tuples import cumulants_from_moments, matchings, moments_from_cumulants, n_tuples, rank
 from .tuples import tuples as tuple_layout
 from .warnings import FewBinsWarning, UnreliableErrorWarning
@@ -57,6 +56,10 @@ KERNEL_CHECK_Z = 5.0
 STATE_ARRAYS = ("x", "shift", "levels", "indices", "counts", "sums", "tail_lengths", "tails")
 
 
+#: Marks a result whose theory check has not run yet.
+_NOT_CHECKED = object()
+
+
 def observable_size(k: int, estimator: str) -> int:
     """Length of the per-network observable the core accumulates moments of.
 
@@ -68,11 +71,8 @@ def observable_size(k: int, estimator: str) -> int:
 
 def _check_covariance_size(t: int, what: str) -> None:
     """Refuse a T x T covariance that would not fit in a quarter of the memory."""
-    need = 8.0 * t * t
-    if need > 0.25 * physical_memory():
-        raise ValueError(
-            f"the {what} covariance of {t} tuples would need {need / 2**30:.1f} GiB; use "
-            "stderr()/connected() for the errors (no matrix) or fewer inputs")
+    check_dense_size(t * t, f"the {what} covariance of {t} tuples",
+                     "use stderr()/connected() for the errors (no matrix) or fewer inputs")
 
 
 def stored_degrees(orders: tuple[int, ...], estimator: str) -> list[int]:
@@ -123,6 +123,7 @@ class Correlators(Result, kind="correlators"):
         self._shift = np.array(shift, dtype=np.float64)
         self.meta = dict(meta)
         self._warned: set[int] = set()
+        self._theory: Any = _NOT_CHECKED  # the verdict of theory_check(), once computed
 
     # -- basic properties --------------------------------------------------------------
     @property
@@ -204,6 +205,46 @@ class Correlators(Result, kind="correlators"):
         idx = _matching_index(self.k, n)
         out: FloatArray = per_pairs[..., idx].sum(axis=-1)
         return out
+
+    def diagonal(self) -> dict[str, tuple[FloatArray, FloatArray]]:
+        """``G2(x_a, x_a)`` and, where sampled, ``kappa4(x_a, x_a, x_a, x_a)`` at each input.
+
+        The same numbers as :meth:`mean` and :meth:`connected` on those tuples, from the
+        stored moments of each input's own variable (``f_a``, or ``C_aa`` for the
+        conditional estimator) without forming the estimates of every tuple: cheap at
+        any number of inputs (the theory check reads them).
+
+        Returns
+        -------
+        dict
+            ``"G2"`` and possibly ``"K4"``, each ``(values, replicas)`` of shapes (k,) and
+            (n_bins, k): delete-one-bin jackknife replicas, as :meth:`replicas`.
+        """
+        counts, sums = self._bins
+        conditional = self.estimator == "conditional"
+        r = observable_size(self.k, self.estimator)
+        variable = [int(rank(np.array([a, a]), self.k)) if conditional else a
+                    for a in range(self.k)]
+        columns = {d: [s.start + int(rank(np.array([v] * d), r)) for v in variable]
+                   for d, s in self._offsets.items()}
+        # rows: the B delete-one-bin replicas, then the full sample
+        totals = np.append(counts.sum() - counts, counts.sum()).astype(np.float64)
+
+        def moment(cols: list[int]) -> FloatArray:
+            own = sums[:, cols]
+            out: FloatArray = np.vstack([own.sum(axis=0) - own, own.sum(axis=0)[None]])
+            return out / totals[:, None]
+
+        raw = {d: moment(cols) for d, cols in columns.items()}
+        if conditional:
+            table = {"G2": raw[1] + self._shift[variable]}
+            if 2 in raw:
+                table["K4"] = 3.0 * (raw[2] - raw[1] ** 2)
+        else:
+            table = {"G2": raw[2]} if 2 in raw else {}
+            if 2 in raw and 4 in raw:
+                table["K4"] = raw[4] - 3.0 * raw[2] ** 2
+        return {key: (v[-1], v[:-1]) for key, v in table.items()}
 
     @functools.cached_property
     def _point(self) -> dict[str, FloatArray]:
@@ -358,19 +399,49 @@ class Correlators(Result, kind="correlators"):
             return (f"the sampled two-point function is {z:.3g} standard errors from the "
                     "exact kernel: the networks that carry the mean were never drawn (a "
                     "tail the sample does not reach), so estimates and errors are both off")
-        return None
+        check = self.theory_check()
+        return None if check is None else check.reason()
 
     def _kernel_check_threshold(self) -> float:
         """``KERNEL_CHECK_Z``, raised where few bins make jackknife z heavy-tailed.
 
         A jackknife error from B bins makes z Student-t with B - 1 degrees of freedom,
-        and the check takes the largest of k: the threshold is the t quantile of the
-        two-sided Gaussian tail beyond KERNEL_CHECK_Z, Bonferroni-corrected over k.
+        and the check takes the largest of k (:func:`nnqft.diagnostics.z_threshold`).
         """
-        from scipy import stats  # deferred: scipy.stats alone doubles `import nnqft`
+        from .diagnostics import z_threshold
 
-        tail = math.erfc(KERNEL_CHECK_Z / math.sqrt(2.0)) / (2 * self.k)
-        return max(KERNEL_CHECK_Z, float(stats.t.isf(tail, len(self._bins[0]) - 1)))
+        return z_threshold(self.k, len(self._bins[0]), KERNEL_CHECK_Z)
+
+    def theory_check(self) -> Any:
+        """Compare the sample with theory at each input (:func:`.diagnostics.theory_check`).
+
+        Computed once per result (the theory is cached); None when there is no theory
+        to compare with, or when :meth:`with_theory_check` turned the check off.
+        """
+        if self._theory is _NOT_CHECKED:
+            from .diagnostics import theory_check
+
+            self._theory = theory_check(self)
+        return self._theory
+
+    def with_theory_check(self, enabled: bool = True) -> Correlators:
+        """Run the theory check now and warn if the sample contradicts it; returns self.
+
+        :func:`nnqft.sample` calls this on every result.  The verdict enters
+        :meth:`reliable` (False, with the reason in :meth:`describe`) and one
+        :class:`~nnqft.warnings.UnreliableErrorWarning` is emitted.  ``enabled=False``
+        turns the check off for this result: no theory is evaluated, and
+        :meth:`reliable` ignores it.
+        """
+        if not enabled:
+            self._theory = None
+            return self
+        check = self.theory_check()
+        if check is not None and not check.agrees:
+            warnings.warn(f"{check.reason()}. Error bars and estimates of every order are "
+                          "unreliable (corr.reliable(n) is False).", UnreliableErrorWarning,
+                          stacklevel=2)
+        return self
 
     def _check_reliability(self, n: int) -> None:
         if n in self._warned:
@@ -583,6 +654,11 @@ class Correlators(Result, kind="correlators"):
         if alpha is not None:
             notes.append(f"tail index of the kernel scale: {alpha:.2f} "
                          f"(error bars of order n are trusted for n < {alpha:.2f})")
+        reason = self._unreliable_reason(max(self.orders))
+        if reason is not None:
+            notes.append(f"NOT RELIABLE: {reason}")
+        elif self.theory_check() is not None:
+            notes.append(f"theory check: {self.theory_check()!r}")
         tables = [render.Table(notes)]
         for n in sorted(orders or self.orders):
             for connected in (False, True):
@@ -612,9 +688,13 @@ class Correlators(Result, kind="correlators"):
         return render.text([self._table(int(n), connected, max_rows)])
 
     def __repr__(self) -> str:
+        failed = self._theory is not _NOT_CHECKED and self._theory is not None \
+            and not self._theory.agrees  # shown once checked; repr computes nothing
         return (
             f"<Correlators {self.estimator} orders={self.orders} k={self.k} "
-            f"n_networks={self.n_networks} {self.arch!r}>"
+            f"n_networks={self.n_networks} {self.arch!r}"
+            + (" NOT RELIABLE: contradicts the theory (see describe())" if failed else "")
+            + ">"
         )
 
 

@@ -406,12 +406,20 @@ def _tanh_four(cov: FloatArray) -> FloatArray:
 _InputSet = tuple[tuple[int, ...], IntArray, IntArray, tuple[tuple[int, ...], ...]]
 
 
+#: Relative eigenvalue below which an input set's covariance is treated as singular, by
+#: both :func:`_full_rank` (on the correlation matrix) and :func:`_spherical_moments` (on
+#: the covariance): one threshold, so a set judged singular always loses a direction
+#: (min eig cov / max eig cov <= min eig of the correlation) and never reaches the
+#: spherical rule with all four directions (tanh at depth >~ 20 with d_in = 1 did).
+_RANK_RTOL = 1e-9
+
+
 def _full_rank(subs: FloatArray) -> NDArray[np.bool_]:
     """Which covariances (..., n, n) are numerically non-singular relative to their diagonal."""
     diag = np.einsum("...ii->...i", subs)
     ok = np.all(diag > 0, axis=-1)
     safe = np.where(ok[..., None, None], subs, np.eye(subs.shape[-1]))
-    return np.asarray(ok & (np.linalg.eigvalsh(_correlation(safe)).min(axis=-1) > 1e-9))
+    return np.asarray(ok & (np.linalg.eigvalsh(_correlation(safe)).min(axis=-1) > _RANK_RTOL))
 
 
 def _full_rank_sets(cov: FloatArray, sets: tuple[_InputSet, ...]) -> NDArray[np.bool_]:
@@ -431,7 +439,7 @@ def _spherical_moments(act: str, sub: FloatArray, local: IntArray) -> FloatArray
     ``local`` ranks the wanted tuples among sub's sorted 4-tuples; only those are summed.
     """
     lam, vec = np.linalg.eigh(sub)
-    keep = lam > 1e-12 * max(float(lam.max()), 1e-300)
+    keep = lam > _RANK_RTOL * max(float(lam.max()), 1e-300)
     measure = _theory._loadings_measure(act, vec[:, keep] * np.sqrt(lam[keep]))
     return measure.moment_on(_tuples.tuples(len(sub), 4)[local])
 

@@ -5,7 +5,11 @@
 * :func:`quartic_vertex` — the amputated four-point vertex, without assuming locality;
 * :func:`predict_g6` — the six-point function the fitted ``u4`` (and ``u6``) predict,
   compared with the measurement with the joint jackknife covariance
-  (:class:`G6Prediction`).
+  (:class:`G6Prediction`);
+* :func:`theory_check` — a sample's two- and four-point functions at each input against
+  the theory the library has (exact at depth 1, the leading 1/N theory deeper), within
+  the error bar and the theory's own truncation (:class:`TheoryCheck`): what
+  :meth:`nnqft.Correlators.reliable` consults, and what :func:`nnqft.sample` warns about.
 
 The fits themselves are :mod:`nnqft.fit`; the statistics :mod:`nnqft.statistics`.
 """
@@ -23,14 +27,29 @@ from numpy.typing import NDArray
 from ._validation import as_inputs
 from .architecture import Architecture
 from .fit import CouplingFit, read_connected
-from .statistics import hotelling_chi2, jackknife_errors
-from .theory import kernel
-from .tuples import rank, tuples, wick
+from .statistics import check_dense_size, hotelling_chi2, jackknife_errors
+from .theory import exact, kernel
+from .tuples import n_tuples, rank, tuples, wick
 from .vertex import eft_kernel, exchange_integral, vertex_integral
 
-__all__ = ["G6Prediction", "per_tuple_couplings", "predict_g6", "quartic_vertex"]
+__all__ = ["G6Prediction", "TheoryCheck", "per_tuple_couplings", "predict_g6", "quartic_vertex",
+           "theory_check", "z_threshold"]
 
 FloatArray = NDArray[np.float64]
+
+#: A disagreement with theory beyond this many standard errors (Gaussian tail, before the
+#: corrections of :func:`z_threshold`) makes a sample unreliable.  6, not the kernel
+#: check's 5: the four-point estimates of small samples are skewed, so their z is
+#: heavier-tailed than Student's t (one kappa4 at 6.07 among 120 calibrated ReLU runs of
+#: 2048 networks at N = 5); dead or tail-starved samples sit at z ~ 1e2 to 1e9.
+CHECK_Z = 6.0
+#: Growth rate of the 1/N expansion with depth: the relative remainder of the leading
+#: theory is taken as ``(exp(c r) - 1 - c r) / (c r)`` at ``r = L/N``, with ``c = 5`` the
+#: rate of the critical ReLU vertex on a ray (``(1 + 5/N)^L``, physics-deep.md §3), the
+#: fastest growth known; about ``c r / 2`` for ``r << 1``, and no check left for ``r >~ 3``.
+EXPANSION_RATE = 5.0
+#: Relative accuracy of the theory's numbers (tanh's four-point functions: ~1e-7).
+THEORY_RTOL = 1e-6
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -147,6 +166,10 @@ def quartic_vertex(
         data = read_connected(corr_or_kappa4, arch, xs, (4,))
     else:
         data = read_connected({4: corr_or_kappa4}, arch, xs, (4,))
+    # the amputation runs on dense (replicas, k, k, k, k) arrays, a few copies at a time
+    check_dense_size(3 * (data.n_bins + 1) * k**4,
+                     f"the amputation of the four-point function on {k} inputs",
+                     "use fewer inputs, or per_tuple_couplings() (no dense array)")
     gram = eft_kernel(arch, xs) if subtract_zero_mode else kernel(arch, xs)
     inverse, _ = _symmetric_pinv(gram, rcond)
     dense_rank = rank(np.array(list(itertools.product(range(k), repeat=4))), k)
@@ -221,8 +244,12 @@ def predict_g6(
     if arch is None or x is None:
         raise ValueError("pass arch and x (corr does not carry them)")
     xs = as_inputs(x, arch.d_in)
-    data = read_connected(corr, arch, xs, (4, 6))
     k = len(xs)
+    data = read_connected(corr, arch, xs, (4, 6))
+    # replicas of prediction, measurement and their difference on the order-6 tuples
+    check_dense_size(6 * (data.n_bins + 1) * n_tuples(k, 6),
+                     f"the six-point prediction on {k} inputs ({n_tuples(k, 6)} tuples)",
+                     "use fewer inputs")
     gram = kernel(arch, xs)
     k2 = gram
 
@@ -259,3 +286,165 @@ def predict_g6(
         (meas - pred)[active], diff_reps[:, active], meas_reps[:, active]
     )
     return G6Prediction(quantity, pred, meas, errors, chi2, ndof, pvalue, note)
+
+
+# -- sample against theory ---------------------------------------------------------------------
+def z_threshold(n_checks: int, n_bins: int, z: float = CHECK_Z) -> float:
+    """Largest accepted ``|z|`` among ``n_checks`` comparisons with jackknife errors.
+
+    ``z`` as a two-sided Gaussian tail probability, Bonferroni-corrected over
+    ``n_checks`` and read off Student's t with ``n_bins - 1`` degrees of freedom (a
+    jackknife error from few bins makes z heavy-tailed).
+    """
+    from scipy import stats  # deferred: scipy.stats alone doubles `import nnqft`
+
+    tail = math.erfc(z / math.sqrt(2.0)) / (2 * max(n_checks, 1))
+    return max(z, float(stats.t.isf(tail, max(n_bins - 1, 1))))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TheoryCheck:
+    """A sample's correlators at each input against the theory (:func:`theory_check`).
+
+    Attributes
+    ----------
+    labels : tuple of str
+        What was compared, e.g. ``"G2(x0,x0)"``, ``"κ4(x1,x1,x1,x1)"``.
+    sampled, errors, theory, truncation, z : ndarray
+        Sampled value, its jackknife error, the theory, the allowance for the theory's
+        truncation (0 where it is exact) and ``|sampled - theory|`` in units of the
+        combined tolerance (inf where a nonzero difference meets a zero tolerance).
+    threshold : float
+        Largest ``z`` accepted (:func:`z_threshold`).
+    theory_name : str
+        Which theory: ``"exact (depth 1)"`` or ``"leading 1/N theory"``.
+    """
+
+    labels: tuple[str, ...]
+    sampled: FloatArray
+    errors: FloatArray
+    theory: FloatArray
+    truncation: FloatArray
+    z: FloatArray
+    threshold: float
+    theory_name: str
+
+    @property
+    def worst(self) -> int:
+        """Index of the largest ``z``."""
+        return int(np.argmax(self.z))
+
+    @property
+    def agrees(self) -> bool:
+        """Whether every ``z`` is within the threshold."""
+        return bool(self.z[self.worst] <= self.threshold)
+
+    def reason(self) -> str | None:
+        """None when the sample agrees with the theory, else a sentence saying how not."""
+        if self.agrees:
+            return None
+        i = self.worst
+        why = ("every jackknife bin gave the same value: nearly every network is dead "
+               "(constant output), and an error bar of 0 is not a measurement"
+               if self.errors[i] == 0 else
+               "the events that carry the mean are rarer than the sample reaches (or "
+               "the estimator's variance is dominated by them)")
+        return (f"the sample contradicts the {self.theory_name}: {self.labels[i]} = "
+                f"{self.sampled[i]:.6g} ± {self.errors[i]:.2g} against {self.theory[i]:.6g} "
+                f"(truncation allowance ± {self.truncation[i]:.2g}), {self.z[i]:.3g} "
+                f"tolerances off (threshold {self.threshold:.3g}); {why}")
+
+    def __repr__(self) -> str:
+        verdict = "agrees" if self.agrees else "DISAGREES"
+        return (f"TheoryCheck({verdict} with the {self.theory_name}: largest |z| = "
+                f"{self.z[self.worst]:.3g} at {self.labels[self.worst]}, threshold "
+                f"{self.threshold:.3g}, {len(self.z)} values)")
+
+
+def _expansion_remainder(depth: int, width: int) -> float:
+    """Relative size of the leading 1/N theory's remainder (``EXPANSION_RATE``)."""
+    if depth == 1:
+        return 0.0  # exact at depth 1
+    cr = EXPANSION_RATE * depth / width
+    return math.expm1(cr) / cr - 1.0 if cr < 700 else math.inf
+
+
+def _diagonal_theory(arch: Architecture, xs: FloatArray,
+                     four: bool) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """G2, its 1/N term, and kappa4 (itself a 1/N term) at each input alone.
+
+    Inputs one at a time: the one-input theory is cheap (rank 1) and cached, where the
+    theory on all k inputs at once costs O(k^4).
+    """
+    k = len(xs)
+    g2, g2_term, k4 = np.diag(kernel(arch, xs)).copy(), np.zeros(k), np.zeros(k)
+    if arch.depth == 1:
+        if four:
+            k4 = np.array([exact(arch, xs[a:a + 1], 4, connected=True)[0] for a in range(k)])
+        return g2, g2_term, k4
+    from .deep_theory import finite_width
+
+    for a in range(k):
+        th = finite_width(arch, xs[a:a + 1])
+        g2_term[a] = th.kernel_correction()[0, 0] / arch.width
+        g2[a] += g2_term[a]
+        if four:
+            k4[a] = th.connected(4)[0]
+    return g2, g2_term, k4
+
+
+def theory_check(corr: Any) -> TheoryCheck | None:
+    """Compare a sample's ``G2(x_a, x_a)`` and ``kappa4(x_a, x_a, x_a, x_a)`` with theory.
+
+    The theory is :func:`nnqft.kernel` and :func:`nnqft.exact` at depth 1 (exact at every
+    width), and the leading 1/N theory :func:`nnqft.finite_width` (``G2 = K + K1/N``,
+    ``kappa4``) deeper, whose remainder is allowed for as the size of its 1/N term times
+    ``(exp(c L/N) - 1 - c L/N) / (c L/N)`` (:data:`EXPANSION_RATE`): where the 1/N term
+    vanishes identically (ReLU with sigma_b = 0, linear: ``G2 = K`` at every width), no
+    remainder is allowed.  A value many tolerances off (:func:`z_threshold`) means the
+    sample missed what carries the mean: e.g. a width-1 ReLU net 20 layers deep is dead
+    in all but ~2^-20 of its draws, and 65536 networks read ``G2 = 0 ± 0`` against 0.5.
+
+    Parameters
+    ----------
+    corr : Correlators
+        A sampled run with order 2 (or the conditional estimator), optionally order 4.
+
+    Returns
+    -------
+    TheoryCheck or None
+        None when there is nothing to compare with: fewer than 2 bins, no two-point
+        function, or no theory for this ensemble (uniform weights at depth >= 2, or a
+        theory that cannot be evaluated there).  Never raises for a valid run.
+    """
+    n_bins = corr.n_bins
+    diagonal = corr.diagonal() if n_bins >= 2 else {}
+    if "G2" not in diagonal:
+        return None
+    four = "K4" in diagonal
+    arch, xs, k = corr.arch, corr.x, corr.k
+    if arch.depth > 1 and arch.weight_dist != "gaussian":
+        return None
+    try:
+        g2, g2_term, k4 = _diagonal_theory(arch, xs, four)
+    except (ValueError, NotImplementedError, ArithmeticError, MemoryError):
+        return None  # no theory here (e.g. out of float range): nothing to compare
+    remainder = _expansion_remainder(arch.depth, arch.width)
+    parts = [("G2", g2, g2_term, [f"G2(x{a},x{a})" for a in range(k)])]
+    if four:
+        parts.append(("K4", k4, k4, [f"κ4(x{a},x{a},x{a},x{a})" for a in range(k)]))
+    sampled = np.concatenate([diagonal[p[0]][0] for p in parts])
+    errors = np.concatenate([jackknife_errors(diagonal[p[0]][1]) for p in parts])
+    theory = np.concatenate([p[1] for p in parts])
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 where the term vanishes
+        terms = np.concatenate([p[2] for p in parts])
+        truncation = np.where(terms == 0, 0.0, remainder * np.abs(terms))
+    tolerance = np.sqrt(errors**2 + truncation**2 + (THEORY_RTOL * theory) ** 2)
+    diff = np.abs(sampled - theory)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(tolerance > 0, diff / np.where(tolerance > 0, tolerance, 1.0),
+                     np.where(diff > 0, np.inf, 0.0))
+    z = np.where(np.isnan(z), np.inf, z)  # a NaN sample is no agreement
+    name = "exact theory (depth 1)" if arch.depth == 1 else "leading 1/N theory"
+    return TheoryCheck(tuple(lab for p in parts for lab in p[3]), sampled, errors, theory,
+                       truncation, z, z_threshold(len(z), n_bins), name)

@@ -69,9 +69,15 @@ from ._result import Result
 from ._validation import as_inputs, check_arch
 from .architecture import Architecture
 from .io import json_record, prefixed
-from .statistics import GLSWeights, hotelling_chi2, jackknife_covariance
-from .theory import exact
-from .tuples import n_tuples
+from .statistics import (
+    FixedWeights,
+    GLSWeights,
+    check_gls_size,
+    hotelling_chi2,
+    jackknife_covariance,
+)
+from .theory import exact, kernel
+from .tuples import n_tuples, tuples
 from .vertex import (
     bilocal_integral,
     exchange_integral,
@@ -84,9 +90,12 @@ __all__ = [
     "TERMS",
     "CouplingFit",
     "CutoffScan",
+    "TheoryComparison",
+    "compare_with_theory",
     "cutoff_scan",
     "fit_couplings",
     "fit_exact_like",
+    "kernel_weights",
     "theory_connected",
     "hms_kappa",
     "hms_lambda",
@@ -101,6 +110,9 @@ CONVENTION = "ELS: Γ ⊃ u4/4! φ⁴ + u6/6! φ⁶; ΔG4 = −u4 ∫ΠK_EFT ove
 #: Quartic terms (fitted to kappa4) and all fit terms.
 QUARTIC_TERMS = ("u4", "d2", "bilocal")
 TERMS = QUARTIC_TERMS + ("u6",)
+#: How fits with ``weights="kernel"`` are weighted (their regularisation note).
+_KERNEL_WEIGHTS_NOTE = ("fixed weights 1/∏ᵢ K(xᵢ, xᵢ) per tuple, the same for every sample and "
+                        "for theory")
 #: HMS names and factors: S ⊃ lambda phi^4 + kappa phi^6 + lambda_2 |y|^2 phi^4 + l_NL phi^2 phi^2.
 _HMS = {"u4": ("lambda", 24.0), "u6": ("kappa", 720.0), "d2": ("lambda_2", 24.0),
         "bilocal": ("lambda_nl", 8.0)}
@@ -419,16 +431,20 @@ class _Step:
 def _fit_step(
     design: FloatArray,
     y: FloatArray,
-    weights: GLSWeights | None,
+    weights: GLSWeights | FixedWeights | None,
     refit: FloatArray | None = None,
     fixed: FloatArray | None = None,
 ) -> _Step:
-    if weights is None:  # exact data: ordinary least squares
-        estimate = np.linalg.lstsq(design, y, rcond=None)[0]
-        cond = float(np.linalg.cond(design / np.linalg.norm(design, axis=0))) ** 2
+    if refit is None or fixed is None:  # exact data
+        if weights is None:  # ordinary least squares
+            estimate = np.linalg.lstsq(design, y, rcond=None)[0]
+            cond = float(np.linalg.cond(design / np.linalg.norm(design, axis=0))) ** 2
+        else:
+            assert isinstance(weights, FixedWeights)  # GLS weights need replicas
+            estimate, cond = weights.operator(design) @ y, weights.condition(design)
         residual = np.asarray(y - design @ estimate, dtype=np.float64)
         return _Step(np.asarray(estimate, dtype=np.float64), None, None, residual, None, None, cond)
-    assert refit is not None and fixed is not None
+    assert weights is not None
     estimate, refit_est, fixed_est = weights.fit(design, y, refit, fixed)
     a = weights.active
     residual = y[a] - design[a] @ estimate
@@ -501,21 +517,53 @@ class _Prepared:
     xs: FloatArray
     terms: tuple[str, ...]
     data: _Data
-    weights: dict[int, GLSWeights]
+    weights: dict[int, GLSWeights] | dict[int, FixedWeights]
+
+
+def check_fit_size(k: int, terms: Sequence[str]) -> None:
+    """Refuse a GLS fit whose T x T weights would not fit in memory, before any work.
+
+    A ValueError naming the size, for ``terms`` fitted on ``k`` inputs (checked by
+    :func:`fit_couplings` and by :func:`nnqft.sigma_flow` before it samples).
+    """
+    for n in (4, 6) if "u6" in _check_terms(terms) else (4,):
+        check_gls_size(n_tuples(k, n))
+
+
+def kernel_weights(arch: Architecture, xs: FloatArray, n: int) -> FloatArray:
+    """Fixed weights ``1 / prod_i K(x_i, x_i)`` of the order-n tuples (0 where K vanishes).
+
+    The natural scale of a connected correlator and of its noise is the product of the
+    outputs' standard deviations at the tuple's inputs; these weights make every tuple
+    count by its relative size, and depend on the ensemble and the inputs alone.
+    """
+    scale = np.prod(np.diag(kernel(arch, xs))[tuples(len(xs), n)], axis=1)
+    out: FloatArray = np.zeros_like(scale)
+    np.divide(1.0, scale, out=out, where=scale > 0)
+    return out
 
 
 def _prepare(
-    corr: Any, arch: Architecture, x: Any, terms: Any, shrinkage: float | None
+    corr: Any, arch: Architecture, x: Any, terms: Any, shrinkage: float | None,
+    weighting: str = "gls",
 ) -> _Prepared:
     check_arch(arch)
     if shrinkage is not None and not 0.0 <= float(shrinkage) <= 1.0:
         raise ValueError(f"shrinkage must be in [0, 1] or None, got {shrinkage!r}")
+    if weighting not in ("gls", "kernel"):
+        raise ValueError(f"weights must be 'gls' or 'kernel', got {weighting!r}")
     terms = _check_terms(terms)
     xs = as_inputs(x, arch.d_in)
     orders = (4, 6) if "u6" in terms else (4,)
+    if weighting == "gls" and not isinstance(corr, Mapping):  # exact: no T x T matrix
+        check_fit_size(len(xs), terms)
     data = read_connected(corr, arch, xs, orders)
-    weights = {}
-    if data.replicas is not None:
+    weights: dict[int, GLSWeights] | dict[int, FixedWeights] = {}
+    if weighting == "kernel":
+        weights = {n: FixedWeights(kernel_weights(arch, xs, n),
+                                   None if data.replicas is None else data.replicas[n])
+                   for n in orders}
+    elif data.replicas is not None:
         weights = {n: GLSWeights(data.replicas[n], shrinkage) for n in orders}
     return _Prepared(arch, xs, terms, data, weights)
 
@@ -555,7 +603,7 @@ def _fit_u6(prep: _Prepared, cutoff: float, rtol: float, i4: int, step4: _Step) 
     u4 = step4.estimate[i4]
     y6 = prep.data.values[6] - u4**2 * exchange
     if prep.data.replicas is None:
-        return _fit_step(design6, y6, None)
+        return _fit_step(design6, y6, prep.weights.get(6))
     r6 = prep.data.replicas[6]
     refit = r6 - step4.refit[:, i4, None] ** 2 * exchange  # type: ignore[index]
     fixed = r6 - step4.fixed[:, i4, None] ** 2 * exchange  # type: ignore[index]
@@ -564,6 +612,8 @@ def _fit_u6(prep: _Prepared, cutoff: float, rtol: float, i4: int, step4: _Step) 
 
 def _shrinkage_note(prep: _Prepared, chi2_note: str) -> str:
     b = prep.data.n_bins
+    if any(isinstance(w, FixedWeights) for w in prep.weights.values()):
+        return (f"{_KERNEL_WEIGHTS_NOTE}; errors: jackknife over B = {b} bins; {chi2_note}")
     shrink = ", ".join(
         f"λ{n} = {w.lam:.3g} ({int(w.active.sum())} tuples)" for n, w in prep.weights.items()
     )
@@ -581,10 +631,11 @@ def _exact_result(
     n_data = sum(len(s.residual) for s in steps)
     valid = bool(all(np.isfinite(v) for v in values.values())
                  and all(s.condition < 1e12 for s in steps))
+    how = _KERNEL_WEIGHTS_NOTE if prep.weights else "ordinary least squares"
     return CouplingFit(
         values, {t: 0.0 for t in prep.terms}, np.zeros((p, p)), prep.terms,
         float(residual @ residual), n_data - p, math.nan, valid,
-        "exact correlators: ordinary least squares, no errors (χ² = residual sum of squares)",
+        f"exact correlators: {how}, no errors (χ² = residual sum of squares)",
         CONVENTION, float(cutoff), None,
     )
 
@@ -598,6 +649,7 @@ def fit_couplings(
     *,
     shrinkage: float | None = None,
     rtol: float = 1e-9,
+    weights: str = "gls",
 ) -> CouplingFit:
     """Fit effective-action couplings to connected correlators.
 
@@ -621,6 +673,12 @@ def fit_couplings(
         Fixed shrinkage intensity in [0, 1] instead of the Schäfer-Strimmer estimate.
     rtol : float
         Relative accuracy of quadratures in the vertex integrals.
+    weights : str
+        ``"gls"`` (default): sampled data by generalised least squares with the shrunk
+        jackknife covariance, exact data by ordinary least squares.  ``"kernel"``: fixed
+        weights ``1/prod_i K(x_i, x_i)`` (:func:`kernel_weights`) for sampled and exact
+        data alike, so both estimate the same functional of the correlators (less
+        efficient than GLS; what :func:`compare_with_theory` uses).
 
     Returns
     -------
@@ -631,26 +689,11 @@ def fit_couplings(
     The procedure (sequential u4 then u6, shrinkage, jackknife errors, the chi2) is
     described in the module docstring.  Convention: :data:`CONVENTION`.
     """
-    prep = _prepare(corr, arch, x, terms, shrinkage)
+    prep = _prepare(corr, arch, x, terms, shrinkage, weights)
     return _fit(prep, cutoff, rtol)
 
 
 # -- exact theory in the sampled fit's terms ---------------------------------------------
-class _Recentred:
-    """Sampled connected correlators moved onto exact values (same bins, same spread)."""
-
-    def __init__(self, corr: Any, exact_values: dict[int, FloatArray]) -> None:
-        self.arch, self.x, self._corr, self._exact = corr.arch, corr.x, corr, exact_values
-
-    def connected(self, n: int) -> tuple[FloatArray, FloatArray]:
-        return self._exact[n], self._corr.connected(n)[1]
-
-    def replicas(self, n: int, connected: bool = True) -> FloatArray:
-        r = self._corr.replicas(n, connected=True)
-        out: FloatArray = r - r.mean(axis=0) + self._exact[n]
-        return out
-
-
 def theory_connected(arch: Architecture, x: Any, n: int) -> FloatArray:
     """Connected correlator of order n from theory: exact at depth 1, 1/N theory deeper.
 
@@ -676,35 +719,101 @@ def fit_exact_like(
     cutoff: float = math.inf,
     terms: Sequence[str] = ("u4",),
 ) -> CouplingFit:
-    """The fit of sampled correlators, applied to the theory's correlators (any depth).
+    """The theory's couplings, fitted as :func:`compare_with_theory` fits the sample.
 
     The theory's connected correlators (:func:`theory_connected`: exact at depth 1, the
-    leading 1/N theory of :func:`nnqft.finite_width` at depth >= 2) take the place of
-    the sampled ones in ``corr``'s jackknife bins (each replica keeps its deviation from
-    the sample mean), so the GLS weights, their shrinkage and every step of
-    :func:`fit_couplings` are those of the sampled fit.  The pull between the two fits
-    then measures sampling error alone (plus, at depth >= 2, the O(1/N^2) remainder of
-    the theory): for a local model that does not describe the data exactly (non-local
-    Gauss-, erf- or cos-nets at O(1) inputs), an unweighted fit of the exact values and
-    the GLS fit of the sampled ones estimate different projections and need not agree.
+    leading 1/N theory of :func:`nnqft.finite_width` at depth >= 2) fitted with the fixed
+    weights ``1/prod_i K(x_i, x_i)`` (``fit_couplings(..., weights="kernel")``): the
+    result depends on the ensemble, the inputs and the cutoff, never on the sample.
+    (It used the sample's own GLS weights; where the local model does not describe the
+    correlators exactly, the coupling then moved with the seed, by a factor 2.5 for erf at
+    N = 100.)
 
     Parameters
     ----------
-    corr : Correlators
-        The sampled run whose fit is mirrored.
+    corr : Correlators or None
+        Supplies ``arch`` and ``x`` when they are not given; its data are not used.
     arch, x, cutoff, terms :
-        As for :func:`fit_couplings` (``arch`` and ``x`` default to the run's); at
-        depth >= 2 only ``"u4"``-type terms (no ``"u6"``).
+        As for :func:`fit_couplings`; at depth >= 2 only ``"u4"``-type terms.
 
     Returns
     -------
     CouplingFit
+        Errors 0; ``chi2`` is the weighted fit's residual sum of squares.
     """
     arch = corr.arch if arch is None else arch
     x = corr.x if x is None else x
-    orders = (4, 6) if "u6" in terms else (4,)
-    values = {n: theory_connected(arch, x, n) for n in orders}
-    return fit_couplings(_Recentred(corr, values), arch, x, cutoff=cutoff, terms=terms)
+    xs = as_inputs(x, arch.d_in)
+    orders = (4, 6) if "u6" in _check_terms(terms) else (4,)
+    values = {n: theory_connected(arch, xs, n) for n in orders}
+    return fit_couplings(values, arch, xs, cutoff=cutoff, terms=terms, weights="kernel")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TheoryComparison:
+    """Sampled and theory couplings under one fixed fit, with calibrated pulls.
+
+    Attributes
+    ----------
+    theory : CouplingFit
+        :func:`fit_exact_like`: the theory's correlators, fixed weights.
+    sampled : CouplingFit
+        The sample under the same fixed weights, with jackknife errors.
+    pulls : dict of str to float
+        ``(sampled - theory) / error`` per coupling: a z-score (t-distributed with
+        B - 1 degrees of freedom) when the theory is exact, whether or not the local
+        model fits, because both fits apply one fixed linear map to the correlators; at
+        depth >= 2 it also contains the O(1/N^2) remainder of the leading theory.
+    """
+
+    theory: CouplingFit
+    sampled: CouplingFit
+    pulls: dict[str, float]
+
+    def __repr__(self) -> str:
+        rows = ", ".join(
+            f"{t}: {render.value_error(self.sampled.values[t], self.sampled.errors[t], 3)} "
+            f"vs {self.theory.values[t]:.4g} (pull {self.pulls[t]:+.2f})"
+            for t in self.theory.parameters)
+        return f"<TheoryComparison {rows}>"
+
+
+def compare_with_theory(
+    corr: Any,
+    arch: Architecture | None = None,
+    x: Any = None,
+    cutoff: float = math.inf,
+    terms: Sequence[str] = ("u4",),
+) -> TheoryComparison:
+    """Compare a sample's couplings with the theory's, as a z-score per coupling.
+
+    The sample's headline couplings are :func:`fit_couplings`' GLS fit, whose weights
+    come from the sample: where the local model does not describe the correlators
+    exactly (erf and Gauss nets at O(1) inputs, precise data) the GLS coupling is a
+    projection that depends on those weights, and no theory number is its expectation.
+    So both sides are fitted here with the same fixed weights (``weights="kernel"``):
+    the two couplings are one linear functional of the sampled and of the theory's
+    correlators, and the jackknife error of the sampled one is the error of their
+    difference.
+
+    Parameters
+    ----------
+    corr : Correlators
+        The sampled run.
+    arch, x, cutoff, terms :
+        As for :func:`fit_exact_like`.
+
+    Returns
+    -------
+    TheoryComparison
+    """
+    arch = corr.arch if arch is None else arch
+    x = corr.x if x is None else x
+    theory = fit_exact_like(corr, arch, x, cutoff=cutoff, terms=terms)
+    sampled = fit_couplings(corr, arch, x, cutoff=cutoff, terms=terms, weights="kernel")
+    pulls = {t: (sampled.values[t] - theory.values[t]) / sampled.errors[t]
+             if sampled.errors[t] > 0 else math.nan for t in theory.parameters}
+    return TheoryComparison(theory, sampled, pulls)
 
 
 # -- cutoff scans --------------------------------------------------------------------------

@@ -28,10 +28,11 @@ from ._result import Result
 from ._seeding import require_fixed_seed, resolve_seed
 from ._validation import as_inputs, check_arch
 from .architecture import Architecture
-from .fit import CouplingFit, fit_couplings, theory_connected
+from .fit import CouplingFit, _check_terms, check_fit_size, fit_couplings, theory_connected
 from .io import json_record, prefixed
 from .sampling import sample, sample_grid
 from .statistics import jackknife_covariance, shrink
+from .vertex import check_cutoff
 
 __all__ = ["Flow", "sigma_flow"]
 
@@ -66,8 +67,9 @@ class Flow(Result, kind="flow"):
         couplings of the exact theory (depth 1) or of the leading 1/N theory (depth >= 2,
         :func:`nnqft.finite_width`).  Where the local form does not describe the
         correlators exactly (non-local nets at O(1) inputs, large χ²), the GLS fit of
-        sampled data estimates a projection that depends on its weights; compare it
-        with :func:`nnqft.fit.fit_exact_like` of the same run instead.
+        sampled data estimates a projection that depends on its weights; compare the
+        run with :func:`nnqft.fit.compare_with_theory` instead (sample and theory under
+        one fixed-weight fit, with a calibrated pull).
     meta : dict
         Provenance: seed, estimator, sampler, n_networks, cutoff, terms, common random
         numbers.
@@ -367,8 +369,12 @@ def sigma_flow(
     grid = _validated_sigmas(sigmas)
     arch.scaled(vary, 1.0)  # validates vary
     terms = tuple(terms)
+    _check_terms(terms)
+    check_fit_size(len(xs), terms)  # the fits' T x T weights, before any sampling
     orders = (2, 4, 6) if "u6" in terms else (2, 4)
     archs = [arch.scaled(vary, float(s)) for s in grid]
+    for a in archs:  # every argument is checked before the sampling, not after it
+        check_cutoff(a, cutoff)
     scale = {"client": client, "chunk_size": chunk_size, "sampler": sampler}
     if common_random_numbers:  # one pass of the core: every network evaluated at every sigma
         corrs = sample_grid(archs, xs, n_networks, orders, estimator, seed_sequence, threads,

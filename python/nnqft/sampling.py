@@ -344,7 +344,7 @@ def sample(
     check_arch(arch)
     return sample_grid([arch], x, n_networks, orders, estimator, seed, threads, progress,
                        start=start, block_size=block_size, n_bins=n_bins, sampler=sampler,
-                       checkpoint=checkpoint, client=client, chunk_size=chunk_size)[0]
+                       checkpoint=checkpoint, client=client, chunk_size=chunk_size)[0].with_theory_check()
 
 
 def sample_grid(

@@ -16,10 +16,16 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import linalg
 
+from ._resources import physical_memory
+
 __all__ = [
+    "FixedWeights",
     "GLSWeights",
+    "GLS_MATRICES",
     "MODE_RCOND",
     "bin_deviations",
+    "check_dense_size",
+    "check_gls_size",
     "hotelling_chi2",
     "jackknife_covariance",
     "jackknife_errors",
@@ -32,6 +38,24 @@ FloatArray = NDArray[np.float64]
 
 #: Residual modes below this fraction of the data's largest mode are numerically zero.
 MODE_RCOND = 1e-10
+#: T x T matrices :class:`GLSWeights` holds at its peak (sample covariance, two factors).
+GLS_MATRICES = 3
+
+
+def check_dense_size(n_values: float, what: str, remedy: str) -> None:
+    """Refuse a dense float64 array of ``n_values`` entries that would not fit in memory.
+
+    The limit is a quarter of the physical memory, checked before the work: a 30-input
+    order-4 fit formed several 40920 x 40920 matrices and crashed inside OpenBLAS.
+    ``what`` names the array (``"the covariance of 40920 tuples"``); ``remedy`` says what
+    the caller can do instead.
+    """
+    need = 8.0 * float(n_values)
+    memory = physical_memory()
+    if need > 0.25 * memory:
+        raise ValueError(
+            f"{what} would need {need / 2**30:.3g} GiB, more than a quarter of this "
+            f"machine's {memory / 2**30:.3g} GiB; {remedy}")
 
 
 def jackknife_covariance(replicas: FloatArray) -> FloatArray:
@@ -40,7 +64,9 @@ def jackknife_covariance(replicas: FloatArray) -> FloatArray:
     ``(B - 1) / B * sum_b (theta_b - mean)(theta_b - mean)^T``.
     """
     r = np.asarray(replicas, dtype=np.float64)
-    b = r.shape[0]
+    b, t = r.shape
+    check_dense_size(t * t, f"the covariance of {t} values",
+                     "use jackknife_errors() for standard errors without the matrix")
     d = r - r.mean(axis=0)
     cov: FloatArray = (b - 1) / b * (d.T @ d)
     return cov
@@ -147,6 +173,15 @@ def shrink(cov: FloatArray, intensity: float) -> FloatArray:
     return out
 
 
+def check_gls_size(t: int) -> None:
+    """Refuse GLS weights of ``t`` tuples that would not fit in memory (before any work)."""
+    check_dense_size(GLS_MATRICES * t * t,
+                     f"GLS weights of {t} tuples ({GLS_MATRICES} {t} x {t} matrices)",
+                     "fit fewer inputs (order-n tuples grow as k^n / n!: 126 for order 4 on "
+                     "6 inputs, 40920 on 30), or fit with weights='kernel' (fixed weights, "
+                     "no T x T matrix), or use nnqft.diagnostics.per_tuple_couplings()")
+
+
 class GLSWeights:
     """Shrunk inverse covariance of one data vector, for the full sample and each replica.
 
@@ -164,7 +199,8 @@ class GLSWeights:
     """
 
     def __init__(self, replicas: FloatArray, shrinkage: float | None) -> None:
-        b = len(replicas)
+        b, t = replicas.shape
+        check_gls_size(t)
         dev = bin_deviations(replicas)
         sd = dev.std(axis=0, ddof=1)
         self.active = sd > 0  # a tuple known exactly in every bin carries no weight
@@ -173,11 +209,14 @@ class GLSWeights:
         dev = dev[:, self.active]
         self.lam = shrinkage_intensity(dev) if shrinkage is None else float(shrinkage)
         s = dev.T @ dev / (b - 1)
-        diag = np.diag(np.diag(s))
-        common = (1 - self.lam) * (b - 1) / (b - 2) * s + self.lam * diag
+        diag = self.lam * np.diag(s)
+        full, common = (1 - self.lam) * s, (1 - self.lam) * (b - 1) / (b - 2) * s
+        del s  # GLS_MATRICES T x T matrices at the peak: s, full, common
+        for matrix in (full, common):
+            matrix[np.diag_indices_from(matrix)] += diag
         try:
-            self._full = linalg.cho_factor(shrink(s, self.lam))
-            self._common = linalg.cho_factor(common)
+            self._full = linalg.cho_factor(full, overwrite_a=True)
+            self._common = linalg.cho_factor(common, overwrite_a=True)
         except linalg.LinAlgError:
             raise ValueError(
                 f"the jackknife covariance of {dev.shape[1]} tuples from {b} bins is "
@@ -214,5 +253,51 @@ class GLSWeights:
         """Condition number of the normal equations of ``design`` (columns normalised)."""
         x = design[self.active]
         normal = x.T @ linalg.cho_solve(self._full, x)
+        scale = np.sqrt(np.diag(normal))
+        return float(np.linalg.cond(normal / np.outer(scale, scale)))
+
+
+class FixedWeights:
+    """Fixed diagonal least-squares weights, the same for every sample and for theory.
+
+    The estimate is one fixed linear map of the data, so a sampled fit and the fit of
+    exact correlators estimate the same functional, and the jackknife error of the sampled
+    one is the error of their difference: ``(sampled - theory) / error`` is a z-score
+    whether or not the fitted model describes the data (with GLS weights estimated from
+    the sample it is not; see :func:`nnqft.fit.compare_with_theory`).
+
+    Parameters
+    ----------
+    weights : ndarray, shape (T,)
+        Non-negative weight of each tuple.
+    replicas : ndarray, shape (B, T), or None
+        Jackknife replicas of sampled data (they set which tuples enter the chi2 test);
+        None for exact data.
+    """
+
+    lam = math.nan  # no shrinkage (the attribute GLSWeights reports)
+
+    def __init__(self, weights: FloatArray, replicas: FloatArray | None) -> None:
+        self.weights = np.asarray(weights, dtype=np.float64)
+        if replicas is None:
+            self.active = self.weights > 0
+        else:  # chi2 needs a non-zero error; tuples known exactly still enter the estimate
+            self.active = jackknife_errors(replicas) > 0
+
+    def operator(self, design: FloatArray) -> FloatArray:
+        """The (p, T) map from data to estimate: ``(X^T W X)^-1 X^T W``."""
+        weighted = design * self.weights[:, None]
+        return np.asarray(np.linalg.solve(design.T @ weighted, weighted.T), dtype=np.float64)
+
+    def fit(
+        self, design: FloatArray, y: FloatArray, refit: FloatArray, fixed: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Estimate and the two kinds of replicas (:meth:`GLSWeights.fit`'s interface)."""
+        operator = self.operator(design)
+        return operator @ y, refit @ operator.T, fixed @ operator.T
+
+    def condition(self, design: FloatArray) -> float:
+        """Condition number of the normal equations of ``design`` (columns normalised)."""
+        normal = design.T @ (design * self.weights[:, None])
         scale = np.sqrt(np.diag(normal))
         return float(np.linalg.cond(normal / np.outer(scale, scale)))

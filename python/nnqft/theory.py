@@ -694,14 +694,19 @@ def _neuron_moments(arch: Architecture, x: FloatArray, orders: Sequence[int]) ->
     """
     key = (arch.activation, arch.d_in, arch.sigma_w_layers[0], arch.sigma_b_layers[0],
            arch.weight_dist, x.shape, x.tobytes())
-    missing = [n for n in orders if (key, n) not in _MOMENT_CACHE]
+    out = {n: _MOMENT_CACHE[(key, n)] for n in orders if (key, n) in _MOMENT_CACHE}
+    missing = [n for n in orders if n not in out]
     if missing:
-        for n, values in _compute_neuron_moments(arch, x, missing).items():
-            values.setflags(write=False)
-            _MOMENT_CACHE[(key, n)] = values
-            if len(_MOMENT_CACHE) > _MOMENT_CACHE_SIZE:
-                _MOMENT_CACHE.popitem(last=False)
-    return {n: _MOMENT_CACHE[(key, n)] for n in orders}
+        out.update(_compute_neuron_moments(arch, x, missing))
+    # the answer is assembled before any eviction: a full cache used to evict this
+    # call's own hit while storing its miss (KeyError in `nnqft run`)
+    for n in orders:
+        out[n].setflags(write=False)
+        _MOMENT_CACHE[(key, n)] = out[n]
+        _MOMENT_CACHE.move_to_end((key, n))
+    while len(_MOMENT_CACHE) > _MOMENT_CACHE_SIZE:
+        _MOMENT_CACHE.popitem(last=False)
+    return out
 
 
 _MOMENT_CACHE: collections.OrderedDict[Any, FloatArray] = collections.OrderedDict()
@@ -945,25 +950,68 @@ def kernel(arch: Architecture, x: Any, y: Any = None) -> FloatArray:
     xs = as_inputs(x, arch.d_in, "x")
     ys = xs if y is None else as_inputs(y, arch.d_in, "y")
     _check_sigma_range(arch)
-    with np.errstate(over="ignore", invalid="ignore"):  # refused by _check_range
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # refused below
         c_xy = _first_layer(arch, xs, ys)
-    _check_range(c_xy, c_xy, 0)
-    if arch.depth > 1:
         c_xx = _first_layer(arch, xs, xs, paired=True)
-        c_yy = _first_layer(arch, ys, ys, paired=True)
-        for layer in range(1, arch.depth):
-            sw2, sb2 = arch.sigma_w_layers[layer] ** 2, arch.sigma_b_layers[layer] ** 2
-            with np.errstate(over="ignore", invalid="ignore"):  # refused just below
-                s_xy, s_xx, s_yy = (sb2 + sw2 * c for c in (c_xy, c_xx, c_yy))
-                c_xy = _gaussian_pair_map(arch.activation, s_xy, s_xx[:, None], s_yy[None, :])
-                c_xx = _gaussian_pair_map(arch.activation, s_xx, s_xx, s_xx)
-                c_yy = _gaussian_pair_map(arch.activation, s_yy, s_yy, s_yy)
-            _check_range(c_xx, c_yy, layer)
-    sw_out, sb_out = arch.sigma_w_layers[-1], arch.sigma_b_layers[-1]
-    with np.errstate(over="ignore"):
-        out = sb_out**2 + sw_out**2 * c_xy
-    _check_range(out, out, arch.depth)
-    return out
+        c_yy = c_xx if y is None else _first_layer(arch, ys, ys, paired=True)
+    _check_range(c_xy, c_xy, 0)
+    # Which variances are positive in exact arithmetic: a pre-activation variance that
+    # underflows carries the whole kernel's scale away (a post-activation moment that
+    # underflows is harmless when the next layer adds sigma_b^2 > 0).
+    alive = [_check_first_layer(arch, v) for v in (xs, ys)]
+    for layer in range(1, arch.depth + 1):
+        sw, sb = arch.sigma_w_layers[layer], arch.sigma_b_layers[layer]
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # refused below
+            s_xy, s_xx, s_yy = (sb**2 + sw**2 * c for c in (c_xy, c_xx, c_yy))
+        alive = [(sb > 0) | (a & (sw > 0)) for a in alive]
+        _check_range(s_xy, s_xy, layer)
+        _check_underflow((s_xx, s_yy), alive, layer)
+        if layer == arch.depth:  # the read-out: the output two-point function
+            return s_xy
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # refused below
+            c_xy = _gaussian_pair_map(arch.activation, s_xy, s_xx[:, None], s_yy[None, :])
+            c_xx = _gaussian_pair_map(arch.activation, s_xx, s_xx, s_xx)
+            c_yy = _gaussian_pair_map(arch.activation, s_yy, s_yy, s_yy)
+        _check_range(c_xx, c_yy, layer)
+        alive = [a | _scale_free(arch) for a in alive]
+    raise AssertionError("unreachable: the loop returns at the read-out layer")
+
+
+def _scale_free(arch: Architecture) -> bool:
+    """Whether ``E[phi(z)^2]`` stays O(1) however small the variance of z (gauss, cos)."""
+    return arch.activation in ("gauss", "cos")
+
+
+def _check_first_layer(arch: Architecture, x: FloatArray) -> NDArray[np.bool_]:
+    """Refuse first-layer variances that underflowed; return which inputs are alive.
+
+    Alive: ``E[phi(z)^2] > 0`` in exact arithmetic, i.e. the pre-activation variance is
+    positive, or the activation does not scale with it.
+    """
+    sb0, sw0 = arch.sigma_b_layers[0], arch.sigma_w_layers[0]
+    positive = (sb0 > 0) | (np.any(x != 0, axis=1) & (sw0 > 0))
+    if _scale_free(arch):
+        return np.ones(len(x), dtype=bool)
+    with np.errstate(under="ignore"):
+        _check_underflow((_preactivation_var(arch, x),), [positive], 0)
+    return np.asarray(positive)
+
+
+def _check_underflow(variances: tuple[FloatArray, ...], alive: list[NDArray[np.bool_]],
+                     layer: int) -> None:
+    """Refuse positive variances that fell below float64's normal range (0 or subnormal).
+
+    The mirror of :func:`_check_range`: a variance of 0 read as a kernel is as wrong as an
+    infinite one (ReLU at sigma_w = 1, sigma_b = 0 halves it per layer: 2**-1022 by depth
+    ~1020, then exactly 0), and subnormal values have lost their relative precision.
+    """
+    tiny = np.finfo(np.float64).tiny
+    if any(np.any(a & (v < tiny)) for v, a in zip(variances, alive, strict=True)):
+        raise FloatingPointError(
+            f"the kernel underflows float64 (a variance below {tiny:.3g}) at layer {layer}: "
+            "the per-layer gain sigma_w^2 E[phi'^2] < 1 shrinks it geometrically over the "
+            "depth (or the inputs and sigmas are that small); use fewer layers, a larger "
+            "sigma_w or sigma_b > 0, or rescale the inputs")
 
 
 def _check_range(c_xx: FloatArray, c_yy: FloatArray, layer: int) -> None:

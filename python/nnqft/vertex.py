@@ -76,6 +76,7 @@ __all__ = [
     "IntegrationWarning",
     "METHODS",
     "bilocal_integral",
+    "check_cutoff",
     "eft_kernel",
     "exchange_integral",
     "integration_method",
@@ -274,9 +275,23 @@ def _prepare(
             "the homogeneous method needs relu or linear with zero biases in every hidden "
             f"layer, got {arch!r}"
         )
+    check_cutoff(arch, lam)
+    return xs, lam, how
+
+
+def check_cutoff(arch: Architecture, cutoff: Any) -> float:
+    """``cutoff`` as a float, checked against ``arch`` before any work is done.
+
+    Raises
+    ------
+    ValueError
+        If ``cutoff`` is not a number > 0, or is infinite where the vertex integrals of
+        ``arch`` diverge (every ``K_EFT`` but the Gaussian one of gauss and cos nets).
+    """
+    lam = as_real("cutoff", cutoff, positive=True, allow_inf=True)
     if math.isinf(lam) and _gaussian_parameters(arch) is None:
         raise ValueError(_divergence_reason(arch))
-    return xs, lam, how
+    return lam
 
 
 def _divergence_reason(arch: Architecture) -> str:
