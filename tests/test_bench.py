@@ -15,6 +15,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     ("bench_precision.py", ["| relu N=100 | nnqft conditional", "| erf N=1000 | numpy plain"]),
     ("bench_depth.py", ["| depth 3, gram |", "| depth 3, weights |", "Depth scan (gram, N=100)",
                         "| 3 | 300 |"]),
+    ("bench_nlo.py", ["| activation | depth | order 1 CPU (s) | order 2 CPU (s) |", "| relu | 2 |"]),
     ("bench_dask.py", ["| networks per chunk | chunks | local wall (s) | Dask wall (s) |",
                        "| CPU overhead |", "| 1e+04 | 4 |", "scheduler cost per task",
                        "idle cluster", "checkpoint writes"]),

@@ -316,11 +316,11 @@ def test_tanh_four_distinct_inputs_against_tensor_quadrature():
     against the 48^4-node tensor
     rule (itself good to ~1e-11): 1e-8 absolute, on values of 4e-2 and 5e-4. Measured
     errors: 4e-10 with the 8-node Kolmogorov rule, 4e-7 with 4 nodes, 3e-6 with 3."""
-    from nnqft import deep_theory as fw
+    from nnqft import gaussian as fw
 
     rng = np.random.default_rng(5)
     for shrink in (0.3, 0.05):  # smallest eigenvalues 0.30 and 0.17
         m = rng.normal(size=(4, 4))
         cov = m @ m.T / 4 + shrink * np.eye(4)
         ref = _four_point("tanh", cov, _node_scale("tanh", cov))[0, 1, 2, 3]
-        assert fw._tanh_four(cov[None])[0] == pytest.approx(ref, rel=0, abs=1e-8)
+        assert fw.tanh_four(cov[None])[0] == pytest.approx(ref, rel=0, abs=1e-8)

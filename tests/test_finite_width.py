@@ -10,6 +10,7 @@ from scipy import stats
 
 import nnqft
 from nnqft import deep_theory as fw
+from nnqft import gaussian
 from nnqft.tuples import pair_index, tuples, wick
 
 
@@ -68,7 +69,7 @@ def test_orthant_probability_against_genz():
         cov = m @ m.T + 0.2 * np.eye(4)
         ref = stats.multivariate_normal(np.zeros(4), cov, abseps=1e-9, releps=0,
                                          maxpts=10**6).cdf(np.zeros(4))
-        assert fw._orthant(cov[None])[0] == pytest.approx(ref, abs=1e-7)
+        assert gaussian.orthant(cov[None])[0] == pytest.approx(ref, abs=1e-7)
 
 
 def test_relu_four_point_rank_four_against_monte_carlo():
@@ -78,11 +79,11 @@ def test_relu_four_point_rank_four_against_monte_carlo():
     cov = m @ m.T + 0.3 * np.eye(4)
     z = rng.multivariate_normal(np.zeros(4), cov, size=1_000_000)
     f = np.prod(np.maximum(z, 0.0), axis=1)
-    value = fw._truncated_moment(cov[None], (1, 1, 1, 1))[0]
+    value = gaussian.truncated_moment(cov[None], (1, 1, 1, 1))[0]
     assert abs(value - f.mean()) < 5 * f.std() / np.sqrt(len(f))
     # the erf and tanh sign moments at rank 4 likewise
     from scipy import special
-    for phi, four in ((special.erf, fw._erf_four), (np.tanh, fw._tanh_four)):
+    for phi, four in ((special.erf, gaussian.erf_product), (np.tanh, gaussian.tanh_four)):
         g = np.prod(phi(z), axis=1)
         assert abs(four(cov[None])[0] - g.mean()) < 5 * g.std() / np.sqrt(len(g))
 

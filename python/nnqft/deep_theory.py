@@ -1,4 +1,4 @@
-"""Leading 1/N theory of deep networks: NNGP kernel K, its correction K1 and the vertex V.
+"""Finite-width theory of deep networks to order 1/N and 1/N^2.
 
 Its entry point is :func:`nnqft.finite_width`, which returns a
 :class:`nnqft.FiniteWidthTheory`.
@@ -16,29 +16,51 @@ upper-triangle entries of G, and ``T_ab,cd = E[phi_a phi_b phi_c phi_d] - g_ab g
 all at ``z ~ N(0, K^l)``.  The network output then has ``G2 = K + K1/N`` and the
 connected four-point function ``kappa4_abcd = (V_ab,cd + V_ac,bd + V_ad,bc) / N``.
 
+At ``order=2`` the same expansion goes one order further (physics-deep.md §5):
+``E delta = K1/N + K2/N^2``, ``Cov delta = V/N + W/N^2``, ``kappa3 delta = U/N^2``, with
+K2, W, U recursed from the derivatives of the mean map ``F = sigma_b^2 + sigma_w^2 g``
+up to the 4th order, of ``tau = sigma_w^4 T`` up to the 2nd, and the connected
+six-point function ``sigma = sigma_w^6 kappa3(phi_a phi_b, phi_c phi_d, phi_e phi_f)``
+(:func:`_nlo_step`).  The output's ``kappa6`` is the sum of U over the 15 pairings.
+
 Numerics
 --------
-* ``g`` and its first and second derivatives: closed forms (erf arcsine, relu
-  arc-cosine, linear) differentiated exactly by second-order forward jets; tanh through
-  the Kolmogorov scale mixture of erf (:func:`nnqft.theory._tanh_pair`), differentiated
-  in closed form under the mixture.
-* Four-point functions ``E[phi_a phi_b phi_c phi_d]`` (rank up to 4):
+* ``g`` and its derivatives: closed forms (erf arcsine, relu arc-cosine, linear)
+  differentiated exactly by forward jets (truncated Taylor polynomials in the three
+  local variables G_aa, G_ab, G_bb; degree 2 at order 1, degree 4 at order 2); tanh
+  through the Kolmogorov scale mixture of erf (:func:`nnqft.theory._tanh_pair`),
+  differentiated in closed form under the mixture (to 2nd order).  ReLU on the
+  collinear set ``|rho| = 1`` drops the divergent rho-derivatives of order >= 2: the
+  fluctuations never leave that set.
+* Four- and six-point functions ``E[phi_a1 ... phi_an]`` (:mod:`nnqft.gaussian`):
 
   - erf: ``erf(z) = E sign(z - Y/sqrt 2)`` turns the product into the sign moment of a
-    Gaussian with covariance ``Sigma + I/2`` (always full rank), which is
-    ``16 P4 - 1 - (2/pi) sum asin rho``; the orthant probability ``P4`` is a smooth
-    1-D integral (Plackett's reduction: ``dP4/drho_ij`` is a bivariate density times
-    a bivariate orthant probability, both closed form), done by Gauss-Legendre panels
-    graded towards the end where the covariance is closest to singular.
-  - tanh: the same with ``tanh(z) = E sign(z - K Y)``, K Kolmogorov distributed,
-    summed over an 8-node Gauss rule of the Kolmogorov law per factor (about 1e-7); the
-    four scales are four batch axes, so terms of one pair of inputs cost 8 x 8 only.
+    Gaussian with covariance ``Sigma + I/2`` (always full rank, repeated inputs
+    included).  Four signs: ``16 P4 - 1 - (2/pi) sum asin rho`` with the orthant
+    probability ``P4`` a smooth 1-D integral (Plackett's reduction: ``dP4/drho_ij`` is
+    a bivariate density times a bivariate orthant probability, both closed form), by
+    Gauss-Legendre panels graded towards the end where the covariance is closest to
+    singular (~1e-12).  Six signs: the same reduction, whose conditional moment is a
+    4-sign moment: a 2-D quadrature (8 nodes per graded panel), ~1e-10 absolute.
+  - tanh: four-point functions as erf with ``tanh(z) = E sign(z - K Y)``, K Kolmogorov
+    distributed, summed over an 8-node Gauss rule of the Kolmogorov law per factor
+    (about 1e-7); the four scales are four batch axes, so terms of one pair of inputs
+    cost 8 x 8 only.  Six-point functions only over kernels of rank <= 3 (depth 1,
+    the spherical rule of :mod:`nnqft.theory`, ~1e-12): order 2 is refused beyond.
   - relu: Stein's lemma reduces ``E[prod z_i^m_i 1{z > 0}]`` to lower moments and
     orthant probabilities of conditional Gaussians (closed forms up to 3 variables,
-    ``P4`` as above), exact up to the 1-D quadrature; no kink is ever integrated over.
-    Singular sub-covariances (inputs on a ray, opposite inputs) use the spherical rule
-    of :mod:`nnqft.theory`, split at the kinks and exact for ReLU.
+    ``P4``, ``P5``, ``P6`` from the sign moments above), exact up to the quadratures;
+    no kink is ever integrated over.  Singular sub-covariances (inputs on a ray,
+    opposite inputs) use the spherical rule of :mod:`nnqft.theory`, split at the kinks
+    and exact for ReLU (rank <= 3); rank 4 or 5 (more inputs than the first layer's
+    d_in + 1) Stein's reduction at two small diagonal regularisations extrapolated to
+    zero (~1e-11).
   - linear: Isserlis.
+* The derivatives of ``tau`` (order 2) are only needed contracted with K1 and V: along
+  K1 and along each eigenvector of V, central differences of T at steps h and h/2
+  combined by one Richardson step, h = 0.01 of the distance to the nearest singular
+  kernel along the direction (error ~1e-8 relative; exact for linear and on the ReLU
+  ray, where T is a polynomial along the fluctuation).
 """
 
 from __future__ import annotations
@@ -48,16 +70,17 @@ import dataclasses
 import functools
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from . import quadrature as _quadrature
+from . import gaussian as _gaussian
 from . import render
 from . import theory as _theory
 from . import tuples as _tuples
+from ._resources import physical_memory
 from ._result import Result
 from ._validation import as_inputs, as_int, check_arch
 from .architecture import Architecture
@@ -68,91 +91,141 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 
-# -- second-order forward jets --------------------------------------------------------
+# -- forward jets: truncated Taylor polynomials in three variables ---------------------
+@functools.lru_cache(maxsize=8)
+def _monomials(order: int) -> tuple[tuple[int, int, int], ...]:
+    return tuple((i, j, m) for i in range(order + 1) for j in range(order + 1 - i)
+                 for m in range(order + 1 - i - j))
+
+
+@functools.lru_cache(maxsize=8)
+def _degree_mask(order: int) -> FloatArray:
+    i, j, m = np.indices((order + 1,) * 3)
+    return np.asarray(i + j + m <= order, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=16)
+def _derivative_index(n: int) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
+    """For every index tuple in {0,1,2}^n: its multi-index (exponents) and their factorials."""
+    slots = np.array(list(itertools.product(range(3), repeat=n)), dtype=np.int64).reshape(-1, n)
+    alpha = np.stack([(slots == s).sum(axis=1) for s in range(3)], axis=1)
+    fac = np.prod([[math.factorial(int(a)) for a in row] for row in alpha], axis=1)
+    return alpha[:, 0], alpha[:, 1], alpha[:, 2], np.asarray(fac, dtype=np.float64)
+
+
 class _Jet:
-    """A value with its gradient and Hessian in three variables (exact 2nd-order AD)."""
+    """A function of three variables as its Taylor polynomial to total degree ``order``.
 
-    __slots__ = ("v", "d", "h")
+    ``c[..., i, j, m]`` is ``d^(i+j+m) f / dx^i dy^j dz^m / (i! j! m!)`` at the point
+    (exact forward-mode differentiation to that order; entries of higher total degree
+    are kept at zero).  Leading axes are a batch.
+    """
 
-    def __init__(self, v: Any, d: Any, h: Any) -> None:
-        self.v, self.d, self.h = np.asarray(v), np.asarray(d), np.asarray(h)
+    __slots__ = ("c", "order")
+
+    def __init__(self, c: FloatArray, order: int) -> None:
+        self.c, self.order = c, order
 
     @classmethod
-    def variable(cls, value: FloatArray, slot: int) -> _Jet:
-        d = np.zeros(value.shape + (3,))
-        d[..., slot] = 1.0
-        return cls(value, d, np.zeros(value.shape + (3, 3)))
+    def variable(cls, value: FloatArray, slot: int, order: int) -> _Jet:
+        c = np.zeros(np.shape(value) + (order + 1,) * 3)
+        c[..., 0, 0, 0] = value
+        c[(Ellipsis,) + tuple(int(s == slot) for s in range(3))] = 1.0
+        return cls(c, order)
 
-    def apply(self, f: Any, f1: Any, f2: Any) -> _Jet:
-        """``F(self)`` given ``F, F', F''`` at ``self.v`` (chain rule)."""
-        f1, f2 = np.asarray(f1), np.asarray(f2)
-        d = f1[..., None] * self.d
-        h = f2[..., None, None] * self.d[..., :, None] * self.d[..., None, :]
-        return _Jet(f, d, h + f1[..., None, None] * self.h)
+    @property
+    def v(self) -> FloatArray:
+        return np.asarray(self.c[..., 0, 0, 0])
+
+    def derivative(self, n: int) -> FloatArray:
+        """The n-th derivative tensor, shape (..., 3, ..., 3) with n trailing axes."""
+        i, j, m, fac = _derivative_index(n)
+        return np.asarray((self.c[..., i, j, m] * fac).reshape(self.c.shape[:-3] + (3,) * n))
+
+    def with_value(self, value: FloatArray) -> _Jet:
+        c = self.c.copy()
+        c[..., 0, 0, 0] = value
+        return _Jet(c, self.order)
+
+    def masked(self, keep: NDArray[np.bool_]) -> _Jet:
+        """The jet where ``keep``, the zero function elsewhere."""
+        return _Jet(np.where(keep[..., None, None, None], self.c, 0.0), self.order)
+
+    def apply(self, derivs: list[FloatArray]) -> _Jet:
+        """``F(self)`` given ``F, F', F'', ...`` (up to ``order``) at ``self.v`` (Taylor)."""
+        delta = self.with_value(np.zeros(self.c.shape[:-3]))
+        out = np.zeros_like(self.c)
+        out[..., 0, 0, 0] = derivs[0]
+        power = delta
+        for n in range(1, self.order + 1):
+            out += np.asarray(derivs[n])[..., None, None, None] / math.factorial(n) * power.c
+            if n < self.order:
+                power = power * delta
+        return _Jet(out, self.order)
 
     def __add__(self, other: Any) -> _Jet:
         if isinstance(other, _Jet):
-            return _Jet(self.v + other.v, self.d + other.d, self.h + other.h)
-        return _Jet(self.v + other, self.d, self.h)
+            return _Jet(self.c + other.c, self.order)
+        return self.with_value(self.v + other)
 
     __radd__ = __add__
 
     def __mul__(self, other: Any) -> _Jet:
         if not isinstance(other, _Jet):
-            c = np.asarray(other)
-            return _Jet(self.v * c, self.d * c[..., None], self.h * c[..., None, None])
-        d = self.d * other.v[..., None] + other.d * self.v[..., None]
-        cross = self.d[..., :, None] * other.d[..., None, :]
-        h = (self.h * other.v[..., None, None] + other.h * self.v[..., None, None]
-             + cross + np.swapaxes(cross, -1, -2))
-        return _Jet(self.v * other.v, d, h)
+            return _Jet(self.c * np.asarray(other)[..., None, None, None], self.order)
+        o = self.order
+        a, b = np.broadcast_arrays(self.c, other.c)
+        out = np.zeros(a.shape)
+        for i, j, m in _monomials(o):
+            tail = b[..., :o + 1 - i, :o + 1 - j, :o + 1 - m]
+            out[..., i:, j:, m:] += a[..., i, j, m, None, None, None] * tail
+        return _Jet(out * _degree_mask(o), o)
 
     __rmul__ = __mul__
 
     def reciprocal(self) -> _Jet:
-        return self.apply(1.0 / self.v, -1.0 / self.v**2, 2.0 / self.v**3)
+        x = self.v
+        return self.apply([(-1.0) ** n * math.factorial(n) / x ** (n + 1)
+                           for n in range(self.order + 1)])
 
     def sqrt(self) -> _Jet:
-        r = np.sqrt(self.v)
-        return self.apply(r, 0.5 / r, -0.25 / (r * self.v))
+        x, coef, derivs = self.v, 1.0, []
+        for n in range(self.order + 1):
+            derivs.append(coef * x ** (0.5 - n))
+            coef *= 0.5 - n
+        return self.apply(derivs)
 
     def arcsin(self) -> _Jet:
-        c = 1.0 - self.v**2
-        return self.apply(np.arcsin(self.v), c**-0.5, self.v * c**-1.5)
-
-    def weighted_sum(self, w: FloatArray, axes: tuple[int, ...]) -> _Jet:
-        """``sum w * self`` over trailing ``axes`` of the value (w broadcast on them)."""
-        wv = w
-        wd, wh = w[..., None], w[..., None, None]
-        return _Jet((self.v * wv).sum(axes), (self.d * wd).sum(tuple(a - 1 for a in axes)),
-                    (self.h * wh).sum(tuple(a - 2 for a in axes)))
+        x = self.v
+        c = 1.0 - x**2
+        derivs = [np.arcsin(x), c**-0.5, x * c**-1.5, (1.0 + 2.0 * x**2) * c**-2.5,
+                  (9.0 * x + 6.0 * x**3) * c**-3.5]
+        return self.apply(derivs[: self.order + 1])
 
 
 # -- the two-point map g and its derivatives ------------------------------------------
-def _pair_jets(sxx: FloatArray, sxy: FloatArray, syy: FloatArray) -> tuple[_Jet, _Jet, _Jet]:
-    return _Jet.variable(sxx, 0), _Jet.variable(sxy, 1), _Jet.variable(syy, 2)
-
-
 def _relu_angle(rho: _Jet) -> _Jet:
-    """``J(rho) = sin t + (pi - t) cos t``, ``cos t = rho``: J' = pi - t, J'' = 1/sin t.
+    """``J(rho) = sin t + (pi - t) cos t``, ``cos t = rho``: J' = pi - t, J'' = 1/sin t, ...
 
-    On the collinear set ``|rho| = 1`` the second derivative diverges but the fluctuations
-    stay on that set (rho does not move), so its term is dropped there.
+    On the collinear set ``|rho| = 1`` the higher derivatives diverge but the fluctuations
+    stay on that set (rho does not move), so their terms are dropped there.
     """
     r = np.clip(rho.v, -1.0, 1.0)
     t = np.arccos(r)
     s = np.sin(t)
-    f2 = np.divide(1.0, s, out=np.zeros_like(s), where=s > 1e-6)
-    return rho.apply(s + (np.pi - t) * r, np.pi - t, f2)
+    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > 1e-6)
+    derivs = [s + (np.pi - t) * r, np.pi - t, inv, r * inv**3, (1.0 + 2.0 * r * r) * inv**5]
+    return rho.apply(derivs[: rho.order + 1])
 
 
-def _g_jet(act: str, sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bool) -> _Jet:
+def _g_jet(act: str, sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bool,
+           order: int = 2) -> _Jet:
     """``g(sxx, sxy, syy) = E phi(u) phi(v)`` as a jet; ``diag``: one variable u = v."""
     if diag:  # one variable: slot 0, g(s) = E phi(z)^2 with Var z = s
-        s = _Jet.variable(sxx, 0)
+        s = _Jet.variable(sxx, 0, order)
         a = b = c = s
     else:
-        a, c, b = _pair_jets(sxx, sxy, syy)
+        a, c, b = (_Jet.variable(v, slot, order) for slot, v in enumerate((sxx, sxy, syy)))
     if act == "linear":
         return c
     if act == "relu":
@@ -161,16 +234,16 @@ def _g_jet(act: str, sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bo
         with np.errstate(divide="ignore", invalid="ignore"):  # zero variance: masked below
             norm = a.sqrt() * b.sqrt()  # not (a b)^(1/2): a b overflows from ~1e154
             pos = norm.v > 0
-            safe = _Jet(np.where(pos, norm.v, 1.0), norm.d, norm.h)
-            rho = c * safe.reciprocal()
+            rho = c * norm.with_value(np.where(pos, norm.v, 1.0)).reciprocal()
             out = norm * _relu_angle(rho) * (1.0 / (2.0 * np.pi))
         # an input with zero variance has z = 0 at every width: g and its variation vanish
-        return _Jet(np.where(pos, out.v, 0.0), np.where(pos[..., None], out.d, 0.0),
-                    np.where(pos[..., None, None], out.h, 0.0))
+        return out.masked(pos)
     if act == "erf":
         ratio = c * 2.0 * ((a * 2.0 + 1.0) * (b * 2.0 + 1.0)).sqrt().reciprocal()
         return ratio.arcsin() * (2.0 / np.pi)
     if act == "tanh":
+        if order > 2:
+            raise NotImplementedError("tanh derivatives of g beyond the second: see _tanh_g_jet")
         return _tanh_g_jet(sxx, sxy, syy, diag)
     raise ValueError(f"no Gaussian two-point map for activation {act!r}")
 
@@ -199,319 +272,26 @@ def _tanh_g_jet(sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bool) -
     d = np.einsum("pij,pijx,ij->px", s1, du, ww)
     h = (np.einsum("pij,pijxy,ij->pxy", s1, ddu, ww)
          + np.einsum("pij,pijx,pijy,ij->pxy", s2, du, du, ww))
-    if not diag:
-        return _Jet(v, d, h)
-    d1, h1 = np.zeros_like(d), np.zeros_like(h)
-    d1[:, 0], h1[:, 0, 0] = d.sum(axis=1), h.sum(axis=(1, 2))
-    return _Jet(v, d1, h1)
+    if diag:
+        d1, h1 = np.zeros_like(d), np.zeros_like(h)
+        d1[:, 0], h1[:, 0, 0] = d.sum(axis=1), h.sum(axis=(1, 2))
+        d, h = d1, h1
+    c = np.zeros(v.shape + (3, 3, 3))
+    c[:, 0, 0, 0] = v
+    for slot, e in enumerate(np.eye(3, dtype=np.int64)):
+        c[(slice(None),) + tuple(e)] = d[:, slot]
+    for x, y in itertools.combinations_with_replacement(range(3), 2):
+        c[(slice(None),) + tuple(np.eye(3, dtype=np.int64)[x] + np.eye(3, dtype=np.int64)[y])] = (
+            h[:, x, y] if x != y else 0.5 * h[:, x, x])
+    return _Jet(c * _degree_mask(2), 2)
 
-
-# -- four-point functions ---------------------------------------------------------------
-_PAIRINGS = ((0, 1, 2, 3), (0, 2, 1, 3), (0, 3, 1, 2), (1, 2, 0, 3), (1, 3, 0, 2), (2, 3, 0, 1))
-_GL_Q = 12
-
-
-@functools.lru_cache(maxsize=64)
-def _graded_to_one(levels: int) -> tuple[FloatArray, FloatArray]:
-    """Gauss-Legendre panels on [0, 1] with edges 1/2, 3/4, ..., 1 - 2^-levels."""
-    edges = np.array([0.0] + [1.0 - 0.5**j for j in range(1, levels + 1)] + [1.0])
-    return _quadrature.composite(edges, _GL_Q)
-
-
-def _correlation(cov: FloatArray) -> FloatArray:
-    sd = np.sqrt(np.einsum("...ii->...i", cov))
-    return np.asarray(cov / sd[..., :, None] / sd[..., None, :], dtype=np.float64)
-
-
-_Entry = Callable[[FloatArray, int, int], FloatArray]
-
-
-def _entry(r: FloatArray, p: int, q: int) -> FloatArray:
-    return np.asarray(r[..., p, q])
-
-
-def _panel_levels(r: FloatArray) -> int:
-    """``ceil(log2(1 / lam))`` in [1, 48], lam the least eigenvalue of all r (B, 4, 4).
-
-    The integrand's nearest singularity lies ~lam beyond t = 1, so the panels go down to
-    that size.  ``lam >= 2^-L`` is tested by the LDL pivots of ``r - 2^-L I`` (all
-    positive), vectorised over the batch: far cheaper than B small eigenproblems.
-    """
-    for level in range(1, 48):
-        a = r - 2.0**-level * np.eye(4)
-        ok = np.ones(len(a), dtype=bool)
-        with np.errstate(divide="ignore", invalid="ignore"):  # failed rows stay failed
-            for j in range(4):
-                ok &= a[:, j, j] > 0
-                col = a[:, j + 1:, j] / a[:, j, j, None]
-                a[:, j + 1:, j + 1:] -= col[:, :, None] * a[:, j, None, j + 1:]
-        if ok.all():
-            return level
-    return 48
-
-
-def _orthant4(r: FloatArray, entry: _Entry = _entry) -> FloatArray:
-    """``P(z > 0)`` for 4-variate z with correlation matrices r (..., 4, 4), full rank.
-
-    Along ``R(t) = I + t (R - I)``, ``dP/dt = sum_{i<j} r_ij phi2(0, 0; t r_ij)
-    P2(k, l | z_i = z_j = 0)`` (Plackett 1954); P(0) = 1/16.  ``entry(r, p, q)`` gives
-    ``r_pq`` broadcastable to ``r.shape[:-2]``: entries constant along batch axes may
-    come reduced to length 1 there, and the work on them shrinks accordingly.
-    """
-    t, w = _graded_to_one(_panel_levels(r.reshape(-1, 4, 4)))
-    shape = (len(t),) + (1,) * (r.ndim - 2)
-    t, w = t.reshape(shape), w.reshape(shape)
-    t2 = t * t
-    out = np.full(r.shape[:-2], 1.0 / 16.0)
-    for i, j, k, m in _PAIRINGS:
-        rij, rkm, rki, rkj, rmi, rmj = (entry(r, p, q) for p, q in
-                                        ((i, j), (k, m), (k, i), (k, j), (m, i), (m, j)))
-        # the Schur complement of (i, j) at R(t), as polynomials in t over det = 1 - t^2 rij^2;
-        # the full (t, batch) array is only built for ckm, in place (temporaries cost most)
-        det = 1.0 - t2 * (rij * rij)
-        q = t2 / det
-        inv_k = 1.0 / np.sqrt(1.0 - q * ((rki * rki + rkj * rkj) - t * (2.0 * rij * rki * rkj)))
-        inv_m = 1.0 / np.sqrt(1.0 - q * ((rmi * rmi + rmj * rmj) - t * (2.0 * rij * rmi * rmj)))
-        partial = t * (rij * (rki * rmj + rkj * rmi))
-        np.subtract(rki * rmi + rkj * rmj, partial, out=partial)
-        partial *= q
-        np.subtract(t * rkm, partial, out=partial)  # ckm
-        partial *= inv_k
-        partial *= inv_m
-        np.clip(partial, -1.0, 1.0, out=partial)
-        # sum_t w rij / (2 pi sqrt det) (1/4 + asin(partial) / (2 pi))
-        wd = w / np.sqrt(det)
-        np.arcsin(partial, out=partial)
-        partial *= wd
-        inner = partial.sum(axis=0)
-        out = out + rij / (2 * np.pi) * (0.25 * wd.sum(axis=0) + inner / (2 * np.pi))
-    return out
-
-
-def _orthant(cov: FloatArray) -> FloatArray:
-    """Orthant probability ``P(z > 0)`` of zero-mean z ~ N(0, cov), up to 4 variables."""
-    n = cov.shape[-1]
-    if n == 0:
-        return np.ones(cov.shape[:-2])
-    if n == 1:
-        return np.full(cov.shape[:-2], 0.5)
-    r = _correlation(cov)
-    asin = {(i, j): np.arcsin(np.clip(r[..., i, j], -1, 1)) for i, j in itertools.combinations(range(n), 2)}
-    if n == 2:
-        return np.asarray(0.25 + asin[0, 1] / (2 * np.pi))
-    if n == 3:
-        return np.asarray(0.125 + sum(asin.values()) / (4 * np.pi))
-    return _orthant4(r)
-
-
-def _sign4(cov: FloatArray, entry: _Entry = _entry) -> FloatArray:
-    """``E[sign z_1 ... sign z_4]`` for full-rank covariances (..., 4, 4) (entry: _orthant4)."""
-    r = _correlation(cov)
-    s = sum(np.arcsin(entry(r, i, j)) for i, j in itertools.combinations(range(4), 2))
-    return np.asarray(16.0 * _orthant4(r, entry) - 1.0 - (2.0 / np.pi) * s)
-
-
-def _condition_on_zero(cov: FloatArray, j: int) -> FloatArray:
-    """Covariance of the other variables given ``z_j = 0`` (Schur complement)."""
-    keep = [i for i in range(cov.shape[-1]) if i != j]
-    b = cov[..., keep, j]
-    sub = cov[..., keep, :][..., :, keep]
-    return np.asarray(sub - b[..., :, None] * b[..., None, :] / cov[..., j, j][..., None, None])
-
-
-def _truncated_moment(cov: FloatArray, powers: tuple[int, ...],
-                      memo: dict[Any, FloatArray] | None = None,
-                      gone: frozenset[int] = frozenset()) -> FloatArray:
-    """``E[prod_i z_i^m_i 1{z > 0}]`` for full-rank cov (..., n, n), by Stein's lemma.
-
-    ``E[z_i G] = sum_j cov_ij E[d_j G]``; differentiating the indicator of ``z_j > 0``
-    leaves the density at ``z_j = 0`` times a moment of the conditional law, which only
-    survives when ``z_j`` does not appear in the polynomial.  ``memo`` shares the terms
-    that recur (keyed by the set of variables conditioned on, ``gone``, and the powers).
-    """
-    memo = {} if memo is None else memo
-    key = (gone, powers)
-    if key in memo:
-        return memo[key]
-    if not any(powers):
-        memo[key] = _orthant(cov)
-        return memo[key]
-    names = [a for a in range(len(powers) + len(gone)) if a not in gone]
-    i = next(a for a, p in enumerate(powers) if p)
-    rest = list(powers)
-    rest[i] -= 1
-    out = np.zeros(cov.shape[:-2])
-    for j, p in enumerate(rest):
-        if p:
-            lower = tuple(q - (a == j) for a, q in enumerate(rest))
-            out = out + cov[..., i, j] * p * _truncated_moment(cov, lower, memo, gone)
-        else:
-            density = 1.0 / np.sqrt(2 * np.pi * cov[..., j, j])
-            cond = _condition_on_zero(cov, j)
-            inner = _truncated_moment(cond, tuple(rest[:j] + rest[j + 1:]), memo,
-                                      gone | {names[j]})
-            out = out + cov[..., i, j] * density * inner
-    memo[key] = out
-    return out
-
-
-@functools.lru_cache(maxsize=1)
-def _kolmogorov_gauss(n: int = 8) -> tuple[FloatArray, FloatArray]:
-    """n-point Gauss rule of the Kolmogorov law (Stieltjes on the 72-node rule)."""
-    x, wt = _theory._kolmogorov_rule()
-    p_prev, p = np.zeros_like(x), np.ones_like(x) / math.sqrt(wt.sum())
-    alpha, beta, b = [], [], 0.0
-    for _ in range(n):
-        a = float(np.sum(wt * x * p * p))
-        q = (x - a) * p - b * p_prev
-        b = float(math.sqrt(np.sum(wt * q * q)))
-        alpha.append(a)
-        beta.append(b)
-        p_prev, p = p, q / b
-    jac = np.diag(alpha) + np.diag(beta[:-1], 1) + np.diag(beta[:-1], -1)
-    nodes, vec = np.linalg.eigh(jac)
-    return nodes, vec[0] ** 2 * wt.sum()
-
-
-def _erf_four(cov: FloatArray) -> FloatArray:
-    return _sign4(cov + 0.5 * np.eye(4))
-
-
-def _scale_axes_entry(r: FloatArray, p: int, q: int) -> FloatArray:
-    """``r_pq`` of correlations (S, n, n, n, n, 4, 4) with one Kolmogorov-scale axis per variable.
-
-    It depends on the scales of p and q only, so the other two axes are cut to length 1.
-    """
-    cut = tuple(slice(None) if a in (p, q) else slice(0, 1) for a in range(4))
-    return np.asarray(r[(slice(None),) + cut + (p, q)])
-
-
-def _tanh_four(cov: FloatArray) -> FloatArray:
-    """``E prod tanh z_a`` (full rank): the sign moment averaged over Kolmogorov scales.
-
-    The scales of the four variables are four axes of the batch (one set at a time, so
-    each set keeps its own quadrature in t): pair terms then cost one axis pair only.
-    """
-    k, w = _kolmogorov_gauss()
-    n = len(k)
-    grid = np.stack(np.meshgrid(k**2, k**2, k**2, k**2, indexing="ij"), axis=-1)
-    shift = grid[..., :, None] * np.eye(4)  # (n, n, n, n, 4, 4): the scales on the diagonal
-    out = np.empty(len(cov))
-    for s in range(len(cov)):
-        sign = _sign4((cov[s] + shift)[None], _scale_axes_entry)
-        out[s] = np.einsum("abcd,a,b,c,d->", sign.reshape(n, n, n, n), w, w, w, w)
-    return out
-
-
-_InputSet = tuple[tuple[int, ...], IntArray, IntArray, tuple[tuple[int, ...], ...]]
-
-
-#: Relative eigenvalue below which an input set's covariance is treated as singular, by
-#: both :func:`_full_rank` (on the correlation matrix) and :func:`_spherical_moments` (on
-#: the covariance): one threshold, so a set judged singular always loses a direction
-#: (min eig cov / max eig cov <= min eig of the correlation) and never reaches the
-#: spherical rule with all four directions (tanh at depth >~ 20 with d_in = 1 did).
-_RANK_RTOL = 1e-9
-
-
-def _full_rank(subs: FloatArray) -> NDArray[np.bool_]:
-    """Which covariances (..., n, n) are numerically non-singular relative to their diagonal."""
-    diag = np.einsum("...ii->...i", subs)
-    ok = np.all(diag > 0, axis=-1)
-    safe = np.where(ok[..., None, None], subs, np.eye(subs.shape[-1]))
-    return np.asarray(ok & (np.linalg.eigvalsh(_correlation(safe)).min(axis=-1) > _RANK_RTOL))
-
-
-def _full_rank_sets(cov: FloatArray, sets: tuple[_InputSet, ...]) -> NDArray[np.bool_]:
-    """``_full_rank`` of every input set's sub-covariance, batched by set size."""
-    full = np.zeros(len(sets), dtype=bool)
-    for n in range(1, 5):
-        ids = [i for i, s in enumerate(sets) if len(s[0]) == n]
-        if ids:
-            var = np.array([sets[i][0] for i in ids])
-            full[ids] = _full_rank(cov[var[:, :, None], var[:, None, :]])
-    return full
-
-
-def _spherical_moments(act: str, sub: FloatArray, local: IntArray) -> FloatArray:
-    """Order-4 moments of sub's variables (rank <= 3, theory's rule) on its tuples ``local``.
-
-    ``local`` ranks the wanted tuples among sub's sorted 4-tuples; only those are summed.
-    """
-    lam, vec = np.linalg.eigh(sub)
-    keep = lam > _RANK_RTOL * max(float(lam.max()), 1e-300)
-    measure = _theory._loadings_measure(act, vec[:, keep] * np.sqrt(lam[keep]))
-    return measure.moment_on(_tuples.tuples(len(sub), 4)[local])
-
-
-@functools.lru_cache(maxsize=16)
-def _input_sets(k: int) -> tuple[_InputSet, ...]:
-    """The sorted 4-tuples grouped by their set of distinct inputs.
-
-    One entry per set: (inputs, tuple rows, the rows' ranks among the set's own sorted
-    4-tuples, the rows' multiplicities of each input).
-    """
-    t4 = _tuples.tuples(k, 4)
-    rows: dict[tuple[int, ...], list[int]] = collections.defaultdict(list)
-    for row, tup in enumerate(t4):
-        rows[tuple(sorted({int(i) for i in tup}))].append(row)
-    out = []
-    for var, members in rows.items():
-        idx = np.array(members)
-        local = np.searchsorted(np.array(var), t4[idx])
-        powers = tuple(tuple(int((t == j).sum()) for j in range(len(var))) for t in local)
-        out.append((var, idx, _tuples.rank(local, len(var)), powers))
-    return tuple(out)
-
-
-def _four_by_sets(act: str, cov: FloatArray) -> FloatArray:
-    """``E[phi_a phi_b phi_c phi_d]`` grouped by the set of distinct inputs (relu, tanh).
-
-    Full-rank sets: Stein's reduction (relu) or the Kolmogorov mixture of sign moments
-    (tanh, 4 distinct inputs); otherwise the spherical rule of rank <= 3, split at the
-    kinks (exact for relu, ~1e-12 for tanh).
-    """
-    sets = _input_sets(len(cov))
-    out = np.zeros(sum(len(rows) for _, rows, _, _ in sets))
-    stein: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = collections.defaultdict(list)
-    four: list[tuple[int, tuple[int, ...]]] = []
-    for (var, rows, local, powers), full in zip(sets, _full_rank_sets(cov, sets), strict=True):
-        sub = cov[np.ix_(var, var)]
-        if act == "relu" and np.any(np.diag(sub) <= 0):
-            continue  # an input with z = 0 identically: relu(0) = 0
-        if act == "relu" and full:
-            for row, p in zip(rows, powers, strict=True):
-                stein[p].append((int(row), var))
-        elif act == "tanh" and full and len(var) == 4:
-            four.extend((int(row), var) for row in rows)
-        else:
-            out[rows] = _spherical_moments(act, sub, local)
-    for p, members in stein.items():
-        idx = np.array([v for _, v in members])
-        out[[r for r, _ in members]] = _truncated_moment(cov[idx[:, :, None], idx[:, None, :]], p)
-    if four:
-        idx = np.array([v for _, v in four])
-        out[[r for r, _ in four]] = _tanh_four(cov[idx[:, :, None], idx[:, None, :]])
-    return out
-
-
-def _four_point(act: str, cov: FloatArray) -> FloatArray:
-    """``E[phi_a phi_b phi_c phi_d]`` at z ~ N(0, cov) on the sorted 4-tuples."""
-    t4 = _tuples.tuples(len(cov), 4)
-    if act == "linear":
-        return np.asarray(_tuples.wick(cov, 4))
-    if act == "erf":
-        return _erf_four(cov[t4[:, :, None], t4[:, None, :]])
-    if act in ("relu", "tanh"):
-        return _four_by_sets(act, cov)
-    raise ValueError(f"no Gaussian four-point function for activation {act!r}")
 
 
 # -- one layer of the recursion ---------------------------------------------------------
 class _Layer:
     """``g``, its Jacobian and Hessian, and ``T`` at one kernel, on the sorted pairs."""
 
-    def __init__(self, act: str, cov: FloatArray, need_derivatives: bool) -> None:
+    def __init__(self, act: str, cov: FloatArray, need_derivatives: bool, order: int = 2) -> None:
         k = len(cov)
         pairs = _tuples.tuples(k, 2)
         a, b = pairs[:, 0], pairs[:, 1]
@@ -520,25 +300,25 @@ class _Layer:
         diag = a == b
         n_pairs = len(pairs)
         self.g = np.empty(n_pairs)
-        self.grad = np.zeros((n_pairs, 3))
-        self.hess = np.zeros((n_pairs, 3, 3))
+        #: derivatives of g of orders 1..order in the local variables (G_aa, G_ab, G_bb)
+        self.local: list[FloatArray] = [np.zeros((n_pairs,) + (3,) * n) for n in range(order + 1)]
         for mask, is_diag in ((diag, True), (~diag, False)):
             if mask.any():
                 jet = _g_jet(act, cov[a[mask], a[mask]], cov[a[mask], b[mask]],
-                             cov[b[mask], b[mask]], is_diag)
-                self.g[mask], self.grad[mask], self.hess[mask] = jet.v, jet.d, jet.h
-        self.t = self._connected_four(act, cov, pairs)
+                             cov[b[mask], b[mask]], is_diag, order)
+                self.g[mask] = jet.v
+                for n in range(1, order + 1):
+                    self.local[n][mask] = jet.derivative(n)
+        self.grad, self.hess = self.local[1], self.local[2]
+        self.t = self._connected_four(act, cov)
         self.jacobian = np.zeros((n_pairs, n_pairs))
         if need_derivatives:
             rows = np.repeat(np.arange(n_pairs), 3)
             np.add.at(self.jacobian, (rows, self.deps.ravel()), self.grad.ravel())
 
-    def _connected_four(self, act: str, cov: FloatArray, pairs: IntArray) -> FloatArray:
-        k, n = len(cov), len(pairs)
-        m4 = _four_point(act, cov)
-        p, q = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-        quads = np.sort(np.concatenate([pairs[p.ravel()], pairs[q.ravel()]], axis=1), axis=1)
-        return np.asarray(m4[_tuples.rank(quads, k)].reshape(n, n) - np.outer(self.g, self.g))
+    def _connected_four(self, act: str, cov: FloatArray) -> FloatArray:
+        m4 = self.m4 = _gaussian.product_moments(act, cov, 4)
+        return np.asarray(m4[_pair_quads(len(cov))] - np.outer(self.g, self.g))
 
     def second_order(self, v: FloatArray) -> FloatArray:
         """``sum_{q,r} d2 g_p / dG_q dG_r  V_qr`` for every pair p."""
@@ -546,25 +326,165 @@ class _Layer:
         return np.asarray(np.einsum("puv,puv->p", self.hess, dv))
 
 
-def _first_layer_moments(arch: Architecture, x: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """(g, T) of the first hidden layer from the one-neuron moments (gauss, cos nets)."""
-    k = len(x)
-    moments = _theory._neuron_moments(arch, x, [2, 4])
+def _first_layer_moments(arch: Architecture, x: FloatArray,
+                         order: int) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """(g, E[phi^4], E[phi^6] or None) of the first hidden layer on the sorted tuples.
+
+    gauss and cos from the one-neuron moments of :mod:`nnqft.theory` (closed forms),
+    the others from :mod:`nnqft.gaussian` at the input kernel.
+    """
+    if arch.activation in ("gauss", "cos"):
+        moments = _theory._neuron_moments(arch, x, [2, 4, 6] if order == 2 else [2, 4])
+        return moments[2], moments[4], moments.get(6)
+    cov = arch.sigma_b_layers[0] ** 2 + arch.sigma_w_layers[0] ** 2 * (x @ x.T) / arch.d_in
+    first = _Layer(arch.activation, cov, need_derivatives=False)
+    m6 = _gaussian.product_moments(arch.activation, cov, 6) if order == 2 else None
+    return first.g, first.m4, m6
+
+
+# -- next-to-leading order (physics-deep.md §5) ----------------------------------------
+@functools.lru_cache(maxsize=8)
+def _pair_quads(k: int) -> IntArray:
+    """Ranks of the 4-tuples (p, q) of two sorted pairs among the sorted 4-tuples, (P, P)."""
     pairs = _tuples.tuples(k, 2)
-    n = len(pairs)
-    p, q = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    quads = np.sort(np.concatenate([pairs[p.ravel()], pairs[q.ravel()]], axis=1), axis=1)
-    m4 = moments[4][_tuples.rank(quads, k)].reshape(n, n)
-    return moments[2], m4 - np.outer(moments[2], moments[2])
+    return _tuples.rank(np.concatenate(np.broadcast_arrays(pairs[:, None, :], pairs[None, :, :]),
+                                       axis=-1), k)
+
+
+@functools.lru_cache(maxsize=2)
+def _pair_sextets(k: int) -> IntArray:
+    """Ranks of the 6-tuples (p, q, r) of three sorted pairs, (P, P, P)."""
+    pairs = _tuples.tuples(k, 2)
+    return _tuples.rank(np.concatenate(np.broadcast_arrays(
+        pairs[:, None, None, :], pairs[None, :, None, :], pairs[None, None, :, :]), axis=-1), k)
+
+
+def _connected_six(m6: FloatArray, m4: FloatArray, g: FloatArray, k: int) -> FloatArray:
+    """``kappa3(O_p, O_q, O_r)`` of ``O_p = phi_a phi_b`` from the moments of orders 2, 4, 6."""
+    m4 = m4[_pair_quads(k)]
+    return np.asarray(m6[_pair_sextets(k)] - m4[:, :, None] * g[None, None, :]
+                      - m4[:, None, :] * g[None, :, None] - m4[None, :, :] * g[:, None, None]
+                      + 2.0 * g[:, None, None] * g[None, :, None] * g[None, None, :])
+
+
+#: Relative finite-difference step of the derivatives of tau: a fraction of the distance to
+#: the nearest singular kernel along the direction (errors ~eta^4 after one Richardson step).
+_FD_ETA = 0.01
+
+
+def _connected_four_at(act: str, cov: FloatArray) -> FloatArray:
+    """``T = E[O_p O_q] - g_p g_q`` (not yet times sigma_w^4) at the kernel ``cov``."""
+    return _Layer(act, cov, need_derivatives=False).t
+
+
+def _fd_step(act: str, cov: FloatArray, direction: FloatArray) -> float:
+    """``eta`` times the distance from ``cov`` to the nearest singular kernel along ``direction``.
+
+    The Gaussian integrals are analytic in the kernel away from singular ones (for erf
+    away from singular ``cov + I/2``, as ``erf`` is a smoothed sign): the distance is
+    ``1 / max |eig(A^-1/2 D A^-1/2)|`` on the range of A.  Directions outside the range
+    of a singular kernel (inputs on a ray) carry no fluctuation and are never stepped.
+    """
+    a = cov + 0.5 * np.eye(len(cov)) if act == "erf" else cov
+    lam, vec = np.linalg.eigh(a)
+    keep = lam > 1e-12 * max(float(lam.max()), 1e-300)
+    root = vec[:, keep] / np.sqrt(lam[keep])
+    m = root.T @ direction @ root
+    spread = float(np.abs(np.linalg.eigvalsh(m)).max()) if m.size else 0.0
+    if spread == 0.0:
+        return float(_FD_ETA * np.abs(a).max() / max(float(np.abs(direction).max()), 1e-300))
+    return _FD_ETA / spread
+
+
+def _directional(act: str, cov: FloatArray, direction: FloatArray,
+                 centre: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """First and second derivatives of ``T(cov + h direction)`` at h = 0.
+
+    Central differences at h and h/2 combined by one Richardson step (error ~(h/dist)^4).
+    """
+    h = _fd_step(act, cov, direction)
+    f = {s: _connected_four_at(act, cov + s * h * direction) for s in (-1.0, -0.5, 0.5, 1.0)}
+    d1 = (4.0 * (f[0.5] - f[-0.5]) / h - (f[1.0] - f[-1.0]) / (2.0 * h)) / 3.0
+    d2 = (16.0 * (f[0.5] - 2.0 * centre + f[-0.5]) - (f[1.0] - 2.0 * centre + f[-1.0])) / (3.0 * h * h)
+    return d1, d2
+
+
+def _tau_terms(act: str, cov: FloatArray, tau: FloatArray, k1: FloatArray,
+               v: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Contractions of the derivatives of ``T`` (unscaled by sigma_w^4) with K1 and V.
+
+    Returns ``T_pq,s K1_s + 1/2 T_pq,st V_st`` (P, P) and ``sum_t V_st T_qr,t`` (P, P, P).
+    V is diagonalised, ``V = sum_i lam_i e_i e_i^T``: the Hessian term is
+    ``sum_i lam_i D^2 T[e_i]`` and the gradient term ``sum_i lam_i e_i D T[e_i]``, so
+    the work is two directional derivatives per direction that carries fluctuation.
+    """
+    k = len(cov)
+    pidx = _tuples.pair_index(k)
+    lam, vec = np.linalg.eigh(v)
+    keep = lam > 1e-13 * max(float(lam.max()), 0.0)
+    n = len(v)
+    mean: FloatArray = np.zeros((n, n))
+    if np.any(k1 != 0):
+        mean = _directional(act, cov, k1[pidx], tau)[0]
+    grad: FloatArray = np.zeros((n, n, n))
+    for lam_i, e in zip(lam[keep], vec[:, keep].T, strict=True):
+        d1, d2 = _directional(act, cov, e[pidx], tau)
+        mean += 0.5 * lam_i * d2
+        grad += (lam_i * e)[:, None, None] * d1[None, :, :]
+    return mean, grad
+
+
+def _nlo_step(lay: _Layer, w2: float, sigma3: FloatArray, tau_mean: FloatArray,
+              tau_grad: FloatArray,
+              state: tuple[FloatArray, ...]) -> tuple[FloatArray, ...]:
+    """One layer of the 1/N^2 recursion (physics-deep.md §5): (K1, V, K2, W, U) -> next.
+
+    ``sigma3``, ``tau_mean``, ``tau_grad`` (:func:`_tau_terms`) carry their sigma_w powers.
+    """
+    k1, v, k2, w, u = state
+    d = lay.deps
+    f1, f2, f3, f4 = (w2 * lay.local[n] for n in range(1, 5))
+    jac = w2 * lay.jacobian
+    k1_loc = k1[d]
+    v_loc = v[d[:, :, None], d[:, None, :]]
+    v_col = v[:, d]  # V[s, dep_q,t]: (P_s, P_q, 3)
+    # K2' (the mean of the next kernel to 1/N^2)
+    k2_next = (jac @ k2
+               + 0.5 * np.einsum("pst,pst->p", f2, w[d[:, :, None], d[:, None, :]]
+                                 + k1_loc[:, :, None] * k1_loc[:, None, :])
+               + np.einsum("pstu,pstu->p", f3, u[d[:, :, None, None], d[:, None, :, None],
+                                                 d[:, None, None, :]]) / 6.0
+               + 0.5 * np.einsum("pstu,pst,pu->p", f3, v_loc, k1_loc)
+               + np.einsum("pstuv,pst,puv->p", f4, v_loc, v_loc) / 8.0)
+    # W' (the covariance to 1/N^2)
+    u_pair = u[:, d[:, :, None], d[:, None, :]]  # U[s, dep_q,t, dep_q,u]: (P_s, P_q, 3, 3)
+    m = np.einsum("qtu,sqtu->qs", f2, u_pair)
+    nk = np.einsum("qtu,sqt,qu->qs", f2, v_col, k1_loc)
+    r = np.einsum("qtuv,sqt,quv->qs", f3, v_col, v_loc)
+    v_pq = v[d[:, None, :, None], d[None, :, None, :]]
+    cross = jac @ (0.5 * m + nk + 0.5 * r).T
+    w_next = (tau_mean + jac @ w @ jac.T + cross + cross.T
+              + 0.5 * np.einsum("pst,quv,pqsu,pqtv->pq", f2, f2, v_pq, v_pq))
+    # U' (the third cumulant)
+    b = np.tensordot(jac, tau_grad, axes=(1, 0))
+    bm = np.einsum("ruv,sru,trv->rst", f2, v_col, v_col)
+    c = np.einsum("ps,qt,rst->pqr", jac, jac, bm)
+    juuu = np.einsum("ps,stu->ptu", jac, u)
+    juuu = np.einsum("qt,ptu->pqu", jac, juuu)
+    juuu = np.einsum("ru,pqu->pqr", jac, juuu)
+    u_next = (sigma3 + juuu + b + np.einsum("qpr->pqr", b) + np.einsum("rpq->pqr", b)
+              + c + np.einsum("qrp->pqr", c) + np.einsum("prq->pqr", c))
+    return k2_next, w_next, u_next
 
 
 def _pairs_to_matrix(values: FloatArray, k: int) -> FloatArray:
     return np.asarray(values[_tuples.pair_index(k)], dtype=np.float64)
 
 
-def _check_finite(layer: int, cov: FloatArray, k1: FloatArray, v: FloatArray) -> None:
-    """Refuse to go on once K, K1 or V has left float64 (inf/NaN), naming the layer."""
-    if not (np.isfinite(cov).all() and np.isfinite(k1).all() and np.isfinite(v).all()):
+def _check_finite(layer: int, cov: FloatArray, k1: FloatArray, v: FloatArray,
+                  *higher: FloatArray) -> None:
+    """Refuse to go on once K, K1, V (or K2, W, U) left float64 (inf/NaN), naming the layer."""
+    if not all(np.isfinite(a).all() for a in (cov, k1, v) + higher):
         if np.isfinite(cov).all() and np.abs(cov).max() < 1e150:
             raise ValueError(
                 f"the 1/N recursion breaks down at layer {layer}: the kernel is finite (up to "
@@ -577,75 +497,126 @@ def _check_finite(layer: int, cov: FloatArray, k1: FloatArray, v: FloatArray) ->
             "by sigma_w^2 per layer (e.g. relu with sigma_w^2 > 2): reduce the depth or sigma_w")
 
 
-def _recursion(arch: Architecture, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(K, K1, V) of the output on the sorted pairs (physics-deep.md §2)."""
+def _recursion(arch: Architecture, x: FloatArray, order: int = 1) -> tuple[FloatArray, ...]:
+    """(K, K1, V) of the output on the sorted pairs (§2 of physics-deep.md), then (K2, W, U).
+
+    The last three (§5) only at order 2.
+    """
     k = len(x)
     _theory._check_sigma_range(arch)
-    big = [s for s in arch.sigma_w_layers if s > 1e75]
-    if big:  # V carries sigma_w^4
-        raise OverflowError(f"sigma_w = {big[0]:.3g} is out of range for the 1/N theory: V "
-                            "carries sigma_w^4, which overflows float64 beyond ~1e75")
+    big = [s for s in arch.sigma_w_layers if s > 1e75 ** (2 / (2 + order))]
+    if big:  # V carries sigma_w^4, U sigma_w^6
+        raise OverflowError(f"sigma_w = {big[0]:.3g} is out of range for the order-{order} "
+                            "theory: V carries sigma_w^4 (U sigma_w^6), which overflows float64")
+    act = arch.activation
     sw, sb = arch.sigma_w_layers, arch.sigma_b_layers
     cov = sb[0] ** 2 + sw[0] ** 2 * (x @ x.T) / arch.d_in
     n_pairs = _tuples.n_tuples(k, 2)
     k1, v = np.zeros(n_pairs), np.zeros((n_pairs, n_pairs))
+    k2, w, u = np.zeros(n_pairs), np.zeros((n_pairs, n_pairs)), np.zeros((n_pairs,) * 3)
     for layer in range(1, arch.depth + 1):
         w2 = sw[layer] ** 2
         # overflow is reported below, naming the layer, instead of numpy's raw warnings
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            if layer == 1:  # deterministic input kernel: V^1 = K1^1 = 0
-                if arch.activation in ("gauss", "cos"):
-                    g, t = _first_layer_moments(arch, x)
-                else:
-                    first = _Layer(arch.activation, cov, need_derivatives=False)
-                    g, t = first.g, first.t
-                v = w2**2 * t
+            if layer == 1:  # deterministic input kernel: V^1 = K1^1 = 0 (and K2, W, U)
+                g, m4, m6 = _first_layer_moments(arch, x, order)
+                v = w2**2 * (m4[_pair_quads(k)] - np.outer(g, g))
+                if m6 is not None:
+                    u = w2**3 * _connected_six(m6, m4, g, k)
             else:
-                lay = _Layer(arch.activation, cov, need_derivatives=True)
+                lay = _Layer(act, cov, need_derivatives=True, order=2 * order)
                 g = lay.g
+                if order == 2:
+                    tau_mean, tau_grad = _tau_terms(act, cov, lay.t, k1, v)
+                    sigma3 = _connected_six(_gaussian.product_moments(act, cov, 6), lay.m4, g, k)
+                    k2, w, u = _nlo_step(lay, w2, w2**3 * sigma3, w2**2 * tau_mean,
+                                         w2**2 * tau_grad, (k1, v, k2, w, u))
                 k1 = w2 * (lay.jacobian @ k1 + 0.5 * lay.second_order(v))
                 v = w2**2 * (lay.t + lay.jacobian @ v @ lay.jacobian.T)
             cov = _pairs_to_matrix(sb[layer] ** 2 + w2 * g, k)
-        _check_finite(layer, cov, k1, v)
+        _check_finite(layer, cov, k1, v, k2, w, u)
     pairs = _tuples.tuples(k, 2)
-    return cov[pairs[:, 0], pairs[:, 1]], k1, v
+    out = (cov[pairs[:, 0], pairs[:, 1]], k1, v)
+    return out + (k2, w, u) if order == 2 else out
 
 
-_CACHE: collections.OrderedDict[Any, tuple[FloatArray, FloatArray, FloatArray]] = collections.OrderedDict()
+_CACHE: collections.OrderedDict[Any, tuple[FloatArray, ...]] = collections.OrderedDict()
 _CACHE_SIZE = 64
+#: Results larger than this are not memoised (order 2 at many inputs holds P^3 doubles).
+_CACHE_MAX_BYTES = 32 * 2**20
 
 
-def _cached_recursion(arch: Architecture, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _cached_recursion(arch: Architecture, x: FloatArray, order: int = 1) -> tuple[FloatArray, ...]:
     """The recursion memoised on everything it depends on (not the width)."""
     key = (arch.activation, arch.depth, arch.d_in, arch.sigma_w_layers, arch.sigma_b_layers,
-           x.shape, x.tobytes())
-    if key not in _CACHE:
-        out = _recursion(arch, x)
-        for a in out:
-            a.setflags(write=False)
+           x.shape, x.tobytes(), order)
+    if key in _CACHE:
+        return _CACHE[key]
+    out = _recursion(arch, x, order)
+    for a in out:
+        a.setflags(write=False)
+    if sum(a.nbytes for a in out) <= _CACHE_MAX_BYTES:
         _CACHE[key] = out
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
-    return _CACHE[key]
+    return out
+
+
+#: Peak working memory of the order-2 recursion per P^3 (P = k(k+1)/2 input pairs): the
+#: cubic arrays (U, its update terms, the ranks of the pair triples); measured 251 bytes
+#: (tracemalloc, k = 10), everything else is of lower order in k.
+_NLO_BYTES_PER_CUBE = 320
+
+
+def _check_nlo_size(k: int) -> None:
+    """Refuse an order-2 theory that would not fit in a quarter of the memory, before work."""
+    p = k * (k + 1) // 2
+    need = float(p) ** 3 * _NLO_BYTES_PER_CUBE
+    if need > 0.25 * physical_memory():
+        raise ValueError(
+            f"the order-2 theory on k = {k} inputs holds arrays over {p}^3 triples of input "
+            f"pairs and would need about {need / 2**30:.3g} GiB, more than a quarter of this "
+            "machine's memory: use fewer inputs (order=1 needs only pairs of pairs)")
 
 
 # -- public ---------------------------------------------------------------------------------
 class FiniteWidthTheory(Result, kind="finite_width"):
-    """Leading finite-width (1/N) theory of a network ensemble at k inputs.
+    """Finite-width theory of a network ensemble at k inputs, to order 1/N or 1/N^2.
 
-    Returned by :func:`finite_width`.  ``K``, ``K1`` and ``V`` do not depend on the
-    width; the correlators (:meth:`mean`, :meth:`connected`) use ``arch.width``.
+    Returned by :func:`finite_width`.  Every array is a property of the ensemble at
+    infinite width and its corrections; none depends on the width, which only enters
+    the correlators (:meth:`mean`, :meth:`connected`, through ``arch.width``).
+
+    Writing ``C`` for the read-out kernel (the empirical kernel of the last hidden
+    layer, ``f | C ~ N(0, C)``) and P = k(k+1)/2 for the number of sorted input pairs
+    (the layout of :func:`nnqft.tuples.tuples` ``(k, 2)``):
+
+    ======================================  ==========  ================================
+    accessor                                shape       formula
+    ======================================  ==========  ================================
+    :meth:`kernel`                          (k, k)      ``K``: infinite-width ``E C``
+    :meth:`kernel_correction`               (k, k)      ``E C = K + K1/N + K2/N^2``
+    :meth:`vertex`                          (P, P)      ``Cov C = V/N + W/N^2``
+    :meth:`kernel_correction2` (order 2)    (k, k)      ``K2``
+    :meth:`vertex_correction` (order 2)     (P, P)      ``W``
+    :meth:`cubic_vertex` (order 2)          (P, P, P)   ``kappa3 C = U/N^2``
+    ======================================  ==========  ================================
 
     Attributes
     ----------
     arch : Architecture
     x : ndarray, shape (k, d_in)
+    order : int
+        1 (leading, 1/N) or 2 (next-to-leading, 1/N^2).
     """
 
     def __init__(self, arch: Architecture, x: FloatArray, kernel_pairs: FloatArray,
-                 correction_pairs: FloatArray, vertex: FloatArray) -> None:
+                 correction_pairs: FloatArray, vertex: FloatArray,
+                 nlo: tuple[FloatArray, FloatArray, FloatArray] | None = None) -> None:
         self.arch, self.x = arch, x
         self._k, self._k1, self._v = kernel_pairs, correction_pairs, vertex
+        self._nlo = nlo
+        self.order = 1 if nlo is None else 2
 
     @property
     def k(self) -> int:
@@ -673,81 +644,155 @@ class FiniteWidthTheory(Result, kind="finite_width"):
         """
         return self._v.copy()
 
-    def mean(self, n: int) -> FloatArray:
-        """``G^(n)`` on the sorted tuples to order 1/N (n = 1..4; zeros for odd n).
+    def _order_two(self, what: str) -> tuple[FloatArray, FloatArray, FloatArray]:
+        if self._nlo is None:
+            raise ValueError(f"{what} is a 1/N^2 quantity, not computed at order 1: use "
+                             "nnqft.finite_width(arch, x, order=2)")
+        return self._nlo
 
-        ``G2 = K + K1/N``; ``G4 = Wick(G2) + kappa4``.
+    def kernel_correction2(self) -> FloatArray:
+        """``K2``: ``E G2 = K + K1/N + K2/N^2 + O(1/N^3)``, shape (k, k) (order 2 only)."""
+        return _pairs_to_matrix(self._order_two("kernel_correction2 (K2)")[0], self.k)
+
+    def vertex_correction(self) -> FloatArray:
+        """``W_pq``: ``Cov(C_p, C_q) = V_pq/N + W_pq/N^2 + O(1/N^3)``, shape (P, P).
+
+        Same layout as :meth:`vertex` (order 2 only).
         """
-        n = as_int("n", n, minimum=1, maximum=4)
-        g2 = self.kernel() + self.kernel_correction() / self.width
-        if n == 4:
-            return np.asarray(_tuples.wick(g2, 4) + self.connected(4))
-        if n == 2:
-            return np.asarray(g2[_tuples.tuples(self.k, 2)[:, 0], _tuples.tuples(self.k, 2)[:, 1]])
-        return np.zeros(_tuples.n_tuples(self.k, n))
+        return self._order_two("vertex_correction (W)")[1].copy()
+
+    def cubic_vertex(self) -> FloatArray:
+        """``U_pqr``: ``kappa3(C_p, C_q, C_r) = U_pqr/N^2 + O(1/N^3)``, shape (P, P, P).
+
+        Indices as in :meth:`vertex`; symmetric in (p, q, r).  The connected six-point
+        function of the output is the sum of U over the 15 ways of pairing the six
+        inputs into three pairs, over N^2 (exact for kappa3 C at any N).  Order 2 only.
+        """
+        return self._order_two("cubic_vertex (U)")[2].copy()
+
+    def _g2(self) -> FloatArray:
+        n = self.width
+        g2 = self.kernel() + self.kernel_correction() / n
+        if self._nlo is not None:
+            g2 = g2 + self.kernel_correction2() / n**2
+        return np.asarray(g2)
+
+    def mean(self, n: int) -> FloatArray:
+        """``G^(n) = E[f(x_a1) ... f(x_an)]`` on the sorted tuples (n = 1..6; 0 for odd n).
+
+        From the cumulants of :meth:`connected` by the moment-cumulant relation
+        (``G4 = Wick(G2) + kappa4``, ``G6 = Wick(G2) + sum_15 kappa4 G2 + kappa6``), the
+        cumulants being correct to the theory's order (an error of the next order).
+        n = 6 needs order 2 (kappa6 is O(1/N^2)).
+        """
+        n = as_int("n", n, minimum=1, maximum=6)
+        if n % 2:
+            return np.zeros(_tuples.n_tuples(self.k, n))
+        cumulants = {m: self.connected(m) for m in range(2, n + 1, 2)}
+        return np.asarray(_tuples.moments_from_cumulants(cumulants, self.k, n))
 
     def connected(self, n: int) -> FloatArray:
-        """Connected correlator ``kappa_n`` on the sorted tuples (n = 1..4).
+        """Connected correlator ``kappa_n`` on the sorted tuples (n = 1..6; 0 for odd n).
 
-        ``kappa4_abcd = (V_ab,cd + V_ac,bd + V_ad,bc) / N``; ``kappa2 = G2``.
+        ``kappa2 = G2 = K + K1/N (+ K2/N^2)``;
+        ``kappa4_abcd = sum_3 (V + W/N)_(ab)(cd) / N`` (W at order 2);
+        ``kappa6 = sum_15 U_(ab)(cd)(ef) / N^2`` (order 2 only: at order 1 asking for it
+        is an error, as kappa6 is O(1/N^2) and not computed).
         """
-        n = as_int("n", n, minimum=1, maximum=4)
-        if n == 2:
-            return self.mean(2)
-        if n != 4:
+        n = as_int("n", n, minimum=1, maximum=6)
+        if n % 2:
             return np.zeros(_tuples.n_tuples(self.k, n))
-        t = _tuples.tuples(self.k, 4)
+        if n == 2:
+            t = _tuples.tuples(self.k, 2)
+            return np.asarray(self._g2()[t[:, 0], t[:, 1]])
+        if n == 4:
+            v = self._v if self._nlo is None else self._v + self._nlo[1] / self.width
+            return self._sum_over_pairings(v, 4) / self.width
+        return self._sum_over_pairings(self._order_two("kappa6 (and G6)")[2], 6) / self.width**2
+
+    def _sum_over_pairings(self, values: FloatArray, n: int) -> FloatArray:
+        """``sum over perfect matchings of values[pair, pair, ...]`` on the sorted n-tuples."""
+        t = _tuples.tuples(self.k, n)
         pidx = _tuples.pair_index(self.k)
         total = np.zeros(len(t))
-        for (a, b), (c, d) in _tuples.matchings(4):
-            total += self._v[pidx[t[:, a], t[:, b]], pidx[t[:, c], t[:, d]]]
-        return total / self.width
+        for matching in _tuples.matchings(n):
+            total += values[tuple(pidx[t[:, a], t[:, b]] for a, b in matching)]
+        return total
 
     def at_width(self, width: int) -> FiniteWidthTheory:
         """The same theory with the correlators evaluated at another width."""
         arch = dataclasses.replace(self.arch, width=width)
-        return FiniteWidthTheory(arch, self.x, self._k, self._k1, self._v)
+        return FiniteWidthTheory(arch, self.x, self._k, self._k1, self._v, self._nlo)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary (arrays as lists; the vertex on pairs of sorted pairs)."""
-        return {"arch": self.arch.to_dict(), "x": self.x.tolist(),
-                "kernel": self.kernel().tolist(),
-                "kernel_correction": self.kernel_correction().tolist(),
-                "vertex": self._v.tolist()}
+        """JSON-ready dictionary (arrays as lists; the vertices on pairs of sorted pairs)."""
+        out = {"arch": self.arch.to_dict(), "x": self.x.tolist(), "order": self.order,
+               "kernel": self.kernel().tolist(),
+               "kernel_correction": self.kernel_correction().tolist(),
+               "vertex": self._v.tolist()}
+        if self._nlo is not None:
+            out.update({"kernel_correction2": self.kernel_correction2().tolist(),
+                        "vertex_correction": self._nlo[1].tolist(),
+                        "cubic_vertex": self._nlo[2].tolist()})
+        return out
 
     def _to_file(self) -> tuple[dict[str, Any], dict[str, FloatArray]]:
-        return {"arch": self.arch.to_dict()}, {"x": self.x, "kernel": self._k,
-                                                "kernel_correction": self._k1, "vertex": self._v}
+        arrays = {"x": self.x, "kernel": self._k, "kernel_correction": self._k1,
+                  "vertex": self._v}
+        if self._nlo is not None:
+            arrays.update(zip(_NLO_NAMES, self._nlo, strict=True))
+        return {"arch": self.arch.to_dict(), "order": self.order}, arrays
 
     @classmethod
     def _from_file(cls, meta: dict[str, Any], arrays: Mapping[str, FloatArray]) -> FiniteWidthTheory:
         arch = Architecture.from_dict(meta["arch"])
         x = as_inputs(arrays["x"], arch.d_in)
+        order = meta.get("order", 1)
+        if order not in (1, 2):
+            raise ValueError(f"corrupt finite_width file: order must be 1 or 2, got {order!r}")
         n = _tuples.n_tuples(len(x), 2)
         shapes = {"kernel": (n,), "kernel_correction": (n,), "vertex": (n, n)}
+        if order == 2:
+            shapes.update(zip(_NLO_NAMES, ((n,), (n, n), (n, n, n)), strict=True))
         for name, shape in shapes.items():  # checked before anything indexes them
-            a = arrays[name]
-            if a.shape != shape or a.dtype != np.float64 or not np.isfinite(a).all():
+            a = arrays.get(name)
+            if a is None or a.shape != shape or a.dtype != np.float64 or not np.isfinite(a).all():
+                got = "missing" if a is None else f"{a.dtype} {a.shape}"
                 raise ValueError(f"corrupt finite_width file: {name} must be finite float64 of "
-                                 f"shape {shape} for {len(x)} inputs, got {a.dtype} {a.shape}")
-        return cls(arch, x, arrays["kernel"], arrays["kernel_correction"], arrays["vertex"])
+                                 f"shape {shape} for {len(x)} inputs, got {got}")
+        nlo = tuple(arrays[name] for name in _NLO_NAMES) if order == 2 else None
+        return cls(arch, x, arrays["kernel"], arrays["kernel_correction"], arrays["vertex"],
+                   nlo)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return (f"<FiniteWidthTheory {self.arch.activation}-net depth={self.arch.depth} "
-                f"width={self.arch.width}, k={self.k} inputs>")
+                f"width={self.arch.width}, k={self.k} inputs, order {self.order}>")
 
     def _tables(self) -> list[render.Table]:
         p = _tuples.pair_index(self.k)
         kern, corr = self.kernel(), self.kernel_correction()
-        rows = [(str(a), f"{kern[a, a]:.6g}", f"{corr[a, a]:.6g}",
-                 f"{self._v[p[a, a], p[a, a]]:.6g}") for a in range(self.k)]
-        notes = [f"Leading 1/N theory of {self.arch!r}",
-                 "G2 = K + K1/N, κ4_abcd = (V_ab,cd + V_ac,bd + V_ad,bc)/N"]
-        return [render.Table(notes, ("input a", "K_aa", "K1_aa", "V_aa,aa"), rows)]
+        rows: list[tuple[str, ...]] = [
+            (str(a), f"{kern[a, a]:.6g}", f"{corr[a, a]:.6g}", f"{self._v[p[a, a], p[a, a]]:.6g}")
+            for a in range(self.k)]
+        head: tuple[str, ...] = ("input a", "K_aa", "K1_aa", "V_aa,aa")
+        notes = [f"{'Leading' if self._nlo is None else 'Next-to-leading'} 1/N theory of "
+                 f"{self.arch!r}", "G2 = K + K1/N, κ4_abcd = (V_ab,cd + V_ac,bd + V_ad,bc)/N"]
+        if self._nlo is not None:
+            k2, w, u = self._nlo
+            rows = [row + (f"{k2[p[a, a]]:.6g}", f"{w[p[a, a], p[a, a]]:.6g}",
+                           f"{u[p[a, a], p[a, a], p[a, a]]:.6g}")
+                    for a, row in enumerate(rows)]
+            head = head + ("K2_aa", "W_aa,aa", "U_aa,aa,aa")
+            notes[1] = ("G2 = K + K1/N + K2/N², Cov C = V/N + W/N², κ3 C = U/N², "
+                        "κ6 = Σ_15 U/N²")
+        return [render.Table(notes, head, rows)]
 
 
-def finite_width(arch: Architecture, x: Any) -> FiniteWidthTheory:
-    """Leading 1/N theory of ``arch`` at the inputs ``x`` (any depth).
+_NLO_NAMES = ("kernel_correction2", "vertex_correction", "cubic_vertex")
+
+
+def finite_width(arch: Architecture, x: Any, order: int = 1) -> FiniteWidthTheory:
+    """Finite-width theory of ``arch`` at the inputs ``x`` (any depth), to 1/N or 1/N^2.
 
     Parameters
     ----------
@@ -756,33 +801,48 @@ def finite_width(arch: Architecture, x: Any) -> FiniteWidthTheory:
         (``gauss`` and ``cos`` exist at depth 1 only).
     x : array_like, shape (k, d_in)
         Inputs (a 1-D array means ``d_in = 1``).
+    order : {1, 2}
+        1: the leading theory (K, K1, V; physics-deep.md §2).  2: also the next order
+        (K2, W, U; §5), which gives kappa6 and the 1/N^2 terms of G2 and kappa4.
 
     Returns
     -------
     FiniteWidthTheory
-        ``.kernel()``, ``.kernel_correction()``, ``.vertex()``, and the correlators
-        ``.mean(2)``, ``.mean(4)``, ``.connected(4)`` on the sorted-tuple layout of
-        :class:`nnqft.Correlators`.
+        ``.kernel()``, ``.kernel_correction()``, ``.vertex()`` (and at order 2
+        ``.kernel_correction2()``, ``.vertex_correction()``, ``.cubic_vertex()``), and
+        the correlators ``.mean(n)``, ``.connected(n)`` (n <= 4, at order 2 n <= 6) on
+        the sorted-tuple layout of :class:`nnqft.Correlators`.
 
     Raises
     ------
     ValueError
-        For uniform weights: the recursion needs Gaussian pre-activations at every
-        layer given the previous one.
+        For uniform weights (the recursion needs Gaussian pre-activations at every
+        layer given the previous one), and for an order-2 theory on too many inputs
+        for the memory (it holds P^3 numbers, P = k(k+1)/2).
+    NotImplementedError
+        At order 2: for tanh at depth >= 2, and for tanh at depth 1 when the kernel
+        of the inputs has rank 4 or more (``d_in >= 3`` with 4 or more inputs; as in
+        ``exact``).
 
     Notes
     -----
-    The recursion and its derivation are in physics-deep.md §2 and the docstring of
-    :mod:`nnqft.deep_theory`.  At depth 1, ``K1 = 0`` and ``connected(4)`` equals
-    ``exact(arch, x, 4, connected=True)``.  Closed forms make erf, relu and linear
-    accurate to about 1e-10 relative; tanh's four-point functions carry a ~1e-7 error.
-    Results are memoised on everything but the width.
+    The recursions and their derivation are in physics-deep.md §2 and §5 and the
+    docstring of :mod:`nnqft.deep_theory`.  At depth 1, ``K1 = K2 = W = 0`` and
+    ``connected(4)``, ``connected(6)`` equal ``exact(arch, x, n, connected=True)``.
+    Accuracy: order 1 about 1e-10 relative for erf, relu, linear (closed forms), tanh's
+    four-point functions carry ~1e-7; order 2 (K2, W, U) about 1e-7 relative for erf
+    and relu (finite differences of the four-point functions, 6-sign moments to
+    ~1e-10) and to rounding for linear.  Cost at order 2, k = 6 inputs, depth 10:
+    about 4 s for erf or relu (README).  Results are memoised on everything but the
+    width.
 
     Examples
     --------
     >>> arch = nnqft.Architecture("erf", width=100, d_in=1, depth=3, sigma_w=1.5, sigma_b=0.3)
-    >>> th = nnqft.finite_width(arch, [[0.8]])
+    >>> th = nnqft.finite_width(arch, [[0.8]], order=2)
     >>> th.kernel(), th.kernel_correction(), th.vertex()     # 1.22962, -0.1388, 0.7241
+    >>> th.kernel_correction2(), th.vertex_correction(), th.cubic_vertex()  # -0.0984, 0.0279, 0.00748
+    >>> th.connected(6)                                      # 15 U / N^2 at one input
     """
     check_arch(arch)
     if arch.weight_dist != "gaussian":
@@ -792,5 +852,14 @@ def finite_width(arch: Architecture, x: Any) -> FiniteWidthTheory:
             "previous layer; sample uniform-weight networks with sampler='weights'"
         )
     xs = as_inputs(x, arch.d_in, "x")
-    k_pairs, k1_pairs, v = _cached_recursion(arch, xs)
-    return FiniteWidthTheory(arch, xs, k_pairs, k1_pairs, v)
+    order = as_int("order", order, minimum=1, maximum=2)
+    if order == 2:
+        _check_nlo_size(len(xs))
+        if arch.activation == "tanh" and arch.depth >= 2:
+            raise NotImplementedError(
+                "finite_width(order=2) for tanh at depth >= 2 is not implemented (its six-point "
+                "functions have no closed-form reduction here); available: order=2 for erf, "
+                "relu, linear at any depth and for every activation at depth 1, order=1 for tanh")
+    out = _cached_recursion(arch, xs, order)
+    nlo = (out[3], out[4], out[5]) if order == 2 else None
+    return FiniteWidthTheory(arch, xs, out[0], out[1], out[2], nlo)
