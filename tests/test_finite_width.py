@@ -165,13 +165,13 @@ def test_deep_coupling_fit_against_theory_fit():
     theory = nnqft.fit.fit_exact_like(corr, a, x, cutoff=1e5)
     assert cmp.theory.values == theory.values
     np.testing.assert_allclose(nnqft.fit.theory_connected(a, x, 4),
-                               nnqft.finite_width(a, x).connected(4), rtol=1e-14)
+                               nnqft.finite_width(a, x, order=2).connected(4), rtol=1e-14)
     # sample and theory under the same fixed-weight fit: their difference is the data
-    # noise plus the O(L/N) ~ 1% remainder of the leading theory
+    # noise plus the O(1/N^3) remainder of the order-2 theory
     assert abs(cmp.pulls["u4"]) < 5
     assert cmp.sampled.errors["u4"] < 0.5 * abs(theory.values["u4"])  # a test with power
     with pytest.raises(ValueError, match="order 6"):
-        nnqft.fit.fit_exact_like(corr, a, x, cutoff=1e5, terms=("u4", "u6"))
+        nnqft.fit.fit_exact_like(corr, a, x, cutoff=1e5, terms=("u4", "u6"), order=1)
 
 
 @pytest.mark.parametrize("act", ["erf", "relu", "tanh", "linear"])
