@@ -24,9 +24,9 @@ def quick_run(tmp_path_factory):
 def test_run_quick_writes_report_plots_and_results(quick_run):
     out = quick_run
     report = (out / "report.md").read_text()
-    for heading in ("fall-off", "couplings", "flow", "depth"):
+    for heading in ("fall-off", "couplings", "flow", "depth", "perturbation theory fails"):
         assert heading in report.lower()
-    for png in ("falloff.png", "couplings.png", "flow.png", "depth.png"):
+    for png in ("falloff.png", "couplings.png", "flow.png", "depth.png", "breakdown.png"):
         assert (out / png).read_bytes()[:8] == PNG_MAGIC
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["nnqft_version"] == nnqft.__version__ and "conventions" in prov
@@ -39,7 +39,7 @@ def test_report_says_only_what_it_shows(quick_run):
     for bad in (r"\b0/0\b", r"\bnan\b", r"[-−+]0\.0\b(?!\d)"):
         assert not re.search(bad, report, re.IGNORECASE), re.search(bad, report, re.I)
     # every plot the folder holds is in the report beside its table
-    for png in ("falloff.png", "couplings.png", "flow.png", "depth.png"):
+    for png in ("falloff.png", "couplings.png", "flow.png", "depth.png", "breakdown.png"):
         assert f"]({png})" in report
     # "N·u4 -> const" is shown at every width, for every net
     couplings = json.loads((quick_run / "couplings.json").read_text())
@@ -74,6 +74,34 @@ def test_run_depth_section_at_depth_one_is_exact_theory(quick_run):
         r = rows[0]
         assert abs(r["Nm4"] - r["Nm4_theory"]) < 5 * r["Nm4_err"]
         assert all(np.isfinite(r["Nu4_theory"]) for r in rows)
+        # u6 on the order-2 theory beside the sample (exact at L = 1)
+        assert all(np.isfinite([r["N2u6"], r["N2u6_err"], r["N2u6_theory"]]).all()
+                   for r in rows)
+        if r["reliable6"]:
+            assert abs(r["N2u6"] - r["N2u6_theory"]) < 5 * r["N2u6_err"]
+
+
+def test_run_breakdown_section(quick_run):
+    """Section 5: r4, r6 sampled beside LO/NLO at every depth; the ReLU ray's exact curve."""
+    report = (quick_run / "report.md").read_text()
+    assert "## 5. Where perturbation theory fails" in report
+    rows_by_net = json.loads((quick_run / "breakdown.json").read_text())
+    assert set(rows_by_net) == {"relu (critical)", "erf (critical)"}
+    for label, rows in rows_by_net.items():
+        assert [r["depth"] for r in rows] == [1, 2, 4, 8]
+        assert all(r["width"] == 10 for r in rows)
+        for r in rows:
+            keys = ["r4", "r4_err", "r6", "r6_err", "r4_LO", "r4_NLO", "r6_NLO"]
+            assert np.isfinite([r[k] for k in keys]).all(), (label, r)
+            assert r["r4_err"] > 0 and r["r6_err"] > 0
+        r = rows[0]  # L = 1: NLO is exact (r4 = 5/N for ReLU); the sample agrees with it
+        if r["r4_reliable"]:
+            assert abs(r["r4"] - r["r4_NLO"]) < 5 * r["r4_err"]
+    for r in rows_by_net["relu (critical)"]:  # exact curve on the ray: (1 + 5/N)^L - 1
+        assert r["r4_exact"] == pytest.approx((1 + 5 / 10) ** r["depth"] - 1, rel=1e-12)
+    for label in rows_by_net:
+        assert f"**{label}**" in report  # its verdict in words
+    assert (quick_run / "correlators" / "breakdown_relu_critical_L8.npz").exists()
 
 
 def test_show_outlines_the_json_tables(quick_run, capsys):

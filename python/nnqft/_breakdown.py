@@ -17,6 +17,8 @@ departs from the samples by more than ``Z_DEPART`` standard errors.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +113,21 @@ def departure(rows: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
     return None
 
 
+def file_label(label: str) -> str:
+    """A net's label as a file-name part (labels are unique)."""
+    return re.sub(r"[^\w.-]+", "_", label).strip("_")
+
+
 def run(nets: Any, width: int, depths: list[int], n_networks: int, seed: int,
-        threads: int | None, progress: bool, sample_options: Any) -> dict[str, list[dict[str, Any]]]:
-    """Sample every net at every depth (conditional estimator, orders 2, 4, 6)."""
+        threads: int | None, progress: bool,
+        sample_options: Callable[[str], dict[str, Any]] = lambda name: {},
+        save_to: Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Sample every net at every depth (conditional estimator, orders 2, 4, 6).
+
+    ``sample_options(name)`` gives the extra :func:`nnqft.sample` options of the run
+    ``name`` (e.g. its checkpoint directory); with ``save_to`` every run is saved there
+    as ``breakdown_<name>.npz``.
+    """
     from .sampling import sample
 
     results: dict[str, list[dict[str, Any]]] = {}
@@ -122,9 +136,12 @@ def run(nets: Any, width: int, depths: list[int], n_networks: int, seed: int,
         for depth in depths:
             arch = Architecture(net["activation"], width=width, depth=depth,
                                 sigma_w=net["sigma_w"], sigma_b=net["sigma_b"])
+            name = f"{file_label(net['label'])}_L{depth}"
             corr = sample(arch, np.asarray(net["x"]), n_networks, orders=(2, 4, 6),
                           estimator="conditional", seed=seed, threads=threads,
-                          progress=progress, **sample_options(f"{net['label']}_L{depth}"))
+                          progress=progress, **sample_options(name))
+            if save_to is not None:
+                corr.save(save_to / f"breakdown_{name}.npz")
             rows.append(_row(corr, arch, net))
         results[net["label"]] = rows
     return results
@@ -178,9 +195,7 @@ def section(results: dict[str, list[dict[str, Any]]], n_networks: int) -> str:
              "errors at a depth whose error bars the tail diagnostics vouch for (hollow points "
              "in the plot are not vouched for).", ""]
     for name, rows in results.items():
-        lines.append(f"* **{name}**: " + "; ".join(
-            _verdict(rows, key, label) for key, label in
-            (("r4_LO", "LO κ4"), ("r4_NLO", "NLO κ4"), ("r6_NLO", "leading κ6"))) + ".")
+        lines.append(f"* **{name}**: {verdicts(rows)}.")
     lines += ["", "| net | L | L/N | r4 sampled | r4 LO | r4 NLO | r4 exact | r6 sampled | "
               "r6 (1/N²) | r6 exact |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
@@ -191,6 +206,12 @@ def section(results: dict[str, list[dict[str, Any]]], n_networks: int) -> str:
                 f"{r['r6_NLO']:.4g} | {_exact(r, 'r6')} |")
     lines += ["", "![breakdown](breakdown.png)"]
     return "\n".join(lines)
+
+
+def verdicts(rows: list[dict[str, Any]]) -> str:
+    """Where LO κ4, NLO κ4 and the leading κ6 depart from the samples of one net, in words."""
+    return "; ".join(_verdict(rows, key, label) for key, label in
+                     (("r4_LO", "LO κ4"), ("r4_NLO", "NLO κ4"), ("r6_NLO", "leading κ6")))
 
 
 def _verdict(rows: list[dict[str, Any]], key: str, label: str) -> str:
