@@ -648,8 +648,10 @@ def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
               "ReLU ray results show the size of what the theory leaves out at "
               f"N = {n}, L = {depth}: (1 + 5/N)^L − 1 is {remainder:+.0%} off the leading "
               "κ4 (which the 1/N² term removes, up to O(1/N³)), and the exact κ6 "
-              f"{remainder6:+.0%} off its leading 1/N² term, the remainder the u6 pulls "
-              "of critical ReLU grow with. Section 5 follows both series to L ~ N.",
+              f"{remainder6:+.0%} off its leading 1/N² term. A κ6 above its leading term "
+              "lowers the fitted u6 (κ6 = −u6 I6 + u4²E6), hence the negative u6 pulls of "
+              "critical ReLU that grow with L: the O(1/N³) remainder, resolved by the data. "
+              "Section 5 follows both series to L ~ N.",
               "", "![depth](depth.png)"]
     return "\n".join(lines)
 
