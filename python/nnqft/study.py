@@ -350,7 +350,7 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
             "generalised least squares with the jackknife covariance. The pull compares like "
             "with like: the sampled and the exact correlators fitted with the same fixed "
             "weights 1/∏K(xᵢ, xᵢ) (nnqft.fit.compare_with_theory), one linear functional of κ4 "
-            "(and κ6), so pull = (sampled − exact) / error is a z-score whether or not the "
+            "(and κ6), so *pull* = (sampled − exact) / error is a z-score whether or not the "
             "local form fits. The GLS coupling weights the tuples by the sample's own "
             "covariance: the efficient estimate when its χ² accepts the local form; where the "
             f"local form is rejected (p < {LOCAL_MODEL_P:g}) it is a weight-dependent projection "
