@@ -41,8 +41,9 @@ print(f"28 tuples at N = 10: (sampled − theory)/error from {z.min():+.2f} to {
 # %%
 # The 28 tuples are measured on one set of networks, so their deviations from the theory
 # are strongly correlated and move together. One number tests them all: the ratio of the
-# sampled to the theoretical κ6 summed over the tuples with weights 1/|κ6 theory| (every
-# tuple counts by its relative size), with its jackknife error from the replicas.
+# sampled to the theoretical κ6 summed over the tuples, each weighted by the inverse size
+# of its theoretical κ6 (every tuple counts by its relative size), with its jackknife
+# error from the replicas.
 
 
 def weighted_ratio(values, predicted):
