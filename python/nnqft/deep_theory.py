@@ -382,8 +382,9 @@ def _fd_step(act: str, cov: FloatArray, direction: FloatArray) -> float:
 
     The Gaussian integrals are analytic in the kernel away from singular ones (for erf
     away from singular ``cov + I/2``, as ``erf`` is a smoothed sign): the distance is
-    ``1 / max |eig(A^-1/2 D A^-1/2)|`` on the range of A.  Directions outside the range
-    of a singular kernel (inputs on a ray) carry no fluctuation and are never stepped.
+    ``1 / max |eig(A^-1/2 D A^-1/2)|`` on the range of A.  A direction with no component
+    in the range of a singular kernel gets a step of eta times the kernel's scale instead
+    (such directions carry no fluctuation: V, K1 stay in the range).
     """
     a = cov + 0.5 * np.eye(len(cov)) if act == "erf" else cov
     lam, vec = np.linalg.eigh(a)
@@ -443,7 +444,7 @@ def _nlo_step(lay: _Layer, w2: float, sigma3: FloatArray, tau_mean: FloatArray,
     """
     k1, v, k2, w, u = state
     d = lay.deps
-    f1, f2, f3, f4 = (w2 * lay.local[n] for n in range(1, 5))
+    f2, f3, f4 = (w2 * lay.local[n] for n in range(2, 5))
     jac = w2 * lay.jacobian
     k1_loc = k1[d]
     v_loc = v[d[:, :, None], d[:, None, :]]
@@ -464,11 +465,11 @@ def _nlo_step(lay: _Layer, w2: float, sigma3: FloatArray, tau_mean: FloatArray,
     v_pq = v[d[:, None, :, None], d[None, :, None, :]]
     cross = jac @ (0.5 * m + nk + 0.5 * r).T
     w_next = (tau_mean + jac @ w @ jac.T + cross + cross.T
-              + 0.5 * np.einsum("pst,quv,pqsu,pqtv->pq", f2, f2, v_pq, v_pq))
+              + 0.5 * np.einsum("pst,quv,pqsu,pqtv->pq", f2, f2, v_pq, v_pq, optimize=True))
     # U' (the third cumulant)
     b = np.tensordot(jac, tau_grad, axes=(1, 0))
     bm = np.einsum("ruv,sru,trv->rst", f2, v_col, v_col)
-    c = np.einsum("ps,qt,rst->pqr", jac, jac, bm)
+    c = np.einsum("ps,qt,rst->pqr", jac, jac, bm, optimize=True)
     juuu = np.einsum("ps,stu->ptu", jac, u)
     juuu = np.einsum("qt,ptu->pqu", jac, juuu)
     juuu = np.einsum("ru,pqu->pqr", jac, juuu)
