@@ -72,6 +72,7 @@ for depth in DEPTHS:
 L_over_N = np.array([r["L"] for r in rows]) / WIDTH
 ok = np.array([r["reliable"] for r in rows])
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+styles = {"r4 LO": ("--", "C0"), "r4 NLO": ("-", "C1"), "r6 leading": ("-", "C1")}
 for ax, n, curves in ((axes[0], 4, ("r4 LO", "r4 NLO")), (axes[1], 6, ("r6 leading",))):
     value, error = np.array([r[f"r{n}"] for r in rows]).T
     ax.errorbar(L_over_N[ok], value[ok], yerr=error[ok], fmt="o", color="C2", capsize=2,
@@ -79,12 +80,14 @@ for ax, n, curves in ((axes[0], 4, ("r4 LO", "r4 NLO")), (axes[1], 6, ("r6 leadi
     if (~ok).any():
         ax.errorbar(L_over_N[~ok], value[~ok], yerr=error[~ok], fmt="o", mfc="none",
                     color="C2", capsize=2, label="sampled, heavy tails")
-    for key, style in zip(curves, ("--", "-"), strict=False):
-        ax.plot(L_over_N, [r[key] for r in rows], style, label=key.split(" ", 1)[1])
+    for key in curves:
+        style, color = styles[key]
+        ax.plot(L_over_N, [r[key] for r in rows], style, color=color,
+                label=key.split(" ", 1)[1] + (" (1/N²)" if n == 6 else ""))
     ax.plot(L_over_N, [r[f"r{n} exact"] for r in rows], ":", color="k", lw=2,
             label="exact")
     ax.set(yscale="log", xlabel=f"L / N  (N = {WIDTH})",
-           ylabel=f"r{n} = κ{n} / ({WICK[n]} G2^{n // 2})",
+           ylabel=f"r{n} = κ{n} / ({WICK[n]} G2{'²' if n == 4 else '³'})",
            title=f"critical ReLU on a ray: r{n}")
     ax.legend(fontsize=8)
 plt.show()
