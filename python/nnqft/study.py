@@ -608,8 +608,9 @@ def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
              "rejects the local form. N·m4 = N·<|κ4 / G4,free|>, the mean over the tuples of "
              "the connected four-point function relative to the free one (as in the fall-off "
              "section). Couplings in the ELS normalisation, u4 = −ΔG4 / ∫ΠK_EFT over the box "
-             "[−Λ, Λ] (small where the box is large) and u6 fitted to κ6 − u4²E6 (E6 the "
-             "two-vertex exchange diagram, docs/physics.md §3), with Λ = "
+             "[−Λ, Λ] (small where the box is large), and u6 from κ6 = −u6 I6 + u4²E6 (I6 = "
+             "∫ΠK_EFT over six legs, E6 the two-vertex exchange diagram, docs/physics.md §3), "
+             "with Λ = "
              + " and ".join(f"{n['cutoff']:g} for {n['label']}" for n in cfg.depth_nets)
              + ".", "",
              "| net | L | N·m4 sampled | N·m4 theory | N·u4 sampled (GLS) | GLS χ²/ndof | "
@@ -642,7 +643,8 @@ def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
               "ray, docs/physics-deep.md §3), and so does N·m4 in the plot (linear axes): the "
               "quartic interaction flows with L as it flows with σ in the ELS flow. Its "
               "six-point vertex grows quadratically (U/K³ = 44L + 75L(L − 1) on a ray, "
-              "physics-deep.md §5), and N²·u6 with it. "
+              "physics-deep.md §5); N²·u6 is not U alone (it is fitted to κ6 − u4²E6, with "
+              "the vertex integrals of the depth-L kernel) but grows with L as well. "
               + _depth_trend(results)
               + " The 1/N series is one in L/N: for the tuples of same-sign inputs the exact "
               "ReLU ray results show the size of what the theory leaves out at "
@@ -681,6 +683,9 @@ def _depth_trend(results: dict[str, list[dict[str, Any]]]) -> str:
                   f"L = {depth[-1]}")
         if 0 < big < len(u) - 1:
             u_text += f", through {u[big]:.3g} at L = {depth[big]} (×{u[big] / u[0]:.2g})"
+        u6 = np.array([r["N2u6_theory"] for r in rows])
+        if np.isfinite(u6).all():
+            u_text += f", N²·u6 from {u6[0]:.3g} to {u6[-1]:.3g}"
         parts.append(f"{name}: N·m4 lies between {m.min():.3g} and {m.max():.3g} "
                      f"({m[0]:.3g} at L = {depth[0]}, {m[-1]:.3g} at L = {depth[-1]}); {u_text}")
     if not parts:
