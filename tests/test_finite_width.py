@@ -219,13 +219,14 @@ def test_against_independent_reference(act, sw, sb, k, d_in):
 
 
 def test_sigma_flow_of_a_deep_ensemble_carries_theory_couplings():
-    """At depth >= 2 the flow's theory couplings are the fit of the 1/N theory's kappa4."""
+    """At depth >= 2 the flow's theory couplings are the fit of the 1/N² theory's kappa4."""
     a = arch("erf", 2, 1.0, 1.0, width=40)
     x = np.linspace(-1.0, 1.0, 4)
     flow = nnqft.sigma_flow(a, x, [1.0, 2.0], n_networks=2_000, seed=0, cutoff=1e5,
                             progress=False, threads=2)
     a2 = a.scaled("w", 2.0)
-    direct = nnqft.fit_couplings({4: nnqft.finite_width(a2, x).connected(4)}, a2, x, cutoff=1e5)
+    direct = nnqft.fit_couplings({4: nnqft.finite_width(a2, x, order=2).connected(4)}, a2, x,
+                                 cutoff=1e5)
     assert flow.exact_couplings["u4"][1] == pytest.approx(direct.values["u4"], rel=1e-12)
 
 
