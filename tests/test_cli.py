@@ -13,7 +13,8 @@ from nnqft.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: The plots of ``nnqft run``, each shown in the report beside its table.
-PNGS = ("falloff.png", "couplings.png", "flow.png", "depth.png", "field.png", "shells.png")
+PNGS = ("falloff.png", "couplings.png", "flow.png", "depth.png", "breakdown.png", "field.png",
+        "shells.png")
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,8 @@ def quick_run(tmp_path_factory):
 def test_run_quick_writes_report_plots_and_results(quick_run):
     out = quick_run
     report = (out / "report.md").read_text()
-    for heading in ("fall-off", "couplings", "flow", "depth", "momentum-shell"):
+    for heading in ("fall-off", "couplings", "flow", "depth", "perturbation theory fails",
+                    "momentum-shell"):
         assert heading in report.lower()
     for png in PNGS:
         assert (out / png).read_bytes()[:8] == PNG_MAGIC
@@ -78,6 +80,34 @@ def test_run_depth_section_at_depth_one_is_exact_theory(quick_run):
         r = rows[0]
         assert abs(r["Nm4"] - r["Nm4_theory"]) < 5 * r["Nm4_err"]
         assert all(np.isfinite(r["Nu4_theory"]) for r in rows)
+        # u6 on the order-2 theory beside the sample (exact at L = 1)
+        assert all(np.isfinite([r["N2u6"], r["N2u6_err"], r["N2u6_theory"]]).all()
+                   for r in rows)
+        if r["reliable6"]:
+            assert abs(r["N2u6"] - r["N2u6_theory"]) < 5 * r["N2u6_err"]
+
+
+def test_run_breakdown_section(quick_run):
+    """Section 5: r4, r6 sampled beside LO/NLO at every depth; the ReLU ray's exact curve."""
+    report = (quick_run / "report.md").read_text()
+    assert "## 5. Where perturbation theory fails" in report
+    rows_by_net = json.loads((quick_run / "breakdown.json").read_text())
+    assert set(rows_by_net) == {"relu (critical)", "erf (critical)"}
+    for label, rows in rows_by_net.items():
+        assert [r["depth"] for r in rows] == [1, 2, 4, 8]
+        assert all(r["width"] == 10 for r in rows)
+        for r in rows:
+            keys = ["r4", "r4_err", "r6", "r6_err", "r4_LO", "r4_NLO", "r6_NLO"]
+            assert np.isfinite([r[k] for k in keys]).all(), (label, r)
+            assert r["r4_err"] > 0 and r["r6_err"] > 0
+        r = rows[0]  # L = 1: NLO is exact (r4 = 5/N for ReLU); the sample agrees with it
+        if r["r4_reliable"]:
+            assert abs(r["r4"] - r["r4_NLO"]) < 5 * r["r4_err"]
+    for r in rows_by_net["relu (critical)"]:  # exact curve on the ray: (1 + 5/N)^L - 1
+        assert r["r4_exact"] == pytest.approx((1 + 5 / 10) ** r["depth"] - 1, rel=1e-12)
+    for label in rows_by_net:
+        assert f"**{label}**" in report  # its verdict in words
+    assert (quick_run / "correlators" / "breakdown_relu_critical_L8.npz").exists()
 
 
 def test_run_field_section_is_the_exact_massive_scalar(quick_run):

@@ -165,13 +165,13 @@ def test_deep_coupling_fit_against_theory_fit():
     theory = nnqft.fit.fit_exact_like(corr, a, x, cutoff=1e5)
     assert cmp.theory.values == theory.values
     np.testing.assert_allclose(nnqft.fit.theory_connected(a, x, 4),
-                               nnqft.finite_width(a, x).connected(4), rtol=1e-14)
+                               nnqft.finite_width(a, x, order=2).connected(4), rtol=1e-14)
     # sample and theory under the same fixed-weight fit: their difference is the data
-    # noise plus the O(L/N) ~ 1% remainder of the leading theory
+    # noise plus the O(1/N^3) remainder of the order-2 theory
     assert abs(cmp.pulls["u4"]) < 5
     assert cmp.sampled.errors["u4"] < 0.5 * abs(theory.values["u4"])  # a test with power
     with pytest.raises(ValueError, match="order 6"):
-        nnqft.fit.fit_exact_like(corr, a, x, cutoff=1e5, terms=("u4", "u6"))
+        nnqft.fit.fit_exact_like(corr, a, x, cutoff=1e5, terms=("u4", "u6"), order=1)
 
 
 @pytest.mark.parametrize("act", ["erf", "relu", "tanh", "linear"])
@@ -219,13 +219,14 @@ def test_against_independent_reference(act, sw, sb, k, d_in):
 
 
 def test_sigma_flow_of_a_deep_ensemble_carries_theory_couplings():
-    """At depth >= 2 the flow's theory couplings are the fit of the 1/N theory's kappa4."""
+    """At depth >= 2 the flow's theory couplings are the fit of the 1/N² theory's kappa4."""
     a = arch("erf", 2, 1.0, 1.0, width=40)
     x = np.linspace(-1.0, 1.0, 4)
     flow = nnqft.sigma_flow(a, x, [1.0, 2.0], n_networks=2_000, seed=0, cutoff=1e5,
                             progress=False, threads=2)
     a2 = a.scaled("w", 2.0)
-    direct = nnqft.fit_couplings({4: nnqft.finite_width(a2, x).connected(4)}, a2, x, cutoff=1e5)
+    direct = nnqft.fit_couplings({4: nnqft.finite_width(a2, x, order=2).connected(4)}, a2, x,
+                                 cutoff=1e5)
     assert flow.exact_couplings["u4"][1] == pytest.approx(direct.values["u4"], rel=1e-12)
 
 

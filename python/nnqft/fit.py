@@ -97,6 +97,8 @@ __all__ = [
     "fit_exact_like",
     "kernel_weights",
     "theory_connected",
+    "theory_label",
+    "theory_order",
     "hms_kappa",
     "hms_lambda",
     "u4_from_hms_lambda",
@@ -699,22 +701,67 @@ def fit_couplings(
 
 
 # -- exact theory in the sampled fit's terms ---------------------------------------------
-def theory_connected(arch: Architecture, x: Any, n: int) -> FloatArray:
+def theory_order(arch: Architecture) -> int | None:
+    """Order of :func:`nnqft.finite_width` that :func:`theory_connected` uses by default.
+
+    None at depth 1 (the exact theory, :func:`nnqft.exact`); at depth >= 2 the highest
+    order the library computes for the ensemble: 2 (the 1/N^2 theory: kappa4 with its
+    W/N^2 term, kappa6 = sum_15 U/N^2) for erf, relu and linear, 1 (kappa4 only) for tanh,
+    whose order-2 theory exists at depth 1 only.
+    """
+    check_arch(arch)
+    if arch.depth == 1:
+        return None
+    return 1 if arch.activation == "tanh" else 2
+
+
+def _theory_order(arch: Architecture, order: int | None) -> int | None:
+    """The order to use: ``order`` checked, or :func:`theory_order`'s default."""
+    if order is not None and (isinstance(order, bool) or order not in (1, 2)):
+        raise ValueError(f"order must be 1, 2 or None (the highest available), got {order!r}")
+    if order is None or arch.depth == 1:
+        return theory_order(arch)
+    return int(order)
+
+
+def theory_label(arch: Architecture, order: int | None = None) -> str:
+    """Which theory :func:`theory_connected` uses for ``arch`` at ``order``, in words."""
+    used = _theory_order(arch, order)
+    if used is None:
+        return "exact finite-width theory (depth 1)"
+    return f"finite_width order {used} (κ4 to 1/N{'²' if used == 2 else ''}" + (
+        ", κ6 = Σ₁₅ U/N²)" if used == 2 else ")")
+
+
+def theory_connected(arch: Architecture, x: Any, n: int, order: int | None = None) -> FloatArray:
     """Connected correlator of order n from theory: exact at depth 1, 1/N theory deeper.
 
-    Depth 1: :func:`nnqft.exact` (any order).  Depth >= 2: the leading finite-width
-    theory :func:`nnqft.finite_width` (order 4 only; Gaussian weights).
+    Depth 1: :func:`nnqft.exact` (any order; ``order`` is ignored).  Depth >= 2:
+    :func:`nnqft.finite_width` at ``order`` (Gaussian weights): order 2 gives
+    ``kappa4 = sum_3 (V + W/N)/N`` and ``kappa6 = sum_15 U/N^2``, order 1 ``kappa4 =
+    sum_3 V/N`` only.  ``order=None`` (default) is the highest order available
+    (:func:`theory_order`: 2, or 1 for tanh).
+
+    Raises
+    ------
+    ValueError
+        For n = 6 at depth >= 2 with order 1 (kappa6 is O(1/N^2)), for an order other
+        than 1, 2 or None.
+    NotImplementedError
+        For order 2 where :func:`nnqft.finite_width` has none (tanh at depth >= 2).
     """
-    if arch.depth == 1:
+    used = _theory_order(arch, order)
+    if used is None:
         return exact(arch, x, n, connected=True)
-    if n != 4:
+    if n == 6 and used == 1:
+        hint = ("" if arch.activation == "tanh" else
+                "; the order-2 theory gives it: order=2 (or None)")
         raise ValueError(
-            f"theory correlators of order {n} are implemented at depth 1 only (got "
-            f"depth={arch.depth}); the leading 1/N theory gives order 4: use terms=('u4',)"
-        )
+            f"theory correlators of order 6 at depth {arch.depth} need the 1/N^2 theory, "
+            f"and this one is of order 1{hint}; at order 1 use terms=('u4',)")
     from .deep_theory import finite_width
 
-    return finite_width(arch, x).connected(4)
+    return finite_width(arch, x, order=used).connected(n)
 
 
 def fit_exact_like(
@@ -723,35 +770,43 @@ def fit_exact_like(
     x: Any = None,
     cutoff: float = math.inf,
     terms: Sequence[str] = ("u4",),
+    order: int | None = None,
 ) -> CouplingFit:
     """The theory's couplings, fitted as :func:`compare_with_theory` fits the sample.
 
-    The theory's connected correlators (:func:`theory_connected`: exact at depth 1, the
-    leading 1/N theory of :func:`nnqft.finite_width` at depth >= 2) fitted with the fixed
-    weights ``1/prod_i K(x_i, x_i)`` (``fit_couplings(..., weights="kernel")``): the
-    result depends on the ensemble, the inputs and the cutoff, never on the sample.
-    (It used the sample's own GLS weights; where the local model does not describe the
-    correlators exactly, the coupling then moved with the seed, by a factor 2.5 for erf at
-    N = 100.)
+    The theory's connected correlators (:func:`theory_connected`: exact at depth 1; at
+    depth >= 2 :func:`nnqft.finite_width` at ``order``, by default the 1/N^2 theory
+    where it exists, so that u4 comes from kappa4 with its W/N^2 term and u6 from
+    ``kappa6 = sum_15 U/N^2``) fitted with the fixed weights ``1/prod_i K(x_i, x_i)``
+    (``fit_couplings(..., weights="kernel")``): the result depends on the ensemble, the
+    inputs and the cutoff, never on the sample.  (It used the sample's own GLS weights;
+    where the local model does not describe the correlators exactly, the coupling then
+    moved with the seed, by a factor 2.5 for erf at N = 100.)
 
     Parameters
     ----------
     corr : Correlators or None
         Supplies ``arch`` and ``x`` when they are not given; its data are not used.
     arch, x, cutoff, terms :
-        As for :func:`fit_couplings`; at depth >= 2 only ``"u4"``-type terms.
+        As for :func:`fit_couplings`; ``"u6"`` at depth >= 2 needs order 2.
+    order : {None, 1, 2}
+        Order of the 1/N theory at depth >= 2 (:func:`theory_connected`); None: the
+        highest available (:func:`theory_order`).  Ignored at depth 1.
 
     Returns
     -------
     CouplingFit
-        Errors 0; ``chi2`` is the weighted fit's residual sum of squares.
+        Errors 0; ``chi2`` is the weighted fit's residual sum of squares; its
+        ``regularisation`` names the theory used.
     """
     arch = corr.arch if arch is None else arch
     x = corr.x if x is None else x
     xs = as_inputs(x, arch.d_in)
     orders = (4, 6) if "u6" in check_terms(terms) else (4,)
-    values = {n: theory_connected(arch, xs, n) for n in orders}
-    return fit_couplings(values, arch, xs, cutoff=cutoff, terms=terms, weights="kernel")
+    values = {n: theory_connected(arch, xs, n, order) for n in orders}
+    fit = fit_couplings(values, arch, xs, cutoff=cutoff, terms=terms, weights="kernel")
+    return dataclasses.replace(
+        fit, regularisation=f"{theory_label(arch, order)}; {fit.regularisation}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -768,19 +823,24 @@ class TheoryComparison:
         ``(sampled - theory) / error`` per coupling: a z-score (t-distributed with
         B - 1 degrees of freedom) when the theory is exact, whether or not the local
         model fits, because both fits apply one fixed linear map to the correlators; at
-        depth >= 2 it also contains the O(1/N^2) remainder of the leading theory.
+        depth >= 2 it also contains the remainder of the 1/N theory (kappa4 and kappa6
+        to O(1/N^3) at order 2, kappa4 to O(1/N^2) at order 1).
+    theory_used : str
+        Which theory gave ``theory`` (:func:`theory_label`): the exact one at depth 1,
+        :func:`nnqft.finite_width` of a stated order deeper.
     """
 
     theory: CouplingFit
     sampled: CouplingFit
     pulls: dict[str, float]
+    theory_used: str = ""
 
     def __repr__(self) -> str:
         rows = ", ".join(
             f"{t}: {render.value_error(self.sampled.values[t], self.sampled.errors[t], 3)} "
             f"vs {self.theory.values[t]:.4g} (pull {self.pulls[t]:+.2f})"
             for t in self.theory.parameters)
-        return f"<TheoryComparison {rows}>"
+        return f"<TheoryComparison {rows}; theory: {self.theory_used}>"
 
 
 def compare_with_theory(
@@ -789,6 +849,7 @@ def compare_with_theory(
     x: Any = None,
     cutoff: float = math.inf,
     terms: Sequence[str] = ("u4",),
+    order: int | None = None,
 ) -> TheoryComparison:
     """Compare a sample's couplings with the theory's, as a z-score per coupling.
 
@@ -801,11 +862,16 @@ def compare_with_theory(
     correlators, and the jackknife error of the sampled one is the error of their
     difference.
 
+    The theory is exact at depth 1; at depth >= 2 it is :func:`nnqft.finite_width` at
+    ``order``, by default the 1/N^2 theory (erf, relu, linear), so u4 is compared with
+    kappa4 to 1/N^2 and u6 (``terms=("u4", "u6")``) with ``kappa6 = sum_15 U/N^2``;
+    for tanh at depth >= 2 the leading theory, and u4 only (:func:`theory_order`).
+
     Parameters
     ----------
     corr : Correlators
-        The sampled run.
-    arch, x, cutoff, terms :
+        The sampled run (orders 4, and 6 for u6).
+    arch, x, cutoff, terms, order :
         As for :func:`fit_exact_like`.
 
     Returns
@@ -814,11 +880,11 @@ def compare_with_theory(
     """
     arch = corr.arch if arch is None else arch
     x = corr.x if x is None else x
-    theory = fit_exact_like(corr, arch, x, cutoff=cutoff, terms=terms)
+    theory = fit_exact_like(corr, arch, x, cutoff=cutoff, terms=terms, order=order)
     sampled = fit_couplings(corr, arch, x, cutoff=cutoff, terms=terms, weights="kernel")
     pulls = {t: (sampled.values[t] - theory.values[t]) / sampled.errors[t]
              if sampled.errors[t] > 0 else math.nan for t in theory.parameters}
-    return TheoryComparison(theory, sampled, pulls)
+    return TheoryComparison(theory, sampled, pulls, theory_label(arch, order))
 
 
 # -- cutoff scans --------------------------------------------------------------------------

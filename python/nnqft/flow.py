@@ -64,8 +64,9 @@ class Flow(Result, kind="flow"):
         Goodness of each σ's fit.
     exact_couplings : dict of str to ndarray or None
         The fit applied to the theory's correlators, unweighted, or None: the local
-        couplings of the exact theory (depth 1) or of the leading 1/N theory (depth >= 2,
-        :func:`nnqft.finite_width`).  Where the local form does not describe the
+        couplings of the exact theory (depth 1) or of the 1/N theory (depth >= 2,
+        :func:`nnqft.finite_width` to order 1/N^2, 1/N for tanh:
+        :func:`nnqft.fit.theory_order`).  Where the local form does not describe the
         correlators exactly (non-local nets at O(1) inputs, large χ²), the GLS fit of
         sampled data estimates a projection that depends on its weights; compare the
         run with :func:`nnqft.fit.compare_with_theory` instead (sample and theory under
@@ -361,8 +362,8 @@ def sigma_flow(
         the jackknife gives the covariance along the grid.  False: an independent
         ensemble per σ (spawned seeds), as ELS did — for comparison.
     with_exact : bool or None
-        Also fit theory correlators at every σ (exact at depth 1; the leading 1/N
-        theory at depth >= 2, u4 only; default: when available).
+        Also fit theory correlators at every σ (exact at depth 1; the 1/N theory of
+        :func:`nnqft.fit.theory_connected` at depth >= 2, u4 only; default: when available).
     checkpoint, client, chunk_size :
         As for :func:`nnqft.sample`: the one pass over the grid is checkpointed and/or
         run on Dask (independent ensembles use one sub-directory per σ).
@@ -408,7 +409,7 @@ def sigma_flow(
         covariance = {t: jackknife_covariance(r) for t, r in replicas.items()}
     else:
         covariance = {t: np.diag(errors[t] ** 2) for t in names}
-    if with_exact is None:  # depth >= 2: the leading 1/N theory (u4 only, Gaussian weights)
+    if with_exact is None:  # depth >= 2: the 1/N theory (u4 only, Gaussian weights)
         with_exact = arch.depth == 1 or ("u6" not in terms and arch.weight_dist == "gaussian")
     exact_couplings = _exact_flow(arch, xs, grid, vary, cutoff, terms) if with_exact else None
     meta = {"seed": str(seed), "estimator": estimator, "sampler": corrs[0].meta["sampler"],

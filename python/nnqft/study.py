@@ -8,9 +8,13 @@
 3. The σ-driven flow u4(σ) of a Gauss-net with its fitted exponent (theory: d_in − 4),
    and the functional-RG (LPA, Litim) flow started from the measured IR couplings beside
    it (the ELS plot).
-4. Depth: N·κ4 and the fitted N·u4 against the number of layers L for erf and for ReLU
-   at criticality, sampled beside the leading 1/N theory (:func:`nnqft.finite_width`).
-5. A field theory by design: the free massive scalar in d = 1 as a spectral cos-net — its
+4. Depth: N·κ4, the fitted N·u4 and N²·u6 against the number of layers L for erf and for
+   ReLU at criticality, sampled beside the 1/N theory to order 1/N²
+   (:func:`nnqft.finite_width` with ``order=2``).
+5. Where perturbation theory fails: at a small width and depths up to L ~ N, the sampled
+   normalised κ4 and κ6 against the leading and next-to-leading theory, and the exact
+   curve of critical ReLU on a ray (:mod:`nnqft._breakdown`).
+6. A field theory by design: the free massive scalar in d = 1 as a spectral cos-net — its
    propagator and κ4 sampled against exact, and the momentum-shell flow of u4 beside the
    LPA (:mod:`nnqft._study_field`).
 
@@ -25,7 +29,6 @@ import datetime as _dt
 import math
 import os
 import platform
-import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -39,7 +42,7 @@ try:
 except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
-from . import _study_field
+from . import _breakdown, _study_field
 from .architecture import Architecture
 from .correlators import Correlators
 from .io import dumps, write_text
@@ -110,8 +113,18 @@ class StudyConfig:
         Their width N.
     depth_n_networks : int
         Networks per depth.
+    breakdown_nets : list of dict
+        The nets of the breakdown section (§5): ``label``, ``activation``, ``sigma_w``,
+        ``sigma_b`` and inputs ``x`` (one input: the normalised cumulants r4, r6 are
+        taken at the first).
+    breakdown_width : int
+        Their (small) width N.
+    breakdown_depths : list of int
+        The depths L sampled, up to about N.
+    breakdown_n_networks : int
+        Networks per depth.
     field_mass, field_width : float, int
-        Mass m and width N of the spectral cos-net of the massive-scalar section (§5).
+        Mass m and width N of the spectral cos-net of the massive-scalar section (§6).
     field_x : list of float
         Its inputs: G(x₀, x) and κ4 on them.
     field_n_networks : int
@@ -143,7 +156,13 @@ class StudyConfig:
     depth_depths: list[int] = dataclasses.field(default_factory=lambda: [1, 2, 3, 4, 5, 6])
     depth_width: int = 200
     depth_n_networks: int = 40_000
-    # -- 5. the massive scalar by design (nnqft._study_field)
+    breakdown_nets: list[dict[str, Any]] = dataclasses.field(
+        default_factory=lambda: list(_breakdown.BREAKDOWN_NETS))
+    breakdown_width: int = 20
+    breakdown_depths: list[int] = dataclasses.field(
+        default_factory=lambda: [1, 2, 3, 4, 6, 8, 10, 13, 16, 20])
+    breakdown_n_networks: int = 100_000
+    # -- 6. the massive scalar by design (nnqft._study_field)
     field_mass: float = 1.0
     field_width: int = 10
     field_x: list[float] = dataclasses.field(
@@ -161,8 +180,9 @@ class StudyConfig:
         return cls(widths=[2, 10, 100], n_networks=4_000, fit_width=10,
                    flow_sigmas=[1.0, 2.0, 4.0], flow_n_networks=4_000, flow_width=20,
                    depth_depths=[1, 2, 3], depth_width=10, depth_n_networks=2_000,
-                   field_n_networks=20_000, field_shells=[0.5, 2.0, 8.0],
-                   field_shell_n_networks=4_000)
+                   breakdown_width=10, breakdown_depths=[1, 2, 4, 8],
+                   breakdown_n_networks=4_000, field_n_networks=20_000,
+                   field_shells=[0.5, 2.0, 8.0], field_shell_n_networks=4_000)
 
     @classmethod
     def from_toml(cls, path: Path, base: StudyConfig) -> StudyConfig:
@@ -519,28 +539,43 @@ def _m4(kappa4: np.ndarray, gp: np.ndarray) -> np.ndarray:
 
 
 def depth_point(corr: Correlators, arch: Architecture, cutoff: float) -> dict[str, Any]:
-    """N*m4 and the fitted N*u4 of one deep ensemble, sampled beside the 1/N theory."""
+    """N·m4, the fitted N·u4 and N²·u6 of one deep ensemble, sampled beside the 1/N theory.
+
+    The theory is the one :func:`nnqft.fit.compare_with_theory` uses (exact at depth 1,
+    :func:`nnqft.finite_width` to order 1/N² deeper; order 1/N for tanh).  u6 needs a run
+    with order 6 and the order-2 theory; without them its entries are NaN.
+    """
     from .deep_theory import finite_width
-    from .fit import compare_with_theory, fit_couplings
+    from .fit import compare_with_theory, fit_couplings, theory_order
 
     n = arch.width
-    theory = finite_width(arch, corr.x)
+    order = theory_order(arch) or 2  # depth 1: the order-2 theory is exact there
+    theory = finite_width(arch, corr.x, order=order)
+    with_u6 = 6 in corr.orders and order == 2
     gp = wick(theory.kernel(), 4)
     m4 = _m4(np.vstack([corr.connected(4)[0], corr.replicas(4, connected=True)]), gp)
     with _reliability_recorded():  # the row's "reliable" entry carries the verdict
         fit = fit_couplings(corr, arch, corr.x, cutoff=cutoff)
-        cmp = compare_with_theory(corr, arch, corr.x, cutoff=cutoff)
+        cmp = compare_with_theory(corr, arch, corr.x, cutoff=cutoff,
+                                  terms=("u4", "u6") if with_u6 else ("u4",))
     u4, du4 = fit.values["u4"], fit.errors["u4"]
-    return {"depth": arch.depth, "width": n,
-            "Nm4": n * float(m4[0]),
-            "Nm4_err": n * float(math.sqrt(jackknife_covariance(m4[1:, None])[0, 0])),
-            "Nm4_theory": n * float(_m4(theory.connected(4), gp)),
-            "Nu4_gls": n * u4, "Nu4_gls_err": n * du4,
-            "Nu4": n * cmp.sampled.values["u4"], "Nu4_err": n * cmp.sampled.errors["u4"],
-            "Nu4_theory": n * cmp.theory.values["u4"], "pull": cmp.pulls["u4"],
-            "chi2": fit.chi2, "ndof": fit.ndof, "pvalue": fit.pvalue,
-            "seconds": corr.meta["wall_time"],
-            "reliable": corr.reliable(4)}
+    row = {"depth": arch.depth, "width": n, "theory_order": order,
+           "Nm4": n * float(m4[0]),
+           "Nm4_err": n * float(math.sqrt(jackknife_covariance(m4[1:, None])[0, 0])),
+           "Nm4_theory": n * float(_m4(theory.connected(4), gp)),
+           "Nu4_gls": n * u4, "Nu4_gls_err": n * du4,
+           "Nu4": n * cmp.sampled.values["u4"], "Nu4_err": n * cmp.sampled.errors["u4"],
+           "Nu4_theory": n * cmp.theory.values["u4"], "pull": cmp.pulls["u4"],
+           "N2u6": math.nan, "N2u6_err": math.nan, "N2u6_theory": math.nan,
+           "pull_u6": math.nan,
+           "chi2": fit.chi2, "ndof": fit.ndof, "pvalue": fit.pvalue,
+           "seconds": corr.meta["wall_time"],
+           "reliable": corr.reliable(4), "reliable6": with_u6 and corr.reliable(6)}
+    if with_u6:
+        row.update({"N2u6": n**2 * cmp.sampled.values["u6"],
+                    "N2u6_err": n**2 * cmp.sampled.errors["u6"],
+                    "N2u6_theory": n**2 * cmp.theory.values["u6"], "pull_u6": cmp.pulls["u6"]})
+    return row
 
 
 def _run_depth(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
@@ -551,16 +586,21 @@ def _run_depth(cfg: StudyConfig, out: Path, seed: int, threads: int | None,
         for depth in cfg.depth_depths:
             arch = Architecture(net["activation"], width=cfg.depth_width, depth=depth,
                                 sigma_w=net["sigma_w"], sigma_b=net["sigma_b"])
-            label = re.sub(r"[^\w.-]+", "_", net["label"]).strip("_")  # labels are unique
-            name = f"depth_{label}_L{depth}"
+            name = f"depth_{_breakdown.file_label(net['label'])}_L{depth}"
             with _reliability_recorded():  # small-width tails: the table flags the row
-                corr = sample(arch, np.asarray(net["x"]), cfg.depth_n_networks, orders=(2, 4),
-                              estimator="conditional", seed=seed, threads=threads,
-                              progress=progress, **_scale(scale, name))
+                corr = sample(arch, np.asarray(net["x"]), cfg.depth_n_networks,
+                              orders=(2, 4, 6), estimator="conditional", seed=seed,
+                              threads=threads, progress=progress, **_scale(scale, name))
                 corr.save(out / "correlators" / f"{name}.npz")
                 rows.append(depth_point(corr, arch, float(net["cutoff"])))
         results[net["label"]] = rows
     return results
+
+
+#: The depth plot's panels: row key, axis label, title.
+_DEPTH_PANELS = (("Nm4", "N·m4", "N·m4 = N·<|κ4 / G4,free|>"),
+                 ("Nu4", "N·u4", "N·u4, Λ = {cutoff:g}"),
+                 ("N2u6", "N²·u6", "N²·u6, Λ = {cutoff:g}"))
 
 
 def _plot_depth(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig, path: Path) -> None:
@@ -568,35 +608,39 @@ def _plot_depth(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig, path
     from matplotlib.figure import Figure
 
     cutoffs = {n["label"]: float(n["cutoff"]) for n in cfg.depth_nets}
-    fig = Figure(figsize=(10, 3.4 * len(results)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(results), 2))
+    fig = Figure(figsize=(13, 3.4 * len(results)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(results), len(_DEPTH_PANELS)))
     for i, (name, rows) in enumerate(results.items()):
         depth = [r["depth"] for r in rows]
-        for ax, key, what in ((axes[i, 0], "Nm4", "N·m4"), (axes[i, 1], "Nu4", "N·u4")):
+        for ax, (key, what, title) in zip(axes[i], _DEPTH_PANELS, strict=True):
             ax.errorbar(depth, [r[key] for r in rows], yerr=[r[f"{key}_err"] for r in rows],
                         fmt="o", color=f"C{i}", capsize=2, label="sampled")
             ax.plot(depth, [r[f"{key}_theory"] for r in rows], "-", color=f"C{i}", alpha=0.6,
-                    label="leading 1/N theory")
+                    label="1/N theory to 1/N² (exact at L = 1)")
             ax.set_xticks(depth)
             ax.set(xlabel="depth L (hidden layers)", ylabel=what)
+            # right-aligned: the axis' offset text (×1e-5) sits at the top left
+            ax.set_title(f"{name}: " + title.format(cutoff=cutoffs[name]), loc="right",
+                         fontsize=10)
             ax.legend(fontsize=7)
-        axes[i, 0].set_title(f"{name}: N·m4 = N·<|κ4 / G4,free|>")
-        axes[i, 1].set_title(f"{name}: N·u4, cutoff Λ = {cutoffs[name]:g}", loc="right")
     fig.savefig(path, dpi=110)
 
 
 def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> str:
     lines = [f"Width N = {cfg.depth_width}, {cfg.depth_n_networks} networks per depth, "
-             "conditional estimator; theory: the leading 1/N recursion (nnqft.finite_width), "
-             "its N·u4 and the sampled one from the same fit with fixed weights "
+             "conditional estimator; theory: the 1/N recursion to order 1/N² "
+             "(nnqft.finite_width(..., order=2): G2 = K + K1/N + K2/N², κ4 = Σ₃(V + W/N)/N, "
+             "κ6 = Σ₁₅ U/N²; exact at L = 1). Its N·u4 and N²·u6 and the sampled ones come "
+             "from the same fit with fixed weights "
              "1/∏K(xᵢ, xᵢ) (nnqft.fit.compare_with_theory), so the pull = (sampled − theory) / "
-             "error measures sampling error plus the O(1/N²) remainder; the GLS column weights "
-             "by the sample's own covariance and is no test where its χ² rejects the local "
-             "form. N·m4 = N·<|κ4 / G4,free|>, the mean over the tuples of the connected "
-             "four-point function relative to the free one (as in the fall-off section). "
-             "Couplings in the "
-             "ELS normalisation, u4 = −ΔG4 / ∫ΠK_EFT over the box [−Λ, Λ] (small where the "
-             "box is large), with Λ = "
+             "error measures sampling error plus the O(1/N³) remainder of the theory; the GLS "
+             "column weights by the sample's own covariance and is no test where its χ² "
+             "rejects the local form. N·m4 = N·<|κ4 / G4,free|>, the mean over the tuples of "
+             "the connected four-point function relative to the free one (as in the fall-off "
+             "section). Couplings in the ELS normalisation, u4 = −ΔG4 / ∫ΠK_EFT over the box "
+             "[−Λ, Λ] (small where the box is large), and u6 from κ6 = −u6 I6 + u4²E6 (I6 = "
+             "∫ΠK_EFT over six legs, E6 the two-vertex exchange diagram, docs/physics.md §3), "
+             "with Λ = "
              + " and ".join(f"{n['cutoff']:g} for {n['label']}" for n in cfg.depth_nets)
              + ".", "",
              "| net | L | N·m4 sampled | N·m4 theory | N·u4 sampled (GLS) | GLS χ²/ndof | "
@@ -604,25 +648,48 @@ def _depth_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
         for r in rows:
-            flag = "" if r.get("reliable", True) else " ⚠ heavy tails"
-            lines.append(f"| {name}{flag} | {r['depth']} | {r['Nm4']:.4g} ± {r['Nm4_err']:.2g} | "
+            lines.append(f"| {name}{_tails(r['reliable'])} | {r['depth']} | "
+                         f"{r['Nm4']:.4g} ± {r['Nm4_err']:.2g} | "
                          f"{r['Nm4_theory']:.4g} | {r['Nu4_gls']:.4g} ± {r['Nu4_gls_err']:.2g} | "
                          f"{_goodness(r['chi2'], r['ndof'], r.get('pvalue', math.nan))} | "
                          f"{r['Nu4']:.4g} ± {r['Nu4_err']:.2g} | "
                          f"{r['Nu4_theory']:.4g} | {_signed(r['pull'])} | {r['seconds']:.2f} |")
+    lines += ["", "The sextic coupling at the same depths (u4 and u6 fitted together, fixed "
+              "weights, on the six-point functions of the same runs):", "",
+              "| net | L | N²·u6 sampled | N²·u6 theory | pull |", "|---|---|---|---|---|"]
+    for name, rows in results.items():
+        for r in rows:
+            if not math.isfinite(r["N2u6_theory"]):  # tanh at L >= 2: no order-2 theory
+                lines.append(f"| {name} | {r['depth']} | — | — (no 1/N² theory) | — |")
+                continue
+            lines.append(f"| {name}{_tails(r['reliable6'])} | {r['depth']} | "
+                         f"{r['N2u6']:.4g} ± {r['N2u6_err']:.2g} | {r['N2u6_theory']:.4g} | "
+                         f"{_signed(r['pull_u6'])} |")
     n, depth = cfg.depth_width, max(cfg.depth_depths)
     remainder = ((1 + 5 / n) ** depth - 1) / (5 * depth / n) - 1
+    remainder6 = (_breakdown.relu_ray_exact(n, depth)[6]
+                  / ((44 * depth + 75 * depth * (depth - 1)) / n**2) - 1)
     lines += ["", "At criticality the ReLU vertex grows linearly with depth (V/K² = 5L on a "
               "ray, docs/physics-deep.md §3), and so does N·m4 in the plot (linear axes): the "
-              "quartic interaction flows with L as it flows with σ in the ELS flow. "
+              "quartic interaction flows with L as it flows with σ in the ELS flow. Its "
+              "six-point vertex grows quadratically (U/K³ = 44L + 75L(L − 1) on a ray, "
+              "physics-deep.md §5); N²·u6 is not U alone (it is fitted to κ6 − u4²E6, with "
+              "the vertex integrals of the depth-L kernel) but grows with L as well. "
               + _depth_trend(results)
-              + " The leading theory is linear in L/N; "
-              "for the tuples "
-              "of same-sign inputs the exact ray result (1 + 5/N)^L − 1 shows the size of the "
-              f"remainder ({remainder:+.0%} at N = {n}, L = {depth}), which is what separates "
-              "the sampled ReLU N·m4 from the line at large L.",
+              + " The 1/N series is one in L/N: for the tuples of same-sign inputs the exact "
+              "ReLU ray results show the size of what the theory leaves out at "
+              f"N = {n}, L = {depth}: (1 + 5/N)^L − 1 is {remainder:+.0%} off the leading "
+              "κ4 (which the 1/N² term removes, up to O(1/N³)), and the exact κ6 "
+              f"{remainder6:+.0%} off its leading 1/N² term. A κ6 above its leading term "
+              "lowers the fitted u6 (κ6 = −u6 I6 + u4²E6), hence the negative u6 pulls of "
+              "critical ReLU that grow with L: the O(1/N³) remainder, resolved by the data. "
+              "Section 5 follows both series to L ~ N.",
               "", "![depth](depth.png)"]
     return "\n".join(lines)
+
+
+def _tails(reliable: bool) -> str:
+    return "" if reliable else " ⚠ heavy tails"
 
 
 def _depth_trend(results: dict[str, list[dict[str, Any]]]) -> str:
@@ -639,6 +706,9 @@ def _depth_trend(results: dict[str, list[dict[str, Any]]]) -> str:
                   f"L = {depth[-1]}")
         if 0 < big < len(u) - 1:
             u_text += f", through {u[big]:.3g} at L = {depth[big]} (×{u[big] / u[0]:.2g})"
+        u6 = np.array([r["N2u6_theory"] for r in rows])
+        if np.isfinite(u6).all():
+            u_text += f", N²·u6 from {u6[0]:.3g} to {u6[-1]:.3g}"
         parts.append(f"{name}: N·m4 lies between {m.min():.3g} and {m.max():.3g} "
                      f"({m[0]:.3g} at L = {depth[0]}, {m[-1]:.3g} at L = {depth[-1]}); {u_text}")
     if not parts:
@@ -704,7 +774,7 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     t0 = time.perf_counter()
     sections = []
 
-    print(f"[1/5] correlators at widths {cfg.widths} ({cfg.n_networks} networks each)")
+    print(f"[1/6] correlators at widths {cfg.widths} ({cfg.n_networks} networks each)")
     fall = _run_falloff(cfg, out, seed, threads, progress, scale)
     for label, rows in fall.items():
         r = rows[-1]
@@ -716,7 +786,7 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     sections.append(("1/N fall-off of the deviations from the free theory",
                      _falloff_table(fall) + "\n\n![fall-off](falloff.png)"))
 
-    print(f"[2/5] coupling fits at N = {cfg.fit_width}")
+    print(f"[2/6] coupling fits at N = {cfg.fit_width}")
     text, record = _run_couplings(cfg, out)
     for label, rec in record.items():
         if "fit" in rec:
@@ -732,22 +802,37 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     sections.append(("Effective couplings (GLS fits with the jackknife covariance)",
                      text + "\n\n" + _width_table(by_width, cfg)))
 
-    print(f"[3/5] sigma flow over {cfg.flow_sigmas}")
+    print(f"[3/6] sigma flow over {cfg.flow_sigmas}")
     sections.append(("The σ-driven flow and the functional-RG flow",
                      _run_flow(cfg, out, seed, threads, progress, scale)))
 
-    print(f"[4/5] depth L = {cfg.depth_depths} at N = {cfg.depth_width}")
+    print(f"[4/6] depth L = {cfg.depth_depths} at N = {cfg.depth_width}")
     deep = _run_depth(cfg, out, seed, threads, progress, scale)
     for label, rows in deep.items():
         r = rows[-1]
-        print(f"      {label}: L={r['depth']}: N*u4 = {r['Nu4']:.4g} ± {r['Nu4_err']:.2g} "
-              f"(fixed weights; 1/N theory {r['Nu4_theory']:.4g})")
+        print(f"      {label}: L={r['depth']}: N*u4 = {r['Nu4']:.4g} ± {r['Nu4_err']:.2g}, "
+              f"N²*u6 = {r['N2u6']:.4g} ± {r['N2u6_err']:.2g} (fixed weights; theory "
+              f"{r['Nu4_theory']:.4g}, {r['N2u6_theory']:.4g})")
     _plot_depth(deep, cfg, out / "depth.png")
     write_text(out / "depth.json", dumps(deep, indent=1))
-    sections.append(("Depth: the quartic coupling flowing with the number of layers",
+    sections.append(("Depth: the quartic and sextic couplings flowing with the number of layers",
                      _depth_table(deep, cfg)))
 
-    print(f"[5/5] massive scalar by design (d = 1, m = {cfg.field_mass:g}, N = {cfg.field_width}): "
+    print(f"[5/6] breakdown of the 1/N expansion: L = {cfg.breakdown_depths} at "
+          f"N = {cfg.breakdown_width}")
+    with _reliability_recorded():  # hollow points and ⚠ in the table carry the verdict
+        broken = _breakdown.run(cfg.breakdown_nets, cfg.breakdown_width, cfg.breakdown_depths,
+                                cfg.breakdown_n_networks, seed, threads, progress,
+                                lambda name: _scale(scale, f"breakdown_{name}"),
+                                out / "correlators")
+    for label, rows in broken.items():
+        print(f"      {label}: " + _breakdown.verdicts(rows))
+    _breakdown.plot(broken, out / "breakdown.png")
+    write_text(out / "breakdown.json", dumps(broken, indent=1))
+    sections.append(("Where perturbation theory fails: the 1/N series against depth",
+                     _breakdown.section(broken, cfg.breakdown_n_networks)))
+
+    print(f"[6/6] massive scalar by design (d = 1, m = {cfg.field_mass:g}, N = {cfg.field_width}): "
           f"propagator, κ4, momentum shells {cfg.field_shells}")
     field = _study_field.run(cfg, out, seed, threads, progress, _scale(scale, "massive_scalar"),
                              _scale(scale, "shells"))
@@ -762,10 +847,10 @@ def run_study(out: Path | None = None, quick: bool = False, config: Path | None 
     report = _report(sections, prov)
     write_text(out / "report.md", report)
     print(f"\ndone in {wall:.1f} s. Everything is in {out}/:")
-    print("  report.md (tables), falloff.png, couplings.png, flow.png, depth.png, field.png, "
-          "shells.png (plots), correlators/*.npz, flow.npz, shells.npz "
+    print("  report.md (tables), falloff.png, couplings.png, flow.png, depth.png, "
+          "breakdown.png, field.png, shells.png (plots), correlators/*.npz, flow.npz, shells.npz "
           "(results: nnqft.load or 'nnqft show'), falloff.json, couplings.json, frg.json, "
-          "depth.json, field.json, provenance.json")
+          "depth.json, breakdown.json, field.json, provenance.json")
     return 0
 
 
@@ -774,7 +859,7 @@ def _report(sections: list[tuple[str, str]], prov: dict[str, Any]) -> str:
              f"nnqft {prov['nnqft_version']}, seed {prov['seed']}, "
              f"{prov['wall_time']:.1f} s, kernels: {prov['kernel_path']}, "
              f"host {prov['host']['machine']} / Python {prov['host']['python']}", ""]
-    for title, body in sections:
-        parts += [f"## {title}", "", body, ""]
+    for number, (title, body) in enumerate(sections, start=1):  # as the console's [n/6]
+        parts += [f"## {number}. {title}", "", body, ""]
     parts += ["## Conventions", "", prov["conventions"], ""]
     return "\n".join(parts)
