@@ -250,11 +250,6 @@ def test_memory_checked_before_work(monkeypatch):
         nnqft.finite_width(arch("erf", 3), x, order=2)
 
 
-def test_tanh_deep_order_two_not_implemented():
-    with pytest.raises(NotImplementedError, match="order=1 for tanh"):
-        nnqft.finite_width(arch("tanh", 2), [[0.5]], order=2)
-
-
 # -- Monte Carlo: the conditional estimator of sampled deep networks --------------------
 def test_against_sampled_networks_with_the_one_over_n_trend():
     """erf, three inputs in general position (d_in = 2), sigma_w = 1, sigma_b = 0.2, L = 3:
