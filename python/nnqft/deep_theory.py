@@ -28,8 +28,10 @@ Numerics
 * ``g`` and its derivatives: closed forms (erf arcsine, relu arc-cosine, linear)
   differentiated exactly by forward jets (truncated Taylor polynomials in the three
   local variables G_aa, G_ab, G_bb; degree 2 at order 1, degree 4 at order 2); tanh
-  through the Kolmogorov scale mixture of erf (:func:`nnqft.theory._tanh_pair`),
-  differentiated in closed form under the mixture (to 2nd order).  ReLU on the
+  through the Kolmogorov scale mixture of erf (:func:`nnqft.theory._tanh_pair`, 72 x 72
+  nodes, ~1e-14), differentiated under the mixture: in closed form to 2nd order, to the
+  4th by Taylor composition of ``arcsin(c A(a) B(b))`` per node pair
+  (:func:`_tanh_g_jet_any`; exact derivatives of the quadrature).  ReLU on the
   collinear set ``|rho| = 1`` drops the divergent rho-derivatives of order >= 2: the
   fluctuations never leave that set.
 * Four- and six-point functions ``E[phi_a1 ... phi_an]`` (:mod:`nnqft.gaussian`):
@@ -45,8 +47,15 @@ Numerics
   - tanh: four-point functions as erf with ``tanh(z) = E sign(z - K Y)``, K Kolmogorov
     distributed, summed over an 8-node Gauss rule of the Kolmogorov law per factor
     (about 1e-7); the four scales are four batch axes, so terms of one pair of inputs
-    cost 8 x 8 only.  Six-point functions only over kernels of rank <= 3 (depth 1,
-    the spherical rule of :mod:`nnqft.theory`, ~1e-12): order 2 is refused beyond.
+    cost 8 x 8 only.  Six-point functions: tuples of <= 3 distinct inputs (or a
+    sub-kernel of rank <= 3) by the spherical rule of :mod:`nnqft.theory` (~1e-12);
+    tuples of 4-6 distinct inputs by a tensor rule in the eigenbasis of their
+    sub-kernel (:func:`nnqft.gaussian.tanh_moments`): per axis Gauss-Hermite or the
+    trapezoid rule, picked and sized from the axis' distance to tanh's poles at
+    ``i pi/2`` (<= 1e-8 absolute per axis; checked against the spherical rule, the
+    Kolmogorov 4-point function and by refinement), one grid per set of inputs shared by
+    all its tuples.  A set whose grid would exceed 1e8 nodes (large variance in many
+    directions at once) is refused.
   - relu: Stein's lemma reduces ``E[prod z_i^m_i 1{z > 0}]`` to lower moments and
     orthant probabilities of conditional Gaussians (closed forms up to 3 variables,
     ``P4``, ``P5``, ``P6`` from the sign moments above), exact up to the quadratures;
@@ -915,9 +924,9 @@ def finite_width(arch: Architecture, x: Any, order: int = 1) -> FiniteWidthTheor
         layer given the previous one), and for an order-2 theory on too many inputs
         for the memory (it holds P^3 numbers, P = k(k+1)/2).
     NotImplementedError
-        At order 2: for tanh at depth >= 2, and for tanh at depth 1 when the kernel
-        of the inputs has rank 4 or more (``d_in >= 3`` with 4 or more inputs; as in
-        ``exact``).
+        At order 2 for tanh when the six-point integral over some 4-6 inputs would
+        need a tensor rule of more than 1e8 nodes (weakly correlated inputs of large
+        variance at some layer).
 
     Notes
     -----
@@ -927,8 +936,14 @@ def finite_width(arch: Architecture, x: Any, order: int = 1) -> FiniteWidthTheor
     Accuracy: order 1 about 1e-10 relative for erf, relu, linear (closed forms), tanh's
     four-point functions carry ~1e-7; order 2 (K2, W, U) about 1e-7 relative for erf
     and relu (finite differences of the four-point functions, 6-sign moments to
-    ~1e-10) and to rounding for linear.  Cost at order 2, k = 6 inputs, depth 10:
-    about 4 s for erf or relu (README).  Results are memoised on everything but the
+    ~1e-10) and to rounding for linear; tanh within 1e-8 relative of the independent
+    Gauss-Hermite reference at k = 2, 3 (K2, W, U); from 4 inputs on its four-point
+    functions (~1e-7) set the accuracy (no independent deep reference there).  Cost at
+    order 2, k = 6 inputs, depth 10: about 4 s for erf or relu (README); tanh is
+    slower (its four-point functions in the finite differences of tau and the tensor
+    rules of the six-point functions): depth 3, 0.8 s at k = 3 and ~47 s at k = 6 (CPU
+    time, ~90% in tau's finite differences of the four-point functions; the six-point
+    tensor rules ~1.4 s per layer at k = 6).  Results are memoised on everything but the
     width.
 
     Examples

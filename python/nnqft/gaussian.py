@@ -11,8 +11,10 @@ interface the theory modules use (not exported at the package level).
 * :func:`orthant` -- ``P(z > 0)`` (n <= 6) from the sign moments of the even subsets.
 * :func:`truncated_moment` -- ``E[prod z_i^m_i 1{z > 0}]`` by Stein's lemma (ReLU).
 * :func:`condition_on_zero`, :func:`correlation` -- the Gaussian algebra they share.
+* :func:`tanh_moments` -- ``E[prod tanh(z_i)^p_i]`` over up to six variables by a tensor
+  rule in the eigenbasis (tanh's six-point functions beyond the spherical rule).
 * :func:`product_moments` -- ``E[phi_a1 ... phi_an]`` on the sorted tuples (n = 4, 6)
-  for erf, relu, linear and tanh (six-point: kernels of rank <= 3 only).
+  for erf, relu, linear and tanh.
 
 Plackett's reduction
 --------------------
@@ -334,12 +336,12 @@ def tanh_four(cov: FloatArray) -> FloatArray:
 
 
 # -- tanh products over many inputs: a tensor rule in the eigenbasis ---------------------
-#: Per-axis rule of :func:`_tanh_axis_rule`: Gauss-Hermite below this scale, else the
-#: trapezoid; both calibrated to 1e-8 absolute on E prod_i tanh(s a_i y + b_i)^p_i with
-#: |a_i| <= 1, real offsets b_i (the other axes), p_i <= 2, over s in [1e-3, 4].
-_TANH_GH_SCALE = 0.45
-#: Trapezoid: step times scale, and the truncation (Gaussian mass beyond: 6e-10).
-_TANH_TRAPEZOID_STEP, _TANH_TRAPEZOID_CUT = 0.33, 6.2
+#: Per-axis rule of :func:`_tanh_axis_rule`: Gauss-Hermite (3 + 40 s nodes) below this
+#: scale s, else the trapezoid; calibrated on E prod_i^6 tanh(s a_i y + b_i)^p_i, |a_i| <= 1,
+#: real offsets |b_i| <= 4 (the other axes), p_i <= 3, s in [1e-3, 5]: worst 9e-9 absolute.
+_TANH_GH_SCALE, _TANH_GH_NODES_PER_SCALE = 0.35, 40.0
+#: Trapezoid: step times scale, the largest step, the truncation (Gaussian mass beyond: 6e-10).
+_TANH_TRAPEZOID_STEP, _TANH_TRAPEZOID_MAX_STEP, _TANH_TRAPEZOID_CUT = 0.3, 0.65, 6.2
 #: Largest number of nodes of one tensor rule (about 1 s per 1e7 at six inputs).
 _TANH_MAX_NODES = 10**8
 #: Grid points evaluated at once (bounds the memory of one set to ~100 MB).
@@ -352,13 +354,14 @@ def _tanh_axis_rule(scale: float) -> tuple[FloatArray, FloatArray]:
     tanh is analytic in the strip ``|Im z| < pi/2``, so f in ``|Im y| < pi / (2 scale)``:
     the trapezoid rule converges like ``exp(-pi^2 / (scale h))``, Gauss-Hermite only like
     ``exp(-c sqrt(n) / scale)`` but with far fewer nodes where f is nearly a polynomial
-    (small scale).  Node counts calibrated to 1e-8 absolute (module constants).
+    (small scale).  Node counts calibrated to <= 1e-8 absolute (module constants).
     """
     if scale < _TANH_GH_SCALE:
-        nodes, weights = np.polynomial.hermite_e.hermegauss(math.ceil(3.0 + 32.0 * scale))
+        nodes, weights = np.polynomial.hermite_e.hermegauss(
+            math.ceil(3.0 + _TANH_GH_NODES_PER_SCALE * scale))
         return (np.asarray(nodes, dtype=np.float64),
                 np.asarray(weights, dtype=np.float64) / math.sqrt(2.0 * math.pi))
-    h = min(_TANH_TRAPEZOID_STEP / scale, 0.8)
+    h = min(_TANH_TRAPEZOID_STEP / scale, _TANH_TRAPEZOID_MAX_STEP)
     half = math.ceil(_TANH_TRAPEZOID_CUT / h)
     y = np.asarray(h * np.arange(-half, half + 1), dtype=np.float64)
     return y, h * np.exp(-0.5 * y * y) / math.sqrt(2.0 * math.pi)
@@ -456,7 +459,8 @@ def _singular_moments(act: str, sub: FloatArray, local: IntArray, n: int,
     spherical rule of :mod:`nnqft.theory` (split at the kinks, exact for relu).  relu
     of rank 4 or 5: Stein's reduction at ``sub + e D`` for ``e = eps, 2 eps`` (D the
     diagonal, eps = 1e-6), extrapolated linearly to e = 0 -- the moments are smooth in
-    e, the error ~eps^2 (measured 6e-12 against the spherical rule at rank 2-3).
+    e, the error ~eps^2 (measured 6e-12 against the spherical rule at rank 2-3).  tanh
+    of rank 4 or more (and full-rank sets of 4-6 inputs at n = 6): :func:`tanh_moments`.
     """
     lam, vec = np.linalg.eigh(sub)
     keep = lam > _RANK_RTOL * max(float(lam.max()), 1e-300)
@@ -534,7 +538,8 @@ def product_moments(act: str, cov: FloatArray, n: int) -> FloatArray:
     erf: :func:`erf_product` (any rank); linear: Isserlis; relu: Stein's reduction on
     full-rank sets of distinct inputs, the spherical rule of :mod:`nnqft.theory` on
     singular sets of rank <= 3; tanh: as relu for rank <= 3, the Kolmogorov mixture of
-    sign moments for 4 distinct inputs at n = 4.
+    sign moments for 4 distinct inputs at n = 4, :func:`tanh_moments` for sets of rank
+    4 to 6 at n = 6.
     """
     tn = _tuples.tuples(len(cov), n)
     if act == "linear":
