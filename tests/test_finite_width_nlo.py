@@ -7,12 +7,15 @@ import warnings
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from scipy import stats
 
 import nnqft
 from nnqft import _resources, gaussian
 from nnqft import deep_theory as fw
 from nnqft.tuples import matchings, moments_from_cumulants, pair_index, tuples
+
+IntArray = NDArray[np.int64]
 
 
 def arch(act: str, depth: int, sw: float | list[float] = 1.0, sb: float | list[float] = 0.0,
@@ -96,19 +99,21 @@ def test_relu_six_point_rank_six_against_monte_carlo():
 def test_relu_rank_four_first_layer_against_monte_carlo():
     """Five inputs in d_in = 3 (a rank-4 first-layer kernel: neither Stein's reduction nor
     the spherical rule applies directly): the regularised, extrapolated Stein reduction
-    against a Monte Carlo of the one-neuron kappa3; tanh there is refused, not guessed."""
+    against a Monte Carlo of the one-neuron kappa3, and tanh's eigenbasis tensor rule likewise."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(5, 3))
     u = nnqft.finite_width(arch("relu", 1, 1.3, 0.3, d_in=3), x, order=2).cubic_vertex()
     cov = 0.09 + 1.69 * x @ x.T / 3
     z = np.maximum(rng.multivariate_normal(np.zeros(5), cov, size=1_000_000), 0.0)
     p = pair_index(5)
-    for (i, j), (k, m), (r, s) in [((0, 1), (2, 3), (4, 4)), ((1, 2), (3, 4), (0, 1))]:
-        c = [v - v.mean() for v in (z[:, i] * z[:, j], z[:, k] * z[:, m], z[:, r] * z[:, s])]
-        sample = c[0] * c[1] * c[2] * 1.3**6
-        assert abs(u[p[i, j], p[k, m], p[r, s]] - sample.mean()) < 5 * sample.std() / 1000.0
-    with pytest.raises(NotImplementedError, match="rank 4"):
-        nnqft.finite_width(arch("tanh", 1, 1.3, 0.3, d_in=3), x, order=2)
+    z_tanh = np.tanh(rng.multivariate_normal(np.zeros(5), cov, size=1_000_000))
+    u_tanh = nnqft.finite_width(arch("tanh", 1, 1.3, 0.3, d_in=3), x, order=2).cubic_vertex()
+    for vertex, samples in ((u, z), (u_tanh, z_tanh)):
+        for (i, j), (k, m), (r, s) in [((0, 1), (2, 3), (4, 4)), ((1, 2), (3, 4), (0, 1))]:
+            c = [v - v.mean() for v in (samples[:, i] * samples[:, j], samples[:, k] * samples[:, m],
+                                        samples[:, r] * samples[:, s])]
+            sample = c[0] * c[1] * c[2] * 1.3**6
+            assert abs(vertex[p[i, j], p[k, m], p[r, s]] - sample.mean()) < 5 * sample.std() / 1000.0
 
 
 def test_singular_relu_extrapolation_against_spherical_rule():
@@ -188,6 +193,49 @@ def test_six_sign_moment_against_genz():
     assert gaussian.orthant(cov[None])[0] == pytest.approx(ref, abs=2e-8)
 
 
+def _powers(m: int, n: int) -> tuple[IntArray, tuple[tuple[int, ...], ...]]:
+    """All sorted n-tuples of m inputs and each one's multiplicity of every input."""
+    t = tuples(m, n)
+    return t, tuple(tuple(int((row == j).sum()) for j in range(m)) for row in t)
+
+
+def test_tanh_moments_against_independent_rules():
+    """The eigenbasis tensor rule of tanh products against the spherical rule (rank 3: six
+    inputs, every sorted 6-tuple) and the Kolmogorov mixture of 4-sign moments (full rank 4)."""
+    rng = np.random.default_rng(3)
+    load = rng.normal(size=(6, 3)) * 0.8
+    t, powers = _powers(6, 6)
+    some = rng.choice(len(t), 40, replace=False)
+    spherical = nnqft.theory._loadings_measure("tanh", load).moment_on(t[some])
+    np.testing.assert_allclose(gaussian.tanh_moments(load @ load.T, tuple(powers[i] for i in some)),
+                               spherical, rtol=0, atol=5e-8)
+    for _ in range(3):
+        m = rng.normal(size=(4, 4))
+        cov = 0.4 * m @ m.T + 0.5
+        assert gaussian.tanh_moments(cov, ((1, 1, 1, 1),))[0] == pytest.approx(
+            gaussian.tanh_four(cov[None])[0], abs=1e-8)
+
+
+def test_tanh_six_inputs_converged(monkeypatch):
+    """Six inputs of a deep tanh layer (full rank): the 6-tuples over all six and over five
+    of them move by < 5e-8 when each axis gets the rule of a 1.3x wider integrand."""
+    x = np.linspace(-1, 1, 6)[:, None]
+    cov = nnqft.kernel(arch("tanh", 2, 1.5, 0.3), x)
+    t, powers = _powers(6, 6)
+    rows = [i for i, row in enumerate(t) if set(row.tolist()) in ({0, 1, 2, 3, 4, 5}, {0, 1, 2, 3, 4})]
+    base = gaussian.tanh_moments(cov, tuple(powers[i] for i in rows))
+    coarse_rule = gaussian._tanh_axis_rule
+    monkeypatch.setattr(gaussian, "_tanh_axis_rule", lambda scale: coarse_rule(1.3 * scale))
+    fine = gaussian.tanh_moments(cov, tuple(powers[i] for i in rows))
+    np.testing.assert_allclose(base, fine, rtol=0, atol=5e-8)
+
+
+def test_tanh_refuses_unconverged_grids(monkeypatch):
+    monkeypatch.setattr(gaussian, "_TANH_MAX_NODES", 1000)
+    with pytest.raises(NotImplementedError, match="tensor rule"):
+        gaussian.tanh_moments(np.eye(5) * 2.0, ((2, 1, 1, 1, 1),))
+
+
 # -- the correlators and the result object ---------------------------------------------------
 def test_correlators_layout_and_roundtrip(tmp_path):
     n = 30
@@ -248,11 +296,6 @@ def test_memory_checked_before_work(monkeypatch):
     x = np.linspace(-1, 1, 40)
     with pytest.raises(ValueError, match="k = 40 inputs"):
         nnqft.finite_width(arch("erf", 3), x, order=2)
-
-
-def test_tanh_deep_order_two_not_implemented():
-    with pytest.raises(NotImplementedError, match="order=1 for tanh"):
-        nnqft.finite_width(arch("tanh", 2), [[0.5]], order=2)
 
 
 # -- Monte Carlo: the conditional estimator of sampled deep networks --------------------

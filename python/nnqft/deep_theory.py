@@ -28,8 +28,10 @@ Numerics
 * ``g`` and its derivatives: closed forms (erf arcsine, relu arc-cosine, linear)
   differentiated exactly by forward jets (truncated Taylor polynomials in the three
   local variables G_aa, G_ab, G_bb; degree 2 at order 1, degree 4 at order 2); tanh
-  through the Kolmogorov scale mixture of erf (``nnqft.gaussian.pair_map``),
-  differentiated in closed form under the mixture (to 2nd order).  ReLU on the
+  through the Kolmogorov scale mixture of erf (``nnqft.gaussian.pair_map``, 72 x 72
+  nodes, ~1e-14), differentiated under the mixture: in closed form to 2nd order, to the
+  4th by Taylor composition of ``arcsin(c A(a) B(b))`` per node pair
+  (``_tanh_g_jet_any``; exact derivatives of the quadrature).  ReLU on the
   collinear set ``|rho| = 1`` drops the divergent rho-derivatives of order >= 2: the
   fluctuations never leave that set.
 * Four- and six-point functions ``E[phi_a1 ... phi_an]`` (:mod:`nnqft.gaussian`):
@@ -45,8 +47,15 @@ Numerics
   - tanh: four-point functions as erf with ``tanh(z) = E sign(z - K Y)``, K Kolmogorov
     distributed, summed over an 8-node Gauss rule of the Kolmogorov law per factor
     (about 1e-7); the four scales are four batch axes, so terms of one pair of inputs
-    cost 8 x 8 only.  Six-point functions only over kernels of rank <= 3 (depth 1,
-    the spherical rule of :mod:`nnqft.gaussian`, ~1e-12): order 2 is refused beyond.
+    cost 8 x 8 only.  Six-point functions: tuples of <= 3 distinct inputs (or a
+    sub-kernel of rank <= 3) by the spherical rule of :mod:`nnqft.gaussian` (~1e-12);
+    tuples of 4-6 distinct inputs by a tensor rule in the eigenbasis of their
+    sub-kernel (:func:`nnqft.gaussian.tanh_moments`): per axis Gauss-Hermite or the
+    trapezoid rule, picked and sized from the axis' distance to tanh's poles at
+    ``i pi/2`` (<= 1e-8 absolute per axis; checked against the spherical rule, the
+    Kolmogorov 4-point function and by refinement), one grid per set of inputs shared by
+    all its tuples.  A set whose grid would exceed 1e8 nodes (large variance in many
+    directions at once) is refused.
   - relu: Stein's lemma reduces ``E[prod z_i^m_i 1{z > 0}]`` to lower moments and
     orthant probabilities of conditional Gaussians (closed forms up to 3 variables,
     ``P4``, ``P5``, ``P6`` from the sign moments above), exact up to the quadratures;
@@ -196,11 +205,15 @@ class _Jet:
         return self.apply(derivs)
 
     def arcsin(self) -> _Jet:
-        x = self.v
-        c = 1.0 - x**2
-        derivs = [np.arcsin(x), c**-0.5, x * c**-1.5, (1.0 + 2.0 * x**2) * c**-2.5,
-                  (9.0 * x + 6.0 * x**3) * c**-3.5]
-        return self.apply(derivs[: self.order + 1])
+        return self.apply(_arcsin_derivatives(self.v, self.order))
+
+
+def _arcsin_derivatives(x: FloatArray, order: int) -> list[FloatArray]:
+    """``arcsin`` and its derivatives up to ``order`` (<= 4) at x."""
+    c = 1.0 - x**2
+    derivs = [np.arcsin(x), c**-0.5, x * c**-1.5, (1.0 + 2.0 * x**2) * c**-2.5,
+              (9.0 * x + 6.0 * x**3) * c**-3.5]
+    return derivs[: order + 1]
 
 
 # -- the two-point map g and its derivatives ------------------------------------------
@@ -243,7 +256,7 @@ def _g_jet(act: str, sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bo
         return ratio.arcsin() * (2.0 / np.pi)
     if act == "tanh":
         if order > 2:
-            raise NotImplementedError("tanh derivatives of g beyond the second: see _tanh_g_jet")
+            return _tanh_g_jet_any(sxx, sxy, syy, diag, order)
         return _tanh_g_jet(sxx, sxy, syy, diag)
     raise ValueError(f"no Gaussian two-point map for activation {act!r}")
 
@@ -285,6 +298,86 @@ def _tanh_g_jet(sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bool) -
             h[:, x, y] if x != y else 0.5 * h[:, x, x])
     return _Jet(c * _degree_mask(2), 2)
 
+
+#: Kolmogorov node pairs (72 x 72 per input pair) composed at once (bounds the memory).
+_TANH_JET_BATCH = 100_000
+
+
+@functools.lru_cache(maxsize=8)
+def _monomial_pairs(order: int) -> tuple[tuple[tuple[int, int, int], ...], ...]:
+    """Pairs of monomials whose product has total degree <= order, as (alpha, beta, sum)."""
+    return tuple((a, b, (a[0] + b[0], a[1] + b[1], a[2] + b[2]))
+                 for a in _monomials(order) for b in _monomials(order - sum(a)))
+
+
+def _lead_product(a: FloatArray, b: FloatArray, order: int) -> FloatArray:
+    """Product of truncated Taylor polynomials stored coefficients-first, (o+1, o+1, o+1, B).
+
+    The layout of :class:`_Jet` transposed, term by term over pairs of monomials, so
+    that every operation is contiguous over the batch (the Kolmogorov grid makes it
+    ~1e5 long) and no term beyond the total degree is formed.
+    """
+    out = np.zeros(np.broadcast_shapes(a.shape, b.shape))
+    for alpha, beta, total in _monomial_pairs(order):
+        out[total] += a[alpha] * b[beta]
+    return out
+
+
+def _inverse_root_series(q: FloatArray, order: int) -> FloatArray:
+    """Taylor coefficients of ``(q + t)^(-1/2)`` in t at 0, shape (order + 1,) + q.shape."""
+    return np.stack([math.comb(2 * i, i) * (-0.25) ** i * q ** (-0.5 - i)
+                     for i in range(order + 1)])
+
+
+def _tanh_g_jet_any(sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: bool,
+                    order: int) -> _Jet:
+    """The tanh ``g`` of :func:`_tanh_g_jet` to any order (order 2 needs the 4th).
+
+    Per Kolmogorov node pair ``u = c A(a) B(b)`` is a polynomial in the local variables
+    with closed-form coefficients (``A = (K1^2 + a)^-1/2`` a binomial series, u linear in
+    c), ``arcsin(u)`` its Taylor composition; the sum with the 72 x 72 rule's weights
+    gives the exact derivatives of the quadrature (~1e-14 on g).  ``diag``: a = b = c,
+    one variable in slot 0.
+    """
+    k, w = _theory._kolmogorov_rule()
+    k2, ww = k**2, (np.outer(w, w) * (2.0 / np.pi)).ravel()
+    o, n_k = order, len(k)
+    out = np.zeros((o + 1,) * 3 + (len(sxx),))
+    step = max(1, _TANH_JET_BATCH // n_k**2)
+    for s in range(0, len(sxx), step):
+        cut = slice(s, s + step)
+        rows = len(sxx[cut])
+        ser_a = _inverse_root_series(sxx[cut, None, None] + k2[:, None], o)  # (o+1, p, K, 1)
+        ser_b = _inverse_root_series(syy[cut, None, None] + k2[None, :], o)  # (o+1, p, 1, K)
+        c0 = np.broadcast_to(sxy[cut, None, None], (rows, n_k, n_k))
+        u = np.zeros((o + 1,) * 3 + (rows, n_k, n_k))
+        if diag:  # u(s) = s A(s) B(s): a 1-D Cauchy product in slot 0
+            for i in range(o + 1):
+                for m in range(o + 1 - i):
+                    ab = ser_a[i] * ser_b[m]
+                    u[i + m, 0, 0] += c0 * ab
+                    if i + m < o:
+                        u[i + m + 1, 0, 0] += ab
+        else:
+            for i in range(o + 1):
+                for m in range(o + 1 - i):
+                    ab = ser_a[i] * ser_b[m]
+                    u[i, 0, m] = c0 * ab
+                    if i + m < o:
+                        u[i, 1, m] = ab
+        u = u.reshape((o + 1,) * 3 + (-1,))
+        x = u[0, 0, 0].copy()
+        u[0, 0, 0] = 0.0  # the increment Delta of u; arcsin(u0 + Delta) by Taylor
+        derivs = _arcsin_derivatives(x, o)
+        total = np.zeros_like(u)
+        total[0, 0, 0] = derivs[0]
+        power = u
+        for n in range(1, o + 1):
+            total += derivs[n] / math.factorial(n) * power
+            if n < o:
+                power = _lead_product(power, u, o)
+        out[..., cut] = (total.reshape((o + 1,) * 3 + (rows, n_k * n_k)) @ ww)
+    return _Jet(np.moveaxis(out, -1, 0).copy(), order)
 
 
 # -- one layer of the recursion ---------------------------------------------------------
@@ -831,9 +924,9 @@ def finite_width(arch: Architecture, x: Any, order: int = 1) -> FiniteWidthTheor
         layer given the previous one), and for an order-2 theory on too many inputs
         for the memory (it holds P^3 numbers, P = k(k+1)/2).
     NotImplementedError
-        At order 2: for tanh at depth >= 2, and for tanh at depth 1 when the kernel
-        of the inputs has rank 4 or more (``d_in >= 3`` with 4 or more inputs; as in
-        ``exact``).
+        At order 2 for tanh when the six-point integral over some 4-6 inputs would
+        need a tensor rule of more than 1e8 nodes (weakly correlated inputs of large
+        variance at some layer).
 
     Notes
     -----
@@ -843,8 +936,14 @@ def finite_width(arch: Architecture, x: Any, order: int = 1) -> FiniteWidthTheor
     Accuracy: order 1 about 1e-10 relative for erf, relu, linear (closed forms), tanh's
     four-point functions carry ~1e-7; order 2 (K2, W, U) about 1e-7 relative for erf
     and relu (finite differences of the four-point functions, 6-sign moments to
-    ~1e-10) and to rounding for linear.  Cost at order 2, k = 6 inputs, depth 10:
-    about 4 s for erf or relu (README).  Results are memoised on everything but the
+    ~1e-10) and to rounding for linear; tanh within 1e-8 relative of the independent
+    Gauss-Hermite reference at k = 2, 3 (K2, W, U); from 4 inputs on its four-point
+    functions (~1e-7) set the accuracy (no independent deep reference there).  Cost at
+    order 2, k = 6 inputs, depth 10: about 4 s for erf or relu (README); tanh is
+    slower (its four-point functions in the finite differences of tau and the tensor
+    rules of the six-point functions): depth 3, 0.8 s at k = 3 and ~47 s at k = 6 (CPU
+    time, ~90% in tau's finite differences of the four-point functions; the six-point
+    tensor rules ~1.4 s per layer at k = 6).  Results are memoised on everything but the
     width.
 
     Examples
@@ -865,12 +964,6 @@ def finite_width(arch: Architecture, x: Any, order: int = 1) -> FiniteWidthTheor
     xs = as_inputs(x, arch.d_in, "x")
     order = as_int("order", order, minimum=1, maximum=2)
     _check_memory(len(xs), order)
-    if order == 2:
-        if arch.activation == "tanh" and arch.depth >= 2:
-            raise NotImplementedError(
-                "finite_width(order=2) for tanh at depth >= 2 is not implemented (its six-point "
-                "functions have no closed-form reduction here); available: order=2 for erf, "
-                "relu, linear at any depth and for every activation at depth 1, order=1 for tanh")
     out = _cached_recursion(arch, xs, order)
     nlo = (out[3], out[4], out[5]) if order == 2 else None
     return FiniteWidthTheory(arch, xs, out[0], out[1], out[2], nlo)
