@@ -492,7 +492,7 @@ void test_combine() {
                 std::vector<double> c(k * r), u(r * n), out(k * n, -1.0);
                 for (double& v : c) v = rng.uniform(-2.0, 3.0);
                 for (double& v : u) v = rng.uniform(-2.0, 3.0);
-                K::combine(c.data(), k, r, nullptr, u.data(), n, out.data());
+                K::combine(c.data(), k, r, nullptr, u.data(), n, n, out.data());
                 for (std::size_t i = 0; i < k; ++i)
                     for (std::size_t j = 0; j < n; ++j) {
                         long double ref = 0, scale = 0;
@@ -559,7 +559,7 @@ void test_summation_order() {
                 if (triangular)
                     for (std::size_t t = 0; t < k; ++t)
                         for (std::size_t s = t + 1; s < rank; ++s) c[order[t] * rank + s] = 0.0;
-                K::combine(c.data(), k, rank, triangular ? order.data() : nullptr, u.data(), n,
+                K::combine(c.data(), k, rank, triangular ? order.data() : nullptr, u.data(), n, n,
                            z.data());
                 for (std::size_t i = 0; i < k; ++i)
                     for (std::size_t j = 0; j < n; ++j) {
