@@ -198,7 +198,8 @@ void Evaluator::check_stop() const {
 template <class F>
 void Evaluator::by_neuron_chunks(std::size_t cost, std::size_t align, F&& f) const {
     const auto n = static_cast<std::size_t>(spec_.width);
-    const std::size_t cols = align * std::max<std::size_t>(1, kChunkWork / (std::max<std::size_t>(1, cost) * align));
+    const std::size_t per_chunk = kChunkWork / (std::max<std::size_t>(1, cost) * align);
+    const std::size_t cols = align * std::max<std::size_t>(1, per_chunk);
     for (std::size_t j0 = 0; j0 < n; j0 += cols) {
         check_stop();
         f(j0, std::min(n, j0 + cols));
