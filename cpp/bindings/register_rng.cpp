@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <string>
 
 #include "nnqft/kernels.hpp"
@@ -21,7 +23,20 @@ nnqft::kernels::Func func_from_name(const std::string& name) {
     throw std::invalid_argument("unknown kernel function '" + name + "'");
 }
 
-/// m.name(first, key, n_blocks): the per_block values per Philox block that `draw` makes.
+/// f(i0, i1) over [0, n) in consecutive chunks of 2^20 (milliseconds each), with a look
+/// at pending signals before each: Ctrl-C stops a call on billions of values at once
+/// (KeyboardInterrupt). Each element is computed on its own, so chunks change no bit.
+template <class F>
+void interruptible_chunks(std::size_t n, F&& f) {
+    constexpr std::size_t kChunk = std::size_t{1} << 20;
+    for (std::size_t i = 0; i < n; i += kChunk) {
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        f(i, std::min(n, i + kChunk));
+    }
+}
+
+/// m.name(first, key, n_blocks): the per_block values per Philox block that `draw` makes;
+/// chunks of blocks start at counter word 0 first[0] + i (wrapping as the kernel does).
 template <class T>
 void def_block_draw(py::module_& m, const char* name, std::size_t per_block,
                     void (*draw)(const nnqft::Key32&, const nnqft::Counter32&, std::size_t, T*),
@@ -30,7 +45,12 @@ void def_block_draw(py::module_& m, const char* name, std::size_t per_block,
         name,
         [per_block, draw](nnqft::Counter32 first, nnqft::Key32 key, std::size_t n_blocks) {
             py::array_t<T> out(static_cast<py::ssize_t>(per_block * n_blocks));
-            draw(key, first, n_blocks, out.mutable_data());
+            T* data = out.mutable_data();
+            interruptible_chunks(n_blocks, [&](std::size_t i0, std::size_t i1) {
+                nnqft::Counter32 at = first;
+                at[0] += static_cast<std::uint32_t>(i0);
+                draw(key, at, i1 - i0, data + per_block * i0);
+            });
             return out;
         },
         "first"_a, "key"_a, "n_blocks"_a, doc);
@@ -51,8 +71,12 @@ void register_rng(py::module_& m) {
         "normals_from_bits",
         [](const U64Array& bits) {
             F64Array out(2 * bits.size());
-            nnqft::kernels::normals(bits.data(), out.mutable_data(),
-                                    static_cast<std::size_t>(2 * bits.size()));
+            const std::uint64_t* in = bits.data();
+            double* data = out.mutable_data();
+            interruptible_chunks(static_cast<std::size_t>(bits.size()),
+                                 [&](std::size_t i0, std::size_t i1) {
+                                     nnqft::kernels::normals(in + i0, data + 2 * i0, 2 * (i1 - i0));
+                                 });
             return out;
         },
         "bits"_a, "Box-Muller standard normals, two per 64-bit word (stream version 3).");
@@ -62,9 +86,14 @@ void register_rng(py::module_& m) {
     m.def(
         "apply_function",
         [](const std::string& name, const F64Array& x) {
+            const nnqft::kernels::Func f = func_from_name(name);
             F64Array out(x.size());
-            nnqft::kernels::apply(func_from_name(name), x.data(), out.mutable_data(),
-                                  static_cast<std::size_t>(x.size()));
+            const double* in = x.data();
+            double* data = out.mutable_data();
+            interruptible_chunks(static_cast<std::size_t>(x.size()),
+                                 [&](std::size_t i0, std::size_t i1) {
+                                     nnqft::kernels::apply(f, in + i0, data + i0, i1 - i0);
+                                 });
             return out;
         },
         "name"_a, "x"_a, "Element-wise kernel function (erf, relu, tanh, identity, exp, cos).");

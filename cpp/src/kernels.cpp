@@ -10,10 +10,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "kernels_isa.hpp"
 
 namespace nnqft::kernels {
+
+static_assert(kCombineAlign == detail::kCombineAlign);
 
 namespace {
 
@@ -28,10 +31,13 @@ struct Impl {
     void (*apply)(int, const double*, double*, std::size_t);
     void (*erf_forms)(const double*, double*, double*, std::size_t);
     void (*affine)(double, const double*, std::size_t, const double*, double*, std::size_t);
-    void (*dot_norms)(const double*, std::size_t, const double*, std::size_t, double*);
-    void (*gram)(const double*, std::size_t, std::size_t, double*);
+    void (*dot_norms_lanes)(const double*, std::size_t, const double*, std::size_t,
+                            std::size_t, std::size_t, double*);
+    void (*gram_lanes)(const double*, std::size_t, std::size_t, std::size_t, std::size_t,
+                       double*);
+    void (*lane_sums)(const double*, std::size_t, double*);
     void (*combine)(const double*, std::size_t, std::size_t, const u32*, const double*,
-                    std::size_t, double*);
+                    std::size_t, std::size_t, double*);
 };
 
 #if defined(NNQFT_KERNELS_AVX2) || defined(NNQFT_KERNELS_AVX512)
@@ -52,17 +58,18 @@ constexpr Impl kImpls[] = {
 #if defined(NNQFT_KERNELS_AVX512)
     {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::philox_normals,
      avx512::normals, avx512::fused_multiply_add, avx512::uniforms, avx512::apply,
-     avx512::erf_forms, avx512::affine, avx512::dot_norms, avx512::gram, avx512::combine},
+     avx512::erf_forms, avx512::affine, avx512::dot_norms_lanes, avx512::gram_lanes,
+     avx512::lane_sums, avx512::combine},
 #endif
 #if defined(NNQFT_KERNELS_AVX2)
     {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::philox_normals, avx2::normals,
      avx2::fused_multiply_add, avx2::uniforms, avx2::apply, avx2::erf_forms, avx2::affine,
-     avx2::dot_norms, avx2::gram, avx2::combine},
+     avx2::dot_norms_lanes, avx2::gram_lanes, avx2::lane_sums, avx2::combine},
 #endif
     {"generic", [] { return true; }, generic::philox_stream, generic::philox_normals,
      generic::normals, generic::fused_multiply_add, generic::uniforms, generic::apply,
-     generic::erf_forms, generic::affine, generic::dot_norms, generic::gram,
-     generic::combine},
+     generic::erf_forms, generic::affine, generic::dot_norms_lanes, generic::gram_lanes,
+     generic::lane_sums, generic::combine},
 };
 
 const Impl* find(const char* name) {
@@ -132,18 +139,37 @@ void affine(double a, const double* u, std::size_t stride, const double* v, doub
     impl().affine(a, u, stride, v, out, n);
 }
 
+void dot_norms_lanes(const double* h, std::size_t k, const double* w, std::size_t n,
+                     std::size_t j0, std::size_t j1, double* lanes) {
+    impl().dot_norms_lanes(h, k, w, n, j0, j1, lanes);
+}
+
+void gram_lanes(const double* h, std::size_t k, std::size_t n, std::size_t j0, std::size_t j1,
+                double* lanes) {
+    impl().gram_lanes(h, k, n, j0, j1, lanes);
+}
+
+void lane_sums(const double* lanes, std::size_t count, double* out) {
+    impl().lane_sums(lanes, count, out);
+}
+
 void dot_norms(const double* h, std::size_t k, const double* w, std::size_t n,
                double* result) {
-    impl().dot_norms(h, k, w, n, result);
+    std::vector<double> lanes(kLanes * 2 * k, 0.0);
+    dot_norms_lanes(h, k, w, n, 0, n, lanes.data());
+    lane_sums(lanes.data(), 2 * k, result);
 }
 
 void gram(const double* h, std::size_t k, std::size_t n, double* out) {
-    impl().gram(h, k, n, out);
+    const std::size_t pairs = k * (k + 1) / 2;
+    std::vector<double> lanes(kLanes * pairs, 0.0);
+    gram_lanes(h, k, n, 0, n, lanes.data());
+    lane_sums(lanes.data(), pairs, out);
 }
 
 void combine(const double* c, std::size_t k, std::size_t r, const u32* order, const double* u,
-             std::size_t n, double* out) {
-    impl().combine(c, k, r, order, u, n, out);
+             std::size_t stride, std::size_t n, double* out) {
+    impl().combine(c, k, r, order, u, stride, n, out);
 }
 
 const char* path() { return impl().name; }

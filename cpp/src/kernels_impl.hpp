@@ -861,7 +861,7 @@ NNQFT_INLINE void philox_normals_step(const RoundKeys& rk, const u32* first, u32
 namespace {
 /// The fixed-order sum of eight interleaved partial sums (dot_norms, gram): the same
 /// tree on every path, so results differ between paths only by FMA rounding.
-NNQFT_INLINE double sum_lanes(const double (&c)[8]) {
+NNQFT_INLINE double sum_lanes(const double* c) {
     return ((c[0] + c[4]) + (c[1] + c[5])) + ((c[2] + c[6]) + (c[3] + c[7]));
 }
 
@@ -880,19 +880,21 @@ NNQFT_INLINE void with_size(size_t m, F&& f) {
     f(Size<Max>());
 }
 
-/// Lane sums acc[t][0..8) over the columns j < n8 (a multiple of 8) of the products of
-/// rows: kTri, all pairs (a[p], a[q]), p <= q < MA, t packed; else all (a[p], b[q]),
-/// t = p MB + q. Each row vector is loaded once per step and used by every pair.
+/// Adds to the lane sums acc[t][0..8) the columns j0 <= j < j8 (multiples of 8) of the
+/// products of rows: kTri, all pairs (a[p], a[q]), p <= q < MA, t packed; else all
+/// (a[p], b[q]), t = p MB + q. Each row vector is loaded once per step and used by
+/// every pair. Every lane adds its terms in increasing j, continuing the sums it is
+/// given: columns split into consecutive ranges give the bits of one range.
 template <size_t MA, size_t MB, bool kTri>
-NNQFT_INLINE void gram_tile(const double* const* a, const double* const* b, size_t n8,
-                            double (*acc)[8]) {
+NNQFT_INLINE void gram_tile(const double* const* a, const double* const* b, size_t j0,
+                            size_t j8, double (*acc)[8]) {
     using V = Vec::V;
     constexpr size_t P = kTri ? MA * (MA + 1) / 2 : MA * MB;
     for (size_t sweep = 0; sweep < 8; sweep += Vec::W) {
         V s[P];
 #pragma GCC unroll 64
-        for (size_t t = 0; t < P; ++t) s[t] = Vec::zero();
-        for (size_t j = sweep; j < n8; j += 8) {
+        for (size_t t = 0; t < P; ++t) s[t] = Vec::load(acc[t] + sweep);
+        for (size_t j = j0 + sweep; j < j8; j += 8) {
             V x[MA];
 #pragma GCC unroll 16
             for (size_t p = 0; p < MA; ++p) x[p] = Vec::load(a[p] + j);
@@ -918,17 +920,21 @@ NNQFT_INLINE void gram_tile(const double* const* a, const double* const* b, size
     }
 }
 
-/// Lane sums over the columns j < n8 of the dot products h[p] . w and the squares
-/// h[p] . h[p] of M rows; w is loaded once per step for all rows.
+/// Adds to the lane sums the columns j0 <= j < j8 (multiples of 8) of the dot products
+/// h[p] . w and the squares h[p] . h[p] of M rows, continuing the given sums as
+/// gram_tile does; w is loaded once per step for all rows.
 template <size_t M>
-NNQFT_INLINE void dot_norm_tile(const double* const* h, const double* w, size_t n8,
-                                double (*dot)[8], double (*sq)[8]) {
+NNQFT_INLINE void dot_norm_tile(const double* const* h, const double* w, size_t j0,
+                                size_t j8, double (*dot)[8], double (*sq)[8]) {
     using V = Vec::V;
     for (size_t sweep = 0; sweep < 8; sweep += Vec::W) {
         V d[M], s[M];
 #pragma GCC unroll 16
-        for (size_t p = 0; p < M; ++p) d[p] = s[p] = Vec::zero();
-        for (size_t j = sweep; j < n8; j += 8) {
+        for (size_t p = 0; p < M; ++p) {
+            d[p] = Vec::load(dot[p] + sweep);
+            s[p] = Vec::load(sq[p] + sweep);
+        }
+        for (size_t j = j0 + sweep; j < j8; j += 8) {
             const V y = Vec::load(w + j);
 #pragma GCC unroll 16
             for (size_t p = 0; p < M; ++p) {
@@ -945,12 +951,12 @@ NNQFT_INLINE void dot_norm_tile(const double* const* h, const double* w, size_t 
     }
 }
 
-/// out[p n + j + q W] = sum_s c[p r + s] u[s n + j + q W] for p < M rows, q < C
+/// out[p][j + q W] = sum_s c[p][s] u[s stride + j + q W] for p < M rows, q < C
 /// vectors of columns: the M C accumulators stay in registers over the r terms, each
 /// summed in the order s = 0, 1, ... starting from 0.
 template <size_t M, size_t C>
 NNQFT_INLINE void combine_tile(const double* const* c, size_t terms, const double* u,
-                               size_t n, size_t j, double* const* out) {
+                               size_t stride, size_t j, double* const* out) {
     using V = Vec::V;
     V acc[M][C];
 #pragma GCC unroll 16
@@ -960,7 +966,7 @@ NNQFT_INLINE void combine_tile(const double* const* c, size_t terms, const doubl
     for (size_t s = 0; s < terms; ++s) {
         V us[C];
 #pragma GCC unroll 16
-        for (size_t q = 0; q < C; ++q) us[q] = Vec::load(u + s * n + j + q * Vec::W);
+        for (size_t q = 0; q < C; ++q) us[q] = Vec::load(u + s * stride + j + q * Vec::W);
 #pragma GCC unroll 16
         for (size_t p = 0; p < M; ++p) {
             const V cp = Vec::bcast(c[p][s]);
@@ -1087,71 +1093,95 @@ void affine(double a, const double* u, size_t stride, const double* v, double* o
     }
 }
 
-void dot_norms(const double* __restrict h, size_t k, const double* __restrict w, size_t n,
-               double* __restrict result) {
+void dot_norms_lanes(const double* __restrict h, size_t k, const double* __restrict w,
+                     size_t n, size_t j0, size_t j1, double* __restrict lanes) {
     // Rows in groups of R, all against the same loads of w (one row at a time is
     // bound by the latency of its two FMA chains); per row, eight interleaved partial
-    // sums in the fixed order described at Vec.
+    // sums in the fixed order described at Vec. The last columns j8 <= j < j1 (j1 = n)
+    // go to lanes j - j8 = j mod 8.
     constexpr size_t R = 6;  // 2 R accumulators + 2 registers
-    const size_t n8 = n / 8 * 8;
+    const size_t j8 = j0 + (j1 - j0) / 8 * 8;
     for (size_t i0 = 0; i0 < k; i0 += R) {
         const size_t m = k - i0 < R ? k - i0 : R;
         const double* rows[R];
-        for (size_t p = 0; p < m; ++p) rows[p] = h + (i0 + p) * n;
         double dot[R][8], sq[R][8];
-        with_size<R>(m, [&](auto M) NNQFT_LAMBDA_INLINE { dot_norm_tile<M.value>(rows, w, n8, dot, sq); });
         for (size_t p = 0; p < m; ++p) {
-            for (size_t j = n8, l = 0; j < n; ++j, ++l) {
+            rows[p] = h + (i0 + p) * n;
+            __builtin_memcpy(dot[p], lanes + 16 * (i0 + p), sizeof dot[p]);
+            __builtin_memcpy(sq[p], lanes + 16 * (i0 + p) + 8, sizeof sq[p]);
+        }
+        with_size<R>(m, [&](auto M) NNQFT_LAMBDA_INLINE { dot_norm_tile<M.value>(rows, w, j0, j8, dot, sq); });
+        for (size_t p = 0; p < m; ++p) {
+            for (size_t j = j8, l = 0; j < j1; ++j, ++l) {
                 dot[p][l] = fmadd(rows[p][j], w[j], dot[p][l]);
                 sq[p][l] = fmadd(rows[p][j], rows[p][j], sq[p][l]);
             }
-            result[2 * (i0 + p)] = sum_lanes(dot[p]);
-            result[2 * (i0 + p) + 1] = sum_lanes(sq[p]);
+            __builtin_memcpy(lanes + 16 * (i0 + p), dot[p], sizeof dot[p]);
+            __builtin_memcpy(lanes + 16 * (i0 + p) + 8, sq[p], sizeof sq[p]);
         }
     }
 }
 
-void gram(const double* __restrict h, size_t k, size_t n, double* __restrict out) {
+void gram_lanes(const double* __restrict h, size_t k, size_t n, size_t j0, size_t j1,
+                double* __restrict lanes) {
     // Rows in blocks of T: a triangle of pairs per diagonal block, rectangles of T x Q
     // rows off the diagonal; each tile is one sweep over the columns (8 / W sweeps on
     // narrower paths) with its accumulators and rows in registers: T (T + 1) / 2 + T,
     // or T Q + T + 1. k = 6 is one tile with AVX-512, three with 16 registers.
     constexpr size_t T = Vec::kRegs >= 32 ? 6 : 3, Q = 3;
-    const size_t n8 = n / 8 * 8;
+    const size_t j8 = j0 + (j1 - j0) / 8 * 8;
     const double* rows_a[T];
     const double* rows_b[Q];
     double acc[T * T][8];
-    // The remaining columns j >= n8 go to lanes j - n8; then the fixed tree.
-    auto finish = [&](size_t t, size_t a, size_t b) NNQFT_LAMBDA_INLINE {
+    auto lane = [&](size_t a, size_t b) { return lanes + 8 * (a * (2 * k - a + 1) / 2 + (b - a)); };
+    auto load = [&](size_t t, size_t a, size_t b) NNQFT_LAMBDA_INLINE {
+        __builtin_memcpy(acc[t], lane(a, b), sizeof acc[t]);
+    };
+    // The last columns j8 <= j < j1 (j1 = n) go to lanes j - j8 = j mod 8.
+    auto store = [&](size_t t, size_t a, size_t b) NNQFT_LAMBDA_INLINE {
         const double* ha = h + a * n;
         const double* hb = h + b * n;
-        for (size_t j = n8, l = 0; j < n; ++j, ++l) acc[t][l] = fmadd(ha[j], hb[j], acc[t][l]);
-        out[a * (2 * k - a + 1) / 2 + (b - a)] = sum_lanes(acc[t]);
+        for (size_t j = j8, l = 0; j < j1; ++j, ++l) acc[t][l] = fmadd(ha[j], hb[j], acc[t][l]);
+        __builtin_memcpy(lane(a, b), acc[t], sizeof acc[t]);
     };
     for (size_t i0 = 0; i0 < k; i0 += T) {
         const size_t mi = k - i0 < T ? k - i0 : T;
         for (size_t p = 0; p < mi; ++p) rows_a[p] = h + (i0 + p) * n;
-        with_size<T>(mi, [&](auto M) NNQFT_LAMBDA_INLINE { gram_tile<M.value, M.value, true>(rows_a, rows_a, n8, acc); });
-        for (size_t p = 0, t = 0; p < mi; ++p)
-            for (size_t q = p; q < mi; ++q, ++t) finish(t, i0 + p, i0 + q);
-        for (size_t j0 = i0 + T; j0 < k; j0 += Q) {  // here block i0 is full (mi = T)
-            const size_t mj = k - j0 < Q ? k - j0 : Q;
-            for (size_t q = 0; q < mj; ++q) rows_b[q] = h + (j0 + q) * n;
-            with_size<Q>(mj, [&](auto M) NNQFT_LAMBDA_INLINE { gram_tile<T, M.value, false>(rows_a, rows_b, n8, acc); });
-            for (size_t p = 0; p < T; ++p)
-                for (size_t q = 0; q < mj; ++q) finish(p * mj + q, i0 + p, j0 + q);
+        auto triangle = [&](auto&& f) NNQFT_LAMBDA_INLINE {
+            for (size_t p = 0, t = 0; p < mi; ++p)
+                for (size_t q = p; q < mi; ++q, ++t) f(t, i0 + p, i0 + q);
+        };
+        triangle(load);
+        with_size<T>(mi, [&](auto M) NNQFT_LAMBDA_INLINE { gram_tile<M.value, M.value, true>(rows_a, rows_a, j0, j8, acc); });
+        triangle(store);
+        for (size_t jb = i0 + T; jb < k; jb += Q) {  // here block i0 is full (mi = T)
+            const size_t mj = k - jb < Q ? k - jb : Q;
+            for (size_t q = 0; q < mj; ++q) rows_b[q] = h + (jb + q) * n;
+            auto rectangle = [&](auto&& f) NNQFT_LAMBDA_INLINE {
+                for (size_t p = 0; p < T; ++p)
+                    for (size_t q = 0; q < mj; ++q) f(p * mj + q, i0 + p, jb + q);
+            };
+            rectangle(load);
+            with_size<Q>(mj, [&](auto M) NNQFT_LAMBDA_INLINE { gram_tile<T, M.value, false>(rows_a, rows_b, j0, j8, acc); });
+            rectangle(store);
         }
     }
 }
 
+void lane_sums(const double* lanes, size_t count, double* out) {
+    for (size_t t = 0; t < count; ++t) out[t] = sum_lanes(lanes + 8 * t);
+}
+
 void combine(const double* __restrict c, size_t k, size_t r, const u32* order,
-             const double* __restrict u, size_t n, double* __restrict out) {
+             const double* __restrict u, size_t stride, size_t n, double* __restrict out) {
     // Tiles of M rows x C vectors of columns: per term s, C loads of u and M broadcasts
     // feed M C independent FMA chains (loads of u shared by M rows; enough chains to
     // hide the FMA latency). Column blocks outermost: u's block stays in L1 for all k
     // rows. Every output sums its terms in the order s = 0, 1, ... on every path, up to
     // the last non-zero coefficient of its tile (trailing zero terms only add zeros).
     constexpr size_t M = 3, C = Vec::kRegs >= 32 ? 4 : 3;  // M C + C + 1 registers
+    static_assert(detail::kCombineAlign % (C * Vec::W) == 0,
+                  "columns from a multiple of kCombineAlign on are tiled as in one call");
     constexpr size_t kMaxTiles = 64;
     size_t tile_terms[kMaxTiles];
     const size_t n_tiles = (k + M - 1) / M;
@@ -1175,10 +1205,10 @@ void combine(const double* __restrict c, size_t k, size_t r, const u32* order,
                 double* orow[m.value];
                 for (size_t p = 0; p < m.value; ++p) {
                     crow[p] = c + row(i0 + p) * r;
-                    orow[p] = out + row(i0 + p) * n;
+                    orow[p] = out + row(i0 + p) * stride;
                 }
                 combine_tile<m.value, width.value>(crow, t < kMaxTiles ? tile_terms[t] : r, u,
-                                                   n, j, orow);
+                                                   stride, j, orow);
             });
     };
     size_t j = 0;
@@ -1188,8 +1218,8 @@ void combine(const double* __restrict c, size_t k, size_t r, const u32* order,
         const size_t m = terms_of(i);
         for (size_t jj = j; jj < n; ++jj) {
             double acc = 0.0;
-            for (size_t s = 0; s < m; ++s) acc = fmadd(c[i * r + s], u[s * n + jj], acc);
-            out[i * n + jj] = acc;
+            for (size_t s = 0; s < m; ++s) acc = fmadd(c[i * r + s], u[s * stride + jj], acc);
+            out[i * stride + jj] = acc;
         }
     }
 }

@@ -9,6 +9,13 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace nnqft::kernels::detail {
+/// combine() tiles columns in blocks of C W from its first column (C W = 6, 12 or 32
+/// on the generic, AVX2 and AVX-512 paths): a call on the columns from a multiple of
+/// this on computes them exactly as one call on all columns (kernels.hpp: kCombineAlign).
+constexpr std::size_t kCombineAlign = 96;
+}  // namespace nnqft::kernels::detail
+
 #define NNQFT_DECLARE_KERNEL_ISA(ns)                                                   \
     namespace nnqft::kernels::ns {                                                      \
     void philox_stream(const std::uint32_t* key, const std::uint32_t* first,           \
@@ -23,11 +30,14 @@
     void erf_forms(const double* in, double* small, double* large, std::size_t n);      \
     void affine(double a, const double* u, std::size_t stride, const double* v,          \
                 double* out, std::size_t n);                                            \
-    void dot_norms(const double* h, std::size_t k, const double* w, std::size_t n,      \
-                   double* result);                                                     \
-    void gram(const double* h, std::size_t k, std::size_t n, double* out);              \
+    void dot_norms_lanes(const double* h, std::size_t k, const double* w, std::size_t n, \
+                         std::size_t j0, std::size_t j1, double* lanes);                \
+    void gram_lanes(const double* h, std::size_t k, std::size_t n, std::size_t j0,      \
+                    std::size_t j1, double* lanes);                                     \
+    void lane_sums(const double* lanes, std::size_t count, double* out);                \
     void combine(const double* c, std::size_t k, std::size_t r,                         \
-                 const std::uint32_t* order, const double* u, std::size_t n, double* out); \
+                 const std::uint32_t* order, const double* u, std::size_t stride,       \
+                 std::size_t n, double* out);                                           \
     }
 
 NNQFT_DECLARE_KERNEL_ISA(generic)

@@ -20,6 +20,9 @@ constexpr std::size_t kMaxBlocks = std::size_t{1} << 32;  // counter word 0 is 3
 // multiple of every row tile of Eigen's double product kernels (mr = 3 packets of 1, 2,
 // 4 or 8 doubles; GEMV groups of 1, 2, 4 or 8 rows).
 constexpr Eigen::Index kProductChunk = 24;
+// Multiply-adds between two looks at the stop flag in the products and Gram sums:
+// milliseconds (a whole Gram matrix took seconds at k = 40 inputs and width 10^7).
+constexpr std::size_t kChunkWork = std::size_t{1} << 24;
 
 // Ask for transparent huge pages on a large scratch buffer (Linux; elsewhere a no-op):
 // gigabytes in 4 KiB pages cost seconds of page faults to touch and to free (freeing
@@ -190,6 +193,17 @@ std::size_t Evaluator::observable_size(Estimator e) const {
 
 void Evaluator::check_stop() const {
     if (stop_ != nullptr && stop_->load(std::memory_order_relaxed)) throw StopRequested();
+}
+
+template <class F>
+void Evaluator::by_neuron_chunks(std::size_t cost, std::size_t align, F&& f) const {
+    const auto n = static_cast<std::size_t>(spec_.width);
+    const std::size_t per_chunk = kChunkWork / (std::max<std::size_t>(1, cost) * align);
+    const std::size_t cols = align * std::max<std::size_t>(1, per_chunk);
+    for (std::size_t j0 = 0; j0 < n; j0 += cols) {
+        check_stop();
+        f(j0, std::min(n, j0 + cols));
+    }
 }
 
 Evaluator::Stream& Evaluator::stream(std::uint64_t net, int layer, Purpose p, std::size_t n,
@@ -375,6 +389,10 @@ void Evaluator::hidden_layers(std::uint64_t net) {
     const auto k = x_.rows();
     z_.resize(k, n);
     h_.resize(k, n);
+    // k x N each (gigabytes at k = 40, N = 10^7): huge pages, or freeing them after a
+    // stop request alone took ~0.4 s
+    advise_huge_pages(z_.data(), static_cast<std::size_t>(z_.size()) * sizeof(double));
+    advise_huge_pages(h_.data(), static_cast<std::size_t>(h_.size()) * sizeof(double));
     b_.resize(n);
     for (int layer = 0; layer < spec_.depth; ++layer) {
         if (layer > 0 && spec_.sampler == Sampler::gram)
@@ -446,7 +464,11 @@ void Evaluator::gram_layer(std::uint64_t net, int layer) {
     // unit normals, used in place: cached per network, so a sigma grid redraws nothing
     const double* xi = stream(net, layer, Purpose::weights, r * n, true).normals.data();
     coefficients_ = factor_.factor();  // row-major for the kernel
-    kernels::combine(coefficients_.data(), k, r, factor_.order().data(), xi, n, z_.data());
+    // Columns from a multiple of kCombineAlign on are computed as in one call: the same bits.
+    by_neuron_chunks(k * r, kernels::kCombineAlign, [&](std::size_t j0, std::size_t j1) {
+        kernels::combine(coefficients_.data(), k, r, factor_.order().data(), xi + j0, n,
+                         j1 - j0, z_.data() + j0);
+    });
     activate();
 }
 
@@ -470,9 +492,15 @@ double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
              w_out_.data());
         double b_out = 0.0;
         draw(net, L, Purpose::biases, 1, sb, Dist::gaussian, &b_out);
-        dot_norms_.resize(2 * static_cast<std::size_t>(k));
-        kernels::dot_norms(h_.data(), static_cast<std::size_t>(k), w_out_.data(),
-                           static_cast<std::size_t>(n), dot_norms_.data());
+        // in chunks of neurons carrying the partial sums: the bits of one whole call
+        const auto kk = static_cast<std::size_t>(k);
+        lanes_.assign(kernels::kLanes * 2 * kk, 0.0);
+        by_neuron_chunks(2 * kk, kernels::kLanes, [&](std::size_t j0, std::size_t j1) {
+            kernels::dot_norms_lanes(h_.data(), kk, w_out_.data(), static_cast<std::size_t>(n),
+                                     j0, j1, lanes_.data());
+        });
+        dot_norms_.resize(2 * kk);
+        kernels::lane_sums(lanes_.data(), 2 * kk, dot_norms_.data());
         double max_norm = 0.0;
         for (Eigen::Index a = 0; a < k; ++a) {
             out[a] = dot_norms_[2 * a] + b_out;
@@ -488,13 +516,19 @@ double Evaluator::evaluate(std::uint64_t net, Estimator e, double* out) {
     return max_diag;
 }
 
-void Evaluator::empirical_kernel(int layer, double* packed) const {
-    // sigma_b^2 + (sigma_w^2 / N) h h^T of the last activations, packed a <= b row by row
+void Evaluator::empirical_kernel(int layer, double* packed) {
+    // sigma_b^2 + (sigma_w^2 / N) h h^T of the last activations, packed a <= b row by
+    // row; h h^T in chunks of neurons carrying the partial sums (the bits of one call)
     const auto k = static_cast<std::size_t>(x_.rows());
-    kernels::gram(h_.data(), k, static_cast<std::size_t>(spec_.width), packed);
+    const std::size_t size = nnqft::observable_size(Estimator::conditional, k);
+    lanes_.assign(kernels::kLanes * size, 0.0);
+    by_neuron_chunks(size, kernels::kLanes, [&](std::size_t j0, std::size_t j1) {
+        kernels::gram_lanes(h_.data(), k, static_cast<std::size_t>(spec_.width), j0, j1,
+                            lanes_.data());
+    });
+    kernels::lane_sums(lanes_.data(), size, packed);
     const double sw = spec_.sigma_w[layer], sb = spec_.sigma_b[layer];
     const double factor = sw * sw / spec_.width, shift = sb * sb;
-    const std::size_t size = nnqft::observable_size(Estimator::conditional, k);
     for (std::size_t t = 0; t < size; ++t) packed[t] = shift + factor * packed[t];
 }
 

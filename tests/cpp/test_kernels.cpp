@@ -492,7 +492,7 @@ void test_combine() {
                 std::vector<double> c(k * r), u(r * n), out(k * n, -1.0);
                 for (double& v : c) v = rng.uniform(-2.0, 3.0);
                 for (double& v : u) v = rng.uniform(-2.0, 3.0);
-                K::combine(c.data(), k, r, nullptr, u.data(), n, out.data());
+                K::combine(c.data(), k, r, nullptr, u.data(), n, n, out.data());
                 for (std::size_t i = 0; i < k; ++i)
                     for (std::size_t j = 0; j < n; ++j) {
                         long double ref = 0, scale = 0;
@@ -559,7 +559,7 @@ void test_summation_order() {
                 if (triangular)
                     for (std::size_t t = 0; t < k; ++t)
                         for (std::size_t s = t + 1; s < rank; ++s) c[order[t] * rank + s] = 0.0;
-                K::combine(c.data(), k, rank, triangular ? order.data() : nullptr, u.data(), n,
+                K::combine(c.data(), k, rank, triangular ? order.data() : nullptr, u.data(), n, n,
                            z.data());
                 for (std::size_t i = 0; i < k; ++i)
                     for (std::size_t j = 0; j < n; ++j) {
@@ -572,6 +572,58 @@ void test_summation_order() {
         }
     }
     check(ok, "gram, dot_norms, combine: bit-identical to std::fma in the documented order");
+}
+
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
+}
+
+// The sampler cuts its Gram sums, read-outs and z = A xi into chunks of neurons (to look
+// at a stop flag in between): carried lanes and column blocks from multiples of
+// kCombineAlign must give, bit for bit, the values of one call, on every path.
+void test_chunked_sums() {
+    Rng rng{81};
+    bool ok = true;
+    for (std::size_t k : {1, 5, 6, 13, 40}) {
+        for (std::size_t n : {13, 203, 1003, 5001}) {
+            const std::size_t pairs = k * (k + 1) / 2;
+            std::vector<double> h(k * n), w(n), whole(pairs), chunked(pairs), r(2 * k),
+                r_chunked(2 * k);
+            for (double& v : h) v = rng.uniform(-2.0, 3.0);
+            for (double& v : w) v = rng.uniform(-2.0, 3.0);
+            K::gram(h.data(), k, n, whole.data());
+            K::dot_norms(h.data(), k, w.data(), n, r.data());
+            // random chunks of multiples of kLanes columns (some empty), the last ends at n
+            std::vector<double> lanes(K::kLanes * pairs, 0.0), dot_lanes(K::kLanes * 2 * k, 0.0);
+            for (std::size_t j0 = 0; j0 < n;) {
+                const std::size_t step = K::kLanes * static_cast<std::size_t>(rng.uniform(0.0, 40.0));
+                const std::size_t j1 = std::min(n, j0 + step);
+                K::gram_lanes(h.data(), k, n, j0, j1, lanes.data());
+                K::dot_norms_lanes(h.data(), k, w.data(), n, j0, j1, dot_lanes.data());
+                j0 = j1;
+            }
+            K::lane_sums(lanes.data(), pairs, chunked.data());
+            K::lane_sums(dot_lanes.data(), 2 * k, r_chunked.data());
+            ok = ok && same_bits(whole, chunked) && same_bits(r, r_chunked);
+
+            const std::size_t rank = std::min<std::size_t>(k, 7);
+            std::vector<double> c(k * rank), u(rank * n), z(k * n), z_chunked(k * n);
+            for (double& v : c) v = rng.uniform(-2.0, 3.0);
+            for (std::size_t i = 0; i < k; ++i)  // trailing zeros: tiles stop early
+                for (std::size_t s = i + 1; s < rank; ++s) c[i * rank + s] = 0.0;
+            for (double& v : u) v = rng.uniform(-2.0, 3.0);
+            K::combine(c.data(), k, rank, nullptr, u.data(), n, n, z.data());
+            for (std::size_t j0 = 0; j0 < n;) {
+                const std::size_t step =
+                    K::kCombineAlign * (1 + static_cast<std::size_t>(rng.uniform(0.0, 3.0)));
+                const std::size_t m = std::min(step, n - j0);
+                K::combine(c.data(), k, rank, nullptr, u.data() + j0, n, m, z_chunked.data() + j0);
+                j0 += m;
+            }
+            ok = ok && same_bits(z, z_chunked);
+        }
+    }
+    check(ok, "gram_lanes, dot_norms_lanes, combine in chunks: the bits of one call");
 }
 }  // namespace
 
@@ -619,6 +671,7 @@ int main() {
         test_gram();
         test_affine();
         test_combine();
+        test_chunked_sums();
         if (std::strcmp(p, "generic") != 0) test_summation_order();  // FMA paths
     }
     check(!K::set_path("no-such-isa") && K::set_path("auto"), "set_path rejects unknown");

@@ -58,27 +58,53 @@ void erf_forms(const double* in, double* small, double* large, std::size_t n);
 void affine(double a, const double* u, std::size_t stride, const double* v, double* out,
             std::size_t n);
 
+/// Partial sums in eight lanes (dot_norms_lanes, gram_lanes): lane l of a sum holds its
+/// terms j = l mod 8 in increasing j, and lane_sums adds the lanes in a fixed tree: the
+/// same order on every path. A sum over the columns [0, n) cut into consecutive ranges
+/// [j0, j1), each j0 a multiple of kLanes and each j1 too or = n, carries its lanes from
+/// one range to the next and gives the bits of one call over [0, n); the caller can
+/// look at a stop flag in between.
+constexpr std::size_t kLanes = 8;
+
+/// lanes[16 a + l] += the lane-l terms over j0 <= j < j1 of sum_j h[a n + j] w[j], and
+/// lanes[16 a + 8 + l] those of sum_j h[a n + j]^2, for the k rows a of h (row-major
+/// k x n): the read-outs and the conditional variances of k inputs (see kLanes).
+void dot_norms_lanes(const double* h, std::size_t k, const double* w, std::size_t n,
+                     std::size_t j0, std::size_t j1, double* lanes);
+
+/// lanes[8 t + l] += the lane-l terms over j0 <= j < j1 of the Gram matrix of the k rows
+/// of h (row-major k x n), out[t] = sum_j h[a n + j] h[b n + j] for a <= b packed row by
+/// row (t = 0 .. k (k + 1) / 2 - 1); see kLanes.
+void gram_lanes(const double* h, std::size_t k, std::size_t n, std::size_t j0, std::size_t j1,
+                double* lanes);
+
+/// out[t] = the fixed-tree sum of lanes[8 t .. 8 t + 8) for t < count.
+void lane_sums(const double* lanes, std::size_t count, double* out);
+
 /// result[2 a] = sum_j h[a n + j] w[j], result[2 a + 1] = sum_j h[a n + j]^2 for the
-/// k rows a of h (row-major k x n): the read-outs and the conditional variances of k
-/// inputs in one pass; each sum in a fixed order (eight interleaved partial sums, the
-/// same on every path), independent of k.
+/// k rows a of h (row-major k x n), in one call: dot_norms_lanes over [0, n), then
+/// lane_sums; each sum in a fixed order, the same on every path, independent of k.
 void dot_norms(const double* h, std::size_t k, const double* w, std::size_t n,
                double* result);
 
-/// The Gram matrix of the k rows of h (row-major k x n): out[t] = sum_j h[a n + j]
-/// h[b n + j] for a <= b, packed row by row (t = 0 .. k (k + 1) / 2 - 1); the same
-/// fixed summation order per pair as dot_norms.
+/// The Gram matrix of the k rows of h (row-major k x n), packed as gram_lanes
+/// describes, in one call (gram_lanes over [0, n), then lane_sums).
 void gram(const double* h, std::size_t k, std::size_t n, double* out);
 
-/// out[i n + j] = sum_{s < r} c[i r + s] u[s n + j] for i < k, j < n: the product of
-/// c (row-major k x r) and u (row-major r x n), each sum in the order s = 0, 1, ...
-/// (the Gram-chain sampler's z = A xi). Rows are computed in tiles of consecutive
-/// entries of `order` (a permutation of 0..k-1; null: 0, 1, ...), and a tile stops at
-/// the last non-zero coefficient of its rows: ordered by pivot, a triangular c costs
-/// about half. Terms skipped are exact zeros times finite u, so the values are the same
-/// either way (up to the sign of a zero sum).
+/// combine() on the columns from a multiple of this on (with the pointers u + j0 and
+/// out + j0) computes them bit for bit as one call on all the columns does.
+constexpr std::size_t kCombineAlign = 96;
+
+/// out[i stride + j] = sum_{s < r} c[i r + s] u[s stride + j] for i < k, j < n: the
+/// product of c (row-major k x r) and u (r x n, rows stride apart), each sum in the
+/// order s = 0, 1, ... (the Gram-chain sampler's z = A xi; stride > n: a block of
+/// columns, see kCombineAlign). Rows are computed in tiles of consecutive entries of
+/// `order` (a permutation of 0..k-1; null: 0, 1, ...), and a tile stops at the last
+/// non-zero coefficient of its rows: ordered by pivot, a triangular c costs about half.
+/// Terms skipped are exact zeros times finite u, so the values are the same either way
+/// (up to the sign of a zero sum).
 void combine(const double* c, std::size_t k, std::size_t r, const u32* order, const double* u,
-             std::size_t n, double* out);
+             std::size_t stride, std::size_t n, double* out);
 
 /// Whether the path in use has a true fused multiply-add (every path but x86-64 generic).
 bool fused_multiply_add();

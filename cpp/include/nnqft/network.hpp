@@ -147,8 +147,9 @@ class Evaluator {
     double evaluate(std::uint64_t net, Estimator e, double* out);
 
     /// Poll `stop` while evaluating (every `kStopChunk` neurons of the wide element-wise
-    /// stages), throwing StopRequested once it is set, so that a stop request is honoured
-    /// within milliseconds even when one network takes seconds. Null: never stop.
+    /// stages, every ~2^24 multiply-adds of the products and Gram sums), throwing
+    /// StopRequested once it is set, so that a stop request is honoured within
+    /// milliseconds even when one network takes seconds. Null: never stop.
     void set_stop(const std::atomic<bool>* stop) { stop_ = stop; }
     static constexpr std::size_t kStopChunk = std::size_t{1} << 16;
 
@@ -181,7 +182,12 @@ class Evaluator {
     void gram_layer(std::uint64_t net, int layer);
     /// packed[t] = sigma_b^2 + (sigma_w^2 / N) sum_j h_j(x_a) h_j(x_b), a <= b, with the
     /// sigmas of `layer`: the empirical kernel that the next layer (or read-out) sees.
-    void empirical_kernel(int layer, double* packed) const;
+    void empirical_kernel(int layer, double* packed);
+    /// f(j0, j1) over consecutive ranges of the neurons [0, N), each about 2^24 / cost
+    /// neurons (cost: multiply-adds per neuron) and starting at a multiple of `align`,
+    /// with a look at the stop flag before each.
+    template <class F>
+    void by_neuron_chunks(std::size_t cost, std::size_t align, F&& f) const;
     void activate();
 
     NetworkSpec spec_;
@@ -209,6 +215,7 @@ class Evaluator {
     bool shell_grid_ = false;  // set_shell was called: keep radii and unmasked activations
     RowMatrix spectral_h_;
     std::vector<double> dot_norms_;  // plain read-out: (h_a . w, |h_a|^2) per input
+    std::vector<double> lanes_;      // the partial sums of a Gram matrix or dot_norms
 };
 
 }  // namespace nnqft
