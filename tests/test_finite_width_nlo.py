@@ -206,7 +206,7 @@ def test_tanh_moments_against_independent_rules():
     load = rng.normal(size=(6, 3)) * 0.8
     t, powers = _powers(6, 6)
     some = rng.choice(len(t), 40, replace=False)
-    spherical = nnqft.theory._loadings_measure("tanh", load).moment_on(t[some])
+    spherical = nnqft.gaussian.loadings_measure("tanh", load).moment_on(t[some])
     np.testing.assert_allclose(gaussian.tanh_moments(load @ load.T, tuple(powers[i] for i in some)),
                                spherical, rtol=0, atol=5e-8)
     for _ in range(3):

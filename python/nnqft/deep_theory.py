@@ -339,7 +339,7 @@ def _tanh_g_jet_any(sxx: FloatArray, sxy: FloatArray, syy: FloatArray, diag: boo
     gives the exact derivatives of the quadrature (~1e-14 on g).  ``diag``: a = b = c,
     one variable in slot 0.
     """
-    k, w = _theory._kolmogorov_rule()
+    k, w = _gaussian.kolmogorov_rule()
     k2, ww = k**2, (np.outer(w, w) * (2.0 / np.pi)).ravel()
     o, n_k = order, len(k)
     out = np.zeros((o + 1,) * 3 + (len(sxx),))

@@ -706,8 +706,9 @@ def theory_order(arch: Architecture) -> int | None:
 
     None at depth 1 (the exact theory, :func:`nnqft.exact`); at depth >= 2 the highest
     order the library computes for the ensemble: 2 (the 1/N^2 theory: kappa4 with its
-    W/N^2 term, kappa6 = sum_15 U/N^2) for erf, relu and linear, 1 (kappa4 only) for tanh,
-    whose order-2 theory exists at depth 1 only.
+    W/N^2 term, kappa6 = sum_15 U/N^2) for erf, relu and linear; 1 (kappa4 only) for tanh,
+    whose order-2 theory costs ~20 s of CPU per layer at k = 6 inputs (its six-point
+    functions are tensor quadratures): pass ``order=2`` to use it.
     """
     check_arch(arch)
     if arch.depth == 1:
