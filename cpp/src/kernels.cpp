@@ -29,6 +29,7 @@ struct Impl {
     bool (*fused_multiply_add)();
     void (*uniforms)(const u64*, double, double, double*, std::size_t);
     void (*apply)(int, const double*, double*, std::size_t);
+    void (*tan_scaled)(const double*, double, double*, std::size_t);
     void (*erf_forms)(const double*, double*, double*, std::size_t);
     void (*affine)(double, const double*, std::size_t, const double*, double*, std::size_t);
     void (*dot_norms_lanes)(const double*, std::size_t, const double*, std::size_t,
@@ -58,18 +59,18 @@ constexpr Impl kImpls[] = {
 #if defined(NNQFT_KERNELS_AVX512)
     {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::philox_normals,
      avx512::normals, avx512::fused_multiply_add, avx512::uniforms, avx512::apply,
-     avx512::erf_forms, avx512::affine, avx512::dot_norms_lanes, avx512::gram_lanes,
-     avx512::lane_sums, avx512::combine},
+     avx512::tan_scaled, avx512::erf_forms, avx512::affine, avx512::dot_norms_lanes,
+     avx512::gram_lanes, avx512::lane_sums, avx512::combine},
 #endif
 #if defined(NNQFT_KERNELS_AVX2)
     {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::philox_normals, avx2::normals,
-     avx2::fused_multiply_add, avx2::uniforms, avx2::apply, avx2::erf_forms, avx2::affine,
-     avx2::dot_norms_lanes, avx2::gram_lanes, avx2::lane_sums, avx2::combine},
+     avx2::fused_multiply_add, avx2::uniforms, avx2::apply, avx2::tan_scaled, avx2::erf_forms,
+     avx2::affine, avx2::dot_norms_lanes, avx2::gram_lanes, avx2::lane_sums, avx2::combine},
 #endif
     {"generic", [] { return true; }, generic::philox_stream, generic::philox_normals,
      generic::normals, generic::fused_multiply_add, generic::uniforms, generic::apply,
-     generic::erf_forms, generic::affine, generic::dot_norms_lanes, generic::gram_lanes,
-     generic::lane_sums, generic::combine},
+     generic::tan_scaled, generic::erf_forms, generic::affine, generic::dot_norms_lanes,
+     generic::gram_lanes, generic::lane_sums, generic::combine},
 };
 
 const Impl* find(const char* name) {
@@ -128,6 +129,10 @@ void uniforms(const u64* bits, double lo, double hi, double* out, std::size_t n)
 
 void apply(Func f, const double* in, double* out, std::size_t n) {
     impl().apply(static_cast<int>(f), in, out, n);
+}
+
+void tan_scaled(const double* in, double scale, double* out, std::size_t n) {
+    impl().tan_scaled(in, scale, out, n);
 }
 
 void erf_forms(const double* in, double* small, double* large, std::size_t n) {

@@ -482,10 +482,14 @@ NNQFT_INLINE double tanh_full(double x) {
     return as_double((as_bits(t) & ~kSignBit) | sign);
 }
 
-/// cos x for |x| < 2^17 (larger finite |x| is handled by the caller); NaN, inf -> NaN.
-NNQFT_INLINE double cos_fast(double x) {
+/// sin r and cos r of x = r + n pi/2, |r| <= pi/4 (Cody-Waite in four parts: |x| < 2^17).
+struct Reduced {
     u64 n;
-    const double nd = round_int(x * kTwoOverPi, n);
+    double sn, cs;
+};
+NNQFT_INLINE Reduced sincos_reduced(double x) {
+    Reduced q;
+    const double nd = round_int(x * kTwoOverPi, q.n);
     double r = fmadd(-nd, kPio2_1, x);
     r = fmadd(-nd, kPio2_2, r);
     r = fmadd(-nd, kPio2_3, r);
@@ -493,14 +497,30 @@ NNQFT_INLINE double cos_fast(double x) {
     const double z = r * r;
     // sin r = r + r z S(z);  cos r = w + (((1 - w) - z/2) + z^2 C(z)), w = 1 - z/2
     // (the split keeps the rounding error of 1 - z/2 out of the result).
-    const double sn = fmadd(r * z, horner(kSinS, z), r);
+    q.sn = fmadd(r * z, horner(kSinS, z), r);
     const double hz = 0.5 * z;
     const double w = 1.0 - hz;
-    const double cs = w + (((1.0 - w) - hz) + z * z * horner(kCosC, z));
+    q.cs = w + (((1.0 - w) - hz) + z * z * horner(kCosC, z));
+    return q;
+}
+
+/// cos x for |x| < 2^17 (larger finite |x| is handled by the caller); NaN, inf -> NaN.
+NNQFT_INLINE double cos_fast(double x) {
+    const Reduced q = sincos_reduced(x);
     // cos(r + n pi/2) = cos r, -sin r, -cos r, sin r for n mod 4 = 0, 1, 2, 3.
-    const u64 odd = 0 - (n & 1);
-    const u64 v = (as_bits(cs) & ~odd) | (as_bits(sn) & odd);
-    return as_double(v ^ ((((n + 1) >> 1) & 1) << 63));
+    const u64 odd = 0 - (q.n & 1);
+    const u64 v = (as_bits(q.cs) & ~odd) | (as_bits(q.sn) & odd);
+    return as_double(v ^ ((((q.n + 1) >> 1) & 1) << 63));
+}
+
+/// tan x for |x| < 2^17 from one shared reduction: tan(r + n pi/2) = sin r / cos r for
+/// even n, -cos r / sin r for odd n (a few ulp; no cancellation at small x, where r = x).
+NNQFT_INLINE double tan_fast(double x) {
+    const Reduced q = sincos_reduced(x);
+    const u64 odd = 0 - (q.n & 1);
+    const double num = as_double((as_bits(q.sn) & ~odd) | (as_bits(q.cs) & odd));
+    const double den = as_double((as_bits(q.cs) & ~odd) | (as_bits(q.sn) & odd));
+    return as_double(as_bits(num / den) ^ (odd & kSignBit));
 }
 
 // ---------------------------------------------------------------------------------
@@ -1022,6 +1042,12 @@ void uniforms(const u64* __restrict bits, double lo, double hi, double* __restri
     const double w = hi - lo;
     for (size_t i = 0; i < n; ++i)
         out[i] = lo + w * (u53_to_double(bits[i] >> 11) * kTwoM53);
+}
+
+void tan_scaled(const double* in, double scale, double* out, size_t n) {
+    // in == out is allowed (element-wise)
+NNQFT_IVDEP
+    for (size_t i = 0; i < n; ++i) out[i] = scale * tan_fast(in[i]);
 }
 
 void apply(int func, const double* in, double* out, size_t n) {

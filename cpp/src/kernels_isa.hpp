@@ -27,6 +27,7 @@ constexpr std::size_t kCombineAlign = 96;
     void uniforms(const std::uint64_t* bits, double lo, double hi, double* out,         \
                   std::size_t n);                                                       \
     void apply(int func, const double* in, double* out, std::size_t n);                 \
+    void tan_scaled(const double* in, double scale, double* out, std::size_t n);        \
     void erf_forms(const double* in, double* small, double* large, std::size_t n);      \
     void affine(double a, const double* u, std::size_t stride, const double* v,          \
                 double* out, std::size_t n);                                            \

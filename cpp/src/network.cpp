@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -127,13 +128,32 @@ void SpectrumSpec::validate(int d_in) const {
 
 double SpectrumSpec::radius(double u) const {
     if (kind == Kind::cauchy) return scale * std::tan(u * angle);
-    // table: t^d linear in u between the quantiles at u = j / M
-    const double m = static_cast<double>(table.size() - 1);
-    const double pos = u * m;
-    const auto j = std::min(static_cast<std::size_t>(pos), table.size() - 2);
-    const double v = table[j] + (pos - static_cast<double>(j)) * (table[j + 1] - table[j]);
-    const double t = dimension == 1 ? v : std::pow(v, 1.0 / dimension);
-    return scale * t / (1.0 - t);
+    table_radii(&u, 1);
+    return u;
+}
+
+void SpectrumSpec::table_radii(double* u, std::size_t n) const {
+    // t^d linear in u between the quantiles at u = j / M; one loop per d (no pow at d = 1)
+    const double m = static_cast<double>(table.size() - 1), s = scale;
+    const double* v0 = table.data();
+    const std::size_t last = table.size() - 2;
+    const auto t_pow_d = [&](double ui) {
+        const double pos = ui * m;
+        const auto j = std::min(static_cast<std::size_t>(pos), last);
+        return v0[j] + (pos - static_cast<double>(j)) * (v0[j + 1] - v0[j]);
+    };
+    if (dimension == 1) {
+        for (std::size_t i = 0; i < n; ++i) {
+            const double t = t_pow_d(u[i]);
+            u[i] = s * t / (1.0 - t);
+        }
+        return;
+    }
+    const double inv_d = 1.0 / dimension;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double t = std::pow(t_pow_d(u[i]), inv_d);
+        u[i] = s * t / (1.0 - t);
+    }
 }
 
 void NetworkSpec::validate() const {
@@ -283,7 +303,8 @@ void Evaluator::draw_phase(std::uint64_t net) {
 }
 
 void Evaluator::spectral_frequencies(std::uint64_t net) {
-    // w_ holds unit normals g_i (N x d); p_i = sigma_w0 |q_i| g_i / |g_i|. Simple loops
+    // w_ holds unit normals g_i (N x d; not drawn at d = 1 but for gaussian: see
+    // sign_directions); p_i = sigma_w0 |q_i| g_i / |g_i|. Simple loops
     // over the neurons, one job each, so that the compiler vectorises them.
     const SpectrumSpec& sp = spec_.spectrum;
     const auto n = static_cast<std::size_t>(spec_.width);
@@ -307,26 +328,25 @@ void Evaluator::spectral_frequencies(std::uint64_t net) {
     }
     const Stream& s = stream(net, 0, Purpose::radii, n, false);
     check_stop();
-    kernels::uniforms(s.bits.data(), 0.0, 1.0, radii, n);
-    if (sp.kind == SpectrumSpec::Kind::cauchy) {
-        // m tan(u angle) as m cos(pi/2 - phi) / cos(phi) with the vectorised cosine (~5x
-        // faster than std::tan; the same accuracy relative to the rounded phi)
-        const double m = sp.scale, angle = sp.angle;
-        scratch_.resize(n);
-        double* sine = scratch_.data();
-        for (std::size_t i = 0; i < n; ++i) {
-            radii[i] *= angle;
-            sine[i] = kPi / 2 - radii[i];
-        }
-        kernels::apply(kernels::Func::cos, sine, sine, n);
-        kernels::apply(kernels::Func::cos, radii, radii, n);
-        for (std::size_t i = 0; i < n; ++i) radii[i] = m * sine[i] / radii[i];
+    if (sp.kind == SpectrumSpec::Kind::cauchy) {  // m tan(u angle), vectorised
+        kernels::uniforms(s.bits.data(), 0.0, sp.angle, radii, n);
+        kernels::tan_scaled(radii, sp.scale, radii, n);
     } else {
-        for (std::size_t i = 0; i < n; ++i) radii[i] = sp.radius(radii[i]);
+        kernels::uniforms(s.bits.data(), 0.0, 1.0, radii, n);
+        sp.table_radii(radii, n);
     }
     check_stop();
-    if (d == 1) {  // the direction is the sign of the normal
-        for (std::size_t i = 0; i < n; ++i) w[i] = std::copysign(sw0 * radii[i], w[i]);
+    if (d == 1) {
+        // the direction is a sign: bit 0 of the radius's word (its uniform is bits 11-63)
+        // (xor-ed into the sign bit: a branch on a random bit mispredicts half the time)
+        const std::uint64_t* bits = s.bits.data();
+        for (std::size_t i = 0; i < n; ++i) {
+            const double p = sw0 * radii[i];
+            std::uint64_t u;
+            std::memcpy(&u, &p, sizeof u);
+            u ^= bits[i] << 63;
+            std::memcpy(w + i, &u, sizeof u);
+        }
         return;
     }
     for (std::size_t i = 0; i < n; ++i) {
@@ -407,7 +427,7 @@ void Evaluator::weights_layer(std::uint64_t net, int layer) {
     w_.resize(spec_.width, fan_in);
     advise_huge_pages(w_.data(), static_cast<std::size_t>(w_.size()) * sizeof(double));
     const bool spectral = layer == 0 && spec_.spectrum.spectral();
-    if (spectral)  // unit normals: the directions (and the gaussian kind's radii)
+    if (spectral && !sign_directions())  // unit normals: the directions (and gaussian radii)
         draw(net, layer, Purpose::weights, w_.size(), 1.0, Dist::gaussian, w_.data());
     else
         draw(net, layer, Purpose::weights, w_.size(), spec_.sigma_w[layer] / std::sqrt(fan_in),

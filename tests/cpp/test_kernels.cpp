@@ -200,6 +200,51 @@ void test_functions(std::vector<FuncCase>& cases) {
     }
 }
 
+/// tan_scaled on [0, pi/2] (the Cauchy radii), tiny and huge-but-fast arguments and the
+/// doubles nearest to multiples of pi/2 (its poles and zeros), against long double tan.
+void test_tan(const std::vector<double>& x, const std::vector<long double>& ref) {
+    std::vector<double> out(x.size()), inplace = x;
+    K::tan_scaled(x.data(), 1.0, out.data(), x.size());
+    K::tan_scaled(inplace.data(), 1.0, inplace.data(), inplace.size());
+    double worst = 0.0, worst_x = 0.0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const double e = ulp_error(out[i], ref[i]);
+        if (e > worst) worst = e, worst_x = x[i];
+    }
+    const bool alias_ok = std::memcmp(out.data(), inplace.data(), out.size() * sizeof(double)) == 0;
+    check(worst <= 4 && alias_ok, fmt("tan_scaled: max %.2f ulp (limit 4) at x = %.17g", worst,
+                                      worst_x) +
+                                      (alias_ok ? "" : "; in-place result differs!"));
+    std::vector<double> scaled(x.size());
+    K::tan_scaled(x.data(), -2.5, scaled.data(), x.size());
+    bool scale_ok = true;
+    for (std::size_t i = 0; i < x.size(); ++i)
+        scale_ok &= scaled[i] == -2.5 * out[i] || (std::isnan(scaled[i]) && std::isnan(out[i]));
+    check(scale_ok, "tan_scaled: scale * tan, rounded once");
+}
+
+std::vector<double> tan_points(std::size_t n) {
+    Rng rng{4242};
+    const double half_pi = 1.5707963267948966;
+    std::vector<double> x = {0.0, -0.0, 4.9e-324, 1e-300, 1e-17, 0.25, 0.7853981633974483,
+                             half_pi, std::nextafter(half_pi, 0.0), 131071.99999999999};
+    for (int k = 1; k < 100000; k = k * 3 + 1) {  // the doubles nearest to k pi/2
+        const double c = static_cast<double>(k * 1.5707963267948966192313216916397514L);
+        for (double d = std::nextafter(c, 0.0), j = 0; j < 3; ++j, d = std::nextafter(d, 1e9))
+            if (d < 131072.0) x.push_back(d), x.push_back(-d);
+    }
+    while (x.size() < n) {
+        const int kind = static_cast<int>(rng.next() % 3);
+        if (kind == 0)
+            x.push_back(rng.uniform(0.0, half_pi));
+        else if (kind == 1)
+            x.push_back(std::exp(rng.uniform(std::log(1e-300), std::log(half_pi))));
+        else
+            x.push_back(rng.uniform(-131071.0, 131071.0));
+    }
+    return x;
+}
+
 // ---------------------------------------------------------------------------------
 
 /// n_words Philox words, the first ones replaced by every pair of extreme halves: a (the
@@ -646,6 +691,9 @@ int main() {
         c.y.resize(c.x.size());
         for (std::size_t i = 0; i < c.x.size(); ++i) c.y[i] = c.ref(c.x[i]);
     }
+    const std::vector<double> tan_x = tan_points(1000000);
+    std::vector<long double> tan_ref(tan_x.size());
+    for (std::size_t i = 0; i < tan_x.size(); ++i) tan_ref[i] = std::tan(static_cast<long double>(tan_x[i]));
     const std::vector<u64> words = normal_words(1000000);
     std::vector<long double> nref(2 * words.size());
     for (std::size_t i = 0; i < words.size(); ++i) {
@@ -665,6 +713,7 @@ int main() {
         check(std::strcmp(K::path(), p) == 0, "set_path/path");
         test_philox();
         test_functions(cases);
+        test_tan(tan_x, tan_ref);
         test_erf_chunks();
         test_normals(first_normals, words, nref, p);
         test_uniforms();

@@ -48,6 +48,10 @@ void uniforms(const u64* bits, double lo, double hi, double* out, std::size_t n)
 /// out[i] = f(in[i]); in and out may alias.
 void apply(Func f, const double* in, double* out, std::size_t n);
 
+/// out[i] = scale tan(in[i]) for |in[i]| < 2^17 (a few ulp: sin and cos of one shared
+/// range reduction, as apply(Func::cos)); in and out may alias.
+void tan_scaled(const double* in, double scale, double* out, std::size_t n);
+
 /// The two forms behind apply(Func::erf), each on every element (tests: apply must
 /// give, bit for bit, small[i] where |in[i]| <= 2.5 or in[i] is NaN, large[i]
 /// otherwise): small = x P(x^2 - 25/8), large = sign(x) (1 - e^-H(|x|)).

@@ -53,7 +53,9 @@ const char* sampler_name(Sampler s);
 /// The frequency law of a spectral cos-net (activation cos, depth 1): neuron i's
 /// frequency is p_i = sigma_w0 |q_i| n_i with n_i an isotropic unit vector (its unit
 /// normals from the layer-0 weights stream, normalised) and the radius |q_i| from the
-/// kind's law; a uniform u_i for it is word i of the layer-0 `radii` stream.
+/// kind's law; a uniform u_i for it is bits 11-63 of word i of the layer-0 `radii`
+/// stream. At d = 1 (kinds other than gaussian) n_i is the sign -1 if bit 0 of that
+/// word is set, +1 otherwise, and no normals are drawn.
 /// `none` is the plain cos-net (W0 Gaussian with sigma_w0 / sqrt(d_in)), `gaussian`
 /// the same with q = (scale / sqrt d) g, bit for bit the plain one at scale 1.
 /// Neurons with |q_i| >= shell are switched off (contribute zero): the momentum shell.
@@ -73,8 +75,12 @@ struct SpectrumSpec {
 
     void validate(int d_in) const;
     bool spectral() const { return kind != Kind::none; }
-    /// The radius |q| of a uniform u in [0, 1) (cauchy and table kinds).
+    /// The radius |q| of a uniform u in [0, 1) (cauchy and table kinds; the sampler
+    /// takes the cauchy law's tangent from kernels::tan_scaled, the table's from
+    /// table_radii).
     double radius(double u) const;
+    /// Table kind: u[i] (uniform in [0, 1)) becomes its radius |q|, for i < n.
+    void table_radii(double* u, std::size_t n) const;
 };
 
 SpectrumSpec::Kind spectrum_kind_from_name(const std::string& name);
@@ -172,8 +178,15 @@ class Evaluator {
     void draw(std::uint64_t net, int layer, Purpose p, std::size_t n, double scale,
               Dist dist, double* out);
     void draw_phase(std::uint64_t net);
-    /// Spectral first layer: turn the unit normals in w_ into frequencies, radii_ = |q|.
+    /// Spectral first layer: turn the unit normals in w_ (at d = 1 with a radius law
+    /// other than gaussian: nothing, see sign_directions) into frequencies, radii_ = |q|.
     void spectral_frequencies(std::uint64_t net);
+    /// A non-gaussian spectrum at d = 1: the direction is a sign taken from the radius's
+    /// own Philox word, and no normals are drawn.
+    bool sign_directions() const {
+        return spec_.d_in == 1 && spec_.spectrum.spectral() &&
+               spec_.spectrum.kind != SpectrumSpec::Kind::gaussian;
+    }
     /// Zero the activations of the neurons outside the shell.
     void apply_shell();
     void hidden_layers(std::uint64_t net);
