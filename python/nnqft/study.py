@@ -348,7 +348,7 @@ def _run_couplings(cfg: StudyConfig, out: Path) -> tuple[str, dict[str, Any]]:
                                 "sampled_fixed_weights": cmp.sampled.to_dict(),
                                 "pulls": cmp.pulls,
                                 "g6_chi2": g6.chi2, "g6_ndof": g6.ndof, "reliable": reliable}
-        flag = "" if reliable else " ⚠ heavy tails"
+        flag = _tails(reliable)
         local = "" if fit.pvalue >= LOCAL_MODEL_P else " (local form rejected)"
         for t in ("u4", "u6"):
             same = cmp.sampled
@@ -435,7 +435,7 @@ def _width_table(results: dict[str, list[dict[str, Any]]], cfg: StudyConfig) -> 
              "|---|---|---|---|---|"]
     for label, rows in results.items():
         for r in rows:
-            flag = "" if r["reliable"] else " ⚠ heavy tails"
+            flag = _tails(r["reliable"])
             lines.append(f"| {label}{flag} | {r['width']} | {r['Nu4']:.5g} ± {r['Nu4_err']:.2g} | "
                          f"{r['Nu4_exact']:.5g} | {_signed(r['pull'])} |")
     return "\n".join(lines) + "\n\n![N·u4 against N](couplings.png)"
