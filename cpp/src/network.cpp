@@ -366,9 +366,11 @@ void Evaluator::apply_shell() {
     const double shell = spec_.spectrum.shell;
     if (!(shell < std::numeric_limits<double>::infinity())) return;
     const auto n = static_cast<std::size_t>(spec_.width);
-    for (std::size_t i = 0; i < n; ++i)
-        if (radii_[i] >= shell)
-            for (Eigen::Index a = 0; a < h_.rows(); ++a) h_(a, static_cast<Eigen::Index>(i)) = 0.0;
+    for (Eigen::Index a = 0; a < h_.rows(); ++a) {  // h_ is row-major: walk each row
+        double* row = h_.row(a).data();
+        for (std::size_t i = 0; i < n; ++i)
+            if (radii_[i] >= shell) row[i] = 0.0;
+    }
 }
 
 void Evaluator::activate() {
@@ -453,15 +455,13 @@ void Evaluator::weights_layer(std::uint64_t net, int layer) {
         // register tile of Eigen's kernels, and Eigen's depth blocking depends on the
         // fan-in only: each neuron's sum runs in the same order as in one whole
         // product, so the bits do not change (checked against the unchunked product).
-        const Eigen::Index n = z_.cols();
-        const auto work = static_cast<Eigen::Index>(x_.rows()) * fan_in;
-        const Eigen::Index cols =
-            kProductChunk * std::max<Eigen::Index>(1, (Eigen::Index{1} << 24) / (work * kProductChunk));
-        for (Eigen::Index j0 = 0; j0 < n; j0 += cols) {
-            check_stop();
-            const Eigen::Index m = std::min(cols, n - j0);
-            z_.middleCols(j0, m).noalias() = h_ * w_.middleRows(j0, m).transpose();
-        }
+        by_neuron_chunks(static_cast<std::size_t>(x_.rows()) * static_cast<std::size_t>(fan_in),
+                         static_cast<std::size_t>(kProductChunk),
+                         [&](std::size_t j0, std::size_t j1) {
+                             const auto a = static_cast<Eigen::Index>(j0);
+                             const auto m = static_cast<Eigen::Index>(j1 - j0);
+                             z_.middleCols(a, m).noalias() = h_ * w_.middleRows(a, m).transpose();
+                         });
         z_.rowwise() += b_.transpose();
         activate();
     }

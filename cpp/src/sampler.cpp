@@ -46,7 +46,10 @@ class BlockWorker {
           layout_(layout),
           evaluator_(c.spec, c.x, c.key),
           observable_(evaluator_.observable_size(c.estimator)),
-          scratch_(layout.scratch_size()) {}
+          scratch_(layout.scratch_size()),
+          shells_vary_(std::any_of(points_.begin(), points_.end(), [&](const GridPoint& p) {
+              return p.shell != points_.front().shell;
+          })) {}
 
     std::vector<Node> run(std::uint64_t block, std::uint64_t first, std::uint64_t last,
                           const std::atomic<bool>& stop) {
@@ -73,7 +76,9 @@ class BlockWorker {
     void add(std::uint64_t net, const GridPoint& point, Node& node) {
         if (points_.size() > 1) {
             evaluator_.set_sigmas(point.sigma_w, point.sigma_b);
-            evaluator_.set_shell(point.shell);
+            // only a shell grid keeps each network's unmasked activations; a sigma grid
+            // would copy them per point for nothing (its shell is the spec's)
+            if (shells_vary_) evaluator_.set_shell(point.shell);
         }
         const double scale = evaluator_.evaluate(net, config_.estimator, observable_.data());
         for (std::size_t i = 0; i < point.shift.size(); ++i) observable_[i] -= point.shift[i];
@@ -99,6 +104,7 @@ class BlockWorker {
     const MonomialLayout& layout_;
     Evaluator evaluator_;
     std::vector<double> observable_, scratch_;
+    bool shells_vary_;  // a momentum-shell grid (not a sigma grid): set_shell per point
 };
 
 }  // namespace
