@@ -379,20 +379,21 @@ class Correlators(Result, kind="correlators"):
     def _kernel_z_now(self) -> float | None:
         if self.arch.depth != 1 or self.arch.weight_dist != "gaussian":
             return None
-        key = "G2" if "G2" in self._point else "K2"
-        if key not in self._point or len(self._bins[0]) < 2:
+        if len(self._bins[0]) < 2:
             return None
-        from .theory import kernel
+        diagonal = self.diagonal()  # G2(x_a, x_a) without the estimates of every tuple
+        if "G2" not in diagonal:
+            return None
+        from .theory import kernel_diagonal
 
-        diag = [self.index(a, a) for a in range(self.k)]
         try:
-            exact = np.diag(kernel(self.arch, self.x))
+            exact = kernel_diagonal(self.arch, self.x)
         except OverflowError:  # sigma beyond the theory's float64 range: nothing to check
             return None
+        sampled, replicas = diagonal["G2"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FewBinsWarning)
-            err = jackknife_errors(self._replicas[key][:, diag])
-        sampled = self._point[key][diag]
+            err = jackknife_errors(replicas)
         # a floor of 1e-9 relative: the kernel's quadrature and float rounding
         tol = err + 1e-9 * np.abs(exact)
         return float(np.max(np.abs(sampled - exact) / tol))

@@ -28,7 +28,7 @@ from ._validation import as_choice, as_inputs, checked
 from .architecture import Architecture
 from .fit import CouplingFit, read_connected
 from .statistics import check_dense_size, hotelling_chi2, jackknife_errors
-from .theory import exact, kernel
+from .theory import exact, kernel, kernel_diagonal
 from .tuples import n_tuples, rank, tuples, wick
 from .vertex import eft_kernel, exchange_integral, vertex_integral
 
@@ -376,17 +376,18 @@ def _diagonal_theory(arch: Architecture, xs: FloatArray,
     theory on all k inputs at once costs O(k^4).
     """
     k = len(xs)
-    g2, g2_term, k4 = np.diag(kernel(arch, xs)).copy(), np.zeros(k), np.zeros(k)
+    g2_term, k4 = np.zeros(k), np.zeros(k)
     if arch.depth == 1:
         if four:
             k4 = np.array([exact(arch, xs[a:a + 1], 4, connected=True)[0] for a in range(k)])
-        return g2, g2_term, k4
+        return kernel_diagonal(arch, xs), g2_term, k4
     from .deep_theory import finite_width
 
+    g2 = np.zeros(k)
     for a in range(k):
-        th = finite_width(arch, xs[a:a + 1])
+        th = finite_width(arch, xs[a:a + 1])  # carries the kernel: no separate kernel()
         g2_term[a] = th.kernel_correction()[0, 0] / arch.width
-        g2[a] += g2_term[a]
+        g2[a] = th.kernel()[0, 0] + g2_term[a]
         if four:
             k4[a] = th.connected(4)[0]
     return g2, g2_term, k4

@@ -572,6 +572,16 @@ def _check_exact_size(k: int, n: int) -> None:
 
 
 # -- public: kernel ------------------------------------------------------------------
+def kernel_diagonal(arch: Architecture, x: Any) -> FloatArray:
+    """``K(x_a, x_a)`` at each input, one input at a time (the k x k kernel is not formed).
+
+    What the theory checks of sampled results compare with: O(k) where :func:`kernel`
+    on all inputs costs O(k^2) pairs.
+    """
+    xs = as_inputs(x, arch.d_in, "x")
+    return np.array([kernel(arch, xs[a:a + 1])[0, 0] for a in range(len(xs))])
+
+
 def kernel(arch: Architecture, x: Any, y: Any = None) -> FloatArray:
     """Infinite-width NNGP kernel ``K(x_a, y_b)`` (the output two-point function).
 
