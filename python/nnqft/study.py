@@ -306,7 +306,9 @@ def _falloff_table(results: dict[str, list[dict[str, Any]]]) -> str:
              "(docs/physics.md §2.1); exact: the finite-width theory (§2.2). Errors: delete-one "
              "jackknife. The tail index is the Hill estimate of the per-network kernel scale's "
              "tail; where it is ≤ 6, ⚠ marks error bars that cannot be trusted (§2.4). The "
-             "deviations fall like 1/N (the dashed guide in the plot).", "",
+             "exact m4 falls exactly like 1/N (κ4 ∝ 1/N at one hidden layer, §2.2), the exact "
+             "m6 like 1/N at large N with a 1/N² part at small N (§2.3); the dashed guide in "
+             "the plot has slope −1.", "",
              "| net | N | m4 sampled | m4 exact | m6 sampled | m6 exact | tail index | time (s) |",
              "|---|---|---|---|---|---|---|---|"]
     for label, rows in results.items():
