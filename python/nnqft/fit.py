@@ -748,8 +748,6 @@ def theory_connected(arch: Architecture, x: Any, n: int, order: int | None = Non
     ValueError
         For n = 6 at depth >= 2 with order 1 (kappa6 is O(1/N^2)), for an order other
         than 1, 2 or None.
-    NotImplementedError
-        For order 2 where :func:`nnqft.finite_width` has none (tanh at depth >= 2).
     """
     used = _theory_order(arch, order)
     if used is None:
