@@ -38,6 +38,7 @@ namespace K = nnqft::kernels;
 namespace ref {  // the scalar reference implementation (libm)
 constexpr double kTwoPi = 6.283185307179586476925286766559;
 constexpr double kInv53 = 1.0 / 9007199254740992.0;
+constexpr double kHalfPi = 1.5707963267948966;  // the Cauchy spectrum without cutoff
 
 void philox_stream(const Key32& key, const Counter32& first, std::size_t n_blocks, u64* out) {
     Counter32 c = first;
@@ -60,6 +61,20 @@ void uniforms(const u64* bits, double lo, double hi, double* out, std::size_t n)
     const double w = hi - lo;
     for (std::size_t i = 0; i < n; ++i)
         out[i] = lo + w * (static_cast<double>(bits[i] >> 11) * kInv53);
+}
+void cauchy_radii(const u64* bits, double angle, double* out, std::size_t n) {
+    uniforms(bits, 0.0, angle, out, n);
+    for (std::size_t i = 0; i < n; ++i) out[i] = std::tan(out[i]);
+}
+void table_radii(const double* u, const double* table, std::size_t size, int d, double scale,
+                 double* out, std::size_t n) {
+    const double m = static_cast<double>(size - 1);
+    for (std::size_t i = 0; i < n; ++i) {
+        const double pos = u[i] * m;
+        const std::size_t j = std::min(static_cast<std::size_t>(pos), size - 2);
+        const double t = std::pow(table[j] + (pos - j) * (table[j + 1] - table[j]), 1.0 / d);
+        out[i] = scale * t / (1.0 - t);
+    }
 }
 void apply(K::Func f, const double* in, double* out, std::size_t n) {
     switch (f) {
@@ -155,6 +170,10 @@ int main(int argc, char** argv) {
         zcos[i] = z[i] + 3.0 * (zwide[i] / 7.0);          // cos net: w x + U(-pi, pi)
     }
     const std::vector<double> zsame = z;  // never shuffled
+    std::vector<double> unit(n), table3(4097);  // a radius table of 4096 cells, d = 3
+    for (std::size_t i = 0; i < n; ++i) unit[i] = static_cast<double>(bits[i] >> 11) * 0x1p-53;
+    for (std::size_t j = 0; j < table3.size(); ++j)
+        table3[j] = std::pow(0.9 * std::sqrt(static_cast<double>(j) / 4096.0), 3);
 
     struct Row {
         std::string name;
@@ -184,6 +203,17 @@ int main(int argc, char** argv) {
          {}},
         {"uniforms", [&] { K::uniforms(bits.data(), -3.0, 3.0, out.data(), n); },
          [&] { ref::uniforms(bits.data(), -3.0, 3.0, out.data(), n); }, {}},
+        {"cauchy radii (u64)",
+         [&] { K::cauchy_radii(bits.data(), ref::kHalfPi, 1.0, out.data(), n); },
+         [&] { ref::cauchy_radii(bits.data(), ref::kHalfPi, out.data(), n); }, {}},
+        {"table radii (d = 1)",
+         [&] { K::table_radii(unit.data(), table3.data(), table3.size(), 1, 1.0, out.data(), n); },
+         [&] { ref::table_radii(unit.data(), table3.data(), table3.size(), 1, 1.0, out.data(), n); },
+         {}},
+        {"table radii (d = 3)",
+         [&] { K::table_radii(unit.data(), table3.data(), table3.size(), 3, 1.0, out.data(), n); },
+         [&] { ref::table_radii(unit.data(), table3.data(), table3.size(), 3, 1.0, out.data(), n); },
+         {}},
         {"erf  z~N(0,1.5)", fn(K::Func::erf, z), rf(K::Func::erf, z), fresh(z)},
         {"erf  ... same data", fn(K::Func::erf, zsame), rf(K::Func::erf, zsame), [] {}},
         {"erf  U(-7,7)", fn(K::Func::erf, zwide), rf(K::Func::erf, zwide), fresh(zwide)},

@@ -5,7 +5,10 @@ Networks per second on one thread for the plain cos-net and each radius law of
 and of a shell grid (one pass over several Λ) against one shell.  The cases run
 interleaved, best of ``--repeat``, so that a loaded machine biases them alike.
 
-    python bench/bench_spectral.py [--width 1000] [--k 6] [--networks 20000] [--repeat 5]
+    python bench/bench_spectral.py [--width 1000] [--k 6] [--d 1] [--networks 20000] [--repeat 5]
+
+At ``--d`` > 1 the inputs are k points on a line through the origin, and the Cauchy
+law (d = 1 only) gives way to the power (d + 1) / 2 without cutoff.
 """
 
 from __future__ import annotations
@@ -24,25 +27,31 @@ from nnqft.shells import shell_architectures
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--width", type=int, default=1000)
-    p.add_argument("--k", type=int, default=6, help="inputs (d = 1)")
+    p.add_argument("--k", type=int, default=6, help="inputs")
+    p.add_argument("--d", type=int, default=1, choices=(1, 2, 3, 4), help="dimension")
     p.add_argument("--networks", type=int, default=20_000)
     p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
-    x = np.linspace(-1.0, 1.0, args.k)
+    d = args.d
+    x = np.outer(np.linspace(-1.0, 1.0, args.k), np.ones(d) / math.sqrt(d))
+    law = "exact Cauchy" if d == 1 else f"power {(d + 1) / 2:g}"
+    power = 1.0 if d == 1 else (d + 1) / 2
     spectra = {
         "plain cos-net": None,
-        "gaussian_spectrum": nnqft.gaussian_spectrum(1),
-        "massive, exact Cauchy": nnqft.massive_spectrum(1.0, d=1),
-        "massive, Cauchy + sharp cutoff": nnqft.massive_spectrum(1.0, d=1, cutoff=10.0),
-        "massive, table (smooth cutoff)": nnqft.massive_spectrum(1.0, d=1, cutoff=10.0,
+        "gaussian_spectrum": nnqft.gaussian_spectrum(d),
+        f"massive, {law}": nnqft.massive_spectrum(1.0, d=d, power=power),
+        f"massive, {law} + sharp cutoff": nnqft.massive_spectrum(1.0, d=d, power=power,
+                                                                  cutoff=10.0),
+        "massive, table (smooth cutoff)": nnqft.massive_spectrum(1.0, d=d, cutoff=10.0,
                                                                  regulator="smooth"),
     }
     cases = {}
     for name, sp in spectra.items():
-        cases[name] = [nnqft.Architecture("cos", width=args.width, sigma_b=0.0, spectrum=sp)]
+        cases[name] = [nnqft.Architecture("cos", width=args.width, d_in=d, sigma_b=0.0,
+                                          spectrum=sp)]
     shells = [0.5, 1, 2, 4, 8, math.inf]
     cases[f"shell grid, {len(shells)} shells"] = shell_architectures(
-        cases["massive, exact Cauchy"][0], shells)
+        cases[f"massive, {law}"][0], shells)
     best = dict.fromkeys(cases, math.inf)
     for estimator in ("conditional", "plain"):
         best = dict.fromkeys(cases, math.inf)
@@ -52,7 +61,8 @@ def main() -> None:
                 sample_grid(archs, x, args.networks, orders=(2, 4), estimator=estimator,
                             seed=0, threads=1)
                 best[name] = min(best[name], time.perf_counter() - t0)
-        print(f"\nestimator={estimator}, width {args.width}, k = {args.k}, one thread")
+        print(f"\nestimator={estimator}, width {args.width}, k = {args.k}, d = {d}, one thread, "
+              f"kernels: {nnqft._core.kernel_path()}")
         base = args.networks / best["plain cos-net"]
         for name, seconds in best.items():
             rate = args.networks / seconds

@@ -29,7 +29,11 @@ struct Impl {
     bool (*fused_multiply_add)();
     void (*uniforms)(const u64*, double, double, double*, std::size_t);
     void (*apply)(int, const double*, double*, std::size_t);
-    void (*tan_scaled)(const double*, double, double*, std::size_t);
+    void (*cauchy_radii)(const u64*, double, double, double*, std::size_t);
+    void (*signed_frequencies)(const u64*, const double*, double, double*, std::size_t);
+    void (*table_radii)(const double*, const double*, std::size_t, int, double, double*,
+                        std::size_t);
+    void (*scale_directions)(double*, std::size_t, const double*, double, std::size_t);
     void (*erf_forms)(const double*, double*, double*, std::size_t);
     void (*affine)(double, const double*, std::size_t, const double*, double*, std::size_t);
     void (*dot_norms_lanes)(const double*, std::size_t, const double*, std::size_t,
@@ -59,17 +63,23 @@ constexpr Impl kImpls[] = {
 #if defined(NNQFT_KERNELS_AVX512)
     {"avx512", cpu_has_avx512, avx512::philox_stream, avx512::philox_normals,
      avx512::normals, avx512::fused_multiply_add, avx512::uniforms, avx512::apply,
-     avx512::tan_scaled, avx512::erf_forms, avx512::affine, avx512::dot_norms_lanes,
+     avx512::cauchy_radii,
+     avx512::signed_frequencies, avx512::table_radii,
+     avx512::scale_directions, avx512::erf_forms, avx512::affine, avx512::dot_norms_lanes,
      avx512::gram_lanes, avx512::lane_sums, avx512::combine},
 #endif
 #if defined(NNQFT_KERNELS_AVX2)
     {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::philox_normals, avx2::normals,
-     avx2::fused_multiply_add, avx2::uniforms, avx2::apply, avx2::tan_scaled, avx2::erf_forms,
+     avx2::fused_multiply_add, avx2::uniforms, avx2::apply, avx2::cauchy_radii,
+     avx2::signed_frequencies, avx2::table_radii,
+     avx2::scale_directions, avx2::erf_forms,
      avx2::affine, avx2::dot_norms_lanes, avx2::gram_lanes, avx2::lane_sums, avx2::combine},
 #endif
     {"generic", [] { return true; }, generic::philox_stream, generic::philox_normals,
      generic::normals, generic::fused_multiply_add, generic::uniforms, generic::apply,
-     generic::tan_scaled, generic::erf_forms, generic::affine, generic::dot_norms_lanes,
+     generic::cauchy_radii,
+     generic::signed_frequencies, generic::table_radii,
+     generic::scale_directions, generic::erf_forms, generic::affine, generic::dot_norms_lanes,
      generic::gram_lanes, generic::lane_sums, generic::combine},
 };
 
@@ -131,8 +141,23 @@ void apply(Func f, const double* in, double* out, std::size_t n) {
     impl().apply(static_cast<int>(f), in, out, n);
 }
 
-void tan_scaled(const double* in, double scale, double* out, std::size_t n) {
-    impl().tan_scaled(in, scale, out, n);
+void cauchy_radii(const u64* bits, double angle, double scale, double* out, std::size_t n) {
+    impl().cauchy_radii(bits, angle, scale, out, n);
+}
+
+void signed_frequencies(const u64* bits, const double* radii, double scale, double* out,
+                        std::size_t n) {
+    impl().signed_frequencies(bits, radii, scale, out, n);
+}
+
+void table_radii(const double* u, const double* table, std::size_t size, int d, double scale,
+                 double* out, std::size_t n) {
+    impl().table_radii(u, table, size, d, scale, out, n);
+}
+
+void scale_directions(double* g, std::size_t d, const double* radii, double scale,
+                      std::size_t n) {
+    impl().scale_directions(g, d, radii, scale, n);
 }
 
 void erf_forms(const double* in, double* small, double* large, std::size_t n) {

@@ -27,7 +27,14 @@ constexpr std::size_t kCombineAlign = 96;
     void uniforms(const std::uint64_t* bits, double lo, double hi, double* out,         \
                   std::size_t n);                                                       \
     void apply(int func, const double* in, double* out, std::size_t n);                 \
-    void tan_scaled(const double* in, double scale, double* out, std::size_t n);        \
+    void cauchy_radii(const std::uint64_t* bits, double angle, double scale,             \
+                      double* out, std::size_t n);                                      \
+    void table_radii(const double* u, const double* table, std::size_t size, int d,       \
+                     double scale, double* out, std::size_t n);                         \
+    void scale_directions(double* g, std::size_t d, const double* radii, double scale,   \
+                          std::size_t n);                                               \
+    void signed_frequencies(const std::uint64_t* bits, const double* radii, double scale, \
+                            double* out, std::size_t n);                                \
     void erf_forms(const double* in, double* small, double* large, std::size_t n);      \
     void affine(double a, const double* u, std::size_t stride, const double* v,          \
                 double* out, std::size_t n);                                            \

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -118,6 +117,8 @@ void SpectrumSpec::validate(int d_in) const {
     if (kind == Kind::table) {
         require(dimension == d_in, "the radius table is for d = ", dimension, ", not d_in = ",
                 d_in);
+        require(dimension >= 1 && dimension <= 4, "a radius table is for d = 1..4, got d = ",
+                dimension);
         require(table.size() >= 2, "the radius table needs >= 2 values, got ", table.size());
         require(table.front() >= 0 && table.back() < 1,
                 "the radius table holds compactified radii in [0, 1)");
@@ -133,27 +134,7 @@ double SpectrumSpec::radius(double u) const {
 }
 
 void SpectrumSpec::table_radii(double* u, std::size_t n) const {
-    // t^d linear in u between the quantiles at u = j / M; one loop per d (no pow at d = 1)
-    const double m = static_cast<double>(table.size() - 1), s = scale;
-    const double* v0 = table.data();
-    const std::size_t last = table.size() - 2;
-    const auto t_pow_d = [&](double ui) {
-        const double pos = ui * m;
-        const auto j = std::min(static_cast<std::size_t>(pos), last);
-        return v0[j] + (pos - static_cast<double>(j)) * (v0[j + 1] - v0[j]);
-    };
-    if (dimension == 1) {
-        for (std::size_t i = 0; i < n; ++i) {
-            const double t = t_pow_d(u[i]);
-            u[i] = s * t / (1.0 - t);
-        }
-        return;
-    }
-    const double inv_d = 1.0 / dimension;
-    for (std::size_t i = 0; i < n; ++i) {
-        const double t = std::pow(t_pow_d(u[i]), inv_d);
-        u[i] = s * t / (1.0 - t);
-    }
+    kernels::table_radii(u, table.data(), table.size(), dimension, scale, u, n);
 }
 
 void NetworkSpec::validate() const {
@@ -328,38 +309,18 @@ void Evaluator::spectral_frequencies(std::uint64_t net) {
     }
     const Stream& s = stream(net, 0, Purpose::radii, n, false);
     check_stop();
-    if (sp.kind == SpectrumSpec::Kind::cauchy) {  // m tan(u angle), vectorised
-        kernels::uniforms(s.bits.data(), 0.0, sp.angle, radii, n);
-        kernels::tan_scaled(radii, sp.scale, radii, n);
+    if (sp.kind == SpectrumSpec::Kind::cauchy) {  // m tan(u angle)
+        kernels::cauchy_radii(s.bits.data(), sp.angle, sp.scale, radii, n);
     } else {
         kernels::uniforms(s.bits.data(), 0.0, 1.0, radii, n);
         sp.table_radii(radii, n);
     }
     check_stop();
-    if (d == 1) {
-        // the direction is a sign: bit 0 of the radius's word (its uniform is bits 11-63)
-        // (xor-ed into the sign bit: a branch on a random bit mispredicts half the time)
-        const std::uint64_t* bits = s.bits.data();
-        for (std::size_t i = 0; i < n; ++i) {
-            const double p = sw0 * radii[i];
-            std::uint64_t u;
-            std::memcpy(&u, &p, sizeof u);
-            u ^= bits[i] << 63;
-            std::memcpy(w + i, &u, sizeof u);
-        }
+    if (d == 1) {  // the direction is a sign: bit 0 of the radius's word
+        kernels::signed_frequencies(s.bits.data(), radii, sw0, w, n);
         return;
     }
-    for (std::size_t i = 0; i < n; ++i) {
-        double* g = w + i * d;
-        double norm2 = 0.0;
-        for (std::size_t c = 0; c < d; ++c) norm2 += g[c] * g[c];
-        if (norm2 == 0.0) {  // probability ~0: any direction will do
-            g[0] = 1.0;
-            norm2 = 1.0;
-        }
-        const double f = sw0 * radii[i] / std::sqrt(norm2);
-        for (std::size_t c = 0; c < d; ++c) g[c] *= f;
-    }
+    kernels::scale_directions(w, d, radii, sw0, n);
 }
 
 void Evaluator::apply_shell() {
@@ -368,8 +329,8 @@ void Evaluator::apply_shell() {
     const auto n = static_cast<std::size_t>(spec_.width);
     for (Eigen::Index a = 0; a < h_.rows(); ++a) {  // h_ is row-major: walk each row
         double* row = h_.row(a).data();
-        for (std::size_t i = 0; i < n; ++i)
-            if (radii_[i] >= shell) row[i] = 0.0;
+        // a select, not a branch: the radii are random, a branch on them mispredicts
+        for (std::size_t i = 0; i < n; ++i) row[i] = radii_[i] >= shell ? 0.0 : row[i];
     }
 }
 

@@ -200,49 +200,60 @@ void test_functions(std::vector<FuncCase>& cases) {
     }
 }
 
-/// tan_scaled on [0, pi/2] (the Cauchy radii), tiny and huge-but-fast arguments and the
-/// doubles nearest to multiples of pi/2 (its poles and zeros), against long double tan.
-void test_tan(const std::vector<double>& x, const std::vector<long double>& ref) {
-    std::vector<double> out(x.size()), inplace = x;
-    K::tan_scaled(x.data(), 1.0, out.data(), x.size());
-    K::tan_scaled(inplace.data(), 1.0, inplace.data(), inplace.size());
-    double worst = 0.0, worst_x = 0.0;
-    for (std::size_t i = 0; i < x.size(); ++i) {
-        const double e = ulp_error(out[i], ref[i]);
-        if (e > worst) worst = e, worst_x = x[i];
+/// Cauchy radii: words whose uniforms u fill [0, 1) (random, log-uniform down to 2^-53,
+/// 0 and the largest u, whose x = angle u is the double below pi/2: the pole).
+struct TanCase {
+    double angle;
+    std::vector<u64> words;
+    std::vector<double> x;  // angle u, as uniforms() forms it
+    std::vector<long double> ref;
+};
+
+TanCase tan_case(double angle, std::size_t n) {
+    Rng rng{4242};
+    TanCase c{angle, {0, 1, 1ULL << 11, 2ULL << 11, ~u64{0}, ~u64{0} - (1ULL << 11)}, {}, {}};
+    while (c.words.size() < n) {
+        const u64 w = rng.next();
+        if (w % 2 == 0) {
+            c.words.push_back(w);
+        } else {  // log-uniform u in [2^-53, 1): the tiny radii, relative accuracy
+            const double u = std::exp(rng.uniform(std::log(0x1p-53), 0.0));
+            c.words.push_back((static_cast<u64>(u * 0x1p53) << 11) | (w & 0x7FF));
+        }
     }
-    const bool alias_ok = std::memcmp(out.data(), inplace.data(), out.size() * sizeof(double)) == 0;
-    check(worst <= 4 && alias_ok, fmt("tan_scaled: max %.2f ulp (limit 4) at x = %.17g", worst,
-                                      worst_x) +
-                                      (alias_ok ? "" : "; in-place result differs!"));
-    std::vector<double> scaled(x.size());
-    K::tan_scaled(x.data(), -2.5, scaled.data(), x.size());
-    bool scale_ok = true;
-    for (std::size_t i = 0; i < x.size(); ++i)
-        scale_ok &= scaled[i] == -2.5 * out[i] || (std::isnan(scaled[i]) && std::isnan(out[i]));
-    check(scale_ok, "tan_scaled: scale * tan, rounded once");
+    c.x.resize(n);
+    K::uniforms(c.words.data(), 0.0, angle, c.x.data(), n);
+    c.ref.resize(n);
+    for (std::size_t i = 0; i < n; ++i) c.ref[i] = std::tan(static_cast<long double>(c.x[i]));
+    return c;
 }
 
-std::vector<double> tan_points(std::size_t n) {
-    Rng rng{4242};
-    const double half_pi = 1.5707963267948966;
-    std::vector<double> x = {0.0, -0.0, 4.9e-324, 1e-300, 1e-17, 0.25, 0.7853981633974483,
-                             half_pi, std::nextafter(half_pi, 0.0), 131071.99999999999};
-    for (int k = 1; k < 100000; k = k * 3 + 1) {  // the doubles nearest to k pi/2
-        const double c = static_cast<double>(k * 1.5707963267948966192313216916397514L);
-        for (double d = std::nextafter(c, 0.0), j = 0; j < 3; ++j, d = std::nextafter(d, 1e9))
-            if (d < 131072.0) x.push_back(d), x.push_back(-d);
+/// cauchy_radii against long double tan of the same x; scale tan rounded once; the
+/// uniforms are uniforms()'s bit for bit (x = 0 gives radius 0). signed_frequencies: the
+/// sign of bit 0, the magnitude scale radius.
+void test_cauchy(const TanCase& c) {
+    const std::size_t n = c.words.size();
+    std::vector<double> out(n), scaled(n), freq(n);
+    K::cauchy_radii(c.words.data(), c.angle, 1.0, out.data(), n);
+    double worst = 0.0, worst_x = 0.0;
+    bool zero_ok = true;
+    for (std::size_t i = 0; i < n; ++i) {
+        const double e = ulp_error(out[i], c.ref[i]);
+        if (e > worst) worst = e, worst_x = c.x[i];
+        if (c.x[i] == 0.0) zero_ok &= out[i] == 0.0 && !std::signbit(out[i]);
     }
-    while (x.size() < n) {
-        const int kind = static_cast<int>(rng.next() % 3);
-        if (kind == 0)
-            x.push_back(rng.uniform(0.0, half_pi));
-        else if (kind == 1)
-            x.push_back(std::exp(rng.uniform(std::log(1e-300), std::log(half_pi))));
-        else
-            x.push_back(rng.uniform(-131071.0, 131071.0));
-    }
-    return x;
+    check(worst <= 4 && zero_ok,
+          fmt("cauchy_radii (angle %.17g): max %.2f ulp (limit 4) at x = %.17g", c.angle, worst,
+              worst_x));
+    K::cauchy_radii(c.words.data(), c.angle, -2.5, scaled.data(), n);
+    bool scale_ok = true;
+    for (std::size_t i = 0; i < n; ++i) scale_ok &= scaled[i] == -2.5 * out[i];
+    check(scale_ok, "cauchy_radii: scale * tan, rounded once");
+    K::signed_frequencies(c.words.data(), out.data(), 0.75, freq.data(), n);
+    bool sign_ok = true;
+    for (std::size_t i = 0; i < n; ++i)
+        sign_ok &= freq[i] == ((c.words[i] & 1) != 0U ? -(0.75 * out[i]) : 0.75 * out[i]);
+    check(sign_ok, "signed_frequencies: +-scale radius by bit 0");
 }
 
 // ---------------------------------------------------------------------------------
@@ -381,6 +392,56 @@ void test_uniforms() {
         in_range = in_range && out[i] >= -3.0 && out[i] < 0.5;
     }
     check(same && in_range, "uniforms: bit-identical to lo + (hi-lo) (b >> 11) 2^-53");
+}
+
+/// table_radii: the interpolation of t^d bit for bit as the scalar formula, and the root
+/// against long double powl. A table of t_j^d for t_j = (j / M)^0.7 (not a power law in u,
+/// so that interpolation matters), u in [0, 1] (0, 1 and the cell edges included), d = 1..4.
+/// The root is checked alone on a table {0, 1} (v = u), for u log-uniform down to the
+/// subnormals.
+void test_table_radii() {
+    Rng rng{77};
+    const std::size_t cells = 64;
+    std::vector<double> u = {0.0, 1.0, 0.5, 1.0 / 64, 63.0 / 64, 0x1p-53};
+    while (u.size() < 20000) u.push_back(rng.uniform(0.0, 1.0));
+    std::vector<double> tiny = {0.0, 4.9e-324, 1e-310, 0x1p-900, 0x1p-899, 1e-300, 0x1p-12};
+    while (tiny.size() < 20000) tiny.push_back(std::exp(rng.uniform(std::log(1e-320), std::log(0x1p-12))));
+    for (int d = 1; d <= 4; ++d) {
+        std::vector<double> table(cells + 1);
+        for (std::size_t j = 0; j <= cells; ++j)
+            table[j] = std::pow(0.9 * std::pow(static_cast<double>(j) / cells, 0.7), d);
+        std::vector<double> out(u.size()), inplace = u;
+        K::table_radii(u.data(), table.data(), table.size(), d, 2.5, out.data(), u.size());
+        K::table_radii(inplace.data(), table.data(), table.size(), d, 2.5, inplace.data(),
+                       inplace.size());
+        double worst = 0.0;
+        bool d1_exact = true;
+        for (std::size_t i = 0; i < u.size(); ++i) {
+            const double pos = u[i] * cells;
+            const std::size_t j = std::min(static_cast<std::size_t>(pos), cells - 1);
+            const double v = table[j] + (pos - static_cast<double>(j)) * (table[j + 1] - table[j]);
+            const long double t = std::pow(static_cast<long double>(v), 1.0L / d);
+            worst = std::max(worst, ulp_error(out[i], 2.5L * t / (1.0L - t)));
+            if (d == 1) d1_exact &= out[i] == 2.5 * v / (1.0 - v);
+        }
+        const bool alias_ok = std::memcmp(out.data(), inplace.data(), out.size() * 8) == 0;
+        check(worst <= 8 && d1_exact && alias_ok,
+              fmt("table_radii d = %.0f: max %.2f ulp (limit 8; t near 1 amplified by "
+                  "1 / (1 - t) <= 10)", d, worst));
+        const double unit[] = {0.0, 1.0};
+        std::vector<double> roots(tiny.size());
+        K::table_radii(tiny.data(), unit, 2, d, 1.0, roots.data(), tiny.size());
+        double worst_root = 0.0, worst_v = 0.0;
+        for (std::size_t i = 0; i < tiny.size(); ++i) {
+            if (tiny[i] > 0x1p-12) continue;  // t <= 1/8: 1 / (1 - t) amplifies t's error < 15%
+            const long double t = std::pow(static_cast<long double>(tiny[i]), 1.0L / d);
+            const double e = ulp_error(roots[i], t / (1.0L - t));
+            if (e > worst_root) worst_root = e, worst_v = tiny[i];
+        }
+        check(worst_root <= 3 && roots[0] == 0.0,
+              fmt("table_radii d = %.0f: root max %.2f ulp (limit 3: ~1.5 for the root, the "
+                  "rest t / (1 - t)) at v = %.3g", d, worst_root, worst_v));
+    }
 }
 
 // apply(erf) works in chunks that set the large-|x| elements aside without branches
@@ -691,9 +752,8 @@ int main() {
         c.y.resize(c.x.size());
         for (std::size_t i = 0; i < c.x.size(); ++i) c.y[i] = c.ref(c.x[i]);
     }
-    const std::vector<double> tan_x = tan_points(1000000);
-    std::vector<long double> tan_ref(tan_x.size());
-    for (std::size_t i = 0; i < tan_x.size(); ++i) tan_ref[i] = std::tan(static_cast<long double>(tan_x[i]));
+    const TanCase cauchy_half_pi = tan_case(1.5707963267948966, 1000000);
+    const TanCase cauchy_cut = tan_case(1.2, 200000);  // a sharp cutoff: angle < pi/2
     const std::vector<u64> words = normal_words(1000000);
     std::vector<long double> nref(2 * words.size());
     for (std::size_t i = 0; i < words.size(); ++i) {
@@ -713,10 +773,12 @@ int main() {
         check(std::strcmp(K::path(), p) == 0, "set_path/path");
         test_philox();
         test_functions(cases);
-        test_tan(tan_x, tan_ref);
+        test_cauchy(cauchy_half_pi);
+        test_cauchy(cauchy_cut);
         test_erf_chunks();
         test_normals(first_normals, words, nref, p);
         test_uniforms();
+        test_table_radii();
         test_gram();
         test_affine();
         test_combine();

@@ -48,9 +48,27 @@ void uniforms(const u64* bits, double lo, double hi, double* out, std::size_t n)
 /// out[i] = f(in[i]); in and out may alias.
 void apply(Func f, const double* in, double* out, std::size_t n);
 
-/// out[i] = scale tan(in[i]) for |in[i]| < 2^17 (a few ulp: sin and cos of one shared
-/// range reduction, as apply(Func::cos)); in and out may alias.
-void tan_scaled(const double* in, double scale, double* out, std::size_t n);
+/// The radii of a Cauchy spectrum: out[i] = scale tan(x_i), x_i = angle (b[i] >> 11) 2^-53
+/// (uniforms(bits, 0, angle) bit for bit), for angle <= pi/2 (tan to a few ulp: sin and
+/// cos of one shared range reduction, as apply(Func::cos)); one pass.
+void cauchy_radii(const u64* bits, double angle, double scale, double* out, std::size_t n);
+
+/// The radii of a tabulated spectrum in d = 1..4: for u[i] in [0, 1], v = t^d linear in u
+/// between table[j] = t_j^d at u = j / (size - 1) (the last cell extends to u = 1), then
+/// out[i] = scale t / (1 - t), t = v^(1/d) (sqrt; d = 3: a cube root within ~1 ulp).
+/// u and out may alias; size >= 2.
+void table_radii(const double* u, const double* table, std::size_t size, int d, double scale,
+                 double* out, std::size_t n);
+
+/// The frequencies of a spectral first layer in d >= 2 from unit normals: each row g_i of
+/// the n x d row-major g becomes scale radii[i] g_i / |g_i| (e_0 where g_i = 0).
+void scale_directions(double* g, std::size_t d, const double* radii, double scale,
+                      std::size_t n);
+
+/// The frequencies of a spectral first layer at d = 1: out[i] = +-scale radii[i], minus
+/// where bit 0 of b[i] is set (the radius's uniform uses bits 11-63 of the same word).
+void signed_frequencies(const u64* bits, const double* radii, double scale, double* out,
+                        std::size_t n);
 
 /// The two forms behind apply(Func::erf), each on every element (tests: apply must
 /// give, bit for bit, small[i] where |in[i]| <= 2.5 or in[i] is NaN, large[i]

@@ -76,7 +76,7 @@ struct SpectrumSpec {
     void validate(int d_in) const;
     bool spectral() const { return kind != Kind::none; }
     /// The radius |q| of a uniform u in [0, 1) (cauchy and table kinds; the sampler
-    /// takes the cauchy law's tangent from kernels::tan_scaled, the table's from
+    /// takes the cauchy law's radii from kernels::cauchy_radii, the table's from
     /// table_radii).
     double radius(double u) const;
     /// Table kind: u[i] (uniform in [0, 1)) becomes its radius |q|, for i < n.
