@@ -30,10 +30,16 @@ from .architecture import Architecture, check_arch
 from .checkpoint import Checkpoint
 from .correlators import Correlators
 
-__all__ = ["sample_dask", "run_chunked", "connect", "DEFAULT_CHUNK_SIZE", "MAX_TASKS"]
+__all__ = ["sample_dask", "run_chunked", "connect", "cluster_threads", "DEFAULT_CHUNK_SIZE",
+           "MAX_TASKS"]
 
 Grid = list[Correlators]
 States = list[dict[str, Any]]
+
+
+def cluster_threads(client: Any) -> int | None:
+    """Worker threads of a Dask client (at least 1); None without one."""
+    return None if client is None else max(1, sum(client.nthreads().values()))
 
 
 def sample_dask(
@@ -78,9 +84,9 @@ def sample_dask(
     threads_per_task = check_threads(threads_per_task, "threads_per_task")
     chunk_size = as_int("chunk_size", chunk_size, minimum=1)  # None is refused here
     check_arch(arch)
-    cluster = None if client is None else max(1, sum(client.nthreads().values()))
     plan = RunPlan.build([arch], x, n_networks, threads=threads_per_task, checkpoint=checkpoint,
-                         chunk_size=chunk_size, cluster_threads=cluster, **kwargs)
+                         chunk_size=chunk_size, cluster_threads=cluster_threads(client),
+                         **kwargs)
     return run_chunked(plan, progress, client)[0]
 
 
@@ -204,8 +210,7 @@ def _run_dask(client: Any, plan: RunPlan, where: tuple[str, str] | None,
     the merge order) is fixed by the chunk list, whatever finishes first.
     """
     as_completed = _dask().as_completed
-    threads = max(1, sum(client.nthreads().values()))
-    window = max(4, 2 * threads // plan.threads)
+    window = max(4, 2 * cluster_threads(client) // plan.threads)
     stack: list[tuple[int, Any]] = []
     sizes: dict[str, int] = {}
     running = as_completed()

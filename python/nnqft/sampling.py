@@ -21,7 +21,7 @@ from ._plan import (
 from ._validation import ESTIMATORS
 from .architecture import Architecture, check_arch
 from .correlators import Correlators
-from .distributed import run_chunked
+from .distributed import cluster_threads, run_chunked
 
 __all__ = ["sample", "sample_grid", "run", "RunPlan", "ESTIMATORS", "SAMPLERS",
            "DEFAULT_ORDERS", "DEFAULT_BLOCK_SIZE", "DEFAULT_N_BINS"]
@@ -46,9 +46,8 @@ def build_plan(archs: Sequence[Architecture], x: Any, n_networks: Any, orders: A
                estimator: Any, seed: Any, threads: Any, client: Any,
                **options: Any) -> RunPlan:
     """The plan of a public call; on a cluster its threads count in the estimates."""
-    cluster = None if client is None else max(1, sum(client.nthreads().values()))
     return RunPlan.build(archs, x, n_networks, orders, estimator, seed, threads,
-                         cluster_threads=cluster, **options)
+                         cluster_threads=cluster_threads(client), **options)
 
 
 def sample(
