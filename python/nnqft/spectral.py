@@ -55,6 +55,8 @@ _TAIL = 40.0
 #: Panels of the compactified radius used for the CDF and the table (16 Gauss-Legendre
 #: nodes each).
 _CDF_PANELS = 4096
+#: The largest double below 1: the compactified radius t = 1 is p = inf.
+_BELOW_ONE = float(np.nextafter(1.0, 0.0))
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
 #: Panels of the compactified radius in the radial quadratures (mass, characteristic).
 _QUAD_PANELS = 128
@@ -359,7 +361,7 @@ class Spectrum:
         edges = np.linspace(0.0, t_end, _CDF_PANELS + 1)
 
         def g(t: FloatArray) -> FloatArray:  # density of t (unnormalised)
-            tt = np.minimum(t, 1 - 1e-300)
+            tt = np.minimum(t, _BELOW_ONE)  # t = 1 is p = inf
             return np.asarray(self._radial(s * tt / (1 - tt)) * s / (1 - tt) ** 2)
 
         nodes, weights = _gl_rule(edges)
