@@ -210,7 +210,7 @@ def _run_dask(client: Any, plan: RunPlan, where: tuple[str, str] | None,
     the merge order) is fixed by the chunk list, whatever finishes first.
     """
     as_completed = _dask().as_completed
-    window = max(4, 2 * cluster_threads(client) // plan.threads)
+    window = max(4, 2 * (cluster_threads(client) or 1) // plan.threads)
     stack: list[tuple[int, Any]] = []
     sizes: dict[str, int] = {}
     running = as_completed()

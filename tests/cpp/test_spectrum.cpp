@@ -36,6 +36,12 @@ int main() {
     CHECK(throws([&] { table.validate(2); }));                           // not monotone
     table.table = {0.0, 1.0};
     CHECK(throws([&] { table.validate(2); }));                           // t = 1 is |q| = inf
+    table.table = {0.0, 0.125};  // d = 3, one cell: t^3 = u / 8, t = u^(1/3) / 2
+    table.dimension = 3;
+    table.validate(3);
+    CHECK(std::abs(table.radius(1.0 / 8) - 1.0 / 3) < 1e-15);          // t = 1/4
+    table.dimension = 5;
+    CHECK(throws([&] { table.validate(5); }));                           // roots for d <= 4
     SpectrumSpec shell;
     shell.shell = 0.0;
     CHECK(throws([&] { shell.validate(1); }));
