@@ -202,6 +202,12 @@ def test_shell_flow_sampled_against_exact(tmp_path):
     assert_z(flow.couplings["u4"], flow.errors["u4"], flow.exact_couplings["u4"])
     # Z = 2 N / (2 pi sigma_a^2), N = int dp / (p^2 + 1) = pi: Z = 1, m = 1
     assert flow.field_normalisation() == pytest.approx((1.0, 1.0, 1.0))
+    # the LPA starts where its couplings were measured: at shells[1] = 2, u4 / Z^2 there
+    lpa = flow.frg(1)
+    np.testing.assert_array_equal(lpa.scale, [2.0])
+    assert lpa.couplings["u4"][0] == pytest.approx(flow.couplings["u4"][1], rel=1e-12)
+    with pytest.raises(ValueError, match="infinite"):
+        flow.frg(2)
     np.testing.assert_allclose(flow.dimensionless("u4"), flow.couplings["u4"] * flow.shells**-3)
     back = nnqft.load(flow.save(tmp_path / "shells"))
     np.testing.assert_array_equal(back.kappa4, flow.kappa4)

@@ -92,10 +92,9 @@ def _shells(cfg: Any, out: Path, seed: int, threads: int | None, progress: bool,
     flow.save(out / "shells.npz")
     z, m, s = flow.field_normalisation()
     lam = flow.shells * s  # in frequency units, the FRG scale k
-    lpa = flow.frg(0, scale0=float(lam[0]))  # from the lowest shell, where u4 was measured
+    lpa = flow.frg(0)  # from the lowest shell, where u4 was measured
     finite = lam[np.isfinite(lam)]
-    curve = flow.frg(0, scale0=float(lam[0]),
-                     scales=np.geomspace(finite[0], finite[-1], CURVE_POINTS))
+    curve = flow.frg(0, scales=np.geomspace(finite[0], finite[-1], CURVE_POINTS))
     return {
         "shells": flow.shells, "Z": z, "mass": m,
         "K0": flow.kernel[:, 0], "K0_err": flow.kernel_errors[:, 0],

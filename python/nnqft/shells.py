@@ -159,10 +159,11 @@ class ShellFlow(Result, kind="shell_flow"):
     def frg(self, index: int = 0, **kwargs: Any) -> Any:
         """The LPA flow (:func:`nnqft.frg.integrate_flow`) from the couplings at ``shells[index]``.
 
-        Initial conditions: ``u2 = m²`` and the canonically normalised ``u4 / Z²``
-        (``u6 / Z³``) with their jackknife covariance; output at the shells (in
-        frequency units) unless ``scales=`` is given.  Remaining keywords go to
-        :func:`nnqft.frg.integrate_flow`.
+        Initial conditions at the scale ``scale0`` = that shell (in frequency units; give
+        ``scale0=`` where the shell is infinite): ``u2 = m²`` and the canonically
+        normalised ``u4 / Z²`` (``u6 / Z³``) with their jackknife covariance; output at the
+        shells from there on (in frequency units) unless ``scales=`` is given.  Remaining
+        keywords go to :func:`nnqft.frg.integrate_flow`.
         """
         from .frg import integrate_flow
 
@@ -173,8 +174,12 @@ class ShellFlow(Result, kind="shell_flow"):
         scale = np.array([z**-2, z**-3][: len(names)])
         values = [float(self.couplings[t][index]) * f for t, f in zip(names, scale, strict=True)]
         reps = np.stack([self.replicas[t][:, index] for t in names], axis=1) * scale
+        start = float(self.shells[index]) * s
+        if "scale0" not in kwargs and not math.isfinite(start):
+            raise ValueError(f"shells[{index}] is infinite: give the flow's start as scale0=")
+        kwargs.setdefault("scale0", start)
         finite = self.shells[np.isfinite(self.shells)] * s
-        kwargs.setdefault("scales", finite[finite >= kwargs.get("scale0", 1e-10)])
+        kwargs.setdefault("scales", finite[finite >= kwargs["scale0"]])
         return integrate_flow(*values, d=self.arch.d_in, u2=m**2,
                               covariance=jackknife_covariance(reps), **kwargs)
 
