@@ -72,6 +72,15 @@ def test_table_accuracy_is_stated_and_small():
     assert massive_spectrum(1.0, d=1, cutoff=4.0).table_error == 0.0  # exact Cauchy
 
 
+def test_a_table_beyond_its_promise_is_refused():
+    """Each cell carries 1/M of the mass, so a worse stated error is a failed table."""
+    sp = massive_spectrum(1.0, d=2, cutoff=6.0)
+    sp.radius_table()
+    sp._table_error = 2 / sp.table_size  # as a density the quadrature cannot resolve gives
+    with pytest.raises(ValueError, match="could not be tabulated"):
+        nnqft.sample(spectral_arch(sp, width=3), X2, 100, orders=(2,))
+
+
 def test_from_table_matches_from_function():
     a = Spectrum.from_function(lambda p: 1 / (1 + p**2), 1, p_max=5.0, n_grid=101)
     p = np.linspace(0, 5, 101)
@@ -85,6 +94,8 @@ def test_from_table_matches_from_function():
     (lambda: massive_spectrum(1.0, d=0), "d"),
     (lambda: massive_spectrum(1.0, d=2), "does not normalise"),
     (lambda: massive_spectrum(0.0, d=2, cutoff=3.0), "integrable at p = 0"),
+    # p^(d-1-2s) = p^-0.8 at p = 0: its table was all NaN, then 9% off in CDF
+    (lambda: massive_spectrum(0.0, d=3, power=1.4, cutoff=50.0), "diverge at p = 0"),
     (lambda: massive_spectrum(1.0, d=1, regulator="soft"), "regulator"),
     (lambda: massive_spectrum(1.0, d=1, cutoff=0.0), "cutoff"),
     (lambda: Spectrum.from_table([0, 1, 2], [0, 0, 0], 1), "does not normalise"),

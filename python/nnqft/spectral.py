@@ -57,6 +57,9 @@ _TAIL = 40.0
 _CDF_PANELS = 4096
 #: The largest double below 1: the compactified radius t = 1 is p = inf.
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
+#: Floor of t in the table's density: t = 0 is p = 0, where a massless density's
+#: p^(d-1) rho(p) is 0 * inf (far below any quadrature node, above underflow of p^(2 power)).
+_T_MIN = 1e-60
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
 #: Panels of the compactified radius in the radial quadratures (mass, characteristic).
 _QUAD_PANELS = 128
@@ -330,8 +333,13 @@ class Spectrum:
             m, cut = self._params["mass"], self._params["cutoff"]
             angle = math.pi / 2 if cut is None else math.atan(cut / m)
             return ("cauchy", float(m), angle, [], self.shell)
-        return ("table", self._scale(), 0.0, (self.radius_table() ** self.d).tolist(),
-                self.shell)
+        table = self.radius_table()
+        if not self.table_error < 1 / self.table_size:  # the promise of an exact-mass cell
+            raise ValueError(
+                f"the radius law of {self!r} could not be tabulated: Kolmogorov distance "
+                f"{self.table_error:.3g} >= 1/table_size (a density singular or too narrow "
+                "for the quadrature); smooth it, or raise table_size")
+        return ("table", self._scale(), 0.0, (table ** self.d).tolist(), self.shell)
 
     def radius_table(self) -> FloatArray:
         """Quantiles ``t_j`` of ``t = |q| / (|q| + s)`` at ``u = j / M`` (built once).
@@ -361,7 +369,7 @@ class Spectrum:
         edges = np.linspace(0.0, t_end, _CDF_PANELS + 1)
 
         def g(t: FloatArray) -> FloatArray:  # density of t (unnormalised)
-            tt = np.minimum(t, _BELOW_ONE)  # t = 1 is p = inf
+            tt = np.clip(t, _T_MIN, _BELOW_ONE)  # t = 0 is p = 0, t = 1 is p = inf
             return np.asarray(self._radial(s * tt / (1 - tt)) * s / (1 - tt) ** 2)
 
         nodes, weights = _gl_rule(edges)
@@ -479,8 +487,8 @@ def massive_spectrum(mass: float, *, d: int, power: float = 1.0, cutoff: float |
     Parameters
     ----------
     mass : float
-        ``m >= 0``; ``m = 0`` only where the density is integrable at p = 0
-        (``d > 2 power``).
+        ``m >= 0``; ``m = 0`` only where the radial density ``p^(d-1-2 power)`` is
+        finite at p = 0 (``2 power <= d - 1``).
     d : int
         Spatial dimension, 1..4 (the architecture's ``d_in``).
     power : float
@@ -511,6 +519,11 @@ def massive_spectrum(mass: float, *, d: int, power: float = 1.0, cutoff: float |
         raise ValueError(
             f"mass = 0 needs d > 2 power for the density p^(d-1) / p^(2 power) to be "
             f"integrable at p = 0, got d = {d}, power = {power}: give a mass > 0")
+    if mass == 0 and 2 * power > d - 1:
+        raise ValueError(
+            f"mass = 0 with power > (d - 1)/2 = {(d - 1) / 2} makes the radial density "
+            f"p^(d-1-2 power) diverge at p = 0 (d = {d}, power = {power}); the radius table "
+            "and the radial quadratures do not resolve that: give a mass > 0")
     if cutoff is None and 2 * power <= d:
         raise ValueError(
             f"the density (p^2 + m^2)^(-{power}) does not normalise in d = {d} without a "
