@@ -37,6 +37,18 @@ def test_closed_forms():
                                np.exp(-1.69 * r**2 / 4), rtol=1e-14)
 
 
+@pytest.mark.parametrize("ratio", [1e4, 1e6])
+def test_far_cutoff_quadratures(ratio):
+    """d = 2, power 1, sharp: int_0^L p dp / (p^2 + m^2) = ln(1 + L^2/m^2) / 2.  With the
+    compactified grid alone the tail p in [1e2, 1e4] m was one panel: the normaliser was
+    16% low at L/m = 1e6 and c(0) = 1.2 (the two-point function 20% off, z = 93)."""
+    sp = massive_spectrum(0.01, d=2, cutoff=0.01 * ratio)
+    assert sp.normaliser() == pytest.approx(0.5 * math.log1p(ratio**2), rel=1e-10)
+    np.testing.assert_allclose(sp.characteristic([0.0, 1.0])[0], 1.0, rtol=1e-10)
+    smooth = massive_spectrum(1.0, d=2, cutoff=ratio, regulator="smooth")
+    np.testing.assert_allclose(smooth.characteristic([0.0, 1.0])[0], 1.0, rtol=1e-10)
+
+
 @pytest.mark.parametrize("d", [1, 2, 3, 4])
 @pytest.mark.parametrize("regulator", ["sharp", "smooth"])
 def test_characteristic_quadrature_against_scipy(d, regulator):
@@ -235,6 +247,10 @@ def test_shell_flow_sampled_against_exact(tmp_path):
 
 
 def test_shell_flow_needs_a_spectrum():
+    # d = 4: the box quadrature has no rules; refused before sampling (was a KeyError after)
+    four = spectral_arch(massive_spectrum(0.5, d=4, cutoff=10.0))
+    with pytest.raises(ValueError, match="d_in <= 3"):
+        nnqft.shell_flow(four, np.full((2, 4), 0.3), [2.0], n_networks=10**9)
     with pytest.raises(ValueError, match="spectral"):
         nnqft.shell_flow(nnqft.Architecture("cos"), X1, [1.0, 2.0])
     with pytest.raises(ValueError, match="increasing"):

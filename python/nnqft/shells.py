@@ -36,6 +36,7 @@ from .fit import CouplingFit, fit_couplings, fit_exact_like, theory_connected
 from .io import json_record, prefixed
 from .sampling import sample_grid
 from .statistics import jackknife_covariance
+from .vertex import check_cutoff
 
 __all__ = ["ShellFlow", "shell_flow", "shell_architectures"]
 
@@ -304,6 +305,7 @@ def shell_flow(
     """
     archs = shell_architectures(arch, shells)
     xs = as_inputs(x, arch.d_in)
+    check_cutoff(arch, cutoff)  # before any sampling
     terms = tuple(terms)
     orders = (2, 4, 6) if "u6" in terms else (2, 4)
     corrs = sample_grid(archs, xs, n_networks, orders, estimator, seed, threads, progress,

@@ -14,11 +14,12 @@ A :class:`Spectrum` is such a density (isotropic in ``d`` dimensions), handed to
 exists (the Cauchy law of the 1-D massive propagator, with or without a sharp
 cutoff), by the Gaussian normals of the plain cos-net (:func:`gaussian_spectrum`), or
 from a quantile table built here once: the quantiles ``t_j`` of the compactified
-radius ``t = |q| / (|q| + s)`` at ``u = j / M``, linear in ``u`` between them.  Every
-table cell carries exactly probability ``1 / M``, so the sampled law differs from the
-exact one only inside cells: :attr:`Spectrum.table_error` is the Kolmogorov distance
-between them (measured at the cell midpoints, typically 1e-7 at ``M = 4096``; never
-above ``1 / M``).  The first-layer ``sigma_w`` multiplies every frequency
+radius ``t = |q| / (|q| + s)`` at ``u = j / M``, ``t^d`` linear in ``u`` between them.
+Every table cell carries exactly probability ``1 / M``, so the sampled law differs from
+the exact one only inside cells: :attr:`Spectrum.table_error` is the Kolmogorov distance
+between them, measured at the cell midpoints: 1e-7 to 1e-6 inside smooth densities, up
+to ``1 / (2 M)`` where the last cell spans a thin tail (a smooth regulator, a tabulated
+density's end).  A table whose error is not below ``1 / M`` is refused before sampling.  The first-layer ``sigma_w`` multiplies every frequency
 (``p = sigma_w0 q``; 1 by default).
 
 A momentum shell ``|q| < shell`` (:meth:`Spectrum.truncated`) switches the neurons
@@ -247,8 +248,10 @@ class Spectrum:
     def _edges(self, end: float, r_max: float = 0.0) -> FloatArray:
         """Panel edges on ``[0, end]`` for the radial quadratures.
 
-        The compactified grid (the density's scale), the table nodes (its kinks) and
-        panels of width <= 4 / r_max in p (so that ``Omega_d(p r)`` is resolved).
+        The compactified grid (the density's scale), the table nodes (its kinks), 16
+        panels per decade from the scale to a far cutoff (power-law tails: the
+        compactified grid alone lumped p in [1e2, 1e4] s into one panel) and panels of
+        width <= 4 / r_max in p (so that ``Omega_d(p r)`` is resolved).
         """
         s = self._scale()
         t_end = 1.0 if math.isinf(end) else end / (end + s)
@@ -259,6 +262,8 @@ class Spectrum:
         if self.kind == "tabulated":
             nodes = self._params["p"]
             parts.append(nodes[nodes < end])
+        if math.isfinite(end) and end > 10 * s:
+            parts.append(np.geomspace(s, end, math.ceil(16 * math.log10(end / s)) + 1))
         if r_max > 0 and math.isfinite(end):
             parts.append(np.linspace(0.0, end, int(min(math.ceil(end * r_max / 4.0), 10**6)) + 2))
         edges = np.unique(np.concatenate(parts + [np.array([0.0, end])]))
@@ -337,8 +342,11 @@ class Spectrum:
         if not self.table_error < 1 / self.table_size:  # the promise of an exact-mass cell
             raise ValueError(
                 f"the radius law of {self!r} could not be tabulated: Kolmogorov distance "
-                f"{self.table_error:.3g} >= 1/table_size (a density singular or too narrow "
-                "for the quadrature); smooth it, or raise table_size")
+                f"{self.table_error:.3g} >= 1/table_size, the table's promise.  The table's "
+                "quadrature fails on densities singular at an end of their support (a power "
+                "just above d/2 without a cutoff, a mass tiny against the cutoff), narrow "
+                "bumps, and densities that vanish on [0, p0): give a cutoff or a larger "
+                "mass, or widen the density")
         return ("table", self._scale(), 0.0, (table ** self.d).tolist(), self.shell)
 
     def radius_table(self) -> FloatArray:

@@ -97,6 +97,8 @@ _MAX_EXCHANGE_NODES = 8_000
 #: Gauss-Legendre orders per cell tried in turn, by dimension of the integration domain;
 #: the two-vertex diagram starts coarser because its cost is quadratic in the nodes.
 _ORDERS = {0: (1,), 1: (16, 32, 64, 128), 2: (8, 16, 32, 64), 3: (4, 8, 16, 24)}
+#: The box quadratures have rules (_ORDERS) up to this many dimensions.
+_MAX_QUADRATURE_DIMENSION = 3
 _EXCHANGE_ORDERS = {0: (1,), 1: (8, 16, 32, 64), 2: (3, 4, 6, 8, 12), 3: (2, 3, 4, 6)}
 #: Half-width of the Gaussian window, in units of 1/sqrt(alpha): exp(-60) ~ 1e-26.
 _WINDOW = math.sqrt(60.0)
@@ -281,11 +283,18 @@ def check_cutoff(arch: Architecture, cutoff: Any) -> float:
     ------
     ValueError
         If ``cutoff`` is not a number > 0, or is infinite where the vertex integrals of
-        ``arch`` diverge (every ``K_EFT`` but the Gaussian one of gauss and cos nets).
+        ``arch`` diverge (every ``K_EFT`` but the Gaussian one of gauss and cos nets), or
+        the box quadrature would be in more dimensions than it has rules for (d_in > 3).
     """
     lam = as_real("cutoff", cutoff, positive=True, allow_inf=True)
     if math.isinf(lam) and _gaussian_parameters(arch) is None:
         raise ValueError(_divergence_reason(arch))
+    method = integration_method(arch)
+    if method != "gaussian" and arch.d_in > _MAX_QUADRATURE_DIMENSION:
+        raise ValueError(
+            f"the vertex integrals of {arch!r} are integrals over the box in d_in = "
+            f"{arch.d_in} dimensions ({method} rule); they are implemented for d_in <= "
+            f"{_MAX_QUADRATURE_DIMENSION}")
     return lam
 
 
