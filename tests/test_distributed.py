@@ -61,7 +61,7 @@ def test_killed_worker_costs_no_bits(client):
     """SIGKILL one worker process mid-run: Dask redoes its work, the bits do not change."""
     arch = nnqft.Architecture("erf", width=32)
     kw = dict(orders=(2, 4, 6), seed=5)
-    n = 120_000
+    n = 240_000  # long enough to be killed mid-run (120000 once finished first)
     local = nnqft.sample(arch, XSET_ERF, n, threads=2, **kw)
     out = {}
     run = threading.Thread(target=lambda: out.update(
@@ -71,7 +71,7 @@ def test_killed_worker_costs_no_bits(client):
     deadline = time.monotonic() + 30
     while not all(client.processing().values()) and time.monotonic() < deadline:
         time.sleep(0.02)  # both workers busy
-    time.sleep(0.3)
+    time.sleep(0.1)
     assert run.is_alive(), "the run finished before the kill: make it longer"
     os.kill(next(iter(pids.values())), signal.SIGKILL)
     run.join(120)
