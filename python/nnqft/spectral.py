@@ -19,8 +19,8 @@ Every table cell carries exactly probability ``1 / M``, so the sampled law diffe
 the exact one only inside cells: :attr:`Spectrum.table_error` is the Kolmogorov distance
 between them, measured at the cell midpoints: 1e-7 to 1e-6 inside smooth densities, up
 to ``1 / (2 M)`` where the last cell spans a thin tail (a smooth regulator, a tabulated
-density's end).  A table whose error is not below ``1 / M`` is refused before sampling.  The first-layer ``sigma_w`` multiplies every frequency
-(``p = sigma_w0 q``; 1 by default).
+density's end).  A table whose error is not below ``1 / M`` is refused before sampling.
+The first-layer ``sigma_w`` multiplies every frequency (``p = sigma_w0 q``; 1 by default).
 
 A momentum shell ``|q| < shell`` (:meth:`Spectrum.truncated`) switches the neurons
 outside it off: the truncated ensemble has the unnormalised density ``rho(q)
