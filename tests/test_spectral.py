@@ -316,6 +316,17 @@ def test_cli_sample_and_shell_flow(tmp_path, capsys):
     assert main(["flow", "--activation", "cos", "--spectrum", "massive", "--shells", "1,2",
                  "--out", str(tmp_path / "g.npz")]) == 2
     assert "finite vertex box" in capsys.readouterr().err
+    # options that would be ignored are errors (a probe found them silently dropped)
+    cos = ["--activation", "cos", "--x=0,0.5", "--n-networks", "16", "--no-progress"]
+    assert main(["sample", *cos, "--mass", "3", "--out", str(tmp_path / "h.npz")]) == 2
+    assert "--mass is an option of --spectrum massive" in capsys.readouterr().err
+    assert main(["sample", *cos, "--spectrum", "gaussian", "--regulator", "smooth",
+                 "--out", str(tmp_path / "i.npz")]) == 2
+    assert "--spectrum gaussian" in capsys.readouterr().err
+    assert main(["flow", *cos, "--spectrum", "massive", "--shells", "1,2", "--cutoff", "3",
+                 "--sigmas", "0.5,1", "--out", str(tmp_path / "j.npz")]) == 2
+    assert "--sigmas and --vary are options of the sigma flow" in capsys.readouterr().err
+    assert not any(tmp_path.glob("[hij].npz"))
 
 
 def test_sign_weights_on_the_plain_cos_net():

@@ -37,6 +37,9 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+#: The sigma grid of ``nnqft flow`` when --sigmas is not given.
+_DEFAULT_SIGMAS = [1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0]
+
 def _ints(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
@@ -315,8 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
         "fit u4 at each: the sigma-driven flow, with the fitted exponent and the exact "
         "theory's couplings beside it. Every argument is checked before sampling.")
     _add_arch_arguments(flow)
-    flow.add_argument("--sigmas", type=_floats, default=[1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0],
-                      help="the sigma grid, increasing")
+    flow.add_argument("--sigmas", type=_floats, default=None,
+                      help="the sigma grid, increasing (default 1,1.5,2,3,5,7,10; not with "
+                           "--shells)")
     flow.add_argument("--vary", default="w", choices=["w", "w0", "w1", "b"],
                       help="what sigma replaces: w every sigma_w, w0 the first layer's, "
                            "w1 the read-out's, b every sigma_b")
@@ -562,6 +566,10 @@ def _cmd_flow(args: argparse.Namespace) -> int:
 
     arch, x = _arch_from(args)
     cutoff = _cutoff_for(args, arch.activation)
+    if args.shells is not None and (args.sigmas is not None or args.vary != "w"):
+        raise ValueError("--shells runs the momentum-shell flow: --sigmas and --vary are "
+                         "options of the sigma flow")
+    sigmas = _DEFAULT_SIGMAS if args.sigmas is None else args.sigmas
     with _claimed(args, ".npz") as save, connect(args.scheduler) as client:
         if args.shells is not None:
             flow = run_shell_flow(args, arch, x, _scale_options(args, client), cutoff)
@@ -569,7 +577,7 @@ def _cmd_flow(args: argparse.Namespace) -> int:
             print(flow)
             print(f"\nsaved {args.out}")
             return 0
-        flow = sigma_flow(arch, x, args.sigmas, n_networks=args.n_networks, seed=args.seed,
+        flow = sigma_flow(arch, x, sigmas, n_networks=args.n_networks, seed=args.seed,
                           estimator=args.estimator, cutoff=cutoff, vary=args.vary,
                           threads=args.threads, progress=args.progress, sampler=args.sampler,
                           **_scale_options(args, client))

@@ -23,28 +23,47 @@ def add_spectrum_arguments(p: argparse.ArgumentParser) -> None:
                    help="massive: density (p^2 + m^2)^-power, the free scalar's propagator; "
                         "gaussian: the plain cos-net's frequencies N(0, sigma^2/d) (default none: "
                         "the activation's own first layer)")
-    g.add_argument("--mass", type=float, default=1.0, help="mass m of --spectrum massive "
+    g.add_argument("--mass", type=float, default=None, help="mass m of --spectrum massive "
                    "(default 1)")
-    g.add_argument("--power", type=float, default=1.0, help="power s of (p^2 + m^2)^-s "
+    g.add_argument("--power", type=float, default=None, help="power s of (p^2 + m^2)^-s "
                    "(default 1)")
     g.add_argument("--uv-cutoff", type=float, default=None,
                    help="UV cutoff of --spectrum massive (default none: needs power > d/2)")
-    g.add_argument("--regulator", default="sharp", choices=["sharp", "smooth"],
+    g.add_argument("--regulator", default=None, choices=["sharp", "smooth"],
                    help="UV regulator: 1{p < cutoff} or exp(-p^2/cutoff^2) (default sharp)")
-    g.add_argument("--spectrum-sigma", type=float, default=1.0,
+    g.add_argument("--spectrum-sigma", type=float, default=None,
                    help="sigma of --spectrum gaussian (default 1)")
 
 
+#: The options of each --spectrum (attribute names), and their defaults where unset.
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "massive": {"mass": 1.0, "power": 1.0, "uv_cutoff": None, "regulator": "sharp"},
+    "gaussian": {"spectrum_sigma": 1.0},
+}
+
+
 def spectrum_from(args: argparse.Namespace, d: int) -> Any:
-    """The :class:`nnqft.Spectrum` the options describe in ``d`` dimensions, or None."""
+    """The :class:`nnqft.Spectrum` the options describe in ``d`` dimensions, or None.
+
+    An option of a spectrum other than ``--spectrum``'s (or given without it) is an
+    error, not silently ignored.
+    """
     from .spectral import gaussian_spectrum, massive_spectrum
 
+    for kind, options in _OPTIONS.items():
+        given = ["--" + o.replace("_", "-") for o in options if getattr(args, o) is not None]
+        if given and args.spectrum != kind:
+            what = "is an option" if len(given) == 1 else "are options"
+            raise ValueError(f"{', '.join(given)} {what} of --spectrum {kind}, got "
+                             f"--spectrum {args.spectrum or 'none'}")
     if args.spectrum is None:
         return None
+    values = {o: default if getattr(args, o) is None else getattr(args, o)
+              for o, default in _OPTIONS[args.spectrum].items()}
     if args.spectrum == "gaussian":
-        return gaussian_spectrum(d, args.spectrum_sigma)
-    return massive_spectrum(args.mass, d=d, power=args.power, cutoff=args.uv_cutoff,
-                            regulator=args.regulator)
+        return gaussian_spectrum(d, values["spectrum_sigma"])
+    return massive_spectrum(values["mass"], d=d, power=values["power"],
+                            cutoff=values["uv_cutoff"], regulator=values["regulator"])
 
 
 def _shells(text: str) -> list[float]:
