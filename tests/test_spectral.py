@@ -255,6 +255,14 @@ def test_shell_flow_needs_a_spectrum():
         nnqft.shell_flow(nnqft.Architecture("cos"), X1, [1.0, 2.0])
     with pytest.raises(ValueError, match="increasing"):
         nnqft.shell_flow(spectral_arch(massive_spectrum(1.0, d=1)), X1, [2.0, 1.0])
+    # a string was shell 12, a nested list was flattened (the probe); sigmas share the rule
+    one = spectral_arch(massive_spectrum(1.0, d=1))
+    with pytest.raises(TypeError, match="sequence"):
+        nnqft.shell_flow(one, X1, "12")
+    with pytest.raises(ValueError, match="1-D"):
+        nnqft.shell_flow(one, X1, [[1.0, 2.0]])
+    with pytest.raises(TypeError, match="sequence"):
+        nnqft.sigma_flow(nnqft.Architecture("erf"), X1, "12")
 
 
 # -- infinite width ------------------------------------------------------------------------

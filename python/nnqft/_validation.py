@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["ESTIMATORS", "MAX_ORDER", "RULES", "as_bool", "as_choice", "as_inputs", "as_int",
-           "as_orders", "as_real", "checked", "scalar"]
+           "as_increasing", "as_orders", "as_real", "checked", "scalar"]
 
 #: The estimators of sampled correlators (see :func:`nnqft.sample`).
 ESTIMATORS = ("plain", "conditional")
@@ -222,6 +222,23 @@ def as_inputs(x: Any, d_in: int, name: str = "x") -> NDArray[np.float64]:
         raise ValueError(f"{name} must be finite (no NaN or inf), got {out[row, col]} at "
                          f"{name}[{row}, {col}]")
     return out
+
+
+def as_increasing(name: str, value: Any, allow_inf: bool = False) -> NDArray[np.float64]:
+    """A grid (sigmas, shells) as a 1-D float array.
+
+    Its values are > 0, strictly increasing and finite unless ``allow_inf``; a str, a
+    scalar or a nested list is an error, not a grid.
+    """
+    values = _sequence(name, value)
+    grid = np.asarray(values, dtype=np.float64) if values else np.empty(0)
+    bounded = np.all(np.isfinite(grid)) if not allow_inf else not np.any(np.isnan(grid))
+    if grid.ndim != 1 or grid.size < 1 or not bounded or np.any(grid <= 0):
+        limit = "> 0 (inf allowed)" if allow_inf else "finite and > 0"
+        raise ValueError(f"{name} must be a 1-D list of numbers {limit}, got {value!r}")
+    if np.any(np.diff(grid) <= 0):
+        raise ValueError(f"{name} must be strictly increasing, got {value!r}")
+    return grid
 
 
 def _sequence(name: str, value: Any) -> list[Any]:

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from . import render
 from ._result import Result
 from ._seeding import require_fixed_seed, resolve_seed
-from ._validation import as_inputs
+from ._validation import as_increasing, as_inputs
 from .architecture import Architecture, check_arch
 from .fit import CouplingFit, check_fit_size, check_terms, fit_couplings, theory_connected
 from .io import json_record, prefixed
@@ -313,15 +313,6 @@ class Flow(Result, kind="flow"):
         return fig
 
 
-def _validated_sigmas(sigmas: Any) -> FloatArray:
-    s = np.asarray(sigmas, dtype=np.float64).ravel()
-    if s.size < 1 or not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError(f"sigmas must be finite and > 0, got {sigmas!r}")
-    if np.any(np.diff(s) <= 0):
-        raise ValueError(f"sigmas must be strictly increasing, got {sigmas!r}")
-    return s
-
-
 def sigma_flow(
     arch: Architecture,
     x: Any,
@@ -376,7 +367,7 @@ def sigma_flow(
     require_fixed_seed(seed, checkpoint)  # before the seed becomes a fresh SeedSequence
     seed_sequence, _ = resolve_seed(seed)  # refuses seed=True, 1.5, ... before any work
     xs = as_inputs(x, arch.d_in)
-    grid = _validated_sigmas(sigmas)
+    grid = as_increasing("sigmas", sigmas)
     arch.scaled(vary, 1.0)  # validates vary
     terms = tuple(terms)
     check_terms(terms)

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from . import render
 from ._result import Result
-from ._validation import as_inputs
+from ._validation import as_increasing, as_inputs
 from .architecture import Architecture, check_arch
 from .fit import CouplingFit, fit_couplings, fit_exact_like, theory_connected
 from .io import json_record, prefixed
@@ -43,15 +43,6 @@ __all__ = ["ShellFlow", "shell_flow", "shell_architectures"]
 FloatArray = NDArray[np.float64]
 
 
-def _validated_shells(shells: Any) -> FloatArray:
-    s = np.asarray(shells, dtype=np.float64).ravel()
-    if s.size < 1 or np.any(np.isnan(s)) or np.any(s <= 0):
-        raise ValueError(f"shells must be > 0 (inf allowed: no truncation), got {shells!r}")
-    if np.any(np.diff(s) <= 0):
-        raise ValueError(f"shells must be strictly increasing, got {shells!r}")
-    return s
-
-
 def shell_architectures(arch: Architecture, shells: Any) -> list[Architecture]:
     """``arch`` with its spectrum truncated at each shell ``Λ`` (neurons at ``|q| >= Λ`` off)."""
     check_arch(arch)
@@ -59,7 +50,7 @@ def shell_architectures(arch: Architecture, shells: Any) -> list[Architecture]:
         raise ValueError("a momentum-shell flow needs a spectral cos-net: "
                          "Architecture(activation='cos', spectrum=nnqft.massive_spectrum(...))")
     return [arch.replace(spectrum=arch.spectrum.truncated(float(s)))
-            for s in _validated_shells(shells)]
+            for s in as_increasing("shells", shells, allow_inf=True)]
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -324,7 +315,7 @@ def shell_flow(
     two = [c.connected(2) for c in corrs]
     four = [c.connected(4) for c in corrs]
     return ShellFlow(
-        arch=arch, x=xs, shells=_validated_shells(shells),
+        arch=arch, x=xs, shells=as_increasing("shells", shells, allow_inf=True),
         kernel=np.array([v for v, _ in two]), kernel_errors=np.array([e for _, e in two]),
         exact_kernel=np.array([theory_connected(a, xs, 2) for a in archs]),
         kappa4=np.array([v for v, _ in four]), kappa4_errors=np.array([e for _, e in four]),
