@@ -482,14 +482,11 @@ NNQFT_INLINE double tanh_full(double x) {
     return as_double((as_bits(t) & ~kSignBit) | sign);
 }
 
-/// sin r and cos r of x = r + n pi/2, |r| <= pi/4 (Cody-Waite in four parts: |x| < 2^17).
-struct Reduced {
+/// cos x for |x| < 2^17 (larger finite |x| is handled by the caller); NaN, inf -> NaN.
+/// x = r + n pi/2, |r| <= pi/4 (Cody-Waite in four parts: exact for |x| < 2^17).
+NNQFT_INLINE double cos_fast(double x) {
     u64 n;
-    double sn, cs;
-};
-NNQFT_INLINE Reduced sincos_reduced(double x) {
-    Reduced q;
-    const double nd = round_int(x * kTwoOverPi, q.n);
+    const double nd = round_int(x * kTwoOverPi, n);
     double r = fmadd(-nd, kPio2_1, x);
     r = fmadd(-nd, kPio2_2, r);
     r = fmadd(-nd, kPio2_3, r);
@@ -497,20 +494,14 @@ NNQFT_INLINE Reduced sincos_reduced(double x) {
     const double z = r * r;
     // sin r = r + r z S(z);  cos r = w + (((1 - w) - z/2) + z^2 C(z)), w = 1 - z/2
     // (the split keeps the rounding error of 1 - z/2 out of the result).
-    q.sn = fmadd(r * z, horner(kSinS, z), r);
+    const double sn = fmadd(r * z, horner(kSinS, z), r);
     const double hz = 0.5 * z;
     const double w = 1.0 - hz;
-    q.cs = w + (((1.0 - w) - hz) + z * z * horner(kCosC, z));
-    return q;
-}
-
-/// cos x for |x| < 2^17 (larger finite |x| is handled by the caller); NaN, inf -> NaN.
-NNQFT_INLINE double cos_fast(double x) {
-    const Reduced q = sincos_reduced(x);
+    const double cs = w + (((1.0 - w) - hz) + z * z * horner(kCosC, z));
     // cos(r + n pi/2) = cos r, -sin r, -cos r, sin r for n mod 4 = 0, 1, 2, 3.
-    const u64 odd = 0 - (q.n & 1);
-    const u64 v = (as_bits(q.cs) & ~odd) | (as_bits(q.sn) & odd);
-    return as_double(v ^ ((((q.n + 1) >> 1) & 1) << 63));
+    const u64 odd = 0 - (n & 1);
+    const u64 v = (as_bits(cs) & ~odd) | (as_bits(sn) & odd);
+    return as_double(v ^ ((((n + 1) >> 1) & 1) << 63));
 }
 
 // tan r = r + r z P(z) / Q(z), z = r^2, on [0, pi/4]: a rational fit of degree (3, 3)

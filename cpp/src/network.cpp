@@ -390,14 +390,12 @@ void Evaluator::weights_layer(std::uint64_t net, int layer) {
     w_.resize(spec_.width, fan_in);
     advise_huge_pages(w_.data(), static_cast<std::size_t>(w_.size()) * sizeof(double));
     const bool spectral = layer == 0 && spec_.spectrum.spectral();
-    if (spectral && sign_directions()) {
-        // nothing to draw: spectral_frequencies writes every frequency from the radii stream
-    } else if (spectral) {  // unit normals: the directions (and gaussian radii)
-        draw(net, layer, Purpose::weights, w_.size(), 1.0, Dist::gaussian, w_.data());
-    } else {
+    if (!spectral)
         draw(net, layer, Purpose::weights, w_.size(), spec_.sigma_w[layer] / std::sqrt(fan_in),
              weight_dist(), w_.data());
-    }
+    else if (!sign_directions())  // unit normals: the directions (and gaussian radii)
+        draw(net, layer, Purpose::weights, w_.size(), 1.0, Dist::gaussian, w_.data());
+    // (with sign directions spectral_frequencies writes every frequency from the radii)
     if (spec_.activation == Activation::cos && layer == 0) {
         draw_phase(net);
     } else {

@@ -294,7 +294,8 @@ def shell_flow(
     -------
     ShellFlow
     """
-    archs = shell_architectures(arch, shells)
+    grid = as_increasing("shells", shells, allow_inf=True)
+    archs = shell_architectures(arch, grid)
     xs = as_inputs(x, arch.d_in)
     check_cutoff(arch, cutoff)  # before any sampling
     terms = tuple(terms)
@@ -315,7 +316,7 @@ def shell_flow(
     two = [c.connected(2) for c in corrs]
     four = [c.connected(4) for c in corrs]
     return ShellFlow(
-        arch=arch, x=xs, shells=as_increasing("shells", shells, allow_inf=True),
+        arch=arch, x=xs, shells=grid,
         kernel=np.array([v for v, _ in two]), kernel_errors=np.array([e for _, e in two]),
         exact_kernel=np.array([theory_connected(a, xs, 2) for a in archs]),
         kappa4=np.array([v for v, _ in four]), kappa4_errors=np.array([e for _, e in four]),

@@ -97,8 +97,6 @@ _MAX_EXCHANGE_NODES = 8_000
 #: Gauss-Legendre orders per cell tried in turn, by dimension of the integration domain;
 #: the two-vertex diagram starts coarser because its cost is quadratic in the nodes.
 _ORDERS = {0: (1,), 1: (16, 32, 64, 128), 2: (8, 16, 32, 64), 3: (4, 8, 16, 24)}
-#: The box quadratures have rules (_ORDERS) up to this many dimensions.
-_MAX_QUADRATURE_DIMENSION = 3
 _EXCHANGE_ORDERS = {0: (1,), 1: (8, 16, 32, 64), 2: (3, 4, 6, 8, 12), 3: (2, 3, 4, 6)}
 #: Half-width of the Gaussian window, in units of 1/sqrt(alpha): exp(-60) ~ 1e-26.
 _WINDOW = math.sqrt(60.0)
@@ -290,11 +288,11 @@ def check_cutoff(arch: Architecture, cutoff: Any) -> float:
     if math.isinf(lam) and _gaussian_parameters(arch) is None:
         raise ValueError(_divergence_reason(arch))
     method = integration_method(arch)
-    if method != "gaussian" and arch.d_in > _MAX_QUADRATURE_DIMENSION:
+    if method != "gaussian" and _rule_dimension(method, arch.d_in) not in _ORDERS:
         raise ValueError(
-            f"the vertex integrals of {arch!r} are integrals over the box in d_in = "
-            f"{arch.d_in} dimensions ({method} rule); they are implemented for d_in <= "
-            f"{_MAX_QUADRATURE_DIMENSION}")
+            f"the vertex integrals of {arch!r} need a {method} rule in "
+            f"{_rule_dimension(method, arch.d_in)} dimensions of the box (d_in = "
+            f"{arch.d_in}); they are implemented for d_in <= 3")
     return lam
 
 
@@ -488,9 +486,14 @@ def _radial_factor(how: str, lam: float, d: int) -> Callable[[int], float]:
     return lambda p: 1.0
 
 
+def _rule_dimension(how: str, d: int) -> int:
+    """Dimensions of the box rule of method ``how`` (homogeneous: the faces, d - 1)."""
+    return d - 1 if how == "homogeneous" else d
+
+
 def _orders(how: str, d: int, exchange: bool) -> tuple[int, ...]:
     table = _EXCHANGE_ORDERS if exchange else _ORDERS
-    return table[d - 1 if how == "homogeneous" else d]
+    return table[_rule_dimension(how, d)]
 
 
 # -- quadrature evaluation ---------------------------------------------------------------
