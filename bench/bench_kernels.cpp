@@ -66,14 +66,28 @@ void cauchy_radii(const u64* bits, double angle, double* out, std::size_t n) {
     uniforms(bits, 0.0, angle, out, n);
     for (std::size_t i = 0; i < n; ++i) out[i] = std::tan(out[i]);
 }
-void table_radii(const double* u, const double* table, std::size_t size, int d, double scale,
+void table_radii(const double* u, const double* table, std::size_t size, double scale,
                  double* out, std::size_t n) {
     const double m = static_cast<double>(size - 1);
     for (std::size_t i = 0; i < n; ++i) {
         const double pos = u[i] * m;
         const std::size_t j = std::min(static_cast<std::size_t>(pos), size - 2);
-        const double t = std::pow(table[j] + (pos - j) * (table[j + 1] - table[j]), 1.0 / d);
+        const double t = table[j] + (pos - j) * (table[j + 1] - table[j]);
         out[i] = scale * t / (1.0 - t);
+    }
+}
+/// The radius from a separate uniform (quantile table in t^3, cube root), the direction
+/// normalised: what d = 3 spectra did before chi tables (stream version 3).
+void uniform_radius_frequencies(const double* u, const double* table, std::size_t size,
+                                double* g, std::size_t n) {
+    const double m = static_cast<double>(size - 1);
+    for (std::size_t i = 0; i < n; ++i) {
+        const double pos = u[i] * m;
+        const std::size_t j = std::min(static_cast<std::size_t>(pos), size - 2);
+        const double t = std::cbrt(table[j] + (pos - j) * (table[j + 1] - table[j]));
+        double* gi = g + 3 * i;
+        const double f = t / (1.0 - t) / std::sqrt(gi[0] * gi[0] + gi[1] * gi[1] + gi[2] * gi[2]);
+        for (int c = 0; c < 3; ++c) gi[c] *= f;
     }
 }
 void apply(K::Func f, const double* in, double* out, std::size_t n) {
@@ -170,11 +184,20 @@ int main(int argc, char** argv) {
         zcos[i] = z[i] + 3.0 * (zwide[i] / 7.0);          // cos net: w x + U(-pi, pi)
     }
     const std::vector<double> zsame = z;  // never shuffled
-    std::vector<double> unit(n), table3(4097);  // a radius table of 4096 cells, d = 3
+    // a d = 1 quantile table of 4096 cells; a d = 3 one (t^3: the old d >= 2 form); a chi
+    // table of 16 cells per octave; n neurons' normals for d = 3
+    std::vector<double> unit(n), table(4097), cube(4097), chi(K::kChiOctaves * 16 + 1);
     for (std::size_t i = 0; i < n; ++i) unit[i] = static_cast<double>(bits[i] >> 11) * 0x1p-53;
-    for (std::size_t j = 0; j < table3.size(); ++j)
-        table3[j] = std::pow(0.9 * std::sqrt(static_cast<double>(j) / 4096.0), 3);
-
+    for (std::size_t j = 0; j < table.size(); ++j) {
+        table[j] = 0.9 * std::sqrt(static_cast<double>(j) / 4096.0);
+        cube[j] = std::pow(table[j], 3);
+    }
+    for (std::size_t j = 0; j < chi.size(); ++j) chi[j] = 1.0 / (1.0 + 0.01 * j);
+    std::vector<double> g0(3 * n), g;
+    ref::normals(bits.data(), g0.data(), n);  // 3n normals (the last n repeat the first)
+    ref::normals(bits.data() + n / 2, g0.data() + n, n);
+    ref::normals(bits.data(), g0.data() + 2 * n, n);
+    g = g0;
     struct Row {
         std::string name;
         std::function<void()> fast, slow, prepare;  // prepare: untimed, before each call
@@ -207,13 +230,13 @@ int main(int argc, char** argv) {
          [&] { K::cauchy_radii(bits.data(), ref::kHalfPi, 1.0, out.data(), n); },
          [&] { ref::cauchy_radii(bits.data(), ref::kHalfPi, out.data(), n); }, {}},
         {"table radii (d = 1)",
-         [&] { K::table_radii(unit.data(), table3.data(), table3.size(), 1, 1.0, out.data(), n); },
-         [&] { ref::table_radii(unit.data(), table3.data(), table3.size(), 1, 1.0, out.data(), n); },
+         [&] { K::table_radii(unit.data(), table.data(), table.size(), 1.0, out.data(), n); },
+         [&] { ref::table_radii(unit.data(), table.data(), table.size(), 1.0, out.data(), n); },
          {}},
-        {"table radii (d = 3)",
-         [&] { K::table_radii(unit.data(), table3.data(), table3.size(), 3, 1.0, out.data(), n); },
-         [&] { ref::table_radii(unit.data(), table3.data(), table3.size(), 3, 1.0, out.data(), n); },
-         {}},
+        {"chi frequencies (d = 3; per neuron)",
+         [&] { K::chi_frequencies(g.data(), 3, chi.data(), chi.size(), 1.0, nullptr, n); },
+         [&] { ref::uniform_radius_frequencies(unit.data(), cube.data(), cube.size(), g.data(), n); },
+         [&] { g = g0; }},
         {"erf  z~N(0,1.5)", fn(K::Func::erf, z), rf(K::Func::erf, z), fresh(z)},
         {"erf  ... same data", fn(K::Func::erf, zsame), rf(K::Func::erf, zsame), [] {}},
         {"erf  U(-7,7)", fn(K::Func::erf, zwide), rf(K::Func::erf, zwide), fresh(zwide)},

@@ -83,7 +83,7 @@ def test_readme_tour(tmp_path):
     # "total = corr + more": the union of the two disjoint network ranges
     assert ns["total"].n_networks == 2 * corr.n_networks == 65_536
     # "now 3"
-    assert corr.meta["stream_version"] == 3
+    assert corr.meta["stream_version"] == 4
 
 
 def test_readme_deep_networks(tmp_path):

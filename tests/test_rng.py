@@ -283,23 +283,23 @@ def test_stream_version_recorded_and_merge_refused(tmp_path, capsys):
     arch = nnqft.Architecture(activation="erf", width=3)
     x = np.array([[0.3], [1.0]])
     run = nnqft.sample(arch, x, 256, orders=(2,), seed=4, threads=1, progress=False)
-    assert _core.STREAM_VERSION == 3 and run.meta["stream_version"] == 3
+    assert _core.STREAM_VERSION == 4 and run.meta["stream_version"] == 4
     # A file written before stream versions were recorded is version 1: it loads, but
-    # cannot be merged with a version-3 run of the same seed.
+    # cannot be merged with a version-4 run of the same seed.
     state = run.state()
     state["meta"] = {k: v for k, v in state["meta"].items() if k != "stream_version"}
     old = nnqft.Correlators.from_state(state)
     assert old.stream_version == 1
     later = nnqft.sample(arch, x, 256, orders=(2,), seed=4, threads=1, progress=False, start=256)
     for a, b in ((old, later), (later, old)):
-        with pytest.raises(ValueError, match=r"random-stream versions \((1 and 3|3 and 1)\)"):
+        with pytest.raises(ValueError, match=r"random-stream versions \((1 and 4|4 and 1)\)"):
             a + b
-    assert (run + later).meta["stream_version"] == 3
+    assert (run + later).meta["stream_version"] == 4
     # Saved and loaded, and through the CLI's merge.
     old.save(tmp_path / "old")
     later.save(tmp_path / "new")
     assert nnqft.load(tmp_path / "old.npz").stream_version == 1
     status = main(["merge", str(tmp_path / "old.npz"), str(tmp_path / "new.npz"),
                    "--out", str(tmp_path / "both.npz")])
-    assert status == 2 and "random-stream versions (1 and 3)" in capsys.readouterr().err
+    assert status == 2 and "random-stream versions (1 and 4)" in capsys.readouterr().err
     assert not (tmp_path / "both.npz").exists()

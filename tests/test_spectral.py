@@ -9,6 +9,7 @@ from conftest import assert_z
 from scipy import integrate, special
 
 import nnqft
+from nnqft import _core
 from nnqft.spectral import Spectrum, gaussian_spectrum, massive_spectrum
 
 X1 = np.array([-0.6, 0.0, 0.25, 0.9])
@@ -82,6 +83,26 @@ def test_table_accuracy_is_stated_and_small():
                Spectrum.from_function(lambda p: np.exp(-p), 2, p_max=30.0), *tails):
         assert 0 < sp.table_error < 1 / sp.table_size
     assert massive_spectrum(1.0, d=1, cutoff=4.0).table_error == 0.0  # exact Cauchy
+
+
+@pytest.mark.parametrize("sp", [massive_spectrum(1.0, d=3, cutoff=10.0),
+                                massive_spectrum(0.5, d=2, power=2)], ids=repr)
+def test_chi_table_gives_the_radius_law(sp):
+    """The d >= 2 radius R(Q) = sqrt(Q) H(Q), Q ~ chi^2_d, with H read off the table as the
+    core does (cell by frexp here, not by bits), against the exact CDF by scipy quad."""
+    h = sp.radius_table()
+    per_octave = (h.size - 1) // _core.CHI_OCTAVES
+    q = np.random.default_rng(3).chisquare(sp.d, 400_000)
+    mant, expo = np.frexp(q)  # q = mant 2^expo, mant in [1/2, 1)
+    pos = (2 * mant - 1) * per_octave
+    j = (expo - 1 - _core.CHI_LOWEST_OCTAVE) * per_octave + np.floor(pos).astype(int)
+    assert j.min() >= 0 and j.max() < h.size - 1
+    r = np.sqrt(q) * (h[j] + (pos - np.floor(pos)) * (h[j + 1] - h[j]))
+    for radius in (0.3, 1.0, 2.0, 4.0, 8.0):
+        exact = integrate.quad(lambda p: float(sp.radial_density(p)), 0, radius,
+                               limit=200)[0]
+        sampled = np.mean(r < radius)
+        assert abs(sampled - exact) < 5 * math.sqrt(exact * (1 - exact) / q.size) + 1e-6
 
 
 def test_a_table_beyond_its_promise_is_refused():

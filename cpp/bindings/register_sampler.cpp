@@ -3,6 +3,7 @@
 #include <tuple>
 
 #include "nnqft/block_tree.hpp"
+#include "nnqft/kernels.hpp"
 #include "nnqft/sampler.hpp"
 #include "pybind11.hpp"
 
@@ -121,6 +122,8 @@ nnqft::PollFn python_poll(bool& interrupted, const py::object& progress) {
 }  // namespace
 
 void register_sampler(py::module_& m) {
+    m.attr("CHI_OCTAVES") = nnqft::kernels::kChiOctaves;
+    m.attr("CHI_LOWEST_OCTAVE") = nnqft::kernels::kChiLowestOctave;
     py::class_<SampleConfig>(m, "SampleConfig", "Validated sampler configuration.")
         // keyword-only: sixteen positional values of similar types are easy to swap
         .def(py::init(&make_config), py::kw_only(), "activation"_a, "width"_a, "d_in"_a,

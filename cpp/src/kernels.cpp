@@ -31,9 +31,10 @@ struct Impl {
     void (*apply)(int, const double*, double*, std::size_t);
     void (*cauchy_radii)(const u64*, double, double, double*, std::size_t);
     void (*signed_frequencies)(const u64*, const double*, double, double*, std::size_t);
-    void (*table_radii)(const double*, const double*, std::size_t, int, double, double*,
+    void (*table_radii)(const double*, const double*, std::size_t, double, double*,
                         std::size_t);
-    void (*scale_directions)(double*, std::size_t, const double*, double, std::size_t);
+    void (*chi_frequencies)(double*, std::size_t, const double*, std::size_t, double, double*,
+                            std::size_t);
     void (*erf_forms)(const double*, double*, double*, std::size_t);
     void (*affine)(double, const double*, std::size_t, const double*, double*, std::size_t);
     void (*dot_norms_lanes)(const double*, std::size_t, const double*, std::size_t,
@@ -65,21 +66,21 @@ constexpr Impl kImpls[] = {
      avx512::normals, avx512::fused_multiply_add, avx512::uniforms, avx512::apply,
      avx512::cauchy_radii,
      avx512::signed_frequencies, avx512::table_radii,
-     avx512::scale_directions, avx512::erf_forms, avx512::affine, avx512::dot_norms_lanes,
+     avx512::chi_frequencies, avx512::erf_forms, avx512::affine, avx512::dot_norms_lanes,
      avx512::gram_lanes, avx512::lane_sums, avx512::combine},
 #endif
 #if defined(NNQFT_KERNELS_AVX2)
     {"avx2", cpu_has_avx2, avx2::philox_stream, avx2::philox_normals, avx2::normals,
      avx2::fused_multiply_add, avx2::uniforms, avx2::apply, avx2::cauchy_radii,
      avx2::signed_frequencies, avx2::table_radii,
-     avx2::scale_directions, avx2::erf_forms,
+     avx2::chi_frequencies, avx2::erf_forms,
      avx2::affine, avx2::dot_norms_lanes, avx2::gram_lanes, avx2::lane_sums, avx2::combine},
 #endif
     {"generic", [] { return true; }, generic::philox_stream, generic::philox_normals,
      generic::normals, generic::fused_multiply_add, generic::uniforms, generic::apply,
      generic::cauchy_radii,
      generic::signed_frequencies, generic::table_radii,
-     generic::scale_directions, generic::erf_forms, generic::affine, generic::dot_norms_lanes,
+     generic::chi_frequencies, generic::erf_forms, generic::affine, generic::dot_norms_lanes,
      generic::gram_lanes, generic::lane_sums, generic::combine},
 };
 
@@ -150,14 +151,14 @@ void signed_frequencies(const u64* bits, const double* radii, double scale, doub
     impl().signed_frequencies(bits, radii, scale, out, n);
 }
 
-void table_radii(const double* u, const double* table, std::size_t size, int d, double scale,
+void table_radii(const double* u, const double* table, std::size_t size, double scale,
                  double* out, std::size_t n) {
-    impl().table_radii(u, table, size, d, scale, out, n);
+    impl().table_radii(u, table, size, scale, out, n);
 }
 
-void scale_directions(double* g, std::size_t d, const double* radii, double scale,
-                      std::size_t n) {
-    impl().scale_directions(g, d, radii, scale, n);
+void chi_frequencies(double* g, std::size_t d, const double* table, std::size_t size,
+                     double scale, double* radii, std::size_t n) {
+    impl().chi_frequencies(g, d, table, size, scale, radii, n);
 }
 
 void erf_forms(const double* in, double* small, double* large, std::size_t n) {

@@ -49,6 +49,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "nnqft/kernels.hpp"  // kChiOctaves, kChiLowestOctave
+
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #elif defined(__SSE2__)
@@ -524,37 +526,7 @@ NNQFT_INLINE double tan_first_quadrant(double x) {
     return upper ? q / a : a / q;
 }
 
-// cbrt on [1, 2] in s = m - 3/2: the degree-6 Chebyshev interpolant (relative error
-// 2.5e-7, so that one Halley step lands within an ulp); cbrt(2) and cbrt(4).
-constexpr double kCbrtP[7] = {0x1.250bfe1b082f5p+0,  0x1.047d189bf5a5ap-2,
-                              -0x1.cf190ddf2a4b9p-5, 0x1.55b9398724195p-6,
-                              -0x1.2f74f3bc2122ap-7, 0x1.529ad5078a9acp-8,
-                              -0x1.6254d5208eb99p-9};
-constexpr double kCbrt2 = 0x1.428a2f98d728bp+0, kCbrt4 = 0x1.965fea53d6e3dp+0;
-constexpr double kThird = 1.0 / 3.0;
-constexpr u64 kMantissa = 0x000FFFFFFFFFFFFFULL;
 constexpr u64 kOneBits = 0x3FF0000000000000ULL;  // bits of 1.0
-
-/// x^(1/3) for x in [0, 1] within ~1 ulp, branch-free (vectorises): x = 2^(3q + r) f,
-/// f in [1, 2), r in {0, 1, 2}; y0 = P(f) cbrt(2^r), then a Halley step on y^3 = 2^r f.
-NNQFT_INLINE double cbrt_unit(double x) {
-    const bool tiny = x < 0x1p-900;  // subnormal range: scaled by 2^900 = (2^300)^3
-    const double xs = tiny ? x * 0x1p900 : x;
-    const u64 b = as_bits(xs);
-    const double e = (as_double((b >> 52) | kExpMagic) - kTwo52) - 1023.0;  // exact
-    u64 q;
-    round_int((e - 1.0) * kThird, q);  // floor(e / 3): the fraction is 0 or -+1/3
-    const u64 q3 = q + (q << 1);
-    const u64 r = (b >> 52) - 1023 - q3;
-    const double m = as_double(b - (q3 << 52));                // 2^r f, in [1, 8)
-    const double f = as_double((b & kMantissa) | kOneBits);    // in [1, 2)
-    const double c = r == 0 ? 1.0 : (r == 1 ? kCbrt2 : kCbrt4);
-    const double y0 = horner(kCbrtP, f - 1.5) * c;
-    const double y3 = y0 * y0 * y0;
-    const double y = y0 - y0 * (y3 - m) / (2.0 * y3 + m);
-    const double scaled = y * as_double((q + 1023) << 52);  // 2^q, q >= -341
-    return x == 0.0 ? 0.0 : (tiny ? scaled * 0x1p-300 : scaled);
-}
 
 // ---------------------------------------------------------------------------------
 // Box-Muller in single precision (stream version 3).
@@ -1085,56 +1057,65 @@ NNQFT_IVDEP
         out[i] = scale * tan_first_quadrant(angle * (u53_to_double(bits[i] >> 11) * kTwoM53));
 }
 
-void table_radii(const double* u, const double* __restrict table, size_t size, int d,
-                 double scale, double* out, size_t n) {
-    // t^d linear in u between the quantiles at u = j / M, then s t / (1 - t). One loop
-    // per d, so that the root is hoisted out of the loop and the loop vectorises.
+void table_radii(const double* u, const double* __restrict table, size_t size, double scale,
+                 double* out, size_t n) {
+    // t linear in u between the quantiles at u = j / M, then s t / (1 - t)
     const double m = static_cast<double>(size - 1);
     const double last = static_cast<double>(size - 2);
-    auto radii = [&](auto root) NNQFT_LAMBDA_INLINE {
 NNQFT_IVDEP
-        for (size_t i = 0; i < n; ++i) {
-            const double pos = u[i] * m;
-            u64 jn;
-            double j = round_int(pos, jn);  // floor(pos), capped at the last cell
-            if (j > pos) j -= 1.0;
-            j = j < last ? j : last;
-            round_int(j, jn);
-            const double lo = table[jn], hi = table[jn + 1];
-            const double t = root(lo + (pos - j) * (hi - lo));
-            out[i] = scale * t / (1.0 - t);
-        }
-    };
-    switch (d) {
-        case 1: return radii([](double v) NNQFT_LAMBDA_INLINE { return v; });
-        case 2: return radii([](double v) NNQFT_LAMBDA_INLINE { return __builtin_sqrt(v); });
-        case 3: return radii([](double v) NNQFT_LAMBDA_INLINE { return cbrt_unit(v); });
-        default: return radii([](double v) NNQFT_LAMBDA_INLINE { return __builtin_sqrt(__builtin_sqrt(v)); });
+    for (size_t i = 0; i < n; ++i) {
+        const double pos = u[i] * m;
+        u64 jn;
+        double j = round_int(pos, jn);  // floor(pos), capped at the last cell
+        if (j > pos) j -= 1.0;
+        j = j < last ? j : last;
+        round_int(j, jn);
+        const double lo = table[jn], hi = table[jn + 1];
+        const double t = lo + (pos - j) * (hi - lo);
+        out[i] = scale * t / (1.0 - t);
     }
 }
 
-void scale_directions(double* __restrict g, size_t d, const double* __restrict radii,
-                      double scale, size_t n) {
-    // g_i <- scale r_i g_i / |g_i|; |g_i| = 0 (probability ~0): the direction e_0
-    auto rows = [&](auto dim) NNQFT_LAMBDA_INLINE {
+void chi_frequencies(double* __restrict g, size_t d, const double* __restrict table,
+                     size_t size, double scale, double* __restrict radii, size_t n) {
+    // q = |g_i|^2 ~ chi^2_d is independent of g_i / |g_i|: p_i = scale H(q) g_i
+    // (kernels.hpp). The cell of q is read off its bits: the exponent and the top k
+    // mantissa bits (2^k cells per octave from 2^kChiLowestOctave); the rest of the
+    // mantissa is the position in the cell, exactly. No root, no division.
+    const size_t cells = size - 1;
+    const unsigned k = static_cast<unsigned>(__builtin_ctzll(cells / kChiOctaves));
+    const unsigned shift = 52 - k;
+    const long long base = static_cast<long long>(1023 + kChiLowestOctave) << k;
+    const long long last = static_cast<long long>(cells) - 1;
+    const u64 low = (u64{1} << shift) - 1;
+    auto rows = [&](auto dim, auto with_radii) NNQFT_LAMBDA_INLINE {
         const size_t dd = dim.value != 0 ? dim.value : d;
 NNQFT_IVDEP
         for (size_t i = 0; i < n; ++i) {
             double* gi = g + i * dd;
-            double norm2 = 0.0;
-            for (size_t c = 0; c < dd; ++c) norm2 += gi[c] * gi[c];
-            const bool zero = norm2 == 0.0;
-            if (zero) gi[0] = 1.0;
-            const double f = scale * radii[i] / __builtin_sqrt(zero ? 1.0 : norm2);
+            double q = 0.0;
+            for (size_t c = 0; c < dd; ++c) q += gi[c] * gi[c];
+            const u64 b = as_bits(q);
+            const long long cell = static_cast<long long>(b >> shift) - base;
+            double frac = as_double(kOneBits | ((b & low) << k)) - 1.0;
+            frac = cell < 0 ? 0.0 : (cell > last ? 1.0 : frac);
+            const long long j = cell < 0 ? 0 : (cell > last ? last : cell);
+            const double lo = table[j], hi = table[j + 1];
+            const double h = lo + frac * (hi - lo);
+            if constexpr (with_radii.value != 0) radii[i] = h * __builtin_sqrt(q);
+            const double f = scale * h;
             for (size_t c = 0; c < dd; ++c) gi[c] *= f;
         }
     };
-    switch (d) {
-        case 2: return rows(Size<2>());
-        case 3: return rows(Size<3>());
-        case 4: return rows(Size<4>());
-        default: return rows(Size<0>());
-    }
+    auto dims = [&](auto with_radii) NNQFT_LAMBDA_INLINE {
+        switch (d) {
+            case 2: return rows(Size<2>(), with_radii);
+            case 3: return rows(Size<3>(), with_radii);
+            case 4: return rows(Size<4>(), with_radii);
+            default: return rows(Size<0>(), with_radii);
+        }
+    };
+    return radii != nullptr ? dims(Size<1>()) : dims(Size<0>());
 }
 
 void signed_frequencies(const u64* __restrict bits, const double* __restrict radii,

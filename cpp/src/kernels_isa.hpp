@@ -29,10 +29,10 @@ constexpr std::size_t kCombineAlign = 96;
     void apply(int func, const double* in, double* out, std::size_t n);                 \
     void cauchy_radii(const std::uint64_t* bits, double angle, double scale,             \
                       double* out, std::size_t n);                                      \
-    void table_radii(const double* u, const double* table, std::size_t size, int d,       \
+    void table_radii(const double* u, const double* table, std::size_t size,              \
                      double scale, double* out, std::size_t n);                         \
-    void scale_directions(double* g, std::size_t d, const double* radii, double scale,   \
-                          std::size_t n);                                               \
+    void chi_frequencies(double* g, std::size_t d, const double* table, std::size_t size, \
+                         double scale, double* radii, std::size_t n);                   \
     void signed_frequencies(const std::uint64_t* bits, const double* radii, double scale, \
                             double* out, std::size_t n);                                \
     void erf_forms(const double* in, double* small, double* large, std::size_t n);      \

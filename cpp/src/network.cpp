@@ -65,6 +65,12 @@ std::size_t stream_slot(int layer, Purpose p, int depth) {
     if (p == Purpose::radii) return 2 * (static_cast<std::size_t>(depth) + 1);
     return static_cast<std::size_t>(stream_id(layer, p));
 }
+
+void require_non_decreasing(const std::vector<double>& table, const char* what) {
+    for (std::size_t j = 1; j < table.size(); ++j)
+        require(table[j] >= table[j - 1], "the ", what, " must be non-decreasing");
+}
+
 }  // namespace
 
 Activation activation_from_name(const std::string& name) {
@@ -100,8 +106,9 @@ SpectrumSpec::Kind spectrum_kind_from_name(const std::string& name) {
     if (name == "gaussian") return SpectrumSpec::Kind::gaussian;
     if (name == "cauchy") return SpectrumSpec::Kind::cauchy;
     if (name == "table") return SpectrumSpec::Kind::table;
+    if (name == "chi") return SpectrumSpec::Kind::chi;
     throw std::invalid_argument("unknown spectrum kind '" + name +
-                                "' (expected none, gaussian, cauchy or table)");
+                                "' (expected none, gaussian, cauchy, table or chi)");
 }
 
 void SpectrumSpec::validate(int d_in) const {
@@ -115,15 +122,22 @@ void SpectrumSpec::validate(int d_in) const {
                 angle);
     }
     if (kind == Kind::table) {
-        require(dimension == d_in, "the radius table is for d = ", dimension, ", not d_in = ",
-                d_in);
-        require(dimension >= 1 && dimension <= 4, "a radius table is for d = 1..4, got d = ",
-                dimension);
+        require(d_in == 1, "a radius table is for d = 1 (d >= 2: chi), got d_in = ", d_in);
         require(table.size() >= 2, "the radius table needs >= 2 values, got ", table.size());
         require(table.front() >= 0 && table.back() < 1,
                 "the radius table holds compactified radii in [0, 1)");
-        for (std::size_t j = 1; j < table.size(); ++j)
-            require(table[j] >= table[j - 1], "the radius table must be non-decreasing");
+        require_non_decreasing(table, "radius table");
+    }
+    if (kind == Kind::chi) {
+        require(dimension == d_in, "the chi table is for d = ", dimension, ", not d_in = ",
+                d_in);
+        require(d_in >= 2 && d_in <= 4, "a chi table is for d = 2..4, got d = ", d_in);
+        const std::size_t per_octave = table.size() / kernels::kChiOctaves;
+        require(table.size() == kernels::kChiOctaves * per_octave + 1 && per_octave >= 1 &&
+                    (per_octave & (per_octave - 1)) == 0,
+                "the chi table needs 32 K + 1 values, K a power of two, got ", table.size());
+        for (const double h : table)
+            require(std::isfinite(h) && h >= 0, "the chi table holds finite H >= 0, got ", h);
     }
 }
 
@@ -134,7 +148,7 @@ double SpectrumSpec::radius(double u) const {
 }
 
 void SpectrumSpec::table_radii(double* u, std::size_t n) const {
-    kernels::table_radii(u, table.data(), table.size(), dimension, scale, u, n);
+    kernels::table_radii(u, table.data(), table.size(), scale, u, n);
 }
 
 void NetworkSpec::validate() const {
@@ -284,9 +298,9 @@ void Evaluator::draw_phase(std::uint64_t net) {
 }
 
 void Evaluator::spectral_frequencies(std::uint64_t net) {
-    // w_ holds unit normals g_i (N x d; not drawn at d = 1 but for gaussian: see
-    // sign_directions); p_i = sigma_w0 |q_i| g_i / |g_i|. Simple loops
-    // over the neurons, one job each, so that the compiler vectorises them.
+    // w_ holds unit normals g_i (N x d; not drawn at d = 1 but for gaussian); p_i =
+    // sigma_w0 |q_i| g_i / |g_i|; radii_ (|q_i|) only where shells need them. Simple
+    // loops over the neurons, one job each, so that the compiler vectorises them.
     const SpectrumSpec& sp = spec_.spectrum;
     const auto n = static_cast<std::size_t>(spec_.width);
     const auto d = static_cast<std::size_t>(spec_.d_in);
@@ -294,17 +308,22 @@ void Evaluator::spectral_frequencies(std::uint64_t net) {
     double* w = w_.data();
     radii_.resize(n);
     double* radii = radii_.data();
+    const bool need_radii = shell_grid_ || sp.shell < std::numeric_limits<double>::infinity();
     if (sp.kind == SpectrumSpec::Kind::gaussian) {
         // q = (sigma / sqrt d) g; scaled as the plain cos-net scales W0 (same bits at sigma 1)
         const double unit = sp.scale / std::sqrt(static_cast<double>(d));
         const double scale = sw0 * sp.scale / std::sqrt(static_cast<double>(d));
-        const bool need_radii = shell_grid_ || sp.shell < std::numeric_limits<double>::infinity();
         for (std::size_t i = 0; need_radii && i < n; ++i) {
             double norm2 = 0.0;
             for (std::size_t c = 0; c < d; ++c) norm2 += w[i * d + c] * w[i * d + c];
             radii[i] = unit * std::sqrt(norm2);
         }
         for (std::size_t j = 0; j < n * d; ++j) w[j] *= scale;
+        return;
+    }
+    if (sp.kind == SpectrumSpec::Kind::chi) {  // no radii stream: H(|g|^2) g
+        kernels::chi_frequencies(w, d, sp.table.data(), sp.table.size(), sw0,
+                                 need_radii ? radii : nullptr, n);
         return;
     }
     const Stream& s = stream(net, 0, Purpose::radii, n, false);
@@ -316,11 +335,8 @@ void Evaluator::spectral_frequencies(std::uint64_t net) {
         sp.table_radii(radii, n);
     }
     check_stop();
-    if (d == 1) {  // the direction is a sign: bit 0 of the radius's word
-        kernels::signed_frequencies(s.bits.data(), radii, sw0, w, n);
-        return;
-    }
-    kernels::scale_directions(w, d, radii, sw0, n);
+    // d = 1 (cauchy, table): the direction is a sign, bit 0 of the radius's word
+    kernels::signed_frequencies(s.bits.data(), radii, sw0, w, n);
 }
 
 void Evaluator::apply_shell() {

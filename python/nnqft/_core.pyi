@@ -7,6 +7,8 @@ from numpy.typing import NDArray
 
 __version__: str
 STREAM_VERSION: int
+CHI_OCTAVES: int
+CHI_LOWEST_OCTAVE: int
 
 # -- used only by the tests and benchmarks (docs/developer.md), not by nnqft itself --
 def philox4x32(counter: Sequence[int], key: Sequence[int]) -> list[int]: ...

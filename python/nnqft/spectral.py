@@ -9,18 +9,20 @@ network ensemble that free field theory at infinite width (physics.md §1.5, §5
     K(x) = sigma_b^2 + (sigma_a^2 / 2) int d^dp S(p) e^{ip.x} / int d^dp S(p).
 
 A :class:`Spectrum` is such a density (isotropic in ``d`` dimensions), handed to
-:class:`nnqft.Architecture` as ``spectrum=`` with ``activation="cos"``.  The radius
-``|q|`` of each frequency is drawn in the C++ core by an exact inverse CDF where one
-exists (the Cauchy law of the 1-D massive propagator, with or without a sharp
-cutoff), by the Gaussian normals of the plain cos-net (:func:`gaussian_spectrum`), or
-from a quantile table built here once: the quantiles ``t_j`` of the compactified
-radius ``t = |q| / (|q| + s)`` at ``u = j / M``, ``t^d`` linear in ``u`` between them.
-Every table cell carries exactly probability ``1 / M``, so the sampled law differs from
-the exact one only inside cells: :attr:`Spectrum.table_error` is the Kolmogorov distance
-between them, measured at the cell midpoints: 1e-7 to 1e-6 inside smooth densities, up
-to ``1 / (2 M)`` where the last cell spans a thin tail (a smooth regulator, a tabulated
-density's end).  A table whose error is not below ``1 / M`` is refused before sampling.
-The first-layer ``sigma_w`` multiplies every frequency (``p = sigma_w0 q``; 1 by default).
+:class:`nnqft.Architecture` as ``spectrum=`` with ``activation="cos"``.  The direction of
+each frequency is that of ``d`` unit normals ``g``; its radius ``|q|`` is drawn in the C++
+core by an exact inverse CDF where one exists (the Cauchy law of the 1-D massive
+propagator, with or without a sharp cutoff), by the Gaussian normals of the plain cos-net
+(:func:`gaussian_spectrum`), or from a table built here once (:mod:`nnqft._radius_table`):
+at d = 1 the quantiles of the compactified radius ``t = |q| / (|q| + s)`` at ``u = j / M``,
+``t`` linear in a uniform ``u`` between them; at d >= 2 the radius as a function of
+``|g|^2 ~ chi^2_d`` (independent of the direction), ``R = F^-1 o F_chi2`` at nodes of equal
+width within each of 32 octaves of ``|g|^2``, linear between them, so no further random
+number and no root are needed.  :attr:`Spectrum.table_error` is the Kolmogorov distance
+between the tabulated law and the exact one, measured at the cell midpoints: 1e-8 to 1e-6
+inside smooth densities.  A table whose error is not below ``1 / M`` is refused before
+sampling.  The first-layer ``sigma_w`` multiplies every frequency (``p = sigma_w0 q``; 1
+by default).
 
 A momentum shell ``|q| < shell`` (:meth:`Spectrum.truncated`) switches the neurons
 outside it off: the truncated ensemble has the unnormalised density ``rho(q)
@@ -38,7 +40,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
+from ._radius_table import RadialCdf, chi_table, quantile_table
 from ._validation import as_int, as_real
+from .quadrature import composite
 
 __all__ = ["Spectrum", "gaussian_spectrum", "massive_spectrum", "REGULATORS", "MAX_DIMENSION",
            "spectral_config", "grid_shells", "check_shell_grid"]
@@ -49,21 +53,14 @@ FloatArray = NDArray[np.float64]
 REGULATORS = ("sharp", "smooth")
 #: Largest spatial dimension of a spectrum (the radial kernels are implemented for d <= 4).
 MAX_DIMENSION = 4
-#: Default number of cells of the radius quantile table.
+#: Default number of cells of the radius tables (d = 1: quantiles; d >= 2: chi tables).
 DEFAULT_TABLE_SIZE = 16384
 #: exp(-_TAIL) is where a Gaussian tail is cut for quadrature and tables (~4e-18).
 _TAIL = 40.0
-#: Panels of the compactified radius used for the CDF and the table (16 Gauss-Legendre
-#: nodes each).
-_CDF_PANELS = 4096
-#: The largest double below 1: the compactified radius t = 1 is p = inf.
-_BELOW_ONE = float(np.nextafter(1.0, 0.0))
-#: Floor of t in the table's density: t = 0 is p = 0, where a massless density's
-#: p^(d-1) rho(p) is 0 * inf (far below any quadrature node, above underflow of p^(2 power)).
-_T_MIN = 1e-60
-_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
-#: Panels of the compactified radius in the radial quadratures (mass, characteristic).
+#: Panels of the compactified radius in the radial quadratures (mass, characteristic),
+#: and their Gauss-Legendre nodes.
 _QUAD_PANELS = 128
+_NODES = 16
 
 
 def _radial_kernel(d: int, z: FloatArray) -> FloatArray:
@@ -76,13 +73,6 @@ def _radial_kernel(d: int, z: FloatArray) -> FloatArray:
         return np.asarray(np.sinc(z / np.pi))
     safe = np.where(z == 0, 1.0, z)
     return np.asarray(np.where(z == 0, 1.0, 2.0 * special.j1(safe) / safe))
-
-
-def _gl_rule(edges: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Nodes and weights of 16-point Gauss-Legendre on every panel between ``edges``."""
-    lo, hi = edges[:-1, None], edges[1:, None]
-    half = 0.5 * (hi - lo)
-    return (lo + half * (1.0 + _GL_NODES)).ravel(), (half * _GL_WEIGHTS).ravel()
 
 
 class Spectrum:
@@ -101,7 +91,8 @@ class Spectrum:
     shell : float
         Momentum shell: neurons with ``|q| >= shell`` are switched off (``inf``: none).
     table_size : int
-        Cells ``M`` of the radius quantile table (where one is used).
+        Cells ``M`` of the radius table (where one is used; at d >= 2 the table has
+        ``32 K`` cells, ``K`` the power of two ``>= M / 32``).
 
     Notes
     -----
@@ -278,7 +269,7 @@ class Spectrum:
         if self.kind == "massive" and self._params["cutoff"] is None:
             m, s = self._params["mass"], self._params["power"]
             return float(m ** (d - 2 * s) * special.beta(d / 2, s - d / 2) / 2)
-        nodes, weights = _gl_rule(self._edges(self._support()))
+        nodes, weights = composite(self._edges(self._support()), _NODES)
         return float(weights @ self._radial(nodes))
 
     def mass(self, shell: float | None = None) -> float:
@@ -288,7 +279,7 @@ class Spectrum:
             return 1.0
         if self.kind == "massive" and self._cauchy():
             return float(2 / math.pi * math.atan(end / self._params["mass"]))
-        nodes, weights = _gl_rule(self._edges(end))
+        nodes, weights = composite(self._edges(end), _NODES)
         return float(weights @ self._radial(nodes) / self._norm)
 
     def characteristic(self, r: Any) -> FloatArray:
@@ -315,7 +306,7 @@ class Spectrum:
                 out = 2 ** (1 - nu) / special.gamma(nu) * safe**nu * special.kv(nu, safe)
             return np.asarray(np.where(z == 0, 1.0, np.nan_to_num(out, nan=0.0)))
         flat, inverse = np.unique(rs.ravel(), return_inverse=True)
-        nodes, weights = _gl_rule(self._edges(end, float(flat.max(initial=0.0))))
+        nodes, weights = composite(self._edges(end, float(flat.max(initial=0.0))), _NODES)
         w = weights * self._radial(nodes) / self._norm
         out = np.empty(flat.size)
         for i0 in range(0, flat.size, 256):  # bounded memory: 256 radii at a time
@@ -347,67 +338,36 @@ class Spectrum:
                 "just above d/2 without a cutoff, a mass tiny against the cutoff), narrow "
                 "bumps, and densities that vanish on [0, p0): give a cutoff or a larger "
                 "mass, or widen the density")
-        return ("table", self._scale(), 0.0, (table ** self.d).tolist(), self.shell)
+        if self.d == 1:
+            return ("table", self._scale(), 0.0, table.tolist(), self.shell)
+        return ("chi", 1.0, 0.0, table.tolist(), self.shell)
 
     def radius_table(self) -> FloatArray:
-        """Quantiles ``t_j`` of ``t = |q| / (|q| + s)`` at ``u = j / M`` (built once).
+        """The table the core draws radii from (built once; :mod:`nnqft._radius_table`).
 
-        The core interpolates ``t^d`` linearly in ``u`` (near ``q = 0`` the radius law
-        is ``~ q^d``, so ``t^d`` is linear there).
+        d = 1: the quantiles ``t_j`` of ``t = |q| / (|q| + s)`` at ``u = j / M``
+        (``M + 1`` values; ``t`` linear in ``u`` between them).  d >= 2: the radii at the
+        nodes of ``|g|^2`` of the chi table (``32 K + 1`` values, ``K`` the power of two
+        ``>= M / 32``; the radius linear in ``|g|^2`` between them).
         """
         if self._table is None:
-            self._table, self._table_error = self._build_table()
+            cdf = RadialCdf(self._radial, self._scale(), self._support())
+            size = self.table_size
+            self._table, self._table_error = (
+                quantile_table(cdf, size) if self.d == 1 else chi_table(cdf, self.d, size))
         return self._table
 
     @property
     def table_error(self) -> float:
         """Kolmogorov distance between the tabulated radius law and the exact one.
 
-        0 for the exact samplers (Gaussian, Cauchy); for tables the largest
-        ``|F(t(u)) - u|`` at the cell midpoints (where linear interpolation is worst).
+        0 for the exact samplers (Gaussian, Cauchy); for tables the largest distance at
+        the cell midpoints (where linear interpolation is worst).
         """
         if self.kind == "gaussian" or self._cauchy():
             return 0.0
         self.radius_table()
         return self._table_error
-
-    def _build_table(self) -> tuple[FloatArray, float]:
-        s, end = self._scale(), self._support()
-        t_end = 1.0 if math.isinf(end) else end / (end + s)
-        edges = np.linspace(0.0, t_end, _CDF_PANELS + 1)
-
-        def g(t: FloatArray) -> FloatArray:  # density of t (unnormalised)
-            tt = np.clip(t, _T_MIN, _BELOW_ONE)  # t = 0 is p = 0, t = 1 is p = inf
-            return np.asarray(self._radial(s * tt / (1 - tt)) * s / (1 - tt) ** 2)
-
-        nodes, weights = _gl_rule(edges)
-        panel = (weights * g(nodes)).reshape(_CDF_PANELS, -1).sum(axis=1)
-        cdf = np.concatenate([[0.0], np.cumsum(panel)])
-        total = cdf[-1]
-
-        def partial(i: NDArray[np.int64], t: FloatArray) -> FloatArray:
-            """F(t) * total for t in panel i."""
-            lo = edges[i][:, None]
-            half = 0.5 * (t[:, None] - lo)
-            x = lo + half * (1.0 + _GL_NODES)
-            return np.asarray(cdf[i] + (half * _GL_WEIGHTS * g(x)).sum(axis=1))
-
-        m = self.table_size
-        targets = np.arange(m + 1) / m * total
-        i = np.clip(np.searchsorted(cdf, targets, side="right") - 1, 0, _CDF_PANELS - 1)
-        lo, hi = edges[i], edges[i + 1]
-        frac = (targets - cdf[i]) / np.where(panel[i] > 0, panel[i], 1.0)
-        t = lo + np.clip(frac, 0, 1) * (hi - lo)
-        for _ in range(8):  # safeguarded Newton inside the panel
-            f = partial(i, t) - targets
-            step = f / np.maximum(g(t), 1e-300)
-            t = np.clip(t - step, lo, hi)
-        t[0], t[-1] = 0.0, min(t_end, np.nextafter(1.0, 0.0))
-        t = np.maximum.accumulate(t)
-        mid = (0.5 * (t[:-1] ** self.d + t[1:] ** self.d)) ** (1.0 / self.d)
-        j = np.clip(np.searchsorted(edges, mid, side="right") - 1, 0, _CDF_PANELS - 1)
-        error = float(np.max(np.abs(partial(j, mid) / total - (np.arange(m) + 0.5) / m)))
-        return t, error
 
     # -- identity ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -508,7 +468,8 @@ def massive_spectrum(mass: float, *, d: int, power: float = 1.0, cutoff: float |
     regulator : {"sharp", "smooth"}
         ``1{p < cutoff}`` or ``exp(-p^2 / cutoff^2)``.
     table_size : int
-        Cells of the radius quantile table (not used by the exact Cauchy sampler).
+        Cells of the radius table (not used by the exact Cauchy sampler; see
+        :attr:`Spectrum.table_size`).
     """
     mass = as_real("mass", mass, minimum=0.0)
     power = as_real("power", power, minimum=0.0)

@@ -394,53 +394,85 @@ void test_uniforms() {
     check(same && in_range, "uniforms: bit-identical to lo + (hi-lo) (b >> 11) 2^-53");
 }
 
-/// table_radii: the interpolation of t^d bit for bit as the scalar formula, and the root
-/// against long double powl. A table of t_j^d for t_j = (j / M)^0.7 (not a power law in u,
-/// so that interpolation matters), u in [0, 1] (0, 1 and the cell edges included), d = 1..4.
-/// The root is checked alone on a table {0, 1} (v = u), for u log-uniform down to the
-/// subnormals.
+/// table_radii: t linear in u between the quantiles, then 2.5 t / (1 - t), bit for bit
+/// as the scalar formula (t_j = 0.9 (j / M)^0.7: not a power law in u), u in [0, 1] (0,
+/// 1 and the cell edges included), in place and not.
 void test_table_radii() {
     Rng rng{77};
     const std::size_t cells = 64;
     std::vector<double> u = {0.0, 1.0, 0.5, 1.0 / 64, 63.0 / 64, 0x1p-53};
     while (u.size() < 20000) u.push_back(rng.uniform(0.0, 1.0));
-    std::vector<double> tiny = {0.0, 4.9e-324, 1e-310, 0x1p-900, 0x1p-899, 1e-300, 0x1p-12};
-    while (tiny.size() < 20000) tiny.push_back(std::exp(rng.uniform(std::log(1e-320), std::log(0x1p-12))));
-    for (int d = 1; d <= 4; ++d) {
-        std::vector<double> table(cells + 1);
-        for (std::size_t j = 0; j <= cells; ++j)
-            table[j] = std::pow(0.9 * std::pow(static_cast<double>(j) / cells, 0.7), d);
-        std::vector<double> out(u.size()), inplace = u;
-        K::table_radii(u.data(), table.data(), table.size(), d, 2.5, out.data(), u.size());
-        K::table_radii(inplace.data(), table.data(), table.size(), d, 2.5, inplace.data(),
-                       inplace.size());
-        double worst = 0.0;
-        bool d1_exact = true;
-        for (std::size_t i = 0; i < u.size(); ++i) {
-            const double pos = u[i] * cells;
-            const std::size_t j = std::min(static_cast<std::size_t>(pos), cells - 1);
-            const double v = table[j] + (pos - static_cast<double>(j)) * (table[j + 1] - table[j]);
-            const long double t = std::pow(static_cast<long double>(v), 1.0L / d);
-            worst = std::max(worst, ulp_error(out[i], 2.5L * t / (1.0L - t)));
-            if (d == 1) d1_exact &= out[i] == 2.5 * v / (1.0 - v);
+    std::vector<double> table(cells + 1);
+    for (std::size_t j = 0; j <= cells; ++j)
+        table[j] = 0.9 * std::pow(static_cast<double>(j) / cells, 0.7);
+    std::vector<double> out(u.size()), inplace = u;
+    K::table_radii(u.data(), table.data(), table.size(), 2.5, out.data(), u.size());
+    K::table_radii(inplace.data(), table.data(), table.size(), 2.5, inplace.data(),
+                   inplace.size());
+    bool exact = true;
+    for (std::size_t i = 0; i < u.size(); ++i) {
+        const double pos = u[i] * cells;
+        const std::size_t j = std::min(static_cast<std::size_t>(pos), cells - 1);
+        const double t = table[j] + (pos - static_cast<double>(j)) * (table[j + 1] - table[j]);
+        exact &= out[i] == 2.5 * t / (1.0 - t);
+    }
+    const bool alias_ok = std::memcmp(out.data(), inplace.data(), out.size() * 8) == 0;
+    check(exact && alias_ok, "table_radii: bit-identical to the scalar formula, in place too");
+}
+
+/// chi_frequencies against a long-double reference that finds the cell of q = |g|^2 by
+/// frexp (not by its bits): H(Q_j) = 1 / (1 + Q_j) + 0.5 sqrt(Q_j) (smooth, not linear),
+/// K = 4 cells per octave; rows of d = 2, 3, 4 and 5 normals (uniform, scaled into every
+/// octave), q = 0, below Q_0, above the last node, on a node.
+void test_chi_frequencies() {
+    Rng rng{78};
+    const std::size_t per_octave = 4, size = K::kChiOctaves * per_octave + 1;
+    std::vector<double> table(size);
+    auto node = [&](std::size_t j) {
+        return std::ldexp(1.0 + static_cast<double>(j % per_octave) / per_octave,
+                          K::kChiLowestOctave + static_cast<int>(j / per_octave));
+    };
+    for (std::size_t j = 0; j < size; ++j) table[j] = 1.0 / (1.0 + node(j)) + 0.5 * std::sqrt(node(j));
+    auto reference = [&](long double q) -> long double {  // H(q), linear between nodes
+        if (q < node(0)) return table[0];
+        if (q >= node(size - 1)) return table[size - 1];
+        int e;
+        const long double m = 2 * std::frexp(q, &e);  // q = m 2^(e - 1), m in [1, 2)
+        const long double pos = (m - 1) * per_octave;
+        const auto step = static_cast<std::size_t>(pos);
+        const std::size_t j = static_cast<std::size_t>(e - 1 - K::kChiLowestOctave) * per_octave + step;
+        return table[j] + (pos - step) * (static_cast<long double>(table[j + 1]) - table[j]);
+    };
+    for (std::size_t d = 2; d <= 5; ++d) {
+        const std::size_t n = 3000;
+        std::vector<double> g(n * d);
+        for (std::size_t i = 0; i < n; ++i) {
+            const double spread = std::ldexp(1.0, static_cast<int>(rng.uniform(-15.0, 6.0)));
+            for (std::size_t c = 0; c < d; ++c) g[i * d + c] = spread * rng.uniform(-1.0, 1.0);
         }
-        const bool alias_ok = std::memcmp(out.data(), inplace.data(), out.size() * 8) == 0;
-        check(worst <= 8 && d1_exact && alias_ok,
-              fmt("table_radii d = %.0f: max %.2f ulp (limit 8; t near 1 amplified by "
-                  "1 / (1 - t) <= 10)", d, worst));
-        const double unit[] = {0.0, 1.0};
-        std::vector<double> roots(tiny.size());
-        K::table_radii(tiny.data(), unit, 2, d, 1.0, roots.data(), tiny.size());
-        double worst_root = 0.0, worst_v = 0.0;
-        for (std::size_t i = 0; i < tiny.size(); ++i) {
-            if (tiny[i] > 0x1p-12) continue;  // t <= 1/8: 1 / (1 - t) amplifies t's error < 15%
-            const long double t = std::pow(static_cast<long double>(tiny[i]), 1.0L / d);
-            const double e = ulp_error(roots[i], t / (1.0L - t));
-            if (e > worst_root) worst_root = e, worst_v = tiny[i];
+        for (std::size_t i = 0; i < 4; ++i)
+            for (std::size_t c = 0; c < d; ++c) g[i * d + c] = 0.0;
+        g[d] = 0x1p-14;                  // q = 2^-28: below Q_0 (row 0: q = 0)
+        g[2 * d] = 100.0;                // q = 10^4: above the last node, 2^8
+        g[3 * d] = std::sqrt(node(37));  // on a node (its square root rounded)
+        const std::vector<double> g0 = g;
+        std::vector<double> radii(n), none = g;
+        K::chi_frequencies(g.data(), d, table.data(), size, 1.5, radii.data(), n);
+        K::chi_frequencies(none.data(), d, table.data(), size, 1.5, nullptr, n);
+        double worst = 0.0, worst_r = 0.0;
+        for (std::size_t i = 0; i < n; ++i) {
+            long double q = 0;
+            for (std::size_t c = 0; c < d; ++c) q += static_cast<long double>(g0[i * d + c]) * g0[i * d + c];
+            const long double h = reference(q);
+            for (std::size_t c = 0; c < d; ++c)
+                worst = std::max(worst, ulp_error(g[i * d + c], 1.5L * h * g0[i * d + c]));
+            worst_r = std::max(worst_r, ulp_error(radii[i], h * std::sqrt(q)));
         }
-        check(worst_root <= 3 && roots[0] == 0.0,
-              fmt("table_radii d = %.0f: root max %.2f ulp (limit 3: ~1.5 for the root, the "
-                  "rest t / (1 - t)) at v = %.3g", d, worst_root, worst_v));
+        const bool same = std::memcmp(g.data(), none.data(), g.size() * 8) == 0;
+        check(worst <= 8 && worst_r <= 8 && same && g[0] == 0.0,
+              fmt("chi_frequencies d = %.0f: max %.1f ulp (p), %.1f ulp (|p|); limit 8: q's "
+                  "rounding (d ulp) moves H by |q H' / H| <= 1/2 of it, then 3 roundings",
+                  static_cast<double>(d), worst, worst_r));
     }
 }
 
@@ -779,6 +811,7 @@ int main() {
         test_normals(first_normals, words, nref, p);
         test_uniforms();
         test_table_radii();
+        test_chi_frequencies();
         test_gram();
         test_affine();
         test_combine();

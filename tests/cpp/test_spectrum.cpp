@@ -1,5 +1,5 @@
-// SpectrumSpec: the radius laws of spectral cos-nets (exact Cauchy inverse CDF, quantile
-// table with t^d interpolation) and their validation.
+// SpectrumSpec: the radius laws of spectral cos-nets (exact Cauchy inverse CDF, d = 1
+// quantile table, d >= 2 chi table) and their validation.
 #include <cmath>
 #include <vector>
 
@@ -21,27 +21,43 @@ int main() {
     CHECK(std::abs(cauchy.radius(1.0) - 3.0) < 1e-14);
     cauchy.validate(1);
     CHECK(throws([&] { cauchy.validate(2); }));  // one-dimensional law
-    // table: t^d linear in u between the nodes, |q| = s t / (1 - t)
+    // table (d = 1): t linear in u between the nodes, |q| = s t / (1 - t)
     SpectrumSpec table;
     table.kind = SpectrumSpec::Kind::table;
     table.scale = 1.0;
-    table.dimension = 2;
-    table.table = {0.0, 0.25, 0.64};  // t = 0, 0.5, 0.8 at u = 0, 1/2, 1
-    table.validate(2);
+    table.table = {0.0, 0.5, 0.8};  // t at u = 0, 1/2, 1
+    table.validate(1);
     CHECK(std::abs(table.radius(0.5) - 1.0) < 1e-14);                    // t = 0.5
-    CHECK(std::abs(table.radius(0.25) - std::sqrt(0.125) / (1 - std::sqrt(0.125))) < 1e-14);
+    CHECK(std::abs(table.radius(0.25) - 1.0 / 3) < 1e-14);               // t = 0.25
     CHECK(std::abs(table.radius(1.0) - 4.0) < 1e-12);                    // t = 0.8, clamped cell
-    CHECK(throws([&] { table.validate(3); }));                           // table for d = 2
+    CHECK(throws([&] { table.validate(2); }));                           // d >= 2 is chi's
     table.table = {0.0, 0.5, 0.4};
-    CHECK(throws([&] { table.validate(2); }));                           // not monotone
+    CHECK(throws([&] { table.validate(1); }));                           // not monotone
     table.table = {0.0, 1.0};
-    CHECK(throws([&] { table.validate(2); }));                           // t = 1 is |q| = inf
-    table.table = {0.0, 0.125};  // d = 3, one cell: t^3 = u / 8, t = u^(1/3) / 2
-    table.dimension = 3;
-    table.validate(3);
-    CHECK(std::abs(table.radius(1.0 / 8) - 1.0 / 3) < 1e-15);          // t = 1/4
-    table.dimension = 5;
-    CHECK(throws([&] { table.validate(5); }));                           // roots for d <= 4
+    CHECK(throws([&] { table.validate(1); }));                           // t = 1 is |q| = inf
+    // chi (d = 2..4): 32 K + 1 finite values >= 0, K a power of two; H need not increase
+    SpectrumSpec chi;
+    chi.kind = SpectrumSpec::Kind::chi;
+    chi.dimension = 3;
+    chi.table.assign(32 * 4 + 1, 1.0);
+    chi.table[7] = 0.5;
+    chi.validate(3);
+    CHECK(throws([&] { chi.validate(2); }));                             // table for d = 3
+    chi.table.assign(32 * 3 + 1, 1.0);
+    CHECK(throws([&] { chi.validate(3); }));                             // K = 3
+    chi.table.assign(32 + 2, 1.0);
+    CHECK(throws([&] { chi.validate(3); }));                             // not 32 K + 1
+    chi.table.assign(33, 1.0);
+    chi.table[5] = std::nan("");
+    CHECK(throws([&] { chi.validate(3); }));
+    chi.table[5] = -1.0;
+    CHECK(throws([&] { chi.validate(3); }));
+    chi.table[5] = 1.0;
+    chi.validate(3);                                                     // K = 1
+    chi.dimension = 1;
+    CHECK(throws([&] { chi.validate(1); }));                             // d = 1: table
+    chi.dimension = 5;
+    CHECK(throws([&] { chi.validate(5); }));
     SpectrumSpec shell;
     shell.shell = 0.0;
     CHECK(throws([&] { shell.validate(1); }));

@@ -53,17 +53,27 @@ void apply(Func f, const double* in, double* out, std::size_t n);
 /// cos of one shared range reduction, as apply(Func::cos)); one pass.
 void cauchy_radii(const u64* bits, double angle, double scale, double* out, std::size_t n);
 
-/// The radii of a tabulated spectrum in d = 1..4: for u[i] in [0, 1], v = t^d linear in u
-/// between table[j] = t_j^d at u = j / (size - 1) (the last cell extends to u = 1), then
-/// out[i] = scale t / (1 - t), t = v^(1/d) (sqrt; d = 3: a cube root within ~1 ulp).
-/// u and out may alias; size >= 2.
-void table_radii(const double* u, const double* table, std::size_t size, int d, double scale,
+/// The radii of a tabulated spectrum in d = 1: for u[i] in [0, 1], t linear in u between
+/// the quantiles table[j] = t_j at u = j / (size - 1) (the last cell extends to u = 1),
+/// then out[i] = scale t / (1 - t). u and out may alias; size >= 2.
+void table_radii(const double* u, const double* table, std::size_t size, double scale,
                  double* out, std::size_t n);
 
-/// The frequencies of a spectral first layer in d >= 2 from unit normals: each row g_i of
-/// the n x d row-major g becomes scale radii[i] g_i / |g_i| (e_0 where g_i = 0).
-void scale_directions(double* g, std::size_t d, const double* radii, double scale,
-                      std::size_t n);
+/// Octaves of |g|^2 spanned by a chi table (chi_frequencies), from 2^kChiLowestOctave.
+inline constexpr int kChiOctaves = 32;
+inline constexpr int kChiLowestOctave = -24;
+
+/// The frequencies of a spectral first layer in d >= 2 from its unit normals, with the
+/// radius a function of their length: each row g_i of the n x d row-major g becomes
+/// scale H(q_i) g_i, q_i = |g_i|^2, and (radii non-null) radii[i] = H(q_i) sqrt(q_i).
+/// H is linear in q between the nodes table[j] = H(Q_j), j = 0..size - 1, at
+///   Q_j = 2^(kChiLowestOctave + j / K) (1 + (j mod K) / K),  K = (size - 1) / kChiOctaves,
+/// K a power of two (cells of equal width within each octave); constant below Q_0 and
+/// above Q_{size - 1} = 2^(kChiLowestOctave + kChiOctaves). q ~ chi^2_d is independent of
+/// the direction, so H(q) = F^-1(F_chi2(q)) / sqrt(q) gives the radius law F exactly up to
+/// interpolation.
+void chi_frequencies(double* g, std::size_t d, const double* table, std::size_t size,
+                     double scale, double* radii, std::size_t n);
 
 /// The frequencies of a spectral first layer at d = 1: out[i] = +-scale radii[i], minus
 /// where bit 0 of b[i] is set (the radius's uniform uses bits 11-63 of the same word).

@@ -60,17 +60,18 @@ const char* sampler_name(Sampler s);
 /// the same with q = (scale / sqrt d) g, bit for bit the plain one at scale 1.
 /// Neurons with |q_i| >= shell are switched off (contribute zero): the momentum shell.
 struct SpectrumSpec {
-    enum class Kind : int { none = 0, gaussian = 1, cauchy = 2, table = 3 };
+    enum class Kind : int { none = 0, gaussian = 1, cauchy = 2, table = 3, chi = 4 };
     Kind kind = Kind::none;
     /// gaussian: sigma; cauchy: the mass m (|q| = m tan(u angle)); table: the scale s
-    /// of the compactified radius t = |q| / (|q| + s).
+    /// of the compactified radius t = |q| / (|q| + s); chi: unused (1).
     double scale = 1.0;
     double angle = 0.0;  ///< cauchy: arctan(cutoff / m), pi / 2 without a cutoff
-    /// table: t_j^d, t_j the quantiles of the compactified radius at u = j / M,
-    /// j = 0..M (t^d linear in u between them, exact near q = 0 where F ~ q^d);
-    /// |q| = s t / (1 - t).
+    /// table (d = 1): t_j, the quantiles of the compactified radius at u = j / M, j = 0..M
+    /// (t linear in u between them); |q| = s t / (1 - t).
+    /// chi (d = 2..4): H(Q_j) = R(Q_j) / sqrt(Q_j) at the nodes Q_j of |g|^2 of
+    /// kernels::chi_frequencies (32 K + 1 values, K a power of two).
     std::vector<double> table;
-    int dimension = 1;  ///< table: d
+    int dimension = 1;  ///< table, chi: d
     double shell = std::numeric_limits<double>::infinity();
 
     void validate(int d_in) const;

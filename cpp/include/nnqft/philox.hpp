@@ -24,8 +24,10 @@ using Key32 = std::array<u32, 2>;
 /// merged. 1: Philox4x64-10 + Box-Muller on 53-bit uniforms (nnqft <= 0.1, no version
 /// recorded); 2: Philox4x32-10 (see kernels::philox_stream) + the same Box-Muller;
 /// 3: Philox4x32-10 + single-precision Box-Muller on 32-bit uniforms, one 64-bit word
-/// per pair of normals (kernels::normals).
-inline constexpr int kStreamVersion = 3;
+/// per pair of normals (kernels::normals); 4: the same, with the radii of spectral
+/// cos-nets in d >= 2 a function of their direction normals' length
+/// (kernels::chi_frequencies) instead of a uniform of a separate stream.
+inline constexpr int kStreamVersion = 4;
 
 namespace philox_detail {
 inline constexpr u32 kMul0 = 0xD2511F53U;

@@ -1,0 +1,139 @@
+"""The tables from which the C++ core draws the radii of spectral cos-nets.
+
+A radial density ``rho(p)`` is integrated once in the compactified radius
+``t = p / (p + s)`` (:class:`RadialCdf`).  From its CDF ``F`` come
+
+* at d = 1, the quantile table (:func:`quantile_table`): ``t_j = F^-1(j / M)``, ``t``
+  linear in a uniform ``u`` between them, ``|q| = s t / (1 - t)``;
+* at d >= 2, the chi table (:func:`chi_table`): the radius as a function of the squared
+  length ``Q = |g|^2`` of the frequency's own direction normals ``g``.  ``Q ~ chi^2_d`` is
+  independent of ``g / |g|``, so ``R(Q) = F^-1(F_chi2(Q))`` has the radius law exactly.
+  The core interpolates ``H = R / sqrt(Q)`` linearly in ``Q`` between nodes of equal width
+  within each octave of ``Q`` and sets ``p = H(Q) g`` (``kernels::chi_frequencies``):
+  no random word, no root, no division.
+
+Each comes with its Kolmogorov distance to the exact law, measured at the cell midpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special
+
+from . import _core
+from .quadrature import composite, unit_rule
+
+FloatArray = NDArray[np.float64]
+
+#: Panels of the compactified radius over which the CDF is integrated.
+_CDF_PANELS = 4096
+#: Gauss-Legendre nodes per panel.
+_NODES = 16
+#: The largest double below 1: the compactified radius t = 1 is p = inf.
+_BELOW_ONE = float(np.nextafter(1.0, 0.0))
+#: Floor of t in the density: t = 0 is p = 0, where a massless density's p^(d-1) rho(p)
+#: is 0 * inf (far below any quadrature node, above underflow of p^(2 power)).
+_T_MIN = 1e-60
+
+
+class RadialCdf:
+    """The CDF of the radius of an unnormalised radial density, by panels in ``t``.
+
+    ``radial(p)`` is ``p^(d-1) density(p)``; ``scale`` is ``s`` of ``t = p / (p + s)``;
+    the density vanishes beyond ``end`` (``inf``: a tail to ``p = inf``).
+    """
+
+    def __init__(self, radial: Callable[[FloatArray], FloatArray], scale: float,
+                 end: float) -> None:
+        self._radial = radial
+        self.scale = scale
+        self.t_end = min(1.0 if math.isinf(end) else end / (end + scale), _BELOW_ONE)
+        self.edges = np.linspace(0.0, self.t_end, _CDF_PANELS + 1)
+        nodes, weights = composite(self.edges, _NODES)
+        self.panel = (weights * self.density(nodes)).reshape(_CDF_PANELS, -1).sum(axis=1)
+        self.cumulative = np.concatenate([[0.0], np.cumsum(self.panel)])
+        self.total = float(self.cumulative[-1])
+
+    def density(self, t: FloatArray) -> FloatArray:
+        """Unnormalised density of ``t``."""
+        tt = np.clip(t, _T_MIN, _BELOW_ONE)
+        s = self.scale
+        return np.asarray(self._radial(s * tt / (1 - tt)) * s / (1 - tt) ** 2)
+
+    def radius(self, t: FloatArray) -> FloatArray:
+        """``p`` of ``t``."""
+        return np.asarray(self.scale * t / (1.0 - t))
+
+    def cdf(self, t: FloatArray) -> FloatArray:
+        """``F(t)``, normalised."""
+        i = np.clip(np.searchsorted(self.edges, t, side="right") - 1, 0, _CDF_PANELS - 1)
+        return self._unnormalised(i, t) / self.total
+
+    def quantiles(self, u: FloatArray) -> FloatArray:
+        """Non-decreasing ``t`` with ``F(t) = u``: safeguarded Newton inside each panel."""
+        targets = u * self.total
+        i = np.clip(np.searchsorted(self.cumulative, targets, side="right") - 1, 0,
+                    _CDF_PANELS - 1)
+        lo, hi = self.edges[i], self.edges[i + 1]
+        frac = (targets - self.cumulative[i]) / np.where(self.panel[i] > 0, self.panel[i], 1.0)
+        t = lo + np.clip(frac, 0, 1) * (hi - lo)
+        for _ in range(8):
+            step = (self._unnormalised(i, t) - targets) / np.maximum(self.density(t), 1e-300)
+            t = np.clip(t - step, lo, hi)
+        return np.maximum.accumulate(t)
+
+    def _unnormalised(self, i: NDArray[np.int64], t: FloatArray) -> FloatArray:
+        """``total * F(t)`` for ``t`` in panel ``i``."""
+        lo = self.edges[i]
+        u, w = unit_rule(_NODES)
+        width = (t - lo)[:, None]
+        x = lo[:, None] + width * u
+        return np.asarray(self.cumulative[i] + (width * w * self.density(x)).sum(axis=1))
+
+
+def quantile_table(cdf: RadialCdf, size: int) -> tuple[FloatArray, float]:
+    """The d = 1 quantile table ``t_j = F^-1(j / size)``, j = 0..size.
+
+    Returns it with the Kolmogorov distance of the law of ``t`` linear in a uniform ``u``
+    between the quantiles (at the cell midpoints).
+    """
+    t = cdf.quantiles(np.arange(size + 1) / size)
+    t[0], t[-1] = 0.0, cdf.t_end
+    t = np.maximum.accumulate(t)
+    mid = 0.5 * (t[:-1] + t[1:])
+    error = np.abs(cdf.cdf(mid) - (np.arange(size) + 0.5) / size)
+    return t, float(np.max(error))
+
+
+def chi_per_octave(size: int) -> int:
+    """Cells per octave of the chi table for a requested ``size``: a power of two."""
+    return 1 << max(0, math.ceil(math.log2(size / _core.CHI_OCTAVES)))
+
+
+def chi_nodes(per_octave: int) -> FloatArray:
+    """The nodes ``Q_j`` of ``kernels::chi_frequencies``, equal width within each octave."""
+    j = np.arange(_core.CHI_OCTAVES * per_octave + 1)
+    octave, step = np.divmod(j, per_octave)
+    return np.asarray(np.ldexp(1.0 + step / per_octave, _core.CHI_LOWEST_OCTAVE + octave),
+                      dtype=np.float64)
+
+
+def chi_table(cdf: RadialCdf, d: int, size: int) -> tuple[FloatArray, float]:
+    """The d >= 2 chi table ``H(Q_j) = F^-1(F_chi2_d(Q_j)) / sqrt(Q_j)``.
+
+    Returns it with the Kolmogorov distance of the law of ``sqrt(Q) H(Q)``, ``H`` linear
+    in ``Q ~ chi^2_d`` between the nodes (at the cell midpoints, and below ``Q_0``, where
+    the core holds ``H(Q_0)``).
+    """
+    q = chi_nodes(chi_per_octave(size))
+    t = np.minimum(cdf.quantiles(special.gammainc(d / 2, q / 2)), cdf.t_end)
+    h = cdf.radius(t) / np.sqrt(q)
+    mid_q = 0.5 * (q[:-1] + q[1:])
+    mid_r = 0.5 * (h[:-1] + h[1:]) * np.sqrt(mid_q)
+    mid_t = np.minimum(mid_r / (mid_r + cdf.scale), cdf.t_end)  # F = 1 beyond the support
+    error = np.abs(cdf.cdf(mid_t) - special.gammainc(d / 2, mid_q / 2))
+    return h, float(max(np.max(error), special.gammainc(d / 2, q[0] / 2)))
