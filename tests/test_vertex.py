@@ -320,3 +320,21 @@ def test_argument_checks():
         vertex_integral(Architecture("gauss", width=20, d_in=2), ERF_X, 4)
     with pytest.raises(TypeError, match="Architecture"):
         vertex_integral("gauss", ERF_X, 4)
+
+
+def test_quadratures_are_memoised_by_value_and_return_copies():
+    """fit_couplings and fit_exact_like ask for the same quadrature: the second call is
+    the cache's, for equal (not identical) inputs, and mutating a result changes nothing."""
+    arch = relu(2)
+    first = vertex_integral(arch, RELU_X2, 4, 1.5)
+    kept = first.copy()
+    first[:] = 0.0
+    hits = vertex._rule_products.cache_info().hits
+    again = vertex_integral(relu(2), RELU_X2.copy(), 4, 1.5)
+    assert vertex._rule_products.cache_info().hits == hits + 1
+    np.testing.assert_array_equal(again, kept)
+    pairs = exchange_integral(arch, RELU_X2, 1.5)
+    pairs[:] = 0.0
+    assert np.all(exchange_integral(arch, RELU_X2, 1.5) != 0.0)
+    # a different box is a different integral
+    assert not np.allclose(vertex_integral(arch, RELU_X2, 4, 1.4), kept)

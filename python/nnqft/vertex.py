@@ -195,10 +195,10 @@ def _tuple_integral(arch: Architecture, x: Any, order: int, cutoff: float,
                     method: str | None, rtol: float, moment: bool) -> FloatArray:
     """``int prod_a K_EFT(x_a, y)`` (times ``|y|^2`` if ``moment``) on the tuple layout."""
     xs, lam, how = _prepare(arch, x, cutoff, method)
-    idx = tuples(len(xs), as_int("order", order, minimum=1))
+    order = as_int("order", order, minimum=1)
     if how == "gaussian":
-        return _gaussian_products(arch, xs, idx, lam, moment=moment)
-    return _rule_products(arch, xs, idx, lam, how, rtol, moment=moment)
+        return _gaussian_products(arch, xs, tuples(len(xs), order), lam, moment=moment)
+    return _rule_products(arch, xs, order, lam, how, rtol, moment)
 
 
 def bilocal_integral(
@@ -248,7 +248,7 @@ def exchange_integral(
     if how == "gaussian":
         pairs = _gaussian_exchange_pairs(arch, xs, t3, lam, rtol)
     else:
-        pairs = _rule_exchange_pairs(arch, xs, t3, lam, how, rtol)
+        pairs = _rule_exchange_pairs(arch, xs, lam, how, rtol)
     return _sum_over_triple_splits(pairs, len(xs))
 
 
@@ -571,16 +571,36 @@ def _affordable(
     return tuple(fits) if fits else levels[:1]
 
 
+def _memoised(
+    compute: Callable[..., FloatArray],
+) -> Callable[..., FloatArray]:
+    """``compute(arch, xs, *args)`` cached by value, returning copies.
+
+    A quadrature is seconds to minutes (d_in = 3), and fits ask twice for the same one:
+    :func:`nnqft.fit_couplings` for the sample and :func:`nnqft.fit_exact_like` for the
+    theory at the same ensemble, inputs and cutoff (the shell flow, compare_with_theory).
+    """
+    @functools.lru_cache(maxsize=32)
+    def cached(arch: Architecture, x_bytes: bytes, shape: tuple[int, ...],
+               *args: Any) -> FloatArray:
+        return compute(arch, np.frombuffer(x_bytes).reshape(shape), *args)
+
+    @functools.wraps(compute)
+    def wrapper(arch: Architecture, xs: FloatArray, *args: Any) -> FloatArray:
+        return cached(arch, np.ascontiguousarray(xs, dtype=np.float64).tobytes(), xs.shape,
+                      *args).copy()
+
+    wrapper.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    return wrapper
+
+
+@_memoised
 def _rule_products(
-    arch: Architecture,
-    xs: FloatArray,
-    idx: IntArray,
-    lam: float,
-    how: str,
-    rtol: float,
+    arch: Architecture, xs: FloatArray, order: int, lam: float, how: str, rtol: float,
     moment: bool,
 ) -> FloatArray:
-    d, n = xs.shape[1], idx.shape[1]
+    idx = tuples(len(xs), order)
+    d, n = xs.shape[1], order
     degree = n + 2 if moment else n  # homogeneous degree of the integrand
     radial = _radial_factor(how, lam, d)
 
@@ -595,9 +615,11 @@ def _rule_products(
     return _converged(compute, levels, rtol, f"{n}-leg vertex integral ({how})", exact)
 
 
+@_memoised
 def _rule_exchange_pairs(
-    arch: Architecture, xs: FloatArray, t3: IntArray, lam: float, how: str, rtol: float
+    arch: Architecture, xs: FloatArray, lam: float, how: str, rtol: float
 ) -> FloatArray:
+    t3 = tuples(len(xs), 3)
     d = xs.shape[1]
     radial = _radial_factor(how, lam, d)
 
