@@ -82,6 +82,14 @@ def test_table_accuracy_is_stated_and_small():
     for sp in (massive_spectrum(1.0, d=3, cutoff=10.0), massive_spectrum(1.0, d=2, power=2),
                Spectrum.from_function(lambda p: np.exp(-p), 2, p_max=30.0), *tails):
         assert 0 < sp.table_error < 1 / sp.table_size
+    # chi tables (d >= 2): far below the promise, also for a mass 1e-6 of the cutoff
+    # (landmark panels) and a narrow bump (more cells per octave)
+    for sp in (massive_spectrum(1.0, d=3, cutoff=10.0), massive_spectrum(1e-6, d=3, cutoff=1.0),
+               massive_spectrum(1e-6, d=2, cutoff=1.0), *tails):
+        assert 0 < sp.table_error < 1e-6
+    bump = Spectrum.from_function(lambda p: np.exp(-((p - 5) / 0.01) ** 2), 2, p_max=10.0)
+    assert 0 < bump.table_error < 1 / (8 * bump.table_size)
+    assert bump.radius_table().size == 4 * 32 * 512 + 1
     assert massive_spectrum(1.0, d=1, cutoff=4.0).table_error == 0.0  # exact Cauchy
 
 
@@ -112,6 +120,9 @@ def test_a_table_beyond_its_promise_is_refused():
     sp._table_error = 2 / sp.table_size  # as a density the quadrature cannot resolve gives
     with pytest.raises(ValueError, match="could not be tabulated"):
         nnqft.sample(spectral_arch(sp, width=3), X2, 100, orders=(2,))
+    heavy = massive_spectrum(1.0, d=2, power=1.05)  # P(|q| > 1e16) = 2.5%: past doubles
+    with pytest.raises(ValueError, match="could not be tabulated.*heavy"):
+        nnqft.sample(spectral_arch(heavy, width=3), X2, 100, orders=(2,))
 
 
 def test_from_table_matches_from_function():
@@ -179,6 +190,11 @@ CASES = [
     (massive_spectrum(0.5, d=2, power=2), X2, "sign"),
     (massive_spectrum(1.0, d=3, cutoff=5.0), X3, "gaussian"),
     (Spectrum.from_function(lambda p: np.exp(-p), 3, p_max=25.0), X3, "sign"),
+    # a mass tiny against the cutoff (its CDF lived in the last uniform panel: refused),
+    # and a density with a gap [0, 1) and a narrow bump (refused at d >= 2 before)
+    (massive_spectrum(1e-5, d=2, cutoff=3.0), X2, "gaussian"),
+    (Spectrum.from_function(lambda p: (p >= 1) / (1 + p * p) + 9 * np.exp(-((p - 2) / 0.02) ** 2),
+                            2, p_max=4.0, n_grid=8001), X2, "sign"),
 ]
 
 

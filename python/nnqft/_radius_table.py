@@ -29,7 +29,7 @@ from .quadrature import composite, unit_rule
 
 FloatArray = NDArray[np.float64]
 
-#: Panels of the compactified radius over which the CDF is integrated.
+#: Panels uniform in the compactified radius over which the CDF is integrated.
 _CDF_PANELS = 4096
 #: Gauss-Legendre nodes per panel.
 _NODES = 16
@@ -44,17 +44,23 @@ class RadialCdf:
     """The CDF of the radius of an unnormalised radial density, by panels in ``t``.
 
     ``radial(p)`` is ``p^(d-1) density(p)``; ``scale`` is ``s`` of ``t = p / (p + s)``;
-    the density vanishes beyond ``end`` (``inf``: a tail to ``p = inf``).
+    the density vanishes beyond ``end`` (``inf``: a tail to ``p = inf``).  The panels are
+    uniform in ``t`` and, besides, have edges at ``landmarks`` (momenta where the density
+    has kinks or scales of its own: a cutoff far above ``s`` puts most of the mass in the
+    last few uniform panels).
     """
 
     def __init__(self, radial: Callable[[FloatArray], FloatArray], scale: float,
-                 end: float) -> None:
+                 end: float, landmarks: FloatArray) -> None:
         self._radial = radial
         self.scale = scale
         self.t_end = min(1.0 if math.isinf(end) else end / (end + scale), _BELOW_ONE)
-        self.edges = np.linspace(0.0, self.t_end, _CDF_PANELS + 1)
+        marks = landmarks / (landmarks + scale)
+        self.edges = np.unique(np.concatenate([np.linspace(0.0, self.t_end, _CDF_PANELS + 1),
+                                               marks[marks < self.t_end]]))
+        self._last = len(self.edges) - 2
         nodes, weights = composite(self.edges, _NODES)
-        self.panel = (weights * self.density(nodes)).reshape(_CDF_PANELS, -1).sum(axis=1)
+        self.panel = (weights * self.density(nodes)).reshape(-1, _NODES).sum(axis=1)
         self.cumulative = np.concatenate([[0.0], np.cumsum(self.panel)])
         self.total = float(self.cumulative[-1])
 
@@ -70,14 +76,14 @@ class RadialCdf:
 
     def cdf(self, t: FloatArray) -> FloatArray:
         """``F(t)``, normalised."""
-        i = np.clip(np.searchsorted(self.edges, t, side="right") - 1, 0, _CDF_PANELS - 1)
+        i = np.clip(np.searchsorted(self.edges, t, side="right") - 1, 0, self._last)
         return self._unnormalised(i, t) / self.total
 
     def quantiles(self, u: FloatArray) -> FloatArray:
         """Non-decreasing ``t`` with ``F(t) = u``: safeguarded Newton inside each panel."""
         targets = u * self.total
         i = np.clip(np.searchsorted(self.cumulative, targets, side="right") - 1, 0,
-                    _CDF_PANELS - 1)
+                    self._last)
         lo, hi = self.edges[i], self.edges[i + 1]
         frac = (targets - self.cumulative[i]) / np.where(self.panel[i] > 0, self.panel[i], 1.0)
         t = lo + np.clip(frac, 0, 1) * (hi - lo)
@@ -122,14 +128,31 @@ def chi_nodes(per_octave: int) -> FloatArray:
                       dtype=np.float64)
 
 
+#: A chi table whose error exceeds 1 / (_REFINE size) is rebuilt with twice the cells
+#: per octave, up to _MAX_REFINE times as many: H ~ R / sqrt(Q) is not linear in Q, and
+#: a narrow density (a bump: |q| f(|q|) ~ 300) amplifies the curvature error ~(dQ / Q)^2.
+_REFINE = 8
+_MAX_REFINE = 16
+
+
 def chi_table(cdf: RadialCdf, d: int, size: int) -> tuple[FloatArray, float]:
     """The d >= 2 chi table ``H(Q_j) = F^-1(F_chi2_d(Q_j)) / sqrt(Q_j)``.
 
     Returns it with the Kolmogorov distance of the law of ``sqrt(Q) H(Q)``, ``H`` linear
     in ``Q ~ chi^2_d`` between the nodes (at the cell midpoints, and below ``Q_0``, where
-    the core holds ``H(Q_0)``).
+    the core holds ``H(Q_0)``).  ``chi_per_octave(size)`` cells per octave, or up to
+    ``_MAX_REFINE`` times as many where that is not accurate to ``1 / (_REFINE size)``.
     """
-    q = chi_nodes(chi_per_octave(size))
+    per_octave = chi_per_octave(size)
+    while True:
+        h, error = _chi_table(cdf, d, per_octave)
+        if error < 1 / (_REFINE * size) or per_octave >= _MAX_REFINE * chi_per_octave(size):
+            return h, error
+        per_octave *= 2
+
+
+def _chi_table(cdf: RadialCdf, d: int, per_octave: int) -> tuple[FloatArray, float]:
+    q = chi_nodes(per_octave)
     t = np.minimum(cdf.quantiles(special.gammainc(d / 2, q / 2)), cdf.t_end)
     h = cdf.radius(t) / np.sqrt(q)
     mid_q = 0.5 * (q[:-1] + q[1:])

@@ -239,26 +239,35 @@ class Spectrum:
     def _edges(self, end: float, r_max: float = 0.0) -> FloatArray:
         """Panel edges on ``[0, end]`` for the radial quadratures.
 
-        The compactified grid (the density's scale), the table nodes (its kinks), 16
-        panels per decade from the scale to a far cutoff (power-law tails: the
-        compactified grid alone lumped p in [1e2, 1e4] s into one panel) and panels of
-        width <= 4 / r_max in p (so that ``Omega_d(p r)`` is resolved).
+        The compactified grid (the density's scale), the landmarks (16 per decade) and
+        panels of width <= 4 / r_max in p (so that ``Omega_d(p r)`` is resolved).
         """
         s = self._scale()
         t_end = 1.0 if math.isinf(end) else end / (end + s)
         t = np.linspace(0.0, t_end, _QUAD_PANELS + 1)
         if math.isinf(end):
             t = t[:-1]  # t = 1 is p = inf
-        parts = [s * t / (1.0 - t)]
-        if self.kind == "tabulated":
-            nodes = self._params["p"]
-            parts.append(nodes[nodes < end])
-        if math.isfinite(end) and end > 10 * s:
-            parts.append(np.geomspace(s, end, math.ceil(16 * math.log10(end / s)) + 1))
+        parts = [s * t / (1.0 - t), self._landmarks(end, 16)]
         if r_max > 0 and math.isfinite(end):
             parts.append(np.linspace(0.0, end, int(min(math.ceil(end * r_max / 4.0), 10**6)) + 2))
         edges = np.unique(np.concatenate(parts + [np.array([0.0, end])]))
         return np.asarray(edges[np.isfinite(edges)], dtype=np.float64)
+
+    def _landmarks(self, end: float, per_decade: int) -> FloatArray:
+        """Momenta below ``end`` that panels must not straddle.
+
+        A tabulated density's nodes (its kinks), and ``per_decade`` points per decade from
+        the scale to a far cutoff (power-law tails: the compactified grid alone lumped p
+        in [1e2, 1e4] s into one panel).
+        """
+        s = self._scale()
+        parts = [np.zeros(0)]
+        if self.kind == "tabulated":
+            nodes = self._params["p"]
+            parts.append(nodes[nodes < end])
+        if math.isfinite(end) and end > 10 * s:
+            parts.append(np.geomspace(s, end, math.ceil(per_decade * math.log10(end / s)) + 1))
+        return np.concatenate(parts)
 
     def _total_mass(self) -> float:
         """``int_0^inf p^(d-1) density(p) dp`` (closed form where the support is infinite)."""
@@ -333,11 +342,10 @@ class Spectrum:
         if not self.table_error < 1 / self.table_size:  # the promise of an exact-mass cell
             raise ValueError(
                 f"the radius law of {self!r} could not be tabulated: Kolmogorov distance "
-                f"{self.table_error:.3g} >= 1/table_size, the table's promise.  The table's "
-                "quadrature fails on densities singular at an end of their support (a power "
-                "just above d/2 without a cutoff, a mass tiny against the cutoff), narrow "
-                "bumps, and densities that vanish on [0, p0): give a cutoff or a larger "
-                "mass, or widen the density")
+                f"{self.table_error:.3g} >= 1/table_size, the table's promise.  A tail too "
+                "heavy for doubles (a power just above d/2 without a cutoff: a few percent "
+                "of the mass beyond |q| ~ 1e16 m) cannot be tabulated: give a cutoff or a "
+                "larger power")
         if self.d == 1:
             return ("table", self._scale(), 0.0, table.tolist(), self.shell)
         return ("chi", 1.0, 0.0, table.tolist(), self.shell)
@@ -351,7 +359,8 @@ class Spectrum:
         ``>= M / 32``; the radius linear in ``|g|^2`` between them).
         """
         if self._table is None:
-            cdf = RadialCdf(self._radial, self._scale(), self._support())
+            end = self._support()
+            cdf = RadialCdf(self._radial, self._scale(), end, self._landmarks(end, 256))
             size = self.table_size
             self._table, self._table_error = (
                 quantile_table(cdf, size) if self.d == 1 else chi_table(cdf, self.d, size))
