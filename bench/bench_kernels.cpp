@@ -110,6 +110,10 @@ void apply(K::Func f, const double* in, double* out, std::size_t n) {
         case K::Func::cos:
             for (std::size_t i = 0; i < n; ++i) out[i] = std::cos(in[i]);
             break;
+        case K::Func::sinc:
+            for (std::size_t i = 0; i < n; ++i)
+                out[i] = in[i] == 0.0 ? 1.0 : std::sin(in[i]) / in[i];
+            break;
     }
 }
 }  // namespace ref
@@ -243,6 +247,7 @@ int main(int argc, char** argv) {
         {"tanh z~N(0,1.5)", fn(K::Func::tanh, z), rf(K::Func::tanh, z), fresh(z)},
         {"exp  z~N(0,1.5)", fn(K::Func::exp, z), rf(K::Func::exp, z), fresh(z)},
         {"cos  z+U(-3,3)", fn(K::Func::cos, zcos), rf(K::Func::cos, zcos), fresh(zcos)},
+        {"sinc z+U(-3,3)", fn(K::Func::sinc, zcos), rf(K::Func::sinc, zcos), fresh(zcos)},
         {"relu", fn(K::Func::relu, z), rf(K::Func::relu, z), fresh(z)},
         {"identity", fn(K::Func::identity, z), rf(K::Func::identity, z), fresh(z)},
     };

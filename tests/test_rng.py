@@ -184,6 +184,8 @@ def test_normal_moments():
 
 @pytest.mark.parametrize("name,ref", [("erf", special.erf), ("tanh", np.tanh),
                                       ("exp", np.exp), ("cos", np.cos),
+                                      ("sinc", lambda v: np.sin(v) / np.where(v == 0, 1, v)
+                                       + (v == 0)),
                                       ("relu", lambda v: np.maximum(v, 0)),
                                       ("identity", lambda v: v)])
 def test_activation_kernels(name, ref):

@@ -20,6 +20,7 @@ nnqft::kernels::Func func_from_name(const std::string& name) {
     if (name == "identity") return Func::identity;
     if (name == "exp") return Func::exp;
     if (name == "cos") return Func::cos;
+    if (name == "sinc") return Func::sinc;
     throw std::invalid_argument("unknown kernel function '" + name + "'");
 }
 
@@ -96,7 +97,7 @@ void register_rng(py::module_& m) {
                                  });
             return out;
         },
-        "name"_a, "x"_a, "Element-wise kernel function (erf, relu, tanh, identity, exp, cos).");
+        "name"_a, "x"_a, "Element-wise kernel function (erf, relu, tanh, identity, exp, cos, sinc = sin x / x).");
     m.def("kernel_path", &nnqft::kernels::path, "Instruction-set path of the kernels in use.");
     m.def("kernel_fma", &nnqft::kernels::fused_multiply_add,
           "Whether the kernel path in use has a fused multiply-add (normals round once per "

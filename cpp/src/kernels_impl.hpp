@@ -484,9 +484,11 @@ NNQFT_INLINE double tanh_full(double x) {
     return as_double((as_bits(t) & ~kSignBit) | sign);
 }
 
-/// cos x for |x| < 2^17 (larger finite |x| is handled by the caller); NaN, inf -> NaN.
-/// x = r + n pi/2, |r| <= pi/4 (Cody-Waite in four parts: exact for |x| < 2^17).
-NNQFT_INLINE double cos_fast(double x) {
+/// cos(x - shift pi/2) for |x| < 2^17 (larger finite |x| is handled by the caller); NaN,
+/// inf -> NaN. x = r + n pi/2, |r| <= pi/4 (Cody-Waite in four parts: exact for |x| <
+/// 2^17); shift 0: cos x, 1: sin x (as accurate: the shift only picks the quadrant).
+template <unsigned Shift>
+NNQFT_INLINE double cos_shifted(double x) {
     u64 n;
     const double nd = round_int(x * kTwoOverPi, n);
     double r = fmadd(-nd, kPio2_1, x);
@@ -501,10 +503,18 @@ NNQFT_INLINE double cos_fast(double x) {
     const double w = 1.0 - hz;
     const double cs = w + (((1.0 - w) - hz) + z * z * horner(kCosC, z));
     // cos(r + n pi/2) = cos r, -sin r, -cos r, sin r for n mod 4 = 0, 1, 2, 3.
+    n += 4 - Shift;  // cos(x - pi/2) = cos(r + (n + 3) pi/2); + 4 changes nothing
     const u64 odd = 0 - (n & 1);
     const u64 v = (as_bits(cs) & ~odd) | (as_bits(sn) & odd);
     return as_double(v ^ ((((n + 1) >> 1) & 1) << 63));
 }
+
+NNQFT_INLINE double cos_fast(double x) { return cos_shifted<0>(x); }
+
+/// sin x / x for |x| < 2^17, 1 at x = 0 (sin x within an ulp of x there).
+NNQFT_INLINE double sinc_fast(double x) { return x == 0.0 ? 1.0 : cos_shifted<1>(x) / x; }
+
+double sinc_libm(double x) { return x == 0.0 ? 1.0 : __builtin_sin(x) / x; }
 
 // tan r = r + r z P(z) / Q(z), z = r^2, on [0, pi/4]: a rational fit of degree (3, 3)
 // (relative error 1e-17 with these double coefficients).
@@ -1125,10 +1135,34 @@ NNQFT_IVDEP
     for (size_t i = 0; i < n; ++i) out[i] = as_double(as_bits(scale * radii[i]) ^ (bits[i] << 63));
 }
 
+/// out[i] = fast(in[i]) for |in[i]| < kCosFastMax (and NaN, inf), else slow(in[i]):
+/// blocks of 8 without a large finite argument take the vectorised loop.
+template <class Fast, class Slow>
+NNQFT_INLINE void periodic(const double* in, double* out, size_t n, Fast fast, Slow slow) {
+    constexpr size_t B = 8;
+    for (size_t i = 0; i < n; i += B) {
+        const size_t m = n - i < B ? n - i : B;
+        u64 big = 0;  // any finite |x| >= 2^17 in the block?
+        for (size_t k = 0; k < m; ++k)
+            big |= as_bits(kCosFastMax - as_double(as_bits(in[i + k]) & ~kSignBit));
+        if (m == B && (big & kSignBit) == 0) {
+NNQFT_IVDEP
+            for (size_t k = 0; k < B; ++k) out[i + k] = fast(in[i + k]);
+        } else {
+            for (size_t k = 0; k < m; ++k) {
+                const double x = in[i + k];
+                const double ax = as_double(as_bits(x) & ~kSignBit);
+                // Payne-Hanek reduction via libm, rare: never in the hot loop.
+                out[i + k] = (ax >= kCosFastMax && ax <= 0x1.fffffffffffffp+1023) ? slow(x)
+                                                                                 : fast(x);
+            }
+        }
+    }
+}
+
 void apply(int func, const double* in, double* out, size_t n) {
     // in == out is allowed (element-wise, each input read before its output is
     // written); partial overlap is not.
-    constexpr size_t B = 8;  // block for the erf / cos range checks
     switch (func) {
         case 0:  // erf
             for (size_t i = 0; i < n; i += kErfChunk)
@@ -1149,29 +1183,14 @@ NNQFT_IVDEP
 NNQFT_IVDEP
             for (size_t i = 0; i < n; ++i) out[i] = exp_full(in[i]);
             break;
-        case 5: {  // cos
-            size_t i = 0;
-            for (; i < n; i += B) {
-                const size_t m = n - i < B ? n - i : B;
-                u64 big = 0;  // any finite |x| >= 2^17 in the block?
-                for (size_t k = 0; k < m; ++k)
-                    big |= as_bits(kCosFastMax - as_double(as_bits(in[i + k]) & ~kSignBit));
-                if (m == B && (big & kSignBit) == 0) {
-NNQFT_IVDEP
-                    for (size_t k = 0; k < B; ++k) out[i + k] = cos_fast(in[i + k]);
-                } else {
-                    for (size_t k = 0; k < m; ++k) {
-                        const double x = in[i + k];
-                        const double ax = as_double(as_bits(x) & ~kSignBit);
-                        // Payne-Hanek reduction via libm, rare: never in the hot loop.
-                        out[i + k] = (ax >= kCosFastMax && ax <= 0x1.fffffffffffffp+1023)
-                                         ? __builtin_cos(x)
-                                         : cos_fast(x);
-                    }
-                }
-            }
+        case 5:  // cos
+            periodic(in, out, n, [](double x) NNQFT_LAMBDA_INLINE { return cos_fast(x); },
+                     [](double x) { return __builtin_cos(x); });
             break;
-        }
+        case 6:  // sinc
+            periodic(in, out, n, [](double x) NNQFT_LAMBDA_INLINE { return sinc_fast(x); },
+                     sinc_libm);
+            break;
         default:
             break;
     }

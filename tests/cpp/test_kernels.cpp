@@ -129,6 +129,7 @@ long double erf_ref(long double x) { return std::erf(x); }
 long double tanh_ref(long double x) { return std::tanh(x); }
 long double exp_ref(long double x) { return std::exp(x); }
 long double cos_ref(long double x) { return std::cos(x); }
+long double sinc_ref(long double x) { return x == 0 ? 1.0L : std::sin(x) / x; }
 
 std::vector<double> edge_cases() {
     const double inf = std::numeric_limits<double>::infinity();
@@ -159,7 +160,7 @@ std::vector<double> sample_points(K::Func f, std::size_t n) {
     double lim = 8.0;  // the range where the function is not trivially saturated
     if (f == K::Func::tanh) lim = 22.0;
     if (f == K::Func::exp) lim = 750.0;
-    if (f == K::Func::cos) lim = 131072.0;
+    if (f == K::Func::cos || f == K::Func::sinc) lim = 131072.0;
     while (x.size() < n) {
         const int kind = static_cast<int>(rng.next() % 4);
         if (kind == 0) {  // uniform over the interesting range
@@ -775,6 +776,7 @@ int main() {
         {K::Func::tanh, "tanh", tanh_ref, 4, {}, {}},
         {K::Func::exp, "exp", exp_ref, 4, {}, {}},
         {K::Func::cos, "cos", cos_ref, 4, {}, {}},
+        {K::Func::sinc, "sinc", sinc_ref, 4, {}, {}},
         {K::Func::relu, "relu", relu_ref, 0, {}, {}},
         {K::Func::identity, "identity", id_ref, 0, {}, {}},
     };

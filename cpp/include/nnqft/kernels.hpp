@@ -15,8 +15,9 @@
 
 namespace nnqft::kernels {
 
-/// Element-wise functions applied by `apply`.
-enum class Func : int { erf = 0, relu = 1, tanh = 2, identity = 3, exp = 4, cos = 5 };
+/// Element-wise functions applied by `apply`: activations, and sinc = sin(x) / x (1 at
+/// x = 0), the angular average of a plane wave in three dimensions (the spectral theory).
+enum class Func : int { erf = 0, relu = 1, tanh = 2, identity = 3, exp = 4, cos = 5, sinc = 6 };
 
 /// Philox4x32-10 blocks x = philox4x32(first + (j, 0, 0, 0), key) for j < n_blocks as
 /// 64-bit words out[2j] = x0 | x1 << 32, out[2j + 1] = x2 | x3 << 32 (the 32-bit words
