@@ -64,6 +64,29 @@ _T_MIN = 1e-60
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
 #: Panels of the compactified radius in the radial quadratures (mass, characteristic).
 _QUAD_PANELS = 128
+#: Momentum scales (mass, cutoff, sigma, a table's end) accepted: beyond them p^d, p^2
+#: and the quadratures' panel edges over- or underflow in double precision (in d = 4
+#: already near 1e+-50).
+MOMENTUM_RANGE = (1e-30, 1e30)
+#: Largest power of the massive density: beyond, the Matern kernel's Gamma(nu) K_nu(z)
+#: overflows (c(r) came out 0 instead of ~1 at power 150).
+MAX_POWER = 100.0
+#: Largest |log10 m^(-2 power)|: the massive density at p = 0 stays a double (1e+-300).
+_MAX_DECADES = 300.0
+
+
+def _momentum(name: str, value: Any, *, zero: bool = False, inf: bool = False) -> float:
+    """A momentum scale: > 0 (or 0 if ``zero``, +inf if ``inf``), else in MOMENTUM_RANGE."""
+    v = as_real(name, value, minimum=0.0, allow_inf=inf)
+    if v == 0 and not zero:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    lo, hi = MOMENTUM_RANGE
+    if v != 0 and math.isfinite(v) and not lo <= v <= hi:
+        raise ValueError(
+            f"{name} = {v!r} is outside [{lo:g}, {hi:g}], the momentum scales for which the "
+            "spectral quadratures stay finite in double precision: measure momenta in units "
+            "where they are of order 1")
+    return v
 
 
 def _radial_kernel(d: int, z: FloatArray) -> FloatArray:
@@ -258,7 +281,8 @@ class Spectrum:
         t = np.linspace(0.0, t_end, _QUAD_PANELS + 1)
         if math.isinf(end):
             t = t[:-1]  # t = 1 is p = inf
-        parts = [s * t / (1.0 - t)]
+        with np.errstate(divide="ignore"):  # t rounds to 1 (p = inf) at end / s > 1e16
+            parts = [s * t / (1.0 - t)]  # those edges are dropped below
         if self.kind == "tabulated":
             nodes = self._params["p"]
             parts.append(nodes[nodes < end])
@@ -283,7 +307,8 @@ class Spectrum:
 
     def mass(self, shell: float | None = None) -> float:
         """Probability that ``|q| < shell`` (default: this spectrum's shell)."""
-        end = self.shell if shell is None else min(float(shell), self.shell)
+        end = self.shell if shell is None else min(
+            as_real("shell", shell, minimum=0.0, allow_inf=True), self.shell)
         if end >= self._support():
             return 1.0
         if self.kind == "massive" and self._cauchy():
@@ -476,11 +501,9 @@ def gaussian_spectrum(d: int, sigma: float = 1.0) -> Spectrum:
 
     Kernel ``(sigma_a^2 / 2) exp(-sigma^2 |r|^2 / (2 d))``; at ``sigma = 1`` the networks
     are bit for bit those of ``Architecture(activation="cos")`` without a spectrum.
+    ``sigma`` must lie in :data:`MOMENTUM_RANGE`.
     """
-    sigma = as_real("sigma", sigma, minimum=0.0)
-    if sigma == 0:
-        raise ValueError("sigma must be > 0")
-    return Spectrum(d, "gaussian", {"sigma": sigma})
+    return Spectrum(d, "gaussian", {"sigma": _momentum("sigma", sigma)})
 
 
 def massive_spectrum(mass: float, *, d: int, power: float = 1.0, cutoff: float | None = None,
@@ -496,33 +519,37 @@ def massive_spectrum(mass: float, *, d: int, power: float = 1.0, cutoff: float |
     ----------
     mass : float
         ``m >= 0``; ``m = 0`` only where the radial density ``p^(d-1-2 power)`` is
-        finite at p = 0 (``2 power <= d - 1``).
+        finite at p = 0 (``2 power <= d - 1``).  A mass > 0 lies in
+        :data:`MOMENTUM_RANGE` and keeps ``m^(-2 power)`` within 1e+-300.
     d : int
         Spatial dimension, 1..4 (the architecture's ``d_in``).
     power : float
-        ``s > 0`` in ``(p^2 + m^2)^(-s)``.
+        ``s > 0`` in ``(p^2 + m^2)^(-s)``, at most :data:`MAX_POWER`.
     cutoff : float or None
-        UV cutoff ``Lambda``.  None (no cutoff) needs ``2 power > d`` (normalisable):
-        in d = 1 at power 1 the kernel is ``e^{-m|r|} / 2`` (Cauchy frequencies, drawn
-        by an exact inverse CDF); in general the Matern kernel.
+        UV cutoff ``Lambda`` in :data:`MOMENTUM_RANGE` (``inf``: none).  None (no
+        cutoff) needs ``2 power > d`` (normalisable): in d = 1 at power 1 the kernel
+        is ``e^{-m|r|} / 2`` (Cauchy frequencies, drawn by an exact inverse CDF); in
+        general the Matern kernel.
     regulator : {"sharp", "smooth"}
         ``1{p < cutoff}`` or ``exp(-p^2 / cutoff^2)``.
     table_size : int
         Cells of the radius quantile table (not used by the exact Cauchy sampler).
     """
-    mass = as_real("mass", mass, minimum=0.0)
-    power = as_real("power", power, minimum=0.0)
+    mass = _momentum("mass", mass, zero=True)
+    power = as_real("power", power, positive=True, maximum=MAX_POWER)
     d = as_int("d", d, minimum=1, maximum=MAX_DIMENSION)
-    if power == 0:
-        raise ValueError("power must be > 0")
     if regulator not in REGULATORS:
         raise ValueError(f"regulator must be one of {REGULATORS}, got {regulator!r}")
     if cutoff is not None:
-        cutoff = as_real("cutoff", cutoff, minimum=0.0, allow_inf=True)
-        if cutoff == 0:
-            raise ValueError("cutoff must be > 0 (or None for no cutoff)")
+        cutoff = _momentum("cutoff", cutoff, inf=True)
         if math.isinf(cutoff):
             cutoff = None
+    if mass > 0 and 2 * power * abs(math.log10(mass)) > _MAX_DECADES:
+        bound = 10 ** (_MAX_DECADES / (2 * power))
+        raise ValueError(
+            f"mass^(-2 power), the density at p = 0, overflows double precision at mass = "
+            f"{mass!r}, power = {power}: at this power the mass must lie in "
+            f"[{1 / bound:.3g}, {bound:.3g}] (measure momenta in units of order 1)")
     if mass == 0 and d <= 2 * power:
         raise ValueError(
             f"mass = 0 needs d > 2 power for the density p^(d-1) / p^(2 power) to be "
