@@ -38,10 +38,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import special
 
-from ._validation import as_int, as_real
+from ._validation import as_int, as_real, as_real_array
 
 __all__ = ["Spectrum", "gaussian_spectrum", "massive_spectrum", "REGULATORS", "MAX_DIMENSION",
-           "spectral_config", "grid_shells", "check_shell_grid"]
+           "MAX_POWER", "MOMENTUM_RANGE", "spectral_config", "grid_shells", "check_shell_grid"]
 
 FloatArray = NDArray[np.float64]
 
@@ -162,28 +162,35 @@ class Spectrum:
         Parameters
         ----------
         p : array_like
-            Strictly increasing momenta ``|q| >= 0``; the density is zero above ``p[-1]``
-            (and, if ``p[0] > 0``, below ``p[0]``).
+            1-D, strictly increasing momenta ``|q| >= 0``, ``p[-1]`` in
+            :data:`MOMENTUM_RANGE`; the density is zero above ``p[-1]`` (and, if
+            ``p[0] > 0``, below ``p[0]``).
         density : array_like
-            Density per unit d-volume at ``p`` (finite, >= 0, not all zero);
-            proportional to the propagator ``S(p)`` wanted.
+            1-D density per unit d-volume at ``p`` (finite, >= 0, not all zero, largest
+            value not subnormal); proportional to the propagator ``S(p)`` wanted.  Only
+            its shape matters: it is stored divided by its largest value, so that the
+            quadratures neither overflow nor underflow.
         d : int
             Spatial dimension, 1..4.
         shell, table_size :
             See :class:`Spectrum`.
         """
-        ps = np.asarray(p, dtype=np.float64).ravel()
-        values = np.asarray(density, dtype=np.float64).ravel()
+        ps = as_real_array("p", p, ndim=1)
+        values = as_real_array("density", density, ndim=1)
         if ps.size < 2 or ps.shape != values.shape:
             raise ValueError(f"p and density must be 1-D of the same length >= 2, got "
                              f"{ps.shape} and {values.shape}")
-        if not (np.isfinite(ps).all() and np.isfinite(values).all()):
-            raise ValueError("p and density must be finite")
         if ps[0] < 0 or np.any(np.diff(ps) <= 0):
             raise ValueError("p must be >= 0 and strictly increasing")
+        _momentum("p[-1]", ps[-1])
         if np.any(values < 0):
             raise ValueError(f"the density must be >= 0, got min {values.min():.3g}")
-        return cls(d, "tabulated", {"p": ps, "density": values}, shell=shell,
+        peak = float(values.max())
+        if 0 < peak < np.finfo(np.float64).tiny:
+            raise ValueError(
+                f"the density's largest value {peak:.3g} is subnormal (below 2.2e-308, where "
+                "doubles lose their digits): multiply it by a constant (only its shape matters)")
+        return cls(d, "tabulated", {"p": ps, "density": values / (peak or 1.0)}, shell=shell,
                    table_size=table_size)
 
     @classmethod
@@ -193,16 +200,21 @@ class Spectrum:
         """A spectrum from a callable ``density(p)`` on ``0 <= p <= p_max`` (zero beyond).
 
         The callable is evaluated once, vectorised, on ``n_grid`` equally spaced points
-        and the spectrum is that table (:meth:`from_table`): it is what is sampled, what
-        the theory integrates and what results record, so a saved result can be
-        reloaded without the callable.
+        (it must return a real array of their shape; ``p_max`` in
+        :data:`MOMENTUM_RANGE`) and the spectrum is that table (:meth:`from_table`): it
+        is what is sampled, what the theory integrates and what results record, so a
+        saved result can be reloaded without the callable.
         """
-        p_max = as_real("p_max", p_max, minimum=0.0)
-        if p_max == 0:
-            raise ValueError("p_max must be > 0")
+        if not callable(density):
+            raise TypeError(f"density must be a callable density(p), got {density!r}")
+        p_max = _momentum("p_max", p_max)
         n_grid = as_int("n_grid", n_grid, minimum=3, maximum=2**22)
         grid = np.linspace(0.0, p_max, n_grid)
-        values = np.broadcast_to(np.asarray(density(grid), dtype=np.float64), grid.shape)
+        values = as_real_array("density(p)", density(grid))
+        if values.shape != grid.shape:
+            raise ValueError(
+                f"density(p) must return one value per momentum, an array of p's shape "
+                f"{grid.shape}, got shape {values.shape} (a constant: np.full_like(p, c))")
         return cls.from_table(grid, values, d, shell=shell, table_size=table_size)
 
     def truncated(self, shell: float) -> Spectrum:
@@ -326,9 +338,13 @@ class Spectrum:
         Omega_d(p r) dp`` (``Omega_1 = cos``, ``Omega_2 = J_0``, ``Omega_3 = sin z / z``,
         ``Omega_4 = 2 J_1(z) / z``) on 16-point Gauss-Legendre panels that resolve both
         the density's scale and the oscillation (relative accuracy ~1e-12, tested
-        against scipy's adaptive quadrature).
+        against scipy's adaptive quadrature).  At ``|r| = inf`` it is the limit 0 (every
+        spectrum here has a density: Riemann-Lebesgue); a NaN radius is a ValueError.
         """
-        rs = np.abs(np.asarray(r, dtype=np.float64))
+        rs = np.abs(as_real_array("r", r, allow_inf=True))
+        finite = np.isfinite(rs)
+        if not finite.all():
+            return np.asarray(np.where(finite, self.characteristic(np.where(finite, rs, 0.0)), 0.0))
         end = min(self.shell, self._support())
         if math.isinf(self.shell) and self.kind == "gaussian":
             return np.asarray(np.exp(-0.5 * self._params["sigma"] ** 2 * rs**2 / self.d))
