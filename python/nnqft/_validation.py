@@ -243,8 +243,8 @@ def as_real_array(name: str, value: Any, *, ndim: int | None = None,
     if bad.any():
         at = tuple(int(i) for i in np.argwhere(bad)[0])
         where = f" at {name}[{', '.join(map(str, at))}]" if at else ""
-        allowed = "not NaN" if allow_inf else "finite (no NaN or inf)"
-        raise ValueError(f"{name} must be {allowed}, got {out[at]}{where}")
+        rule = "must not be NaN" if allow_inf else "must be finite (no NaN or inf)"
+        raise ValueError(f"{name} {rule}, got {out[at]}{where}")
     return out
 
 
