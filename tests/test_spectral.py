@@ -10,7 +10,7 @@ from scipy import integrate, special
 
 import nnqft
 from nnqft import _core
-from nnqft.spectral import Spectrum, gaussian_spectrum, massive_spectrum
+from nnqft.spectral import DEFAULT_TABLE_SIZE, Spectrum, gaussian_spectrum, massive_spectrum
 
 X1 = np.array([-0.6, 0.0, 0.25, 0.9])
 X2 = np.array([[0.3, -0.5], [1.0, 0.2], [-0.4, -0.9], [0.0, 0.4]])
@@ -153,6 +153,86 @@ def test_from_table_matches_from_function():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# -- hostile inputs: each a clear error at the call that receives it, a nearby value works ----
+@pytest.mark.parametrize("call, match", [
+    (lambda: massive_spectrum(1e300, d=1), r"mass = 1e\+300 is outside \[1e-30, 1e\+30\]"),
+    (lambda: massive_spectrum(1e-300, d=2, cutoff=1.0), r"mass = 1e-300 is outside"),
+    (lambda: massive_spectrum(1.0, d=2, cutoff=1e300), r"cutoff = 1e\+300 is outside"),
+    (lambda: massive_spectrum(1.0, d=1, cutoff=0.0), "cutoff must be > 0"),
+    (lambda: gaussian_spectrum(1, 1e300), r"sigma = 1e\+300 is outside \[1e-30, 1e\+30\]"),
+    (lambda: gaussian_spectrum(4, 1e-300), r"sigma = 1e-300 is outside"),
+    (lambda: gaussian_spectrum(1, 0.0), "sigma must be > 0"),
+    # m^(-2 power) = 1e+360: the density at p = 0 is not a double
+    (lambda: massive_spectrum(1e-30, d=4, power=6.0), r"overflows double precision.*mass must lie"),
+    # the Matern closed form's Gamma(nu) K_nu overflowed: c(r) was 0 instead of ~1
+    (lambda: massive_spectrum(1.0, d=1, power=150.0), r"power must be <= 100"),
+    (lambda: massive_spectrum(1.0, d=2, cutoff=3.0).mass(-1.0), r"shell must be >= 0"),
+    (lambda: massive_spectrum(1.0, d=1).mass(math.nan), r"shell must be finite or \+inf"),
+    (lambda: gaussian_spectrum(1).characteristic([0.5, np.nan]), r"r must not be NaN.*r\[1\]"),
+    (lambda: Spectrum.from_function(lambda p: 1.0, 1, p_max=1.0),
+     r"one value per momentum.*\(4097,\), got shape \(\)"),
+    (lambda: Spectrum.from_function(lambda p: p[:-1], 1, p_max=1.0), r"got shape \(4096,\)"),
+    (lambda: Spectrum.from_function(lambda p: -p, 1, p_max=1.0), ">= 0"),
+    (lambda: Spectrum.from_function(lambda p: p, 1, p_max=1e300), r"p_max = 1e\+300 is outside"),
+    (lambda: Spectrum.from_table([0, 1, 2], [1e-320, 1e-320, 0], 1), "subnormal"),
+    (lambda: Spectrum.from_table([[0, 1], [2, 3]], [1, 1, 1, 0], 1), r"p must be a 1-D array"),
+    (lambda: Spectrum.from_table([0, 1, 2, 3], [[1, 1], [1, 0]], 1), r"density must be a 1-D"),
+    (lambda: Spectrum.from_table([0, 1e300, 2e300], [1, 1, 0], 1), r"p\[-1\] = 2e\+300 is outside"),
+    (lambda: Spectrum.from_table([0, [1, 2]], [1, 1], 1), "rectangular"),
+])
+def test_hostile_input_is_refused(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: gaussian_spectrum(1).characteristic("a"), "r must be a real numeric array"),
+    (lambda: gaussian_spectrum(1).characteristic(1j), "r must be a real numeric array"),
+    (lambda: Spectrum.from_function(lambda p: p + 1j, 1, p_max=1.0), "density.p. must be a real"),
+    (lambda: Spectrum.from_function(3.0, 1, p_max=1.0), "density must be a callable"),
+    (lambda: Spectrum.from_table([0, 1], [1j, 1], 1), "density must be a real numeric array"),
+])
+def test_hostile_type_is_refused(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
+
+
+def test_momentum_scales_inside_the_range_still_work():
+    """1e-8 .. 1e8, absolutely and relative to each other, and the range's own ends."""
+    for m in (1e-30, 1e-8, 1e8, 1e30):
+        assert massive_spectrum(m, d=1).characteristic(1 / m) == pytest.approx(math.exp(-1))
+        assert gaussian_spectrum(4, m).characteristic(1 / m) == pytest.approx(math.exp(-1 / 8))
+    assert massive_spectrum(1e-8, d=2, cutoff=1.0).normaliser() == pytest.approx(
+        0.5 * math.log1p(1e16), rel=1e-10)
+    assert massive_spectrum(1e30, d=4, power=5.0).table_error < 1 / DEFAULT_TABLE_SIZE
+    assert massive_spectrum(1.0, d=1, power=100.0).characteristic(0.1) == pytest.approx(
+        1.0, abs=1e-3)
+    assert massive_spectrum(1.0, d=2, cutoff=3.0).mass(0.0) == 0.0
+
+
+def test_characteristic_at_infinite_radius_is_its_limit_zero():
+    """Riemann-Lebesgue: every spectrum has a density (the quadrature raised OverflowError)."""
+    for sp in (gaussian_spectrum(2), massive_spectrum(1.0, d=1),
+               massive_spectrum(1.0, d=2, cutoff=3.0), massive_spectrum(1.0, d=3, power=2.0).truncated(2.0)):
+        c = sp.characteristic([[0.0, np.inf], [-np.inf, 0.4]])
+        assert c.shape == (2, 2)
+        np.testing.assert_array_equal(c[[0, 1], [1, 0]], 0.0)
+        assert c[0, 0] == pytest.approx(1.0 if math.isinf(sp.shell) else sp.mass())
+        assert c[1, 1] == pytest.approx(sp.characteristic(0.4), rel=1e-13)
+
+
+def test_from_table_extreme_densities_are_rescaled_not_nan():
+    """1e308 overflowed the quadratures (NaN table error); only the shape matters."""
+    p = np.array([0.0, 1.0, 2.0])
+    ref = Spectrum.from_table(p, [1.0, 1.0, 0.0], 3)
+    for scale in (1e308, 1.79e308, 3e-308):
+        sp = Spectrum.from_table(p, [scale, scale, 0.0], 3)
+        assert sp == ref
+        assert math.isfinite(sp.table_error) and sp.table_error < 1 / sp.table_size
+        np.testing.assert_allclose(sp.characteristic([0.0, 1.0]), ref.characteristic([0.0, 1.0]))
+    np.testing.assert_array_equal(ref.density(p), [1.0, 1.0, 0.0])
 
 
 # -- exact theory against independent formulas ----------------------------------------------

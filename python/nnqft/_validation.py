@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["ESTIMATORS", "MAX_ORDER", "RULES", "as_bool", "as_choice", "as_inputs", "as_int",
-           "as_increasing", "as_orders", "as_real", "checked", "scalar"]
+           "as_increasing", "as_orders", "as_real", "as_real_array", "checked", "scalar"]
 
 #: The estimators of sampled correlators (see :func:`nnqft.sample`).
 ESTIMATORS = ("plain", "conditional")
@@ -204,23 +204,47 @@ def as_inputs(x: Any, d_in: int, name: str = "x") -> NDArray[np.float64]:
     ValueError
         If the shape does not match ``d_in``, ``k == 0``, or ``x`` has NaN/inf entries.
     """
-    arr = np.asarray(x)
-    if arr.dtype == bool or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    if arr.ndim == 1 and d_in == 1:
-        arr = arr[:, None]
+    if d_in == 1 and np.ndim(x) == 1:
+        x = np.reshape(x, (-1, 1))
+    arr = as_real_array(name, x)
     if arr.ndim != 2 or arr.shape[1] != d_in:
         hint = " (a 1-D array is only accepted for d_in = 1)" if arr.ndim == 1 else ""
         raise ValueError(f"{name} must have shape (k, d_in={d_in}), got {arr.shape}{hint}")
     if arr.shape[0] < 1:
         raise ValueError(f"{name} must contain at least one input, got shape {arr.shape}")
+    return arr
+
+
+def as_real_array(name: str, value: Any, *, ndim: int | None = None,
+                  allow_inf: bool = False) -> NDArray[np.float64]:
+    """A real numeric array as a new float64 C-contiguous array.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not real numeric (complex, bool, object or string data).
+    ValueError
+        If it is ragged, not ``ndim``-dimensional (when given), or has a NaN or an
+        infinity (infinities are accepted with ``allow_inf``).
+    """
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # a ragged nested sequence
+        raise ValueError(f"{name} must be a rectangular array of numbers, got a ragged "
+                         "sequence") from None
+    if arr.dtype == bool or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array, got shape {arr.shape}")
     out = np.array(arr, dtype=np.float64, order="C", copy=True)
-    if not np.isfinite(out).all():
-        row, col = (int(i) for i in np.argwhere(~np.isfinite(out))[0])
-        raise ValueError(f"{name} must be finite (no NaN or inf), got {out[row, col]} at "
-                         f"{name}[{row}, {col}]")
+    bad = np.isnan(out) if allow_inf else ~np.isfinite(out)
+    if bad.any():
+        at = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f" at {name}[{', '.join(map(str, at))}]" if at else ""
+        rule = "must not be NaN" if allow_inf else "must be finite (no NaN or inf)"
+        raise ValueError(f"{name} {rule}, got {out[at]}{where}")
     return out
 
 

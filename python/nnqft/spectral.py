@@ -42,11 +42,11 @@ from scipy import special
 
 from . import _core
 from ._radius_table import RadialCdf, chi_table, quantile_table
-from ._validation import as_int, as_real
+from ._validation import as_int, as_real, as_real_array
 from .quadrature import composite
 
 __all__ = ["Spectrum", "gaussian_spectrum", "massive_spectrum", "REGULATORS", "MAX_DIMENSION",
-           "spectral_config", "grid_shells", "check_shell_grid"]
+           "MAX_POWER", "MOMENTUM_RANGE", "spectral_config", "grid_shells", "check_shell_grid"]
 
 FloatArray = NDArray[np.float64]
 
@@ -62,6 +62,29 @@ _TAIL = 40.0
 #: and their Gauss-Legendre nodes.
 _QUAD_PANELS = 128
 _NODES = 16
+#: Momentum scales (mass, cutoff, sigma, a table's end) accepted: beyond them p^d, p^2
+#: and the quadratures' panel edges over- or underflow in double precision (in d = 4
+#: already near 1e+-50).
+MOMENTUM_RANGE = (1e-30, 1e30)
+#: Largest power of the massive density: beyond, the Matern kernel's Gamma(nu) K_nu(z)
+#: overflows (c(r) came out 0 instead of ~1 at power 150).
+MAX_POWER = 100.0
+#: Largest |log10 m^(-2 power)|: the massive density at p = 0 stays a double (1e+-300).
+_MAX_DECADES = 300.0
+
+
+def _momentum(name: str, value: Any, *, zero: bool = False, inf: bool = False) -> float:
+    """A momentum scale: > 0 (or 0 if ``zero``, +inf if ``inf``), else in MOMENTUM_RANGE."""
+    v = as_real(name, value, minimum=0.0, allow_inf=inf)
+    if v == 0 and not zero:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    lo, hi = MOMENTUM_RANGE
+    if v != 0 and math.isfinite(v) and not lo <= v <= hi:
+        raise ValueError(
+            f"{name} = {v!r} is outside [{lo:g}, {hi:g}], the momentum scales for which the "
+            "spectral quadratures stay finite in double precision: measure momenta in units "
+            "where they are of order 1")
+    return v
 
 
 def _core_function(name: str, z: FloatArray) -> FloatArray:
@@ -140,28 +163,35 @@ class Spectrum:
         Parameters
         ----------
         p : array_like
-            Strictly increasing momenta ``|q| >= 0``; the density is zero above ``p[-1]``
-            (and, if ``p[0] > 0``, below ``p[0]``).
+            1-D, strictly increasing momenta ``|q| >= 0``, ``p[-1]`` in
+            :data:`MOMENTUM_RANGE`; the density is zero above ``p[-1]`` (and, if
+            ``p[0] > 0``, below ``p[0]``).
         density : array_like
-            Density per unit d-volume at ``p`` (finite, >= 0, not all zero);
-            proportional to the propagator ``S(p)`` wanted.
+            1-D density per unit d-volume at ``p`` (finite, >= 0, not all zero, largest
+            value not subnormal); proportional to the propagator ``S(p)`` wanted.  Only
+            its shape matters: it is stored divided by its largest value, so that the
+            quadratures neither overflow nor underflow.
         d : int
             Spatial dimension, 1..4.
         shell, table_size :
             See :class:`Spectrum`.
         """
-        ps = np.asarray(p, dtype=np.float64).ravel()
-        values = np.asarray(density, dtype=np.float64).ravel()
+        ps = as_real_array("p", p, ndim=1)
+        values = as_real_array("density", density, ndim=1)
         if ps.size < 2 or ps.shape != values.shape:
             raise ValueError(f"p and density must be 1-D of the same length >= 2, got "
                              f"{ps.shape} and {values.shape}")
-        if not (np.isfinite(ps).all() and np.isfinite(values).all()):
-            raise ValueError("p and density must be finite")
         if ps[0] < 0 or np.any(np.diff(ps) <= 0):
             raise ValueError("p must be >= 0 and strictly increasing")
+        _momentum("p[-1]", ps[-1])
         if np.any(values < 0):
             raise ValueError(f"the density must be >= 0, got min {values.min():.3g}")
-        return cls(d, "tabulated", {"p": ps, "density": values}, shell=shell,
+        peak = float(values.max())
+        if 0 < peak < np.finfo(np.float64).tiny:
+            raise ValueError(
+                f"the density's largest value {peak:.3g} is subnormal (below 2.2e-308, where "
+                "doubles lose their digits): multiply it by a constant (only its shape matters)")
+        return cls(d, "tabulated", {"p": ps, "density": values / (peak or 1.0)}, shell=shell,
                    table_size=table_size)
 
     @classmethod
@@ -171,16 +201,21 @@ class Spectrum:
         """A spectrum from a callable ``density(p)`` on ``0 <= p <= p_max`` (zero beyond).
 
         The callable is evaluated once, vectorised, on ``n_grid`` equally spaced points
-        and the spectrum is that table (:meth:`from_table`): it is what is sampled, what
-        the theory integrates and what results record, so a saved result can be
-        reloaded without the callable.
+        (it must return a real array of their shape; ``p_max`` in
+        :data:`MOMENTUM_RANGE`) and the spectrum is that table (:meth:`from_table`): it
+        is what is sampled, what the theory integrates and what results record, so a
+        saved result can be reloaded without the callable.
         """
-        p_max = as_real("p_max", p_max, minimum=0.0)
-        if p_max == 0:
-            raise ValueError("p_max must be > 0")
+        if not callable(density):
+            raise TypeError(f"density must be a callable density(p), got {density!r}")
+        p_max = _momentum("p_max", p_max)
         n_grid = as_int("n_grid", n_grid, minimum=3, maximum=2**22)
         grid = np.linspace(0.0, p_max, n_grid)
-        values = np.broadcast_to(np.asarray(density(grid), dtype=np.float64), grid.shape)
+        values = as_real_array("density(p)", density(grid))
+        if values.shape != grid.shape:
+            raise ValueError(
+                f"density(p) must return one value per momentum, an array of p's shape "
+                f"{grid.shape}, got shape {values.shape} (a constant: np.full_like(p, c))")
         return cls.from_table(grid, values, d, shell=shell, table_size=table_size)
 
     def truncated(self, shell: float) -> Spectrum:
@@ -257,7 +292,8 @@ class Spectrum:
         t = np.linspace(0.0, t_end, _QUAD_PANELS + 1)
         if math.isinf(end):
             t = t[:-1]  # t = 1 is p = inf
-        parts = [s * t / (1.0 - t), self._landmarks(end, 16)]
+        with np.errstate(divide="ignore"):  # t rounds to 1 (p = inf) at end / s > 1e16
+            parts = [s * t / (1.0 - t), self._landmarks(end, 16)]  # inf edges dropped below
         if r_max > 0 and math.isfinite(end):
             parts.append(np.linspace(0.0, end, int(min(math.ceil(end * r_max / 4.0), 10**6)) + 2))
         edges = np.unique(np.concatenate(parts + [np.array([0.0, end])]))
@@ -293,7 +329,8 @@ class Spectrum:
 
     def mass(self, shell: float | None = None) -> float:
         """Probability that ``|q| < shell`` (default: this spectrum's shell)."""
-        end = self.shell if shell is None else min(float(shell), self.shell)
+        end = self.shell if shell is None else min(
+            as_real("shell", shell, minimum=0.0, allow_inf=True), self.shell)
         if end >= self._support():
             return 1.0
         if self.kind == "massive" and self._cauchy():
@@ -311,9 +348,13 @@ class Spectrum:
         Omega_d(p r) dp`` (``Omega_1 = cos``, ``Omega_2 = J_0``, ``Omega_3 = sin z / z``,
         ``Omega_4 = 2 J_1(z) / z``) on 16-point Gauss-Legendre panels that resolve both
         the density's scale and the oscillation (relative accuracy ~1e-12, tested
-        against scipy's adaptive quadrature).
+        against scipy's adaptive quadrature).  At ``|r| = inf`` it is the limit 0 (every
+        spectrum here has a density: Riemann-Lebesgue); a NaN radius is a ValueError.
         """
-        rs = np.abs(np.asarray(r, dtype=np.float64))
+        rs = np.abs(as_real_array("r", r, allow_inf=True))
+        finite = np.isfinite(rs)
+        if not finite.all():
+            return np.asarray(np.where(finite, self.characteristic(np.where(finite, rs, 0.0)), 0.0))
         end = min(self.shell, self._support())
         if math.isinf(self.shell) and self.kind == "gaussian":
             return np.asarray(np.exp(-0.5 * self._params["sigma"] ** 2 * rs**2 / self.d))
@@ -455,11 +496,9 @@ def gaussian_spectrum(d: int, sigma: float = 1.0) -> Spectrum:
 
     Kernel ``(sigma_a^2 / 2) exp(-sigma^2 |r|^2 / (2 d))``; at ``sigma = 1`` the networks
     are bit for bit those of ``Architecture(activation="cos")`` without a spectrum.
+    ``sigma`` must lie in :data:`MOMENTUM_RANGE`.
     """
-    sigma = as_real("sigma", sigma, minimum=0.0)
-    if sigma == 0:
-        raise ValueError("sigma must be > 0")
-    return Spectrum(d, "gaussian", {"sigma": sigma})
+    return Spectrum(d, "gaussian", {"sigma": _momentum("sigma", sigma)})
 
 
 def massive_spectrum(mass: float, *, d: int, power: float = 1.0, cutoff: float | None = None,
@@ -475,34 +514,38 @@ def massive_spectrum(mass: float, *, d: int, power: float = 1.0, cutoff: float |
     ----------
     mass : float
         ``m >= 0``; ``m = 0`` only where the radial density ``p^(d-1-2 power)`` is
-        finite at p = 0 (``2 power <= d - 1``).
+        finite at p = 0 (``2 power <= d - 1``).  A mass > 0 lies in
+        :data:`MOMENTUM_RANGE` and keeps ``m^(-2 power)`` within 1e+-300.
     d : int
         Spatial dimension, 1..4 (the architecture's ``d_in``).
     power : float
-        ``s > 0`` in ``(p^2 + m^2)^(-s)``.
+        ``s > 0`` in ``(p^2 + m^2)^(-s)``, at most :data:`MAX_POWER`.
     cutoff : float or None
-        UV cutoff ``Lambda``.  None (no cutoff) needs ``2 power > d`` (normalisable):
-        in d = 1 at power 1 the kernel is ``e^{-m|r|} / 2`` (Cauchy frequencies, drawn
-        by an exact inverse CDF); in general the Matern kernel.
+        UV cutoff ``Lambda`` in :data:`MOMENTUM_RANGE` (``inf``: none).  None (no
+        cutoff) needs ``2 power > d`` (normalisable): in d = 1 at power 1 the kernel
+        is ``e^{-m|r|} / 2`` (Cauchy frequencies, drawn by an exact inverse CDF); in
+        general the Matern kernel.
     regulator : {"sharp", "smooth"}
         ``1{p < cutoff}`` or ``exp(-p^2 / cutoff^2)``.
     table_size : int
         Cells of the radius table (not used by the exact Cauchy sampler; see
         :attr:`Spectrum.table_size`).
     """
-    mass = as_real("mass", mass, minimum=0.0)
-    power = as_real("power", power, minimum=0.0)
+    mass = _momentum("mass", mass, zero=True)
+    power = as_real("power", power, positive=True, maximum=MAX_POWER)
     d = as_int("d", d, minimum=1, maximum=MAX_DIMENSION)
-    if power == 0:
-        raise ValueError("power must be > 0")
     if regulator not in REGULATORS:
         raise ValueError(f"regulator must be one of {REGULATORS}, got {regulator!r}")
     if cutoff is not None:
-        cutoff = as_real("cutoff", cutoff, minimum=0.0, allow_inf=True)
-        if cutoff == 0:
-            raise ValueError("cutoff must be > 0 (or None for no cutoff)")
+        cutoff = _momentum("cutoff", cutoff, inf=True)
         if math.isinf(cutoff):
             cutoff = None
+    if mass > 0 and 2 * power * abs(math.log10(mass)) > _MAX_DECADES:
+        bound = 10 ** (_MAX_DECADES / (2 * power))
+        raise ValueError(
+            f"mass^(-2 power), the density at p = 0, overflows double precision at mass = "
+            f"{mass!r}, power = {power}: at this power the mass must lie in "
+            f"[{1 / bound:.3g}, {bound:.3g}] (measure momenta in units of order 1)")
     if mass == 0 and d <= 2 * power:
         raise ValueError(
             f"mass = 0 needs d > 2 power for the density p^(d-1) / p^(2 power) to be "
