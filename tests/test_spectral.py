@@ -85,7 +85,8 @@ def test_table_accuracy_is_stated_and_small():
     # chi tables (d >= 2): far below the promise, also for a mass 1e-6 of the cutoff
     # (landmark panels) and a narrow bump (more cells per octave)
     for sp in (massive_spectrum(1.0, d=3, cutoff=10.0), massive_spectrum(1e-6, d=3, cutoff=1.0),
-               massive_spectrum(1e-6, d=2, cutoff=1.0), *tails):
+               massive_spectrum(1e-6, d=2, cutoff=1.0), massive_spectrum(1e-8, d=4, cutoff=1e8),
+               massive_spectrum(1e-8, d=3, cutoff=1e8), *tails):
         assert 0 < sp.table_error < 1e-6
     bump = Spectrum.from_function(lambda p: np.exp(-((p - 5) / 0.01) ** 2), 2, p_max=10.0)
     assert 0 < bump.table_error < 1 / (8 * bump.table_size)

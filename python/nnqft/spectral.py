@@ -411,7 +411,12 @@ class Spectrum:
         """
         if self._table is None:
             end = self._support()
-            cdf = RadialCdf(self._radial, self._scale(), end, self._landmarks(end, 256))
+            scale = self._scale()
+            if self.d > 1 and math.isfinite(end):
+                # the chi table's t is internal: t = p / (p + end / 4) keeps a cutoff
+                # 1e16 m (where d >= 3 puts the mass) away from t = 1 - 1e-16
+                scale = max(scale, end / 4)
+            cdf = RadialCdf(self._radial, scale, end, self._landmarks(end, 256))
             size = self.table_size
             self._table, self._table_error = (
                 quantile_table(cdf, size) if self.d == 1 else chi_table(cdf, self.d, size))
