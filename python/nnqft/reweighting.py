@@ -20,7 +20,6 @@ rounding for the smooth cos-net outputs once the nodes resolve the frequencies.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from typing import Any
 
@@ -31,6 +30,7 @@ from . import _core
 from . import tuples as _tuples
 from ._validation import as_inputs, as_int, as_real
 from .architecture import Architecture, check_arch
+from .quadrature import tensor, unit_rule
 from .statistics import jackknife_errors
 
 __all__ = ["Reweighting", "quartic_reweighting"]
@@ -89,10 +89,8 @@ class Reweighting:
 
 def _box_rule(box: float, d: int, nodes: int) -> tuple[FloatArray, FloatArray]:
     """Tensor Gauss-Legendre nodes (M, d) and weights (M,) on ``[-box, box]^d``."""
-    g, w = np.polynomial.legendre.leggauss(nodes)
-    points = np.array(list(itertools.product(box * g, repeat=d)))
-    weights = np.prod(np.array(list(itertools.product(box * w, repeat=d))), axis=1)
-    return points, weights
+    u, w = unit_rule(nodes)
+    return tensor([(box * (2 * u - 1), 2 * box * w)] * d)
 
 
 class _BinSums:
