@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import nnqft  # noqa: E402
 from numpy_reference import NumpySampler  # noqa: E402
+
+import nnqft  # noqa: E402
 
 CASES = {
     "relu N=100": dict(activation="relu", width=100, sigma_b=0.0,
@@ -87,7 +88,8 @@ def main() -> None:
           "kappa_4 (exact) | time to target | vs numpy |\n|---|---|---|---|---|---|---|---|")
     for name, case in CASES.items():
         runs = [
-            ("numpy plain (numpy default threads)", numpy_plain(case, int(20_000 * scale) // 32 * 32), 20_000),
+            ("numpy plain (numpy default threads)",
+             numpy_plain(case, int(20_000 * scale) // 32 * 32), 20_000),
             ("nnqft plain (2 threads)", nnqft_run(case, int(200_000 * scale), "plain", 2), 200_000),
             ("nnqft conditional (2 threads)",
              nnqft_run(case, int(50_000 * scale), "conditional", 2), 50_000),

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import nnqft  # noqa: E402
 from numpy_reference import NumpySampler  # noqa: E402
 from scipy import special  # noqa: E402
+
+import nnqft  # noqa: E402
 
 X = np.array([-1.0, -0.6, -0.2, 0.2, 0.6, 1.0])
 
@@ -146,9 +147,9 @@ def main() -> None:
     base = rate_numpy(args.width, n_np)
     rows = [("numpy (vectorised, float64)", "default", base)]
     for threads in (1, 2):
-        rows.append((f"nnqft plain", threads, rate_nnqft(args.width, n_nn, threads)))
+        rows.append(("nnqft plain", threads, rate_nnqft(args.width, n_nn, threads)))
     rows.append(("nnqft conditional", 2, rate_nnqft(args.width, n_nn, 2, "conditional")))
-    print(f"\n| implementation | threads | networks/s | vs numpy |\n|---|---|---|---|")
+    print("\n| implementation | threads | networks/s | vs numpy |\n|---|---|---|---|")
     for name, threads, rate in rows:
         print(f"| {name} | {threads} | {rate:,.0f} | {rate / base:.1f}x |")
     scaling = rows[2][2] / rows[1][2]

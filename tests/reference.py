@@ -46,7 +46,7 @@ def moments_relu_1d(x, n, sigma_w, sigma_b):
     for t in layout(k, n):
         xs = x[list(t)]
 
-        def f(th):
+        def f(th, xs=xs):
             return np.prod(np.maximum(sigma_w * xs * np.cos(th) + sigma_b * np.sin(th), 0.0))
 
         # zeros of sigma_w x cos(t) + sigma_b sin(t): psi and psi + pi
@@ -54,7 +54,7 @@ def moments_relu_1d(x, n, sigma_w, sigma_b):
                       for xi in xs for s in (0.0, np.pi)})
         edges = [0.0] + brk + [2 * np.pi]
         val = sum(integrate.quad(f, a, b, epsabs=0, epsrel=1e-12)[0]
-                  for a, b in zip(edges[:-1], edges[1:]) if b > a)
+                  for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a)
         out.append(pref * val)
     return np.array(out)
 

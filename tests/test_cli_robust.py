@@ -148,8 +148,8 @@ def test_a_failed_cluster_is_not_reported_as_a_bug(tmp_path, capsys, monkeypatch
 
 def test_sigterm_stops_fast_and_leaves_nothing(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nnqft.cli", "sample", *ENDLESS, "--width", "3000", "--n-networks", "1000000000",
-         "--out", str(tmp_path / "r.npz")],
+        [sys.executable, "-m", "nnqft.cli", "sample", *ENDLESS, "--width", "3000",
+         "--n-networks", "1000000000", "--out", str(tmp_path / "r.npz")],
         stderr=subprocess.PIPE, text=True)
     lock = tmp_path / ".r.npz.lock"  # taken after the handler is installed
     deadline = time.monotonic() + 60

@@ -131,7 +131,7 @@ def test_one_pass_grid_equals_separate_runs(estimator):
     archs = [base.scaled("w", s) for s in (0.8, 1.0, 2.5)] + [base.scaled("b", 0.9)]
     grid = sample_grid(archs, X_SMALL * 50, 3_000, orders=(2, 4), estimator=estimator, seed=8,
                        threads=2)
-    for a, corr in zip(archs, grid):
+    for a, corr in zip(archs, grid, strict=True):
         alone = nnqft.sample(a, X_SMALL * 50, 3_000, orders=(2, 4), estimator=estimator, seed=8)
         assert corr == alone
         np.testing.assert_array_equal(corr.connected(4)[0], alone.connected(4)[0])

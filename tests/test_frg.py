@@ -518,7 +518,8 @@ def test_passive_comparison_validation():
 
 def test_old_scale_names_still_work_with_a_deprecation_warning(n3_flow):
     """The RG scale was called k, which in nnqft is the number of inputs (issue 14)."""
-    with pytest.warns(nnqft.warnings.NNQFTDeprecationWarning, match=r"\(k\d?=...\) is deprecated, use scale") as record:
+    with pytest.warns(nnqft.warnings.NNQFTDeprecationWarning,
+                      match=r"\(k\d?=...\) is deprecated, use scale") as record:
         old = frg.integrate_flow(**N3_IR, d=1, sigma=1.0, k=[1.0, 10.0, 100.0], k0=1e-10,
                                  u4_err=0.5, u6_err=5.0)
     assert len(record) == 2
