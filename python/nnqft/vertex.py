@@ -57,6 +57,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -541,7 +542,15 @@ def _converged(
 
 
 def _warn_budget(message: str) -> None:
-    warnings.warn(message, IntegrationWarning, stacklevel=5)
+    _warn_at_caller(IntegrationWarning(message))
+
+
+def _warn_at_caller(warning: Warning) -> None:
+    """Warn at the first frame outside nnqft: the user's line, however deep the call."""
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith("nnqft"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(warning, stacklevel=level)
 
 
 def _relative_change(current: FloatArray, previous: FloatArray) -> float:
@@ -579,16 +588,24 @@ def _memoised(
     A quadrature is seconds to minutes (d_in = 3), and fits ask twice for the same one:
     :func:`nnqft.fit_couplings` for the sample and :func:`nnqft.fit_exact_like` for the
     theory at the same ensemble, inputs and cutoff (the shell flow, compare_with_theory).
+    The node budgets are part of the key, and the warnings of the computation are kept
+    with its value and given again on every hit.
     """
     @functools.lru_cache(maxsize=32)
     def cached(arch: Architecture, x_bytes: bytes, shape: tuple[int, ...],
-               *args: Any) -> FloatArray:
-        return compute(arch, np.frombuffer(x_bytes).reshape(shape), *args)
+               budgets: tuple[int, int], *args: Any) -> tuple[FloatArray, list[Warning]]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            value = compute(arch, np.frombuffer(x_bytes).reshape(shape), *args)
+        return value, [w.message for w in caught]  # type: ignore[misc]
 
     @functools.wraps(compute)
     def wrapper(arch: Architecture, xs: FloatArray, *args: Any) -> FloatArray:
-        return cached(arch, np.ascontiguousarray(xs, dtype=np.float64).tobytes(), xs.shape,
-                      *args).copy()
+        value, caught = cached(arch, np.ascontiguousarray(xs, dtype=np.float64).tobytes(),
+                               xs.shape, (_MAX_NODES, _MAX_EXCHANGE_NODES), *args)
+        for warning in caught:
+            _warn_at_caller(warning)
+        return value.copy()
 
     wrapper.cache_info = cached.cache_info  # type: ignore[attr-defined]
     return wrapper
