@@ -114,6 +114,27 @@ def test_chi_table_gives_the_radius_law(sp):
         assert abs(sampled - exact) < 5 * math.sqrt(exact * (1 - exact) / q.size) + 1e-6
 
 
+@pytest.mark.parametrize("d", [1, 2])
+def test_stated_table_error_is_the_dense_maximum_at_a_gap(d):
+    """A gap [1, 2] in the density: the worst point of a cell is where the tabulated
+    radius crosses a gap edge, not its midpoint (it was reported 5x too small)."""
+    from nnqft._radius_table import chi_nodes
+    sp = Spectrum.from_function(lambda p: np.where((p < 1) | (p > 2), 1 / (1 + p * p), 0.0),
+                                d, 4.0, table_size=1024)
+    table, cdf = sp.radius_table(), sp._radial_cdf()
+    f = np.linspace(0, 1, 65)
+    if d == 1:  # t linear in u in each of the M cells of probability 1/M
+        t = (table[:-1, None] + f * np.diff(table)[:, None]).ravel()
+        exact = ((np.arange(1024)[:, None] + f) / 1024).ravel()
+    else:  # the core's radius sqrt(Q) H(Q), H linear in Q between the nodes
+        q = chi_nodes((table.size - 1) // _core.CHI_OCTAVES)
+        qq = (q[:-1, None] + f * np.diff(q)[:, None]).ravel()
+        r = np.sqrt(qq) * (table[:-1, None] + f * np.diff(table)[:, None]).ravel()
+        t, exact = np.minimum(r / (r + cdf.scale), cdf.t_end), special.gammainc(d / 2, qq / 2)
+    dense = np.max(np.abs(cdf.cdf(t) - exact))
+    assert dense * 0.95 <= sp.table_error <= dense * 1.05 + 1e-9
+
+
 def test_a_table_beyond_its_promise_is_refused():
     """Each cell carries 1/M of the mass, so a worse stated error is a failed table."""
     sp = massive_spectrum(1.0, d=2, cutoff=6.0)

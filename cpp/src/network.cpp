@@ -142,6 +142,8 @@ void SpectrumSpec::validate(int d_in) const {
 }
 
 double SpectrumSpec::radius(double u) const {
+    require(kind == Kind::cauchy || kind == Kind::table,
+            "radius(u) is for the cauchy and table kinds (chi radii come from the normals)");
     if (kind == Kind::cauchy) return scale * std::tan(u * angle);
     table_radii(&u, 1);
     return u;

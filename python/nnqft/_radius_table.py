@@ -56,8 +56,9 @@ class RadialCdf:
         self.scale = scale
         self.t_end = min(1.0 if math.isinf(end) else end / (end + scale), _BELOW_ONE)
         marks = landmarks / (landmarks + scale)
+        self.marks = marks[(marks > 0) & (marks < self.t_end)]
         self.edges = np.unique(np.concatenate([np.linspace(0.0, self.t_end, _CDF_PANELS + 1),
-                                               marks[marks < self.t_end]]))
+                                               self.marks]))
         self._last = len(self.edges) - 2
         nodes, weights = composite(self.edges, _NODES)
         self.panel = (weights * self.density(nodes)).reshape(-1, _NODES).sum(axis=1)
@@ -105,14 +106,32 @@ def quantile_table(cdf: RadialCdf, size: int) -> tuple[FloatArray, float]:
     """The d = 1 quantile table ``t_j = F^-1(j / size)``, j = 0..size.
 
     Returns it with the Kolmogorov distance of the law of ``t`` linear in a uniform ``u``
-    between the quantiles (at the cell midpoints).
+    between the quantiles, at the cell midpoints and where ``t`` crosses a landmark (a
+    kink or the edge of a gap in the density, where the midpoints miss the worst point).
+    ``t_0`` is where the density starts (0, or the end of a gap [0, p0)).
     """
     t = cdf.quantiles(np.arange(size + 1) / size)
-    t[0], t[-1] = 0.0, cdf.t_end
+    t[-1] = cdf.t_end
     t = np.maximum.accumulate(t)
     mid = 0.5 * (t[:-1] + t[1:])
     error = np.abs(cdf.cdf(mid) - (np.arange(size) + 0.5) / size)
-    return t, float(np.max(error))
+    j, marks = _cells_crossed(t, cdf.marks)
+    at_marks = (j + (marks - t[j]) / (t[j + 1] - t[j])) / size
+    crossing = np.abs(cdf.cdf(marks) - at_marks)
+    return t, float(np.max(error, initial=np.max(crossing, initial=0.0)))
+
+
+def _cells_crossed(nodes: FloatArray,
+                   values: FloatArray) -> tuple[NDArray[np.int64], FloatArray]:
+    """Cells ``j`` of the non-decreasing ``nodes`` that ``values`` fall strictly inside.
+
+    Returns ``j`` and the values ``v`` with ``nodes[j] < v < nodes[j + 1]``.
+    """
+    j = np.searchsorted(nodes, values, side="right") - 1
+    inside = (j >= 0) & (j < len(nodes) - 1)
+    j, values = j[inside], values[inside]
+    strict = nodes[j] < values
+    return j[strict], values[strict]
 
 
 def chi_per_octave(size: int) -> int:
@@ -159,4 +178,24 @@ def _chi_table(cdf: RadialCdf, d: int, per_octave: int) -> tuple[FloatArray, flo
     mid_r = 0.5 * (h[:-1] + h[1:]) * np.sqrt(mid_q)
     mid_t = np.minimum(mid_r / (mid_r + cdf.scale), cdf.t_end)  # F = 1 beyond the support
     error = np.abs(cdf.cdf(mid_t) - special.gammainc(d / 2, mid_q / 2))
-    return h, float(max(np.max(error), special.gammainc(d / 2, q[0] / 2)))
+    crossing = _chi_crossing_errors(cdf, d, q, h)
+    return h, float(max(np.max(error), np.max(crossing, initial=0.0),
+                        special.gammainc(d / 2, q[0] / 2)))
+
+
+def _chi_crossing_errors(cdf: RadialCdf, d: int, q: FloatArray, h: FloatArray) -> FloatArray:
+    """The error where the tabulated radius crosses a landmark.
+
+    At kinks and gap edges the midpoints miss the worst point; the crossing is found by
+    bisection in its cell.
+    """
+    j, p = _cells_crossed(h * np.sqrt(q), cdf.radius(cdf.marks))
+    lo, hi = q[j], q[j + 1]
+    slope = (h[j + 1] - h[j]) / (hi - lo)
+    a, b = lo.copy(), hi.copy()
+    for _ in range(60):  # the radius sqrt(Q) H(Q) rises from below p to above it
+        mid = 0.5 * (a + b)
+        below = np.sqrt(mid) * (h[j] + (mid - lo) * slope) < p
+        a, b = np.where(below, mid, a), np.where(below, b, mid)
+    at = p / (p + cdf.scale)
+    return np.asarray(np.abs(cdf.cdf(at) - special.gammainc(d / 2, 0.5 * (a + b) / 2)))

@@ -27,7 +27,7 @@ __all__ = [
 def resolve_seed(seed: Any) -> tuple[np.random.SeedSequence, np.ndarray]:
     """Return ``(SeedSequence, key)`` with ``key`` the first two uint64 words of its state.
 
-    Stream versions 2 and 3 key Philox4x32-10 with the first 64 bits, ``key[0]`` (low 32-bit
+    Stream versions 2 to 4 key Philox4x32-10 with the first 64 bits, ``key[0]`` (low 32-bit
     half first); both words are recorded so that results stay comparable.
 
     ``seed`` may be None (fresh entropy, recorded so the run can be repeated), a

@@ -17,10 +17,12 @@ propagator, with or without a sharp cutoff), by the Gaussian normals of the plai
 at d = 1 the quantiles of the compactified radius ``t = |q| / (|q| + s)`` at ``u = j / M``,
 ``t`` linear in a uniform ``u`` between them; at d >= 2 the radius as a function of
 ``|g|^2 ~ chi^2_d`` (independent of the direction), ``R = F^-1 o F_chi2`` at nodes of equal
-width within each of 32 octaves of ``|g|^2``, linear between them, so no further random
-number and no root are needed.  :attr:`Spectrum.table_error` is the Kolmogorov distance
-between the tabulated law and the exact one, measured at the cell midpoints: 1e-8 to 1e-6
-inside smooth densities.  A table whose error is not below ``1 / M`` is refused before
+width within each of 32 octaves of ``|g|^2``, ``R / |g|`` linear between them, so no
+further random number and no root are needed.  :attr:`Spectrum.table_error` is the
+Kolmogorov distance between the tabulated law and the exact one, measured at the cell
+midpoints and where the tabulated radius crosses a kink or gap edge of the density: 1e-8
+to 1e-6 for smooth densities in d >= 2, up to ``1 / M`` at d = 1 where a cell spans a
+region without mass.  A table whose error is not below ``1 / M`` is refused before
 sampling.  The first-layer ``sigma_w`` multiplies every frequency (``p = sigma_w0 q``; 1
 by default).
 
@@ -125,7 +127,8 @@ class Spectrum:
         Momentum shell: neurons with ``|q| >= shell`` are switched off (``inf``: none).
     table_size : int
         Cells ``M`` of the radius table (where one is used; at d >= 2 the table has
-        ``32 K`` cells, ``K`` the power of two ``>= M / 32``).
+        ``32 K`` cells, ``K`` the power of two ``>= M / 32``, or up to 16 times as many
+        where that is not accurate to ``1 / (8 M)``: see :meth:`radius_table`).
 
     Notes
     -----
@@ -405,29 +408,36 @@ class Spectrum:
         """The table the core draws radii from (built once; :mod:`nnqft._radius_table`).
 
         d = 1: the quantiles ``t_j`` of ``t = |q| / (|q| + s)`` at ``u = j / M``
-        (``M + 1`` values; ``t`` linear in ``u`` between them).  d >= 2: the radii at the
-        nodes of ``|g|^2`` of the chi table (``32 K + 1`` values, ``K`` the power of two
-        ``>= M / 32``; the radius linear in ``|g|^2`` between them).
+        (``M + 1`` values; ``t`` linear in ``u`` between them).  d >= 2: ``H = R /
+        sqrt(Q)`` at the nodes ``Q`` of ``|g|^2`` of the chi table (``32 K + 1`` values,
+        ``K`` the power of two ``>= M / 32``, doubled up to 4 times where that is not
+        accurate to ``1 / (8 M)``; ``H`` linear in ``|g|^2`` between them, the radius
+        ``sqrt(Q) H(Q)``).
         """
         if self._table is None:
-            end = self._support()
-            scale = self._scale()
-            if self.d > 1 and math.isfinite(end):
-                # the chi table's t is internal: t = p / (p + end / 4) keeps a cutoff
-                # 1e16 m (where d >= 3 puts the mass) away from t = 1 - 1e-16
-                scale = max(scale, end / 4)
-            cdf = RadialCdf(self._radial, scale, end, self._landmarks(end, 256))
+            cdf = self._radial_cdf()
             size = self.table_size
             self._table, self._table_error = (
                 quantile_table(cdf, size) if self.d == 1 else chi_table(cdf, self.d, size))
         return self._table
+
+    def _radial_cdf(self) -> RadialCdf:
+        """The CDF of the radius that the tables are built from."""
+        end = self._support()
+        scale = self._scale()
+        if self.d > 1 and math.isfinite(end):
+            # the chi table's t is internal: t = p / (p + end / 4) keeps a cutoff 1e16 m
+            # (where d >= 3 puts the mass) away from t = 1 - 1e-16
+            scale = max(scale, end / 4)
+        return RadialCdf(self._radial, scale, end, self._landmarks(end, 256))
 
     @property
     def table_error(self) -> float:
         """Kolmogorov distance between the tabulated radius law and the exact one.
 
         0 for the exact samplers (Gaussian, Cauchy); for tables the largest distance at
-        the cell midpoints (where linear interpolation is worst).
+        the cell midpoints (where linear interpolation of a smooth law is worst) and where
+        the tabulated radius crosses a landmark (a kink or gap edge of the density).
         """
         if self.kind == "gaussian" or self._cauchy():
             return 0.0
