@@ -131,3 +131,10 @@ def test_replace_depth_keeps_uniform_sigmas_and_asks_for_per_layer_ones():
     assert deeper.sigma_w_layers == (1.5,) * 6 and deeper.sigma_b_layers == (0.2,) * 6
     assert arch.replace(depth=1, sigma_b=0.0) == nnqft.Architecture("relu", width=10, depth=1,
                                                                      sigma_w=1.5, sigma_b=0.0)
+
+
+@pytest.mark.parametrize("x", [[[0.1], [0.2, 0.3]], [0.1, [0.2]]], ids=repr)
+def test_ragged_inputs_are_refused_clearly_at_d_in_1(x):
+    """At d_in = 1 a 1-D x is accepted, so a ragged one reached numpy's own error first."""
+    with pytest.raises(ValueError, match="x must be a rectangular array"):
+        nnqft.kernel(nnqft.Architecture("erf", width=3), x)

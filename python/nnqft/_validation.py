@@ -204,9 +204,9 @@ def as_inputs(x: Any, d_in: int, name: str = "x") -> NDArray[np.float64]:
     ValueError
         If the shape does not match ``d_in``, ``k == 0``, or ``x`` has NaN/inf entries.
     """
-    if d_in == 1 and np.ndim(x) == 1:
-        x = np.reshape(x, (-1, 1))
     arr = as_real_array(name, x)
+    if d_in == 1 and arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
     if arr.ndim != 2 or arr.shape[1] != d_in:
         hint = " (a 1-D array is only accepted for d_in = 1)" if arr.ndim == 1 else ""
         raise ValueError(f"{name} must have shape (k, d_in={d_in}), got {arr.shape}{hint}")
