@@ -42,8 +42,9 @@ ARCH = nnqft.Architecture("erf", width=4)
 
 @pytest.mark.parametrize("x,match", [
     (np.zeros((3, 2)), r"x must have shape \(k, d_in=1\), got \(3, 2\)"),
-    (np.array([0.1, np.nan]), r"x must be finite.*nan at x\[1, 0\]"),
-    (np.array([0.1, np.inf]), r"x must be finite.*inf at x\[1, 0\]"),
+    # the index is the user's: x is 1-D here (d_in = 1)
+    (np.array([0.1, np.nan]), r"x must be finite.*nan at x\[1\]$"),
+    (np.array([0.1, np.inf]), r"x must be finite.*inf at x\[1\]$"),
     (np.zeros((0, 1)), "x must contain at least one input"),
     (np.zeros((2, 1, 1)), r"x must have shape.*\(2, 1, 1\)"),
     (np.array(["a", "b"]), "x must be a real numeric array"),
