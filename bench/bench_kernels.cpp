@@ -239,7 +239,9 @@ int main(int argc, char** argv) {
          {}},
         {"chi frequencies (d = 3; per neuron)",
          [&] { K::chi_frequencies(g.data(), 3, chi.data(), chi.size(), 1.0, nullptr, n); },
-         [&] { ref::uniform_radius_frequencies(unit.data(), cube.data(), cube.size(), g.data(), n); },
+         [&] {
+             ref::uniform_radius_frequencies(unit.data(), cube.data(), cube.size(), g.data(), n);
+         },
          [&] { g = g0; }},
         {"erf  z~N(0,1.5)", fn(K::Func::erf, z), rf(K::Func::erf, z), fresh(z)},
         {"erf  ... same data", fn(K::Func::erf, zsame), rf(K::Func::erf, zsame), [] {}},

@@ -97,7 +97,8 @@ void register_rng(py::module_& m) {
                                  });
             return out;
         },
-        "name"_a, "x"_a, "Element-wise kernel function (erf, relu, tanh, identity, exp, cos, sinc = sin x / x).");
+        "name"_a, "x"_a,
+        "Element-wise kernel function (erf, relu, tanh, identity, exp, cos, sinc = sin x / x).");
     m.def("kernel_path", &nnqft::kernels::path, "Instruction-set path of the kernels in use.");
     m.def("kernel_fma", &nnqft::kernels::fused_multiply_add,
           "Whether the kernel path in use has a fused multiply-add (normals round once per "

@@ -31,8 +31,8 @@ FloatArray = NDArray[np.float64]
 
 #: Panels uniform in the compactified radius over which the CDF is integrated.
 _CDF_PANELS = 4096
-#: Gauss-Legendre nodes per panel.
-_NODES = 16
+#: Gauss-Legendre nodes per panel (here and in the spectral quadratures).
+NODES = 16
 #: The largest double below 1: the compactified radius t = 1 is p = inf.
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
 #: Floor of t in the density: t = 0 is p = 0, where a massless density's p^(d-1) rho(p)
@@ -55,13 +55,13 @@ class RadialCdf:
         self._radial = radial
         self.scale = scale
         self.t_end = min(1.0 if math.isinf(end) else end / (end + scale), _BELOW_ONE)
-        marks = landmarks / (landmarks + scale)
+        marks = self.compact(landmarks)
         self.marks = marks[(marks > 0) & (marks < self.t_end)]
         self.edges = np.unique(np.concatenate([np.linspace(0.0, self.t_end, _CDF_PANELS + 1),
                                                self.marks]))
         self._last = len(self.edges) - 2
-        nodes, weights = composite(self.edges, _NODES)
-        self.panel = (weights * self.density(nodes)).reshape(-1, _NODES).sum(axis=1)
+        nodes, weights = composite(self.edges, NODES)
+        self.panel = (weights * self.density(nodes)).reshape(-1, NODES).sum(axis=1)
         self.cumulative = np.concatenate([[0.0], np.cumsum(self.panel)])
         self.total = float(self.cumulative[-1])
 
@@ -74,6 +74,10 @@ class RadialCdf:
     def radius(self, t: FloatArray) -> FloatArray:
         """``p`` of ``t``."""
         return np.asarray(self.scale * t / (1.0 - t))
+
+    def compact(self, p: FloatArray) -> FloatArray:
+        """``t`` of ``p`` (at most ``t_end``: F = 1 beyond the support)."""
+        return np.asarray(np.minimum(p / (p + self.scale), self.t_end))
 
     def cdf(self, t: FloatArray) -> FloatArray:
         """``F(t)``, normalised."""
@@ -96,7 +100,7 @@ class RadialCdf:
     def _unnormalised(self, i: NDArray[np.int64], t: FloatArray) -> FloatArray:
         """``total * F(t)`` for ``t`` in panel ``i``."""
         lo = self.edges[i]
-        u, w = unit_rule(_NODES)
+        u, w = unit_rule(NODES)
         width = (t - lo)[:, None]
         x = lo[:, None] + width * u
         return np.asarray(self.cumulative[i] + (width * w * self.density(x)).sum(axis=1))
@@ -113,12 +117,10 @@ def quantile_table(cdf: RadialCdf, size: int) -> tuple[FloatArray, float]:
     t = cdf.quantiles(np.arange(size + 1) / size)
     t[-1] = cdf.t_end
     t = np.maximum.accumulate(t)
-    mid = 0.5 * (t[:-1] + t[1:])
-    error = np.abs(cdf.cdf(mid) - (np.arange(size) + 0.5) / size)
     j, marks = _cells_crossed(t, cdf.marks)
-    at_marks = (j + (marks - t[j]) / (t[j + 1] - t[j])) / size
-    crossing = np.abs(cdf.cdf(marks) - at_marks)
-    return t, float(np.max(error, initial=np.max(crossing, initial=0.0)))
+    points = np.concatenate([0.5 * (t[:-1] + t[1:]), marks])  # t at the check points
+    u = np.concatenate([np.arange(size) + 0.5, j + (marks - t[j]) / (t[j + 1] - t[j])]) / size
+    return t, float(np.max(np.abs(cdf.cdf(points) - u)))
 
 
 def _cells_crossed(nodes: FloatArray,
@@ -163,9 +165,10 @@ def chi_table(cdf: RadialCdf, d: int, size: int) -> tuple[FloatArray, float]:
     ``_MAX_REFINE`` times as many where that is not accurate to ``1 / (_REFINE size)``.
     """
     per_octave = chi_per_octave(size)
+    finest = _MAX_REFINE * per_octave
     while True:
         h, error = _chi_table(cdf, d, per_octave)
-        if error < 1 / (_REFINE * size) or per_octave >= _MAX_REFINE * chi_per_octave(size):
+        if error < 1 / (_REFINE * size) or per_octave >= finest:
             return h, error
         per_octave *= 2
 
@@ -175,18 +178,18 @@ def _chi_table(cdf: RadialCdf, d: int, per_octave: int) -> tuple[FloatArray, flo
     t = np.minimum(cdf.quantiles(special.gammainc(d / 2, q / 2)), cdf.t_end)
     h = cdf.radius(t) / np.sqrt(q)
     mid_q = 0.5 * (q[:-1] + q[1:])
-    mid_r = 0.5 * (h[:-1] + h[1:]) * np.sqrt(mid_q)
-    mid_t = np.minimum(mid_r / (mid_r + cdf.scale), cdf.t_end)  # F = 1 beyond the support
-    error = np.abs(cdf.cdf(mid_t) - special.gammainc(d / 2, mid_q / 2))
-    crossing = _chi_crossing_errors(cdf, d, q, h)
-    return h, float(max(np.max(error), np.max(crossing, initial=0.0),
-                        special.gammainc(d / 2, q[0] / 2)))
+    cross_q, cross_r = _chi_crossings(cdf, q, h)
+    points = np.concatenate([mid_q, cross_q])  # Q at the check points, and R there
+    radii = np.concatenate([0.5 * (h[:-1] + h[1:]) * np.sqrt(mid_q), cross_r])
+    error = np.abs(cdf.cdf(cdf.compact(radii)) - special.gammainc(d / 2, points / 2))
+    return h, float(max(np.max(error), special.gammainc(d / 2, q[0] / 2)))
 
 
-def _chi_crossing_errors(cdf: RadialCdf, d: int, q: FloatArray, h: FloatArray) -> FloatArray:
-    """The error where the tabulated radius crosses a landmark.
+def _chi_crossings(cdf: RadialCdf, q: FloatArray,
+                   h: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Where the tabulated radius crosses a landmark: ``Q`` and the landmark's radius.
 
-    At kinks and gap edges the midpoints miss the worst point; the crossing is found by
+    At kinks and gap edges the midpoints miss the worst point; ``Q`` is found by
     bisection in its cell.
     """
     j, p = _cells_crossed(h * np.sqrt(q), cdf.radius(cdf.marks))
@@ -197,5 +200,4 @@ def _chi_crossing_errors(cdf: RadialCdf, d: int, q: FloatArray, h: FloatArray) -
         mid = 0.5 * (a + b)
         below = np.sqrt(mid) * (h[j] + (mid - lo) * slope) < p
         a, b = np.where(below, mid, a), np.where(below, b, mid)
-    at = p / (p + cdf.scale)
-    return np.asarray(np.abs(cdf.cdf(at) - special.gammainc(d / 2, 0.5 * (a + b) / 2)))
+    return 0.5 * (a + b), p

@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from . import _core
+from ._radius_table import NODES as _NODES
 from ._radius_table import RadialCdf, chi_table, quantile_table
 from ._validation import as_int, as_real, as_real_array
 from .quadrature import composite
@@ -60,10 +61,8 @@ MAX_DIMENSION = 4
 DEFAULT_TABLE_SIZE = 16384
 #: exp(-_TAIL) is where a Gaussian tail is cut for quadrature and tables (~4e-18).
 _TAIL = 40.0
-#: Panels of the compactified radius in the radial quadratures (mass, characteristic),
-#: and their Gauss-Legendre nodes.
+#: Panels of the compactified radius in the radial quadratures (mass, characteristic).
 _QUAD_PANELS = 128
-_NODES = 16
 #: Momentum scales (mass, cutoff, sigma, a table's end) accepted: beyond them p^d, p^2
 #: and the quadratures' panel edges over- or underflow in double precision (in d = 4
 #: already near 1e+-50).

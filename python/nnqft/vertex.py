@@ -245,9 +245,8 @@ def exchange_integral(
     """
     rtol = checked("rtol", rtol)
     xs, lam, how = _prepare(arch, x, cutoff, method)
-    t3 = tuples(len(xs), 3)
     if how == "gaussian":
-        pairs = _gaussian_exchange_pairs(arch, xs, t3, lam, rtol)
+        pairs = _gaussian_exchange_pairs(arch, xs, tuples(len(xs), 3), lam, rtol)
     else:
         pairs = _rule_exchange_pairs(arch, xs, lam, how, rtol)
     return _sum_over_triple_splits(pairs, len(xs))

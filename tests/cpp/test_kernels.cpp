@@ -433,7 +433,8 @@ void test_chi_frequencies() {
         return std::ldexp(1.0 + static_cast<double>(j % per_octave) / per_octave,
                           K::kChiLowestOctave + static_cast<int>(j / per_octave));
     };
-    for (std::size_t j = 0; j < size; ++j) table[j] = 1.0 / (1.0 + node(j)) + 0.5 * std::sqrt(node(j));
+    for (std::size_t j = 0; j < size; ++j)
+        table[j] = 1.0 / (1.0 + node(j)) + 0.5 * std::sqrt(node(j));
     auto reference = [&](long double q) -> long double {  // H(q), linear between nodes
         if (q < node(0)) return table[0];
         if (q >= node(size - 1)) return table[size - 1];
@@ -441,7 +442,8 @@ void test_chi_frequencies() {
         const long double m = 2 * std::frexp(q, &e);  // q = m 2^(e - 1), m in [1, 2)
         const long double pos = (m - 1) * per_octave;
         const auto step = static_cast<std::size_t>(pos);
-        const std::size_t j = static_cast<std::size_t>(e - 1 - K::kChiLowestOctave) * per_octave + step;
+        const auto octave = static_cast<std::size_t>(e - 1 - K::kChiLowestOctave);
+        const std::size_t j = octave * per_octave + step;
         return table[j] + (pos - step) * (static_cast<long double>(table[j + 1]) - table[j]);
     };
     for (std::size_t d = 2; d <= 5; ++d) {
@@ -463,7 +465,8 @@ void test_chi_frequencies() {
         double worst = 0.0, worst_r = 0.0;
         for (std::size_t i = 0; i < n; ++i) {
             long double q = 0;
-            for (std::size_t c = 0; c < d; ++c) q += static_cast<long double>(g0[i * d + c]) * g0[i * d + c];
+            for (std::size_t c = 0; c < d; ++c)
+                q += static_cast<long double>(g0[i * d + c]) * g0[i * d + c];
             const long double h = reference(q);
             for (std::size_t c = 0; c < d; ++c)
                 worst = std::max(worst, ulp_error(g[i * d + c], 1.5L * h * g0[i * d + c]));
